@@ -1,0 +1,82 @@
+//! The core every front end (HTTP, CLI) drives: the store and the active
+//! policies, and the checks that combine them.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::authz::{self, CheckRequest, Decision, EntityRef};
+use crate::error::{Error, Result};
+use crate::policy::PolicyEngine;
+use crate::store::{Store, Workspace};
+
+/// Who performs a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// The holder of the admin token acting for itself: bootstrap and
+    /// operations no user performs (creating orgs and users).
+    System,
+    /// A user named by the caller; Cedar decides what they may do.
+    User(Uuid),
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::System => f.write_str("system"),
+            Actor::User(id) => write!(f, "User::\"{id}\""),
+        }
+    }
+}
+
+/// Warden's state and rules, shared by every request.
+pub struct App {
+    pub store: Store,
+    pub policies: Arc<PolicyEngine>,
+}
+
+impl App {
+    /// Answers one authorization question against the active policies.
+    pub fn check(&self, request: &CheckRequest) -> Result<Decision> {
+        authz::authorize(&self.store, &self.policies.current(), request)
+    }
+
+    /// Reads a workspace that must exist.
+    pub fn workspace(&self, id: Uuid) -> Result<Workspace> {
+        self.store
+            .workspace(id)?
+            .ok_or_else(|| Error::not_found("workspace", id))
+    }
+
+    /// Fails with 403 (and the readable explanation) unless `actor` may
+    /// perform `action` on `resource`. Returns the policy revision that
+    /// decided, for the audit record.
+    pub fn require(&self, actor: Actor, action: &str, resource: EntityRef) -> Result<u64> {
+        let snapshot = self.policies.current();
+        let Actor::User(user) = actor else {
+            return Ok(snapshot.revision);
+        };
+        if self.store.user(user)?.is_none() {
+            return Err(Error::invalid(
+                "X-Warden-Actor",
+                format!("no user with id {user}"),
+            ));
+        }
+        let request = CheckRequest {
+            principal: EntityRef::new("User", user),
+            action: EntityRef::new("Action", action),
+            resource,
+            context: Default::default(),
+            entities: Vec::new(),
+        };
+        let decision = authz::authorize(&self.store, &snapshot, &request)?;
+        if decision.allowed() {
+            Ok(decision.policy_revision)
+        } else {
+            Err(Error::Forbidden {
+                explanation: decision.explanation,
+                policies: decision.diagnostics.reason,
+            })
+        }
+    }
+}

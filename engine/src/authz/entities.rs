@@ -1,0 +1,300 @@
+//! Builds the Cedar entities one check needs straight from the store: the
+//! resource and its ancestors (folder, workspace, org), the principal and
+//! its role groups in those orgs and workspaces, plus what the caller sent.
+//!
+//! Architecture invariant: the number of store reads is bounded by the depth
+//! of the resource's ancestry, never by the number of orgs, users or
+//! resources. The principal's memberships outside the resource's org are not
+//! read: no default policy lets anything cross orgs, so they cannot matter.
+
+use std::collections::{HashMap, HashSet};
+
+use cedar_policy::{Entities, Schema};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{EntityRef, MAX_REQUEST_ENTITIES};
+use crate::error::{Error, Result};
+use crate::store::{Org, OrgRole, Resource, Store, Workspace, WorkspaceRole};
+
+/// How many ancestors (nested folders, workspace, org) a resource may have.
+const MAX_ANCESTOR_DEPTH: usize = 8;
+/// How many parents of one caller-supplied entity are looked up in the store.
+const MAX_SUPPLIED_PARENTS: usize = 16;
+
+/// Loads the entities for a check of `principal` on `resource`.
+pub(super) fn load(
+    store: &Store,
+    schema: &Schema,
+    principal: &EntityRef,
+    resource: &EntityRef,
+    supplied: &[Value],
+) -> Result<Entities> {
+    if supplied.len() > MAX_REQUEST_ENTITIES {
+        return Err(Error::invalid(
+            "entities",
+            format!(
+                "{} entities sent; at most {MAX_REQUEST_ENTITIES} are accepted",
+                supplied.len()
+            ),
+        ));
+    }
+    let mut loader = Loader {
+        store,
+        supplied: supplied_uids(supplied)?,
+        supplied_values: supplied,
+        built: Vec::new(),
+        seen: HashSet::new(),
+        orgs: HashMap::new(),
+        workspaces: Vec::new(),
+    };
+    loader.resource(resource, 0)?;
+    loader.principal(principal)?;
+    for (uid, index) in &loader.supplied {
+        if loader.seen.contains(uid) {
+            return Err(Error::invalid(
+                format!("entities[{index}]"),
+                format!(
+                    "{}::{:?} is stored by Warden and cannot be sent with a request",
+                    uid.kind, uid.id
+                ),
+            ));
+        }
+    }
+    let mut all = loader.built;
+    all.extend(supplied.iter().cloned());
+    Entities::from_json_value(Value::Array(all), Some(schema))
+        .map_err(|e| Error::invalid("entities", e.to_string()))
+}
+
+/// The uids of the caller's entities, with their positions for error messages.
+fn supplied_uids(supplied: &[Value]) -> Result<HashMap<EntityRef, usize>> {
+    supplied
+        .iter()
+        .enumerate()
+        .map(|(index, entity)| {
+            serde_json::from_value::<EntityRef>(entity.get("uid").cloned().unwrap_or(Value::Null))
+                .map(|uid| (uid, index))
+                .map_err(|_| {
+                    Error::invalid(
+                        format!("entities[{index}].uid"),
+                        "expected {\"type\": …, \"id\": …}",
+                    )
+                })
+        })
+        .collect()
+}
+
+struct Loader<'a> {
+    store: &'a Store,
+    supplied: HashMap<EntityRef, usize>,
+    supplied_values: &'a [Value],
+    built: Vec<Value>,
+    seen: HashSet<EntityRef>,
+    orgs: HashMap<Uuid, Org>,
+    workspaces: Vec<Uuid>,
+}
+
+impl Loader<'_> {
+    /// Adds `uid` and its ancestors, from the store or from the caller's entities.
+    fn resource(&mut self, uid: &EntityRef, depth: usize) -> Result<()> {
+        if depth > MAX_ANCESTOR_DEPTH || self.seen.contains(uid) {
+            return Ok(());
+        }
+        let stored = match Uuid::parse_str(&uid.id) {
+            Ok(id) => self.stored(&uid.kind, id, depth)?,
+            Err(_) => false,
+        };
+        if !stored {
+            self.supplied_parents(uid, depth)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the stored entity `kind::id` and its ancestors; false if the store has none.
+    fn stored(&mut self, kind: &str, id: Uuid, depth: usize) -> Result<bool> {
+        match kind {
+            "Org" => Ok(self.org(id)?.is_some()),
+            "Workspace" => match self.store.workspace(id)? {
+                Some(workspace) => self.workspace(workspace).map(|()| true),
+                None => Ok(false),
+            },
+            "User" | "OrgRole" | "WorkspaceRole" => Ok(false),
+            _ => match self.store.resource(id)? {
+                Some(resource) if resource.kind == kind => {
+                    self.workspace_resource(resource, depth).map(|()| true)
+                }
+                _ => Ok(false),
+            },
+        }
+    }
+
+    /// Follows the parents of an entity the caller sent, so that a caller's
+    /// resource placed in a stored workspace gets that workspace's ancestry.
+    fn supplied_parents(&mut self, uid: &EntityRef, depth: usize) -> Result<()> {
+        let Some(&index) = self.supplied.get(uid) else {
+            return Ok(());
+        };
+        let parents: Vec<EntityRef> = self.supplied_values[index]
+            .get("parents")
+            .and_then(|p| serde_json::from_value(p.clone()).ok())
+            .unwrap_or_default();
+        for parent in parents.iter().take(MAX_SUPPLIED_PARENTS) {
+            self.resource(parent, depth + 1)?;
+        }
+        Ok(())
+    }
+
+    fn org(&mut self, id: Uuid) -> Result<Option<&Org>> {
+        if !self.orgs.contains_key(&id) {
+            let Some(org) = self.store.org(id)? else {
+                return Ok(None);
+            };
+            let roles: serde_json::Map<String, Value> = OrgRole::ALL
+                .iter()
+                .map(|role| {
+                    (
+                        role.org_attribute().to_string(),
+                        entity_ref("OrgRole", org_role_id(id, *role)),
+                    )
+                })
+                .collect();
+            let mut attrs = json!({
+                "name": org.name,
+                "plan": org.plan.as_str(),
+                "workspace_count": org.workspace_count,
+                "seats_used": org.seats_used,
+            });
+            attrs.as_object_mut().expect("object").extend(roles);
+            self.push(EntityRef::new("Org", id), attrs, Vec::new());
+            self.orgs.insert(id, org);
+        }
+        Ok(self.orgs.get(&id))
+    }
+
+    fn workspace(&mut self, workspace: Workspace) -> Result<()> {
+        let uid = EntityRef::new("Workspace", workspace.id);
+        if self.seen.contains(&uid) {
+            return Ok(());
+        }
+        let is_default = self
+            .org(workspace.org)?
+            .is_some_and(|org| org.default_workspace == Some(workspace.id));
+        let mut attrs = json!({
+            "org": entity_ref("Org", workspace.org),
+            "name": workspace.name,
+            "is_default": is_default,
+        });
+        for role in WorkspaceRole::ALL {
+            attrs[role.workspace_attribute()] =
+                entity_ref("WorkspaceRole", workspace_role_id(workspace.id, role));
+        }
+        self.push(uid, attrs, vec![EntityRef::new("Org", workspace.org)]);
+        self.workspaces.push(workspace.id);
+        Ok(())
+    }
+
+    fn workspace_resource(&mut self, resource: Resource, depth: usize) -> Result<()> {
+        if let Some(workspace) = self.store.workspace(resource.workspace)? {
+            self.workspace(workspace)?;
+        }
+        if let Some(folder) = resource.folder {
+            self.resource(&EntityRef::new("Folder", folder), depth + 1)?;
+        }
+        self.built.push(resource_entity(&resource));
+        self.seen
+            .insert(EntityRef::new(&resource.kind, resource.id));
+        Ok(())
+    }
+
+    /// Adds a stored user with its role groups in the orgs and workspaces loaded so far.
+    fn principal(&mut self, uid: &EntityRef) -> Result<()> {
+        if uid.kind != "User" {
+            return Ok(());
+        }
+        let Ok(id) = Uuid::parse_str(&uid.id) else {
+            return Ok(());
+        };
+        let Some(user) = self.store.user(id)? else {
+            return Ok(());
+        };
+        let mut parents = Vec::new();
+        let orgs: Vec<Uuid> = self.orgs.keys().copied().collect();
+        for org in orgs {
+            if let Some(role) = self
+                .store
+                .membership(org, id)?
+                .and_then(|m| m.active_role())
+            {
+                let group = EntityRef::new("OrgRole", org_role_id(org, role));
+                self.push(group.clone(), json!({}), vec![EntityRef::new("Org", org)]);
+                parents.push(group);
+            }
+        }
+        for workspace in self.workspaces.clone() {
+            if let Some(member) = self.store.workspace_member(workspace, id)? {
+                let group =
+                    EntityRef::new("WorkspaceRole", workspace_role_id(workspace, member.role));
+                self.push(
+                    group.clone(),
+                    json!({}),
+                    vec![EntityRef::new("Workspace", workspace)],
+                );
+                parents.push(group);
+            }
+        }
+        self.push(uid.clone(), json!({ "email": user.email }), parents);
+        Ok(())
+    }
+
+    fn push(&mut self, uid: EntityRef, attrs: Value, parents: Vec<EntityRef>) {
+        let parents: Vec<Value> = parents
+            .iter()
+            .map(|p| json!({"type": p.kind, "id": p.id}))
+            .collect();
+        self.built.push(json!({
+            "uid": {"type": uid.kind, "id": uid.id},
+            "attrs": attrs,
+            "parents": parents,
+        }));
+        self.seen.insert(uid);
+    }
+}
+
+/// A stored workspace resource in Cedar's JSON entity format.
+pub fn resource_entity(resource: &Resource) -> Value {
+    let mut attrs = Value::Object(resource.attributes.clone());
+    attrs["org"] = entity_ref("Org", resource.org);
+    attrs["workspace"] = entity_ref("Workspace", resource.workspace);
+    attrs["shared_with"] = resource
+        .shared_with
+        .iter()
+        .map(|u| entity_ref("User", u))
+        .collect();
+    if let Some(owner) = resource.owner {
+        attrs["owner"] = entity_ref("User", owner);
+    }
+    let mut parents = vec![json!({"type": "Workspace", "id": resource.workspace.to_string()})];
+    if let Some(folder) = resource.folder {
+        parents.push(json!({"type": "Folder", "id": folder.to_string()}));
+    }
+    json!({
+        "uid": {"type": resource.kind, "id": resource.id.to_string()},
+        "attrs": attrs,
+        "parents": parents,
+    })
+}
+
+fn entity_ref(kind: &str, id: impl ToString) -> Value {
+    json!({"__entity": {"type": kind, "id": id.to_string()}})
+}
+
+/// Id of the Cedar group of one org role, e.g. `<org id>/admin`.
+pub fn org_role_id(org: Uuid, role: OrgRole) -> String {
+    format!("{org}/{}", role.as_str())
+}
+
+/// Id of the Cedar group of one workspace role, e.g. `<workspace id>/editor`.
+pub fn workspace_role_id(workspace: Uuid, role: WorkspaceRole) -> String {
+    format!("{workspace}/{}", role.as_str())
+}

@@ -1,0 +1,193 @@
+//! Authorization checks: one request, the entities it needs from the store,
+//! one Cedar evaluation, and a decision a person can read.
+
+mod entities;
+
+pub use entities::{org_role_id, workspace_role_id};
+
+use std::str::FromStr;
+
+use cedar_policy::{
+    Authorizer, Context, Decision as CedarDecision, EntityId, EntityTypeName, EntityUid, Request,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::policy::PolicySnapshot;
+use crate::store::{Resource, Store};
+
+/// The most entities a caller may send with one check.
+pub const MAX_REQUEST_ENTITIES: usize = 100;
+
+/// An entity reference as it appears in requests: `{"type": "User", "id": "…"}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct EntityRef {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+}
+
+impl EntityRef {
+    pub fn new(kind: &str, id: impl ToString) -> Self {
+        EntityRef {
+            kind: kind.to_string(),
+            id: id.to_string(),
+        }
+    }
+
+    /// The Cedar uid; `field` names the request field for errors.
+    pub fn to_uid(&self, field: &str) -> Result<EntityUid> {
+        let kind = EntityTypeName::from_str(&self.kind).map_err(|_| {
+            Error::invalid(
+                format!("{field}.type"),
+                format!("{:?} is not a valid entity type name", self.kind),
+            )
+        })?;
+        Ok(EntityUid::from_type_name_and_id(
+            kind,
+            EntityId::new(&self.id),
+        ))
+    }
+}
+
+/// One authorization question.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    pub principal: EntityRef,
+    pub action: EntityRef,
+    pub resource: EntityRef,
+    #[serde(default)]
+    pub context: serde_json::Map<String, serde_json::Value>,
+    /// Extra entities in Cedar's JSON entity format, for resources Warden
+    /// does not store. They may not redefine entities Warden stores.
+    #[serde(default)]
+    pub entities: Vec<serde_json::Value>,
+}
+
+/// The answer to a check.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Decision {
+    /// `Allow` or `Deny`.
+    pub decision: String,
+    pub diagnostics: Diagnostics,
+    /// A sentence built from the deciding policies' `@reason`.
+    pub explanation: String,
+    pub policy_revision: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Diagnostics {
+    /// Ids of the policies that decided.
+    pub reason: Vec<String>,
+    /// Policies that failed to evaluate (they count as not matching).
+    pub errors: Vec<String>,
+}
+
+impl Decision {
+    pub fn allowed(&self) -> bool {
+        self.decision == "Allow"
+    }
+}
+
+/// Answers `request` against `snapshot`, reading only the entities the
+/// request names and their ancestors.
+pub fn authorize(
+    store: &Store,
+    snapshot: &PolicySnapshot,
+    request: &CheckRequest,
+) -> Result<Decision> {
+    let principal = request.principal.to_uid("principal")?;
+    let action = request.action.to_uid("action")?;
+    let resource = request.resource.to_uid("resource")?;
+    let context = Context::from_json_value(
+        serde_json::Value::Object(request.context.clone()),
+        Some((&snapshot.schema, &action)),
+    )
+    .map_err(|e| Error::invalid("context", e.to_string()))?;
+    let entities = entities::load(
+        store,
+        &snapshot.schema,
+        &request.principal,
+        &request.resource,
+        &request.entities,
+    )?;
+    let cedar_request = Request::new(principal, action, resource, context, Some(&snapshot.schema))
+        .map_err(|e| Error::invalid("request", e.to_string()))?;
+    let response = Authorizer::new().is_authorized(&cedar_request, &snapshot.policies, &entities);
+    let mut reason: Vec<String> = response
+        .diagnostics()
+        .reason()
+        .map(ToString::to_string)
+        .collect();
+    reason.sort();
+    let errors: Vec<String> = response
+        .diagnostics()
+        .errors()
+        .map(ToString::to_string)
+        .collect();
+    let allowed = response.decision() == CedarDecision::Allow;
+    let explanation = explain(snapshot, request, allowed, &reason, &errors);
+    Ok(Decision {
+        decision: if allowed { "Allow" } else { "Deny" }.to_string(),
+        diagnostics: Diagnostics { reason, errors },
+        explanation,
+        policy_revision: snapshot.revision,
+    })
+}
+
+/// Checks that a workspace resource, as it would be stored, conforms to the
+/// schema (its type is declared, its attributes have the declared types).
+pub fn validate_resource(schema: &cedar_policy::Schema, resource: &Resource) -> Result<()> {
+    cedar_policy::Entity::from_json_value(entities::resource_entity(resource), Some(schema))
+        .map(drop)
+        .map_err(|e| {
+            Error::invalid(
+                "attributes",
+                format!(
+                    "{} {} does not fit the schema: {e}",
+                    resource.kind, resource.id
+                ),
+            )
+        })
+}
+
+/// Builds the readable sentence for a decision.
+fn explain(
+    snapshot: &PolicySnapshot,
+    request: &CheckRequest,
+    allowed: bool,
+    reason: &[String],
+    errors: &[String],
+) -> String {
+    let reasons: Vec<String> = reason
+        .iter()
+        .map(|id| {
+            format!(
+                "{} ({id})",
+                snapshot.reason(&cedar_policy::PolicyId::new(id))
+            )
+        })
+        .collect();
+    let mut sentence = if allowed {
+        format!("Allowed: {}.", reasons.join("; "))
+    } else if !reasons.is_empty() {
+        format!("Denied by forbid policy: {}.", reasons.join("; "))
+    } else {
+        format!(
+            "Denied: no policy permits {}::{:?} to {} on {}::{:?}.",
+            request.principal.kind,
+            request.principal.id,
+            request.action.id,
+            request.resource.kind,
+            request.resource.id
+        )
+    };
+    if !errors.is_empty() {
+        sentence.push_str(&format!(
+            " {} policy evaluation error(s) were ignored.",
+            errors.len()
+        ));
+    }
+    sentence
+}

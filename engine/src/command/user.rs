@@ -1,0 +1,58 @@
+//! Creating users.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{fields, ApplyContext, Command};
+use crate::app::App;
+use crate::authz::EntityRef;
+use crate::error::{Error, Result};
+use crate::store::{keys, Tx, TxResult, User};
+
+/// Creates a user; emails are unique after normalising.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    #[serde(default = "Uuid::new_v4", skip_deserializing)]
+    pub id: Uuid,
+    pub email: String,
+}
+
+impl Command for CreateUser {
+    const ACTION: &'static str = "CreateUser";
+    type Output = User;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("User", self.id)
+    }
+    fn org(&self) -> Uuid {
+        Uuid::nil()
+    }
+    fn system_only(&self) -> bool {
+        true
+    }
+
+    fn validate(&self, _app: &App) -> Result<()> {
+        fields::email("email", &self.email).map(drop)
+    }
+
+    fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<User> {
+        let email = fields::email("email", &self.email)?;
+        let index = keys::user_by_email(&email);
+        if tx.exists(&index)? {
+            return Err(Error::conflict(
+                "email_taken",
+                format!("a user with email {email} already exists"),
+            )
+            .into());
+        }
+        let user = User {
+            id: self.id,
+            email,
+            created_at: ctx.now,
+        };
+        tx.put(&keys::user(user.id), &user)?;
+        tx.put_raw(&index, user.id.as_bytes())?;
+        Ok(user)
+    }
+}

@@ -1,0 +1,107 @@
+//! Server configuration: command-line flags, `WARDEN_*` environment
+//! variables and an optional `warden.toml`, in that order of precedence.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::http::{HttpLimits, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES};
+use crate::store::DEFAULT_CACHE_BYTES;
+
+pub const DEFAULT_CONFIG_FILE: &str = "warden.toml";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8180";
+
+/// Settings as given by one source; unset fields fall through to the next.
+#[derive(Debug, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Data directory (database, admin token) [default: ./data]
+    #[arg(long, env = "WARDEN_DATA")]
+    pub data: Option<PathBuf>,
+    /// Policy directory (schema.cedarschema, *.cedar) [default: ./policies]
+    #[arg(long, env = "WARDEN_POLICIES")]
+    pub policies: Option<PathBuf>,
+    /// Plugin directory [default: ./plugins]
+    #[arg(long, env = "WARDEN_PLUGINS")]
+    pub plugins: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8180]
+    #[arg(long, env = "WARDEN_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Largest request body in bytes [default: 1048576]
+    #[arg(long, env = "WARDEN_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Most checks in one batch [default: 100]
+    #[arg(long, env = "WARDEN_MAX_BATCH")]
+    pub max_batch: Option<usize>,
+    /// Database page cache in bytes [default: 268435456]
+    #[arg(long, env = "WARDEN_CACHE_BYTES")]
+    pub cache_bytes: Option<u64>,
+}
+
+/// The resolved configuration of `warden serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data: PathBuf,
+    pub policies: PathBuf,
+    pub plugins: PathBuf,
+    pub listen: SocketAddr,
+    pub limits: HttpLimits,
+    pub cache_bytes: u64,
+}
+
+impl ServeConfig {
+    /// Merges flags/env over the config file (`file`, or `./warden.toml` if
+    /// it exists) over the defaults.
+    pub fn resolve(given: Settings, file: Option<&Path>) -> anyhow::Result<ServeConfig> {
+        let from_file = match file {
+            Some(path) => read_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                read_file(Path::new(DEFAULT_CONFIG_FILE))?
+            }
+            None => Settings::default(),
+        };
+        let limits = HttpLimits {
+            max_body_bytes: given
+                .max_body_bytes
+                .or(from_file.max_body_bytes)
+                .unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            max_batch: given
+                .max_batch
+                .or(from_file.max_batch)
+                .unwrap_or(DEFAULT_MAX_BATCH),
+        };
+        anyhow::ensure!(limits.max_body_bytes > 0, "max_body_bytes must be positive");
+        anyhow::ensure!(limits.max_batch > 0, "max_batch must be positive");
+        Ok(ServeConfig {
+            data: given
+                .data
+                .or(from_file.data)
+                .unwrap_or_else(|| "data".into()),
+            policies: given
+                .policies
+                .or(from_file.policies)
+                .unwrap_or_else(|| "policies".into()),
+            plugins: given
+                .plugins
+                .or(from_file.plugins)
+                .unwrap_or_else(|| "plugins".into()),
+            listen: match given.listen.or(from_file.listen) {
+                Some(addr) => addr,
+                None => DEFAULT_LISTEN.parse().expect("valid default address"),
+            },
+            limits,
+            cache_bytes: given
+                .cache_bytes
+                .or(from_file.cache_bytes)
+                .unwrap_or(DEFAULT_CACHE_BYTES),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<Settings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}

@@ -1,0 +1,98 @@
+//! The one error type of Warden's library. Every variant knows its HTTP
+//! status and a stable machine-readable code, so the HTTP layer never has to
+//! guess and a client input can never turn into a 5xx by accident.
+
+use axum::http::StatusCode;
+
+/// What went wrong, in terms a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input is malformed or breaks a rule; `field` says where.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// No valid bearer token.
+    #[error("missing or invalid bearer token")]
+    Unauthenticated,
+    /// The policies deny the action.
+    #[error("{explanation}")]
+    Forbidden {
+        explanation: String,
+        policies: Vec<String>,
+    },
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    /// The request conflicts with the current state (duplicate, last admin…).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// A configured limit was exceeded.
+    #[error("{message}")]
+    LimitExceeded { code: &'static str, message: String },
+    /// The policy directory failed to load; the previous set keeps serving.
+    #[error("policy files rejected: {0}")]
+    PolicyRejected(crate::policy::LoadError),
+    /// The database says no; never caused by client input.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// A bug or an environment failure; never caused by client input.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: &'static str, id: impl ToString) -> Self {
+        Error::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// HTTP status for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::Invalid { .. } => StatusCode::BAD_REQUEST,
+            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Error::NotFound { .. } => StatusCode::NOT_FOUND,
+            Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::PolicyRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Storage(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Invalid { .. } => "invalid_request",
+            Error::Unauthenticated => "unauthenticated",
+            Error::Forbidden { .. } => "forbidden",
+            Error::NotFound { .. } => "not_found",
+            Error::Conflict { code, .. } | Error::LimitExceeded { code, .. } => code,
+            Error::PolicyRejected(_) => "policy_rejected",
+            Error::Storage(_) => "storage_error",
+            Error::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        Error::Storage(e.to_string())
+    }
+}

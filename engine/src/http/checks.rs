@@ -1,0 +1,91 @@
+//! Authorization checks and policy administration.
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::extract::parse_json;
+use super::{ApiJson, ApiState};
+use crate::authz::{CheckRequest, Decision};
+use crate::error::Error;
+use crate::policy::{PolicyStatus, Reloaded};
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/authorize", post(authorize))
+        .route("/authorize/batch", post(authorize_batch))
+        .route("/policies", get(policies))
+        .route("/policies/reload", post(reload))
+}
+
+async fn authorize(
+    State(state): State<ApiState>,
+    ApiJson(request): ApiJson<CheckRequest>,
+) -> Result<Json<Decision>, Error> {
+    state.app.check(&request).map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest {
+    /// Kept as raw JSON so one malformed item fails alone.
+    requests: Vec<Value>,
+}
+
+#[derive(Serialize)]
+struct BatchResponse {
+    policy_revision: u64,
+    results: Vec<Value>,
+}
+
+/// Answers each check in order against one policy snapshot; a bad item gets
+/// an error in its slot, the others are answered.
+async fn authorize_batch(
+    State(state): State<ApiState>,
+    ApiJson(batch): ApiJson<BatchRequest>,
+) -> Result<Json<BatchResponse>, Error> {
+    let limit = state.limits.max_batch;
+    if batch.requests.len() > limit {
+        return Err(Error::LimitExceeded {
+            code: "batch_too_large",
+            message: format!(
+                "{} requests in one batch; at most {limit} (max_batch)",
+                batch.requests.len()
+            ),
+        });
+    }
+    let snapshot = state.app.policies.current();
+    let results = batch
+        .requests
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let item = serde_json::to_vec(item).expect("values serialise");
+            let outcome = parse_json::<CheckRequest>(&item)
+                .and_then(|request| crate::authz::authorize(&state.app.store, &snapshot, &request));
+            match outcome {
+                Ok(decision) => serde_json::to_value(decision).expect("decisions serialise"),
+                Err(e) => serde_json::json!({"error": {"code": e.code(), "message": format!("requests[{i}]: {e}")}}),
+            }
+        })
+        .collect();
+    Ok(Json(BatchResponse {
+        policy_revision: snapshot.revision,
+        results,
+    }))
+}
+
+async fn policies(State(state): State<ApiState>) -> Json<PolicyStatus> {
+    Json(state.app.policies.status())
+}
+
+async fn reload(State(state): State<ApiState>) -> Result<Json<Reloaded>, Error> {
+    let policies = state.app.policies.clone();
+    tokio::task::spawn_blocking(move || policies.reload())
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map(Json)
+        .map_err(Error::PolicyRejected)
+}

@@ -1,0 +1,123 @@
+//! The HTTP API (axum): routing, caller authentication, body limits and the
+//! JSON error format. Handlers are thin: they parse, call the core
+//! ([`App`], [`command::execute`]) and serialise.
+
+mod checks;
+mod extract;
+mod orgs;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use crate::app::App;
+use crate::error::Error;
+
+pub use extract::ApiJson;
+
+/// Default largest request body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default most checks in one batch.
+pub const DEFAULT_MAX_BATCH: usize = 100;
+
+/// Limits the HTTP layer enforces.
+#[derive(Clone, Debug)]
+pub struct HttpLimits {
+    pub max_body_bytes: usize,
+    pub max_batch: usize,
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct ApiState {
+    pub app: Arc<App>,
+    pub limits: HttpLimits,
+    admin_token: Arc<str>,
+}
+
+/// Builds the router. Everything under `/v1` needs the admin bearer token.
+pub fn router(app: Arc<App>, admin_token: &str, limits: HttpLimits) -> Router {
+    let state = ApiState {
+        app,
+        limits: limits.clone(),
+        admin_token: Arc::from(admin_token),
+    };
+    let v1 = Router::new()
+        .merge(checks::routes())
+        .merge(orgs::routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/v1", v1)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<ApiState>) -> Json<serde_json::Value> {
+    Json(json!({"status": "ok", "policy_revision": state.app.policies.current().revision}))
+}
+
+async fn not_found() -> Error {
+    Error::not_found("route", "")
+}
+
+async fn method_not_allowed() -> Response {
+    let body = json!({"error": {"code": "method_not_allowed", "message": "this route does not accept that method"}});
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
+/// Rejects requests without `Authorization: Bearer <admin token>`; the
+/// comparison takes the same time whatever the token's prefix.
+async fn authenticate(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = state.admin_token.as_bytes();
+    if bool::from(presented.as_bytes().ct_eq(expected)) {
+        next.run(request).await
+    } else {
+        Error::Unauthenticated.into_response()
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut body = json!({"code": self.code(), "message": self.to_string()});
+        match &self {
+            Error::Invalid { field, message } => {
+                body["field"] = json!(field);
+                body["message"] = json!(format!("{field}: {message}"));
+            }
+            Error::Forbidden { policies, .. } => body["policies"] = json!(policies),
+            Error::PolicyRejected(load) => body["problems"] = json!(load.problems),
+            Error::NotFound { what, .. } if *what == "route" => {
+                body["message"] = json!("no such route")
+            }
+            _ => {}
+        }
+        let mut response = (status, Json(json!({ "error": body }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}

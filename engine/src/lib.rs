@@ -1,0 +1,12 @@
+//! Warden: a policy engine for multi-tenant SaaS. See ARCHITECTURE.md at the
+//! repository root for the map of these modules and the write path.
+
+pub mod app;
+pub mod authz;
+pub mod command;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod policy;
+pub mod server;
+pub mod store;

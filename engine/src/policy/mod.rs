@@ -1,0 +1,189 @@
+//! Cedar policies as files: the active set, reloads with an atomic swap, and
+//! the watcher that reloads on edits.
+//!
+//! Architecture invariant: a check holds one `Arc<PolicySnapshot>` for its
+//! whole evaluation, so it never sees half of a policy set; a failed reload
+//! leaves the active snapshot untouched.
+
+pub mod load;
+pub mod testing;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use cedar_policy::{PolicyId, PolicySet, Schema};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+pub use load::{LoadError, PolicyFile, Problem};
+
+/// How long the watcher waits for more events before it reloads, so that an
+/// editor's write-rename-chmod burst gives one reload.
+const WATCH_DEBOUNCE: Duration = Duration::from_millis(150);
+
+/// One validated policy set, immutable once built.
+pub struct PolicySnapshot {
+    /// Increases by one with every successful reload that changed something.
+    pub revision: u64,
+    /// sha256 of the directory's files.
+    pub digest: String,
+    pub schema: Schema,
+    pub policies: PolicySet,
+    pub files: Vec<PolicyFile>,
+    pub loaded_at: OffsetDateTime,
+}
+
+impl PolicySnapshot {
+    /// The `@reason` of a policy of this set.
+    pub fn reason(&self, id: &PolicyId) -> &str {
+        self.policies.annotation(id, "reason").unwrap_or("")
+    }
+}
+
+/// The served policy set and the history of reload failures.
+pub struct PolicyEngine {
+    dir: PathBuf,
+    active: ArcSwap<PolicySnapshot>,
+    /// Serialises reloads; holds the last failure, cleared by a success.
+    last_error: Mutex<Option<ReloadFailure>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReloadFailure {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub error: LoadError,
+}
+
+/// What `GET /v1/policies` shows.
+#[derive(Serialize)]
+pub struct PolicyStatus {
+    pub directory: String,
+    pub revision: u64,
+    pub digest: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub loaded_at: OffsetDateTime,
+    pub files: Vec<PolicyFile>,
+    pub last_error: Option<ReloadFailure>,
+}
+
+/// The result of a reload that did not fail.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Reloaded {
+    /// The files changed and the new set is active.
+    Loaded { revision: u64 },
+    /// The files are the same as the active set's.
+    Unchanged { revision: u64 },
+}
+
+impl PolicyEngine {
+    /// Loads `dir`; an invalid directory is an error (a server must not start
+    /// without a valid policy set).
+    pub fn open(dir: &Path) -> Result<PolicyEngine, LoadError> {
+        let snapshot = build(dir, 1)?;
+        Ok(PolicyEngine {
+            dir: dir.to_path_buf(),
+            active: ArcSwap::from_pointee(snapshot),
+            last_error: Mutex::new(None),
+        })
+    }
+
+    /// The snapshot a check should use from start to end.
+    pub fn current(&self) -> Arc<PolicySnapshot> {
+        self.active.load_full()
+    }
+
+    /// Re-reads the directory and swaps the new set in if it is valid.
+    pub fn reload(&self) -> Result<Reloaded, LoadError> {
+        let mut last_error = self.last_error.lock().expect("reload lock poisoned");
+        let active = self.current();
+        let outcome = load::read_sources(&self.dir).and_then(|sources| {
+            if sources.digest == active.digest {
+                return Ok(Reloaded::Unchanged {
+                    revision: active.revision,
+                });
+            }
+            let revision = active.revision + 1;
+            let snapshot = snapshot(load::compile(&sources)?, sources.digest, revision);
+            self.active.store(Arc::new(snapshot));
+            Ok(Reloaded::Loaded { revision })
+        });
+        match &outcome {
+            Ok(Reloaded::Loaded { revision }) => {
+                tracing::info!(revision, dir = %self.dir.display(), "policies reloaded");
+                *last_error = None;
+            }
+            Ok(Reloaded::Unchanged { .. }) => *last_error = None,
+            Err(error) => {
+                tracing::error!(dir = %self.dir.display(), "policy reload rejected, previous set keeps serving:\n{error}");
+                *last_error = Some(ReloadFailure {
+                    at: OffsetDateTime::now_utc(),
+                    error: error.clone(),
+                });
+            }
+        }
+        outcome
+    }
+
+    pub fn status(&self) -> PolicyStatus {
+        let active = self.current();
+        PolicyStatus {
+            directory: self.dir.display().to_string(),
+            revision: active.revision,
+            digest: active.digest.clone(),
+            loaded_at: active.loaded_at,
+            files: active.files.clone(),
+            last_error: self
+                .last_error
+                .lock()
+                .expect("reload lock poisoned")
+                .clone(),
+        }
+    }
+
+    /// Reloads whenever a file in the directory changes. The returned watcher
+    /// must be kept alive for as long as reloading should happen.
+    pub fn watch(self: &Arc<Self>) -> notify::Result<notify::RecommendedWatcher> {
+        use notify::Watcher;
+        let (events, changes) = std::sync::mpsc::channel();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if event.is_ok_and(|e| !e.kind.is_access()) {
+                    let _ = events.send(());
+                }
+            })?;
+        watcher.watch(&self.dir, notify::RecursiveMode::NonRecursive)?;
+        let engine = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("policy-watch".into())
+            .spawn(move || {
+                while changes.recv().is_ok() {
+                    while changes.recv_timeout(WATCH_DEBOUNCE).is_ok() {}
+                    let _ = engine.reload();
+                }
+            })
+            .map_err(|e| notify::Error::generic(&e.to_string()))?;
+        Ok(watcher)
+    }
+}
+
+/// Reads and compiles `dir` into a snapshot with the given revision.
+pub fn build(dir: &Path, revision: u64) -> Result<PolicySnapshot, LoadError> {
+    let sources = load::read_sources(dir)?;
+    let compiled = load::compile(&sources)?;
+    Ok(snapshot(compiled, sources.digest, revision))
+}
+
+fn snapshot(compiled: load::Compiled, digest: String, revision: u64) -> PolicySnapshot {
+    PolicySnapshot {
+        revision,
+        digest,
+        schema: compiled.schema,
+        policies: compiled.policies,
+        files: compiled.files,
+        loaded_at: OffsetDateTime::now_utc(),
+    }
+}

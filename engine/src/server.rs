@@ -1,0 +1,117 @@
+//! `warden serve`: opens the store, loads and watches the policies, and
+//! serves the HTTP API until SIGINT/SIGTERM.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::app::App;
+use crate::config::ServeConfig;
+use crate::policy::PolicyEngine;
+use crate::store::Store;
+
+/// The admin token's file inside the data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// The database's directory inside the data directory.
+pub const DB_DIR: &str = "db";
+
+/// Opens the store and policies of a configuration.
+pub fn open_app(data: &Path, policies: &Path, cache_bytes: u64) -> anyhow::Result<App> {
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create data directory {}", data.display()))?;
+    let store = Store::open(&data.join(DB_DIR), cache_bytes)?;
+    let policies = PolicyEngine::open(policies)
+        .map_err(|e| anyhow::anyhow!("policies in {} are invalid:\n{e}", policies.display()))?;
+    Ok(App {
+        store,
+        policies: Arc::new(policies),
+    })
+}
+
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let app = Arc::new(open_app(
+        &config.data,
+        &config.policies,
+        config.cache_bytes,
+    )?);
+    let _watcher = match app.policies.watch() {
+        Ok(watcher) => Some(watcher),
+        Err(e) => {
+            tracing::warn!(
+                "cannot watch {}: {e}; use POST /v1/policies/reload",
+                config.policies.display()
+            );
+            None
+        }
+    };
+    let token = admin_token(&config.data)?;
+    let router = crate::http::router(app.clone(), &token, config.limits.clone())
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, policies = %config.policies.display(), data = %config.data.display(), "warden serving");
+    println!("warden listening on http://{address}");
+    std::io::stdout().flush()?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    app.store.flush().await?;
+    tracing::info!("warden stopped");
+    Ok(())
+}
+
+/// The admin token: `WARDEN_ADMIN_TOKEN`, else the data directory's token
+/// file, else a new random token written there (mode 0600) and printed once.
+fn admin_token(data: &Path) -> anyhow::Result<String> {
+    if let Ok(token) = std::env::var("WARDEN_ADMIN_TOKEN") {
+        anyhow::ensure!(
+            token.len() >= 16,
+            "WARDEN_ADMIN_TOKEN must be at least 16 characters"
+        );
+        return Ok(token);
+    }
+    let path = data.join(ADMIN_TOKEN_FILE);
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        return Ok(token.trim().to_string());
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("no randomness for the admin token: {e}"))?;
+    let token = hex::encode(bytes);
+    write_private(&path, &token).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("admin token (saved to {}): {token}", path.display());
+    Ok(token)
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,108 @@
+//! Key layout. Everything lives in one sled tree so that any command can
+//! change any set of records in one transaction; a one-byte tag separates the
+//! record kinds and the secondary indexes. Ids are 16 raw uuid bytes, so a
+//! prefix scan over `tag | id` lists exactly one parent's children.
+
+use uuid::Uuid;
+
+const META: u8 = 0x00;
+const ORG: u8 = 0x01;
+const USER: u8 = 0x02;
+const USER_BY_EMAIL: u8 = 0x03;
+/// `org | user` → Membership; a prefix scan on `org` lists its members.
+const MEMBERSHIP: u8 = 0x04;
+/// `user | org` → (); the orgs a user belongs to.
+const USER_ORGS: u8 = 0x05;
+const WORKSPACE: u8 = 0x06;
+/// `org | workspace` → (); an org's workspaces.
+const ORG_WORKSPACES: u8 = 0x07;
+/// `workspace | user` → WorkspaceMember.
+const WORKSPACE_MEMBER: u8 = 0x08;
+/// `user | workspace` → (); the workspaces a user belongs to.
+const USER_WORKSPACES: u8 = 0x09;
+const RESOURCE: u8 = 0x0a;
+/// `workspace | resource` → (); a workspace's resources.
+const WORKSPACE_RESOURCES: u8 = 0x0b;
+/// `org | uuid v7` → AuditRecord; v7 ids sort by time.
+const AUDIT: u8 = 0x0c;
+/// `scope | 0x00 | key` → IdempotencyRecord.
+const IDEMPOTENCY: u8 = 0x0d;
+
+fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut key = Vec::with_capacity(len);
+    key.push(tag);
+    for part in parts {
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+pub fn schema_version() -> Vec<u8> {
+    join(META, &[b"schema_version"])
+}
+pub fn org(id: Uuid) -> Vec<u8> {
+    join(ORG, &[id.as_bytes()])
+}
+pub fn user(id: Uuid) -> Vec<u8> {
+    join(USER, &[id.as_bytes()])
+}
+pub fn user_by_email(email: &str) -> Vec<u8> {
+    join(USER_BY_EMAIL, &[email.as_bytes()])
+}
+pub fn membership(org: Uuid, user: Uuid) -> Vec<u8> {
+    join(MEMBERSHIP, &[org.as_bytes(), user.as_bytes()])
+}
+pub fn memberships_of_org(org: Uuid) -> Vec<u8> {
+    join(MEMBERSHIP, &[org.as_bytes()])
+}
+pub fn user_org(user: Uuid, org: Uuid) -> Vec<u8> {
+    join(USER_ORGS, &[user.as_bytes(), org.as_bytes()])
+}
+pub fn workspace(id: Uuid) -> Vec<u8> {
+    join(WORKSPACE, &[id.as_bytes()])
+}
+pub fn org_workspace(org: Uuid, workspace: Uuid) -> Vec<u8> {
+    join(ORG_WORKSPACES, &[org.as_bytes(), workspace.as_bytes()])
+}
+pub fn workspaces_of_org(org: Uuid) -> Vec<u8> {
+    join(ORG_WORKSPACES, &[org.as_bytes()])
+}
+pub fn workspace_member(workspace: Uuid, user: Uuid) -> Vec<u8> {
+    join(WORKSPACE_MEMBER, &[workspace.as_bytes(), user.as_bytes()])
+}
+pub fn members_of_workspace(workspace: Uuid) -> Vec<u8> {
+    join(WORKSPACE_MEMBER, &[workspace.as_bytes()])
+}
+pub fn user_workspace(user: Uuid, workspace: Uuid) -> Vec<u8> {
+    join(USER_WORKSPACES, &[user.as_bytes(), workspace.as_bytes()])
+}
+pub fn resource(id: Uuid) -> Vec<u8> {
+    join(RESOURCE, &[id.as_bytes()])
+}
+pub fn workspace_resource(workspace: Uuid, resource: Uuid) -> Vec<u8> {
+    join(
+        WORKSPACE_RESOURCES,
+        &[workspace.as_bytes(), resource.as_bytes()],
+    )
+}
+pub fn resources_of_workspace(workspace: Uuid) -> Vec<u8> {
+    join(WORKSPACE_RESOURCES, &[workspace.as_bytes()])
+}
+pub fn audit(org: Uuid, id: Uuid) -> Vec<u8> {
+    join(AUDIT, &[org.as_bytes(), id.as_bytes()])
+}
+pub fn audit_of_org(org: Uuid) -> Vec<u8> {
+    join(AUDIT, &[org.as_bytes()])
+}
+pub fn idempotency(scope: &str, key: &str) -> Vec<u8> {
+    join(IDEMPOTENCY, &[scope.as_bytes(), &[0], key.as_bytes()])
+}
+
+/// The uuid at the end of an index key (the child id).
+pub fn trailing_uuid(key: &[u8]) -> Uuid {
+    let tail: [u8; 16] = key[key.len() - 16..]
+        .try_into()
+        .expect("index keys end with a 16-byte uuid");
+    Uuid::from_bytes(tail)
+}

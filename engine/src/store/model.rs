@@ -1,0 +1,195 @@
+//! The records Warden stores. Every record has a stable uuid (or is keyed by
+//! the uuids it joins) and is serialised as JSON so that adding an optional
+//! field never needs a migration.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// An organization's subscription plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Plan {
+    Free,
+    Pro,
+    Team,
+    Enterprise,
+}
+
+impl Plan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Free => "free",
+            Plan::Pro => "pro",
+            Plan::Team => "team",
+            Plan::Enterprise => "enterprise",
+        }
+    }
+}
+
+/// A member's role in one organization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgRole {
+    Admin,
+    Member,
+    GuestInternal,
+    GuestExternal,
+}
+
+impl OrgRole {
+    pub const ALL: [OrgRole; 4] = [
+        OrgRole::Admin,
+        OrgRole::Member,
+        OrgRole::GuestInternal,
+        OrgRole::GuestExternal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgRole::Admin => "admin",
+            OrgRole::Member => "member",
+            OrgRole::GuestInternal => "guest_internal",
+            OrgRole::GuestExternal => "guest_external",
+        }
+    }
+
+    /// Whether this role takes a seat: Admins, Members and Internal Guests do,
+    /// External Guests do not.
+    pub fn takes_seat(self) -> bool {
+        self != OrgRole::GuestExternal
+    }
+
+    /// The attribute of the Cedar `Org` entity that names this role's group.
+    pub fn org_attribute(self) -> &'static str {
+        match self {
+            OrgRole::Admin => "admins",
+            OrgRole::Member => "members",
+            OrgRole::GuestInternal => "internal_guests",
+            OrgRole::GuestExternal => "external_guests",
+        }
+    }
+}
+
+/// Whether a membership grants its role right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MembershipStatus {
+    Active,
+    Suspended,
+}
+
+/// A member's role in one workspace: admins manage the workspace and its
+/// members, editors change its resources, viewers use them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkspaceRole {
+    Admin,
+    Editor,
+    Viewer,
+}
+
+impl WorkspaceRole {
+    pub const ALL: [WorkspaceRole; 3] = [
+        WorkspaceRole::Admin,
+        WorkspaceRole::Editor,
+        WorkspaceRole::Viewer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkspaceRole::Admin => "admin",
+            WorkspaceRole::Editor => "editor",
+            WorkspaceRole::Viewer => "viewer",
+        }
+    }
+
+    /// The attribute of the Cedar `Workspace` entity that names this role's group.
+    pub fn workspace_attribute(self) -> &'static str {
+        match self {
+            WorkspaceRole::Admin => "admins",
+            WorkspaceRole::Editor => "editors",
+            WorkspaceRole::Viewer => "viewers",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Org {
+    pub id: Uuid,
+    pub name: String,
+    pub plan: Plan,
+    /// Seats included in the plan; 0 means unlimited.
+    pub seat_limit: u32,
+    pub verified_domains: Vec<String>,
+    pub default_workspace: Option<Uuid>,
+    /// Derived counters, kept in the same transaction as the records they count.
+    pub workspace_count: u32,
+    pub seats_used: u32,
+    pub admin_count: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: Uuid,
+    /// Normalised: trimmed and lower-cased; unique.
+    pub email: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Membership {
+    pub org: Uuid,
+    pub user: Uuid,
+    pub role: OrgRole,
+    pub status: MembershipStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl Membership {
+    /// The role this membership grants now, if any.
+    pub fn active_role(&self) -> Option<OrgRole> {
+        (self.status == MembershipStatus::Active).then_some(self.role)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub org: Uuid,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkspaceMember {
+    pub workspace: Uuid,
+    pub user: Uuid,
+    pub role: WorkspaceRole,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A resource that lives in a workspace: a flow, a credential, a folder, or
+/// any type the schema declares with `org` and `workspace` attributes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resource {
+    pub id: Uuid,
+    /// The Cedar entity type, e.g. `Flow`.
+    pub kind: String,
+    pub org: Uuid,
+    pub workspace: Uuid,
+    /// A folder of the same workspace that contains it, if any.
+    pub folder: Option<Uuid>,
+    pub owner: Option<Uuid>,
+    pub shared_with: Vec<Uuid>,
+    /// Further attributes, as declared by the schema for `kind`.
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
