@@ -1,1 +1,238 @@
+//! Harness for Warden's end-to-end tests: starts the real `warden` binary
+//! on a free loopback port with a temporary data directory and a private
+//! copy of the policies, and talks HTTP to it.
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// The admin token every test server uses.
+pub const TOKEN: &str = "e2e-admin-token-0123456789";
+
+/// How long a server may take to print its address.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `warden` binary built by `cargo test --workspace` next to this test
+/// executable (same profile), or `WARDEN_BIN`.
+pub fn warden_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("WARDEN_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join(format!("warden{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} not found: run the tests with `cargo test --workspace` (it builds the binary) or set WARDEN_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `warden serve` and its directories.
+pub struct Server {
+    pub url: String,
+    dir: tempfile::TempDir,
+    extra_args: Vec<String>,
+    child: Option<Child>,
+}
+
+/// An HTTP answer: status and JSON body (`Null` when the body is empty).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The body, after checking the status.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        self.body
+    }
+
+    /// `body.id` as a string, after checking for 201.
+    #[track_caller]
+    pub fn created_id(self) -> String {
+        let body = self.expect(201);
+        body["id"].as_str().expect("created record has an id").to_string()
+    }
+}
+
+impl Server {
+    /// Starts a server on the default policies.
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server with extra `warden serve` flags.
+    pub fn start_with(extra_args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        copy_dir(&repo_root().join("policies"), &dir.path().join("policies"));
+        std::fs::create_dir_all(dir.path().join("plugins")).expect("plugins dir");
+        let mut server = Server {
+            url: String::new(),
+            dir,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(warden_bin())
+            .arg("serve")
+            .arg("--data")
+            .arg(self.dir.path().join("data"))
+            .arg("--policies")
+            .arg(self.policies_dir())
+            .arg("--plugins")
+            .arg(self.dir.path().join("plugins"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(&self.extra_args)
+            .env("WARDEN_ADMIN_TOKEN", TOKEN)
+            .env("WARDEN_LOG", "warn")
+            .current_dir(self.dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("warden starts");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("warden listening on ") {
+                    let _ = sender.send(addr.to_string());
+                }
+            }
+        });
+        self.url = receiver
+            .recv_timeout(START_TIMEOUT)
+            .expect("warden printed its address within the timeout");
+        self.child = Some(child);
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same directories.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// This server's private copy of the policy directory.
+    pub fn policies_dir(&self) -> PathBuf {
+        self.dir.path().join("policies")
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, None, &[])
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Answer {
+        self.send("POST", path, Some(body.to_string()), &[])
+    }
+
+    /// A POST acting as `actor` (the `X-Warden-Actor` header).
+    pub fn post_as(&self, actor: &str, path: &str, body: Value) -> Answer {
+        self.send("POST", path, Some(body.to_string()), &[("X-Warden-Actor", actor)])
+    }
+
+    pub fn get_as(&self, actor: &str, path: &str) -> Answer {
+        self.send("GET", path, None, &[("X-Warden-Actor", actor)])
+    }
+
+    /// Any request: raw body, extra headers; the admin token unless an
+    /// `Authorization` header is given.
+    pub fn send(&self, method: &str, path: &str, body: Option<String>, headers: &[(&str, &str)]) -> Answer {
+        let mut request = ureq::request(method, &format!("{}{path}", self.url)).timeout(Duration::from_secs(30));
+        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization")) {
+            request = request.set("Authorization", &format!("Bearer {TOKEN}"));
+        }
+        for (name, value) in headers {
+            request = request.set(name, value);
+        }
+        let result = match body {
+            Some(body) => request.set("Content-Type", "application/json").send_string(&body),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = response.status();
+        let text = response.into_string().expect("body is text");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: body is not JSON: {text}"))
+        };
+        Answer { status, body }
+    }
+
+    /// Creates a user and returns its id.
+    pub fn user(&self, email: &str) -> String {
+        self.post("/v1/users", json!({ "email": email })).created_id()
+    }
+
+    /// Asks one authorization question.
+    pub fn check(&self, principal: &str, action: &str, kind: &str, id: &str) -> Value {
+        self.post(
+            "/v1/authorize",
+            json!({
+                "principal": {"type": "User", "id": principal},
+                "action": {"type": "Action", "id": action},
+                "resource": {"type": kind, "id": id},
+            }),
+        )
+        .expect(200)
+    }
+
+    /// Polls `probe` until it returns true or `timeout` passes.
+    pub fn wait_for(&self, timeout: Duration, mut probe: impl FnMut(&Server) -> bool) -> bool {
+        let start = Instant::now();
+        loop {
+            if probe(self) {
+                return true;
+            }
+            if start.elapsed() > timeout {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy file");
+        }
+    }
+}
