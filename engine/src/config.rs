@@ -105,3 +105,41 @@ fn read_file(path: &Path) -> anyhow::Result<Settings> {
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_file(text: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        file
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_the_defaults() {
+        let file =
+            config_file("data = \"/srv/warden\"\nlisten = \"0.0.0.0:9000\"\nmax_batch = 10\n");
+        let given = Settings {
+            listen: Some("127.0.0.1:1234".parse().unwrap()),
+            ..Settings::default()
+        };
+        let config = ServeConfig::resolve(given, Some(file.path())).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:1234");
+        assert_eq!(config.data, PathBuf::from("/srv/warden"));
+        assert_eq!(config.limits.max_batch, 10);
+        assert_eq!(config.limits.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(config.policies, PathBuf::from("policies"));
+    }
+
+    #[test]
+    fn an_unknown_or_zero_setting_is_an_error() {
+        let file = config_file("max_bach = 10\n");
+        let error = ServeConfig::resolve(Settings::default(), Some(file.path())).unwrap_err();
+        assert!(format!("{error:#}").contains("max_bach"), "{error:#}");
+
+        let file = config_file("max_batch = 0\n");
+        let error = ServeConfig::resolve(Settings::default(), Some(file.path())).unwrap_err();
+        assert!(error.to_string().contains("max_batch"), "{error}");
+    }
+}

@@ -8,9 +8,14 @@ use warden::policy::{self, testing};
 #[test]
 fn default_policies_pass_their_tests() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
-    let snapshot = policy::build(&dir, 1).unwrap_or_else(|e| panic!("default policies invalid:\n{e}"));
+    let snapshot =
+        policy::build(&dir, 1).unwrap_or_else(|e| panic!("default policies invalid:\n{e}"));
     let outcomes = testing::run(&dir, &snapshot).expect("policy tests readable");
-    assert!(outcomes.len() > 600, "the role matrix has {} cases", outcomes.len());
+    assert!(
+        outcomes.len() > 600,
+        "the role matrix has {} cases",
+        outcomes.len()
+    );
     let report = testing::report(&outcomes);
     assert!(outcomes.iter().all(|o| o.passed), "{report}");
 }

@@ -27,7 +27,10 @@ pub fn warden_bin() -> PathBuf {
         return bin.into();
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
     let bin = profile_dir.join(format!("warden{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
@@ -56,7 +59,11 @@ impl Answer {
     /// The body, after checking the status.
     #[track_caller]
     pub fn expect(self, status: u16) -> Value {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
         self.body
     }
 
@@ -64,7 +71,10 @@ impl Answer {
     #[track_caller]
     pub fn created_id(self) -> String {
         let body = self.expect(201);
-        body["id"].as_str().expect("created record has an id").to_string()
+        body["id"]
+            .as_str()
+            .expect("created record has an id")
+            .to_string()
     }
 }
 
@@ -93,7 +103,7 @@ impl Server {
         let mut child = Command::new(warden_bin())
             .arg("serve")
             .arg("--data")
-            .arg(self.dir.path().join("data"))
+            .arg(self.data_dir())
             .arg("--policies")
             .arg(self.policies_dir())
             .arg("--plugins")
@@ -128,11 +138,17 @@ impl Server {
         self.spawn();
     }
 
-    fn stop(&mut self) {
+    /// Kills the server (SIGKILL); its directories stay until drop.
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// This server's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     /// This server's private copy of the policy directory.
@@ -150,7 +166,12 @@ impl Server {
 
     /// A POST acting as `actor` (the `X-Warden-Actor` header).
     pub fn post_as(&self, actor: &str, path: &str, body: Value) -> Answer {
-        self.send("POST", path, Some(body.to_string()), &[("X-Warden-Actor", actor)])
+        self.send(
+            "POST",
+            path,
+            Some(body.to_string()),
+            &[("X-Warden-Actor", actor)],
+        )
     }
 
     pub fn get_as(&self, actor: &str, path: &str) -> Answer {
@@ -159,16 +180,28 @@ impl Server {
 
     /// Any request: raw body, extra headers; the admin token unless an
     /// `Authorization` header is given.
-    pub fn send(&self, method: &str, path: &str, body: Option<String>, headers: &[(&str, &str)]) -> Answer {
-        let mut request = ureq::request(method, &format!("{}{path}", self.url)).timeout(Duration::from_secs(30));
-        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization")) {
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request =
+            ureq::request(method, &format!("{}{path}", self.url)).timeout(Duration::from_secs(30));
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        {
             request = request.set("Authorization", &format!("Bearer {TOKEN}"));
         }
         for (name, value) in headers {
             request = request.set(name, value);
         }
         let result = match body {
-            Some(body) => request.set("Content-Type", "application/json").send_string(&body),
+            Some(body) => request
+                .set("Content-Type", "application/json")
+                .send_string(&body),
             None => request.call(),
         };
         let response = match result {
@@ -180,14 +213,16 @@ impl Server {
         let body = if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: body is not JSON: {text}"))
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{method} {path}: body is not JSON: {text}"))
         };
         Answer { status, body }
     }
 
     /// Creates a user and returns its id.
     pub fn user(&self, email: &str) -> String {
-        self.post("/v1/users", json!({ "email": email })).created_id()
+        self.post("/v1/users", json!({ "email": email }))
+            .created_id()
     }
 
     /// Asks one authorization question.

@@ -298,3 +298,120 @@ pub fn org_role_id(org: Uuid, role: OrgRole) -> String {
 pub fn workspace_role_id(workspace: Uuid, role: WorkspaceRole) -> String {
     format!("{workspace}/{}", role.as_str())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::app::{Actor, App};
+    use crate::command::{self, AddMember, CreateOrg, CreateUser};
+    use crate::policy::PolicyEngine;
+
+    fn app(dir: &tempfile::TempDir) -> App {
+        let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+        App {
+            store: Store::open(&dir.path().join("db"), 1 << 22).unwrap(),
+            policies: Arc::new(PolicyEngine::open(&policies).unwrap()),
+        }
+    }
+
+    fn run<C: command::Command + serde::de::DeserializeOwned>(app: &App, body: Value) -> C::Output {
+        let command: C = serde_json::from_value(body).unwrap();
+        command::execute(app, Actor::System, None, command).unwrap()
+    }
+
+    fn user(app: &App, email: &str) -> Uuid {
+        run::<CreateUser>(app, json!({"email": email})).id
+    }
+
+    /// An org with `admin` as its admin, and `guest` as an internal guest.
+    fn org(app: &App, admin: Uuid, guest: Uuid) -> Org {
+        let org = run::<CreateOrg>(app, json!({"name": "org", "plan": "pro", "admin": admin}));
+        let mut add: AddMember =
+            serde_json::from_value(json!({"user": guest, "role": "guest_internal"})).unwrap();
+        add.org = org.id;
+        command::execute(app, Actor::System, None, add).unwrap();
+        org
+    }
+
+    fn loaded(app: &App, principal: Uuid, resource: &EntityRef) -> Vec<String> {
+        let schema = &app.policies.current().schema;
+        let principal = EntityRef::new("User", principal);
+        let entities = load(&app.store, schema, &principal, resource, &[]).unwrap();
+        let mut uids: Vec<String> = entities.iter().map(|e| e.uid().to_string()).collect();
+        uids.sort();
+        uids
+    }
+
+    #[test]
+    fn a_check_reads_only_the_resource_org_whatever_else_the_principal_belongs_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir);
+        let (alice, bob) = (user(&app, "alice@a.com"), user(&app, "bob@b.com"));
+        let target = org(&app, bob, alice);
+        let workspace = EntityRef::new("Workspace", target.default_workspace.unwrap());
+        let before = loaded(&app, alice, &workspace);
+
+        // Alice administers many other orgs; the check must not read them.
+        let others: Vec<Org> = (0..20).map(|_| org(&app, alice, bob)).collect();
+        let after = loaded(&app, alice, &workspace);
+        assert_eq!(before, after);
+        for other in &others {
+            assert!(
+                !after.iter().any(|uid| uid.contains(&other.id.to_string())),
+                "{after:?}"
+            );
+        }
+        assert!(
+            after.contains(&format!(
+                "OrgRole::\"{}\"",
+                org_role_id(target.id, OrgRole::GuestInternal)
+            )),
+            "{after:?}"
+        );
+    }
+
+    #[test]
+    fn a_caller_may_not_redefine_a_stored_entity() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir);
+        let (alice, bob) = (user(&app, "alice@a.com"), user(&app, "bob@b.com"));
+        let target = org(&app, bob, alice);
+        let schema = &app.policies.current().schema;
+        let forged = json!({"uid": {"type": "User", "id": alice.to_string()}, "attrs": {}, "parents": [
+            {"type": "OrgRole", "id": org_role_id(target.id, OrgRole::Admin)}
+        ]});
+        let error = load(
+            &app.store,
+            schema,
+            &EntityRef::new("User", alice),
+            &EntityRef::new("Org", target.id),
+            &[forged],
+        )
+        .err()
+        .unwrap();
+        assert!(
+            matches!(error, Error::Invalid { ref field, .. } if field == "entities[0]"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn too_many_caller_entities_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir);
+        let schema = &app.policies.current().schema;
+        let many = vec![json!({}); MAX_REQUEST_ENTITIES + 1];
+        let principal = EntityRef::new("User", Uuid::now_v7());
+        let error = load(&app.store, schema, &principal, &principal, &many)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(error, Error::Invalid { ref field, .. } if field == "entities"),
+            "{error}"
+        );
+    }
+}

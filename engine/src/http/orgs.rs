@@ -47,19 +47,21 @@ pub fn routes() -> Router<ApiState> {
 
 type Created<T> = Result<(StatusCode, Json<T>), Error>;
 
-/// Runs a command through the write path and answers 201 with its output.
-fn run<C: Command>(state: &ApiState, write: Write<C>) -> Created<C::Output> {
+/// Runs a command through the write path and answers 201 with its output
+/// once the change is on disk: a 201 survives a crash.
+async fn run<C: Command>(state: &ApiState, write: Write<C>) -> Created<C::Output> {
     let output = command::execute(
         &state.app,
         write.actor,
         write.idempotency.as_ref(),
         write.body,
     )?;
+    state.app.store.flush().await?;
     Ok((StatusCode::CREATED, Json(output)))
 }
 
 async fn create_user(State(state): State<ApiState>, write: Write<CreateUser>) -> Created<User> {
-    run(&state, write)
+    run(&state, write).await
 }
 
 async fn get_user(
@@ -83,7 +85,7 @@ async fn get_user(
 }
 
 async fn create_org(State(state): State<ApiState>, write: Write<CreateOrg>) -> Created<Org> {
-    run(&state, write)
+    run(&state, write).await
 }
 
 /// Reads an org the actor may see with `action`.
@@ -157,7 +159,7 @@ async fn add_member(
     mut write: Write<AddMember>,
 ) -> Created<Membership> {
     write.body.org = path_id("id", &id)?;
-    run(&state, write)
+    run(&state, write).await
 }
 
 async fn list_workspaces(
@@ -182,7 +184,7 @@ async fn create_workspace(
     mut write: Write<CreateWorkspace>,
 ) -> Created<Workspace> {
     write.body.org = path_id("id", &id)?;
-    run(&state, write)
+    run(&state, write).await
 }
 
 async fn list_audit(
@@ -245,7 +247,7 @@ async fn add_workspace_member(
 ) -> Created<WorkspaceMember> {
     let workspace = state.app.workspace(path_id("id", &id)?)?;
     (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
-    run(&state, write)
+    run(&state, write).await
 }
 
 async fn list_resources(
@@ -271,7 +273,7 @@ async fn register_resource(
 ) -> Created<Resource> {
     let workspace = state.app.workspace(path_id("id", &id)?)?;
     (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
-    run(&state, write)
+    run(&state, write).await
 }
 
 async fn get_resource(

@@ -187,3 +187,121 @@ fn snapshot(compiled: load::Compiled, digest: String, revision: u64) -> PolicySn
         loaded_at: OffsetDateTime::now_utc(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA: &str =
+        "entity User; entity Doc; action View appliesTo { principal: User, resource: Doc };";
+    const PERMIT: &str = "@id(\"all-view\") @reason(\"Anyone may view\")\npermit (principal, action == Action::\"View\", resource);";
+
+    fn policy_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(load::SCHEMA_FILE), SCHEMA).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    fn problems(files: &[(&str, &str)]) -> Vec<Problem> {
+        let dir = policy_dir(files);
+        build(dir.path(), 1)
+            .err()
+            .expect("the directory is rejected")
+            .problems
+    }
+
+    #[test]
+    fn policies_are_named_by_their_id_annotation() {
+        let dir = policy_dir(&[("a.cedar", PERMIT)]);
+        let snapshot = build(dir.path(), 1).unwrap();
+        let id = PolicyId::new("all-view");
+        assert!(snapshot.policies.policy(&id).is_some());
+        assert_eq!(snapshot.reason(&id), "Anyone may view");
+        assert_eq!(snapshot.files[0].policies, ["all-view"]);
+    }
+
+    #[test]
+    fn every_policy_needs_a_unique_id_and_a_reason() {
+        let no_reason = "@id(\"x\") permit (principal, action, resource);";
+        let found = problems(&[("a.cedar", no_reason)]);
+        assert!(found[0].message.contains("@reason"), "{found:?}");
+
+        let no_id = "@reason(\"r\") permit (principal, action, resource);";
+        assert!(problems(&[("a.cedar", no_id)])[0].message.contains("@id"));
+
+        let found = problems(&[("a.cedar", PERMIT), ("b.cedar", PERMIT)]);
+        assert!(
+            found.iter().any(|p| p.message.contains("all-view")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_policy_that_breaks_the_schema_is_located() {
+        let bad = "@id(\"x\") @reason(\"r\")\npermit (principal, action == Action::\"View\", resource)\nwhen { resource.owner == principal };";
+        let found = problems(&[("bad.cedar", bad)]);
+        assert_eq!(found[0].file, "bad.cedar");
+        assert!(found[0].message.contains("owner"), "{found:?}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_file_line_and_column() {
+        let found = problems(&[
+            ("ok.cedar", PERMIT),
+            ("bad.cedar", "\n\npermit (principal,, action, resource);"),
+        ]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            (found[0].file.as_str(), found[0].line),
+            ("bad.cedar", Some(3))
+        );
+    }
+
+    #[test]
+    fn a_failed_reload_keeps_the_last_good_set_and_reports_why() {
+        let dir = policy_dir(&[("a.cedar", PERMIT)]);
+        let engine = PolicyEngine::open(dir.path()).unwrap();
+        assert!(matches!(
+            engine.reload(),
+            Ok(Reloaded::Unchanged { revision: 1 })
+        ));
+
+        std::fs::write(dir.path().join("a.cedar"), "permit (").unwrap();
+        assert!(engine.reload().is_err());
+        let status = engine.status();
+        assert_eq!(status.revision, 1);
+        assert_eq!(status.last_error.unwrap().error.problems[0].file, "a.cedar");
+        assert!(engine
+            .current()
+            .policies
+            .policy(&PolicyId::new("all-view"))
+            .is_some());
+
+        std::fs::write(
+            dir.path().join("a.cedar"),
+            PERMIT.replace("all-view", "view-all"),
+        )
+        .unwrap();
+        assert!(matches!(
+            engine.reload(),
+            Ok(Reloaded::Loaded { revision: 2 })
+        ));
+        assert!(engine.status().last_error.is_none());
+        assert!(engine
+            .current()
+            .policies
+            .policy(&PolicyId::new("view-all"))
+            .is_some());
+    }
+
+    #[test]
+    fn a_schema_file_is_required() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.cedar"), PERMIT).unwrap();
+        let error = build(dir.path(), 1).err().unwrap();
+        assert_eq!(error.problems[0].file, load::SCHEMA_FILE);
+    }
+}

@@ -260,3 +260,102 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 fn corrupt(e: impl std::fmt::Display) -> Error {
     Error::Storage(format!("corrupt record: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn a_database_of_another_schema_version_is_refused() {
+        let (dir, store) = temp_store();
+        store
+            .db
+            .insert(keys::schema_version(), &7u32.to_be_bytes())
+            .unwrap();
+        store.db.flush().unwrap();
+        drop(store);
+        let error = Store::open(&dir.path().join("db"), 1 << 20)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("schema version 7"), "{error}");
+        assert!(
+            error.contains(&format!("expects {SCHEMA_VERSION}")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn reopening_keeps_the_records() {
+        let (dir, store) = temp_store();
+        let id = Uuid::now_v7();
+        store
+            .db
+            .insert(keys::org(id), encode(&serde_json::json!({"n": 1})))
+            .unwrap();
+        store.db.flush().unwrap();
+        drop(store);
+        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
+        let value: Option<serde_json::Value> = store.get(&keys::org(id)).unwrap();
+        assert_eq!(value, Some(serde_json::json!({"n": 1})));
+    }
+
+    #[test]
+    fn pages_walk_one_parent_in_id_order_and_stop_at_its_end() {
+        let (_dir, store) = temp_store();
+        let (org, neighbour) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut workspaces: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+        workspaces.sort();
+        for ws in &workspaces {
+            store.db.insert(keys::org_workspace(org, *ws), &[]).unwrap();
+        }
+        store
+            .db
+            .insert(keys::org_workspace(neighbour, Uuid::now_v7()), &[])
+            .unwrap();
+
+        let prefix = keys::workspaces_of_org(org);
+        let first = store.page_ids(&prefix, None, 2).unwrap();
+        assert_eq!(first.items, workspaces[..2]);
+        let second = store.page_ids(&prefix, first.next, 2).unwrap();
+        assert_eq!(second.items, workspaces[2..4]);
+        let last = store.page_ids(&prefix, second.next, 2).unwrap();
+        assert_eq!(last.items, workspaces[4..]);
+        assert_eq!(
+            last.next, None,
+            "the neighbour org's rows are not part of this listing"
+        );
+    }
+
+    #[test]
+    fn an_aborted_transaction_writes_nothing() {
+        let (_dir, store) = temp_store();
+        let id = Uuid::now_v7();
+        let result: Result<()> = store.transact(|tx| {
+            tx.put(&keys::org(id), &serde_json::json!({"half": "written"}))?;
+            Err(Error::conflict("test", "abort after the first write"))?
+        });
+        assert!(matches!(result, Err(Error::Conflict { code: "test", .. })));
+        assert!(store
+            .get::<serde_json::Value>(&keys::org(id))
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn a_corrupt_record_is_a_storage_error_not_a_panic() {
+        let (_dir, store) = temp_store();
+        let id = Uuid::now_v7();
+        store
+            .db
+            .insert(keys::org(id), b"not json".as_slice())
+            .unwrap();
+        assert!(matches!(store.org(id), Err(Error::Storage(_))));
+    }
+}

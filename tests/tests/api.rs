@@ -1,0 +1,233 @@
+//! The HTTP contract: authentication, error format, limits, idempotent
+//! writes, authorization of management calls, durability across restarts.
+
+use serde_json::{json, Value};
+use warden_e2e::{Server, TOKEN};
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+#[test]
+fn every_v1_route_needs_the_admin_token() {
+    let server = Server::start();
+    let bearer_wrong = "Bearer wrong-token-wrong-token";
+    for auth in ["", bearer_wrong, TOKEN, "Basic abc"] {
+        let answer = server.send("GET", "/v1/policies", None, &[("Authorization", auth)]);
+        assert_eq!(answer.status, 401, "{auth:?}");
+        assert_eq!(error_code(&answer.body), "unauthenticated");
+    }
+    let answer = server.send(
+        "POST",
+        "/v1/users",
+        Some(json!({"email": "a@b.com"}).to_string()),
+        &[("Authorization", "")],
+    );
+    assert_eq!(answer.status, 401);
+    assert_eq!(
+        server
+            .send("GET", "/healthz", None, &[("Authorization", "")])
+            .status,
+        200
+    );
+    server.get("/v1/policies").expect(200);
+}
+
+#[test]
+fn bad_input_gets_a_400_that_says_where() {
+    let server = Server::start();
+    let malformed = server.send(
+        "POST",
+        "/v1/users",
+        Some(r#"{"email": "a@b.com""#.into()),
+        &[],
+    );
+    assert_eq!(malformed.status, 400, "{:?}", malformed.body);
+    assert!(
+        malformed.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1"),
+        "{:?}",
+        malformed.body
+    );
+
+    let unknown = server
+        .post("/v1/users", json!({"email": "a@b.com", "admin": true}))
+        .expect(400);
+    assert!(
+        unknown["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("admin"),
+        "{unknown}"
+    );
+
+    let wrong_type = server
+        .post("/v1/orgs", json!({"name": "Acme", "seat_limit": "ten"}))
+        .expect(400);
+    assert_eq!(
+        wrong_type["error"]["field"], "body.seat_limit",
+        "{wrong_type}"
+    );
+
+    let bad_email = server
+        .post("/v1/users", json!({"email": "not-an-email"}))
+        .expect(400);
+    assert_eq!(bad_email["error"]["field"], "email");
+
+    let bad_id = server.get("/v1/orgs/not-a-uuid").expect(400);
+    assert_eq!(error_code(&bad_id), "invalid_request");
+    assert_eq!(bad_id["error"]["field"], "path.id");
+
+    let no_content_type = server.send("POST", "/v1/users", None, &[]);
+    assert_eq!(no_content_type.status, 400, "{:?}", no_content_type.body);
+
+    let missing = server
+        .get(&format!(
+            "/v1/orgs/{}",
+            "0190c6a4-0000-7000-8000-000000000000"
+        ))
+        .expect(404);
+    assert_eq!(error_code(&missing), "not_found");
+    assert_eq!(
+        error_code(&server.get("/v1/nowhere").expect(404)),
+        "not_found"
+    );
+    assert_eq!(
+        error_code(&server.send("DELETE", "/v1/users", None, &[]).expect(405)),
+        "method_not_allowed"
+    );
+}
+
+#[test]
+fn a_body_over_the_limit_gets_a_413() {
+    let server = Server::start_with(&["--max-body-bytes", "2048"]);
+    let big = json!({"email": format!("{}@acme.com", "a".repeat(4096))});
+    let answer = server.post("/v1/users", big).expect(413);
+    assert_eq!(error_code(&answer), "body_too_large");
+    server
+        .post("/v1/users", json!({"email": "small@acme.com"}))
+        .expect(201);
+}
+
+#[test]
+fn a_retried_write_with_the_same_key_answers_the_same_and_writes_once() {
+    let server = Server::start();
+    let body = json!({"name": "Acme", "plan": "pro"}).to_string();
+    let key = [("Idempotency-Key", "create-acme-1")];
+    let first = server
+        .send("POST", "/v1/orgs", Some(body.clone()), &key)
+        .expect(201);
+    let again = server
+        .send("POST", "/v1/orgs", Some(body), &key)
+        .expect(201);
+    assert_eq!(first, again);
+
+    let other_body = json!({"name": "Globex", "plan": "pro"}).to_string();
+    let reused = server
+        .send("POST", "/v1/orgs", Some(other_body), &key)
+        .expect(409);
+    assert_eq!(error_code(&reused), "idempotency_key_reused");
+
+    let org = first["id"].as_str().unwrap();
+    let audit = server.get(&format!("/v1/orgs/{org}/audit")).expect(200);
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+}
+
+#[test]
+fn management_calls_are_authorized_by_the_policies() {
+    let server = Server::start();
+    let admin = server.user("admin@acme.com");
+    let member = server.user("member@acme.com");
+    let newcomer = server.user("new@acme.com");
+    let org = server
+        .post(
+            "/v1/orgs",
+            json!({"name": "Acme", "plan": "free", "admin": admin}),
+        )
+        .created_id();
+    let members = format!("/v1/orgs/{org}/members");
+    server
+        .post_as(&admin, &members, json!({"user": member, "role": "member"}))
+        .expect(201);
+
+    let denied = server
+        .post_as(
+            &member,
+            &members,
+            json!({"user": newcomer, "role": "member"}),
+        )
+        .expect(403);
+    assert_eq!(error_code(&denied), "forbidden");
+    assert!(
+        denied["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("InviteMember"),
+        "{denied}"
+    );
+
+    // Free plan: only the default workspace.
+    let workspaces = format!("/v1/orgs/{org}/workspaces");
+    let denied = server
+        .post_as(&admin, &workspaces, json!({"name": "Research"}))
+        .expect(403);
+    assert_eq!(
+        denied["error"]["policies"],
+        json!(["workspaces-need-pro"]),
+        "{denied}"
+    );
+
+    let stranger = server.user("stranger@globex.com");
+    server
+        .get_as(&stranger, &format!("/v1/orgs/{org}"))
+        .expect(403);
+    server
+        .get_as(&member, &format!("/v1/orgs/{org}"))
+        .expect(200);
+
+    let listed = server.get_as(&admin, &members).expect(200);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
+}
+
+#[test]
+fn a_restart_keeps_the_data() {
+    let mut server = Server::start();
+    let admin = server.user("admin@acme.com");
+    let org = server
+        .post(
+            "/v1/orgs",
+            json!({"name": "Acme", "plan": "pro", "admin": admin}),
+        )
+        .created_id();
+    let workspace = server
+        .post_as(
+            &admin,
+            &format!("/v1/orgs/{org}/workspaces"),
+            json!({"name": "Research"}),
+        )
+        .created_id();
+    let before = server
+        .get(&format!("/v1/workspaces/{workspace}"))
+        .expect(200);
+
+    server.restart();
+
+    assert_eq!(
+        server
+            .get(&format!("/v1/workspaces/{workspace}"))
+            .expect(200),
+        before
+    );
+    assert_eq!(
+        server.check(&admin, "UpdateWorkspace", "Workspace", &workspace)["decision"],
+        "Allow"
+    );
+    let taken = server
+        .post("/v1/users", json!({"email": "ADMIN@acme.com"}))
+        .expect(409);
+    assert_eq!(error_code(&taken), "email_taken");
+}
