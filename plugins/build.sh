@@ -9,8 +9,9 @@
 # A plugin crate dir is any plugins/*/ or tests/plugins/*/ holding both a
 # Cargo.toml and a plugin.toml. Each is built for wasm32-unknown-unknown (into
 # one shared CARGO_TARGET_DIR, plugins/target), then wrapped into a component
-# by plugins/componentize. Builds are reproducible: source paths are remapped,
-# so the same toolchain gives the same bytes on any machine and checkout path.
+# by plugins/componentize. Builds are reproducible: the guests are built through
+# a fixed path and source paths are remapped, so the same toolchain gives the
+# same bytes on any machine and checkout path.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,6 +33,15 @@ fi
 
 start=$SECONDS
 
+# Cargo hashes the absolute path of a path dependency outside the building
+# crate's workspace (the SDK, for every plugin) into symbol names, and symbol
+# names decide code layout: guests are built through a symlink with the same
+# path on every machine, taken under a lock.
+STABLE_ROOT=/tmp/warden-plugin-build
+exec 9>"$STABLE_ROOT.lock"
+flock 9
+ln -sfn "$ROOT" "$STABLE_ROOT"
+
 # --- the componentize tool (host toolchain, root workspace) -----------------
 echo "build.sh: building plugins/componentize" >&2
 (cd "$ROOT" && cargo build --quiet --release -p componentize)
@@ -45,7 +55,7 @@ GUEST_ARGS=()
 CARGO_HOME_DIR=${CARGO_HOME:-$HOME/.cargo}
 # Flags are passed 0x1f-separated (CARGO_ENCODED_RUSTFLAGS), so paths may hold spaces.
 US=$'\x1f'
-FLAGS="--remap-path-prefix=$ROOT=/warden$US--remap-path-prefix=$CARGO_HOME_DIR=/cargo"
+FLAGS="--remap-path-prefix=$STABLE_ROOT=/warden$US--remap-path-prefix=$CARGO_HOME_DIR=/cargo"
 if command -v rustup >/dev/null 2>&1 \
     && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
     toolchain="rustup $(rustup which rustc)"
@@ -94,7 +104,7 @@ for dir in ${DIRS[@]+"${DIRS[@]}"}; do
     echo "build.sh: building $rel" >&2
     env -u RUSTFLAGS ${GUEST_ENV[@]+"${GUEST_ENV[@]}"} CARGO_ENCODED_RUSTFLAGS="$FLAGS" \
         "$GUEST_CARGO" build --quiet --release --target wasm32-unknown-unknown \
-        --manifest-path "$dir/Cargo.toml" ${LOCKED[@]+"${LOCKED[@]}"} ${GUEST_ARGS[@]+"${GUEST_ARGS[@]}"}
+        --manifest-path "$STABLE_ROOT/$rel/Cargo.toml" ${LOCKED[@]+"${LOCKED[@]}"} ${GUEST_ARGS[@]+"${GUEST_ARGS[@]}"}
     core="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/${name//-/_}.wasm"
     componentize "$core" "$OUT/$name.wasm"
     if [ $CHECK -eq 1 ]; then
