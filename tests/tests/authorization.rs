@@ -348,7 +348,7 @@ fn caller_supplied_entities_join_the_stored_ones() {
         json!({"uid": {"type": "Flow", "id": "app-flow-1"}, "attrs": {"org": 5}, "parents": []});
     let answer = ask("acme-viewer", json!([bad]));
     assert_eq!(answer.status, 400, "{}", answer.body);
-    assert_eq!(answer.body["error"]["field"], "entities");
+    assert_eq!(answer.body["error"]["field"], "entities[0]");
 }
 
 #[test]

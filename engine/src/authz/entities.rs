@@ -9,12 +9,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cedar_policy::{Entities, Schema};
-use serde_json::{json, Value};
+use cedar_policy::{Entities, Entity, RestrictedExpression};
+use serde_json::Value;
 use uuid::Uuid;
 
-use super::{EntityRef, MAX_REQUEST_ENTITIES};
+use super::{values, EntityRef, MAX_REQUEST_ENTITIES};
 use crate::error::{Error, Result};
+use crate::policy::PolicySnapshot;
 use crate::store::{Org, OrgRole, Resource, Store, Workspace, WorkspaceRole};
 
 /// How many ancestors (nested folders, workspace, org) a resource may have.
@@ -25,7 +26,7 @@ const MAX_SUPPLIED_PARENTS: usize = 16;
 /// Loads the entities for a check of `principal` on `resource`.
 pub(super) fn load(
     store: &Store,
-    schema: &Schema,
+    snapshot: &PolicySnapshot,
     principal: &EntityRef,
     resource: &EntityRef,
     supplied: &[Value],
@@ -61,9 +62,26 @@ pub(super) fn load(
             ));
         }
     }
+    // Warden's own entities fit the schema by construction (the policy
+    // tests hold them to it), so only the caller's are checked for
+    // conformance: validating every stored entity was 15% of a check.
     let mut all = loader.built;
-    all.extend(supplied.iter().cloned());
-    Entities::from_json_value(Value::Array(all), Some(schema))
+    all.extend(snapshot.actions.iter().cloned());
+    let stored = Entities::from_entities(all, None).map_err(|e| Error::Internal(e.to_string()))?;
+    if supplied.is_empty() {
+        return Ok(stored);
+    }
+    let schema = &snapshot.schema;
+    let supplied = supplied
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            Entity::from_json_value(value.clone(), Some(schema))
+                .map_err(|e| Error::invalid(format!("entities[{index}]"), e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    stored
+        .add_entities(supplied, Some(schema))
         .map_err(|e| Error::invalid("entities", e.to_string()))
 }
 
@@ -89,7 +107,7 @@ struct Loader<'a> {
     store: &'a Store,
     supplied: HashMap<EntityRef, usize>,
     supplied_values: &'a [Value],
-    built: Vec<Value>,
+    built: Vec<Entity>,
     seen: HashSet<EntityRef>,
     orgs: HashMap<Uuid, Org>,
     workspaces: Vec<Uuid>,
@@ -150,23 +168,28 @@ impl Loader<'_> {
             let Some(org) = self.store.org(id)? else {
                 return Ok(None);
             };
-            let roles: serde_json::Map<String, Value> = OrgRole::ALL
-                .iter()
-                .map(|role| {
-                    (
-                        role.org_attribute().to_string(),
-                        entity_ref("OrgRole", org_role_id(id, *role)),
-                    )
-                })
-                .collect();
-            let mut attrs = json!({
-                "name": org.name,
-                "plan": org.plan.as_str(),
-                "workspace_count": org.workspace_count,
-                "seats_used": org.seats_used,
-            });
-            attrs.as_object_mut().expect("object").extend(roles);
-            self.push(EntityRef::new("Org", id), attrs, Vec::new());
+            let mut attrs = vec![
+                ("name", RestrictedExpression::new_string(org.name.clone())),
+                (
+                    "plan",
+                    RestrictedExpression::new_string(org.plan.as_str().into()),
+                ),
+                (
+                    "workspace_count",
+                    RestrictedExpression::new_long(org.workspace_count.into()),
+                ),
+                (
+                    "seats_used",
+                    RestrictedExpression::new_long(org.seats_used.into()),
+                ),
+            ];
+            attrs.extend(OrgRole::ALL.iter().map(|role| {
+                (
+                    role.org_attribute(),
+                    entity_ref("OrgRole", org_role_id(id, *role)),
+                )
+            }));
+            self.push(EntityRef::new("Org", id), attrs, Vec::new())?;
             self.orgs.insert(id, org);
         }
         Ok(self.orgs.get(&id))
@@ -180,16 +203,21 @@ impl Loader<'_> {
         let is_default = self
             .org(workspace.org)?
             .is_some_and(|org| org.default_workspace == Some(workspace.id));
-        let mut attrs = json!({
-            "org": entity_ref("Org", workspace.org),
-            "name": workspace.name,
-            "is_default": is_default,
-        });
-        for role in WorkspaceRole::ALL {
-            attrs[role.workspace_attribute()] =
-                entity_ref("WorkspaceRole", workspace_role_id(workspace.id, role));
-        }
-        self.push(uid, attrs, vec![EntityRef::new("Org", workspace.org)]);
+        let mut attrs = vec![
+            ("org", entity_ref("Org", workspace.org)),
+            (
+                "name",
+                RestrictedExpression::new_string(workspace.name.clone()),
+            ),
+            ("is_default", RestrictedExpression::new_bool(is_default)),
+        ];
+        attrs.extend(WorkspaceRole::ALL.iter().map(|role| {
+            (
+                role.workspace_attribute(),
+                entity_ref("WorkspaceRole", workspace_role_id(workspace.id, *role)),
+            )
+        }));
+        self.push(uid, attrs, vec![EntityRef::new("Org", workspace.org)])?;
         self.workspaces.push(workspace.id);
         Ok(())
     }
@@ -201,7 +229,7 @@ impl Loader<'_> {
         if let Some(folder) = resource.folder {
             self.resource(&EntityRef::new("Folder", folder), depth + 1)?;
         }
-        self.built.push(resource_entity(&resource));
+        self.built.push(resource_entity(&resource)?);
         self.seen
             .insert(EntityRef::new(&resource.kind, resource.id));
         Ok(())
@@ -227,7 +255,7 @@ impl Loader<'_> {
                 .and_then(|m| m.active_role())
             {
                 let group = EntityRef::new("OrgRole", org_role_id(org, role));
-                self.push(group.clone(), json!({}), vec![EntityRef::new("Org", org)]);
+                self.push(group.clone(), Vec::new(), vec![EntityRef::new("Org", org)])?;
                 parents.push(group);
             }
         }
@@ -237,56 +265,80 @@ impl Loader<'_> {
                     EntityRef::new("WorkspaceRole", workspace_role_id(workspace, member.role));
                 self.push(
                     group.clone(),
-                    json!({}),
+                    Vec::new(),
                     vec![EntityRef::new("Workspace", workspace)],
-                );
+                )?;
                 parents.push(group);
             }
         }
-        self.push(uid.clone(), json!({ "email": user.email }), parents);
+        let email = RestrictedExpression::new_string(user.email);
+        self.push(uid.clone(), vec![("email", email)], parents)
+    }
+
+    fn push(
+        &mut self,
+        uid: EntityRef,
+        attrs: Vec<(&str, RestrictedExpression)>,
+        parents: Vec<EntityRef>,
+    ) -> Result<()> {
+        self.built.push(entity(&uid, attrs, &parents)?);
+        self.seen.insert(uid);
         Ok(())
     }
-
-    fn push(&mut self, uid: EntityRef, attrs: Value, parents: Vec<EntityRef>) {
-        let parents: Vec<Value> = parents
-            .iter()
-            .map(|p| json!({"type": p.kind, "id": p.id}))
-            .collect();
-        self.built.push(json!({
-            "uid": {"type": uid.kind, "id": uid.id},
-            "attrs": attrs,
-            "parents": parents,
-        }));
-        self.seen.insert(uid);
-    }
 }
 
-/// A stored workspace resource in Cedar's JSON entity format.
-pub fn resource_entity(resource: &Resource) -> Value {
-    let mut attrs = Value::Object(resource.attributes.clone());
-    attrs["org"] = entity_ref("Org", resource.org);
-    attrs["workspace"] = entity_ref("Workspace", resource.workspace);
-    attrs["shared_with"] = resource
+/// A stored workspace resource as a Cedar entity: its free-form attributes
+/// plus the ones Warden keeps (org, workspace, owner, shared_with).
+pub fn resource_entity(resource: &Resource) -> Result<Entity> {
+    let mut attrs = Vec::with_capacity(resource.attributes.len() + 4);
+    for (name, value) in &resource.attributes {
+        let value = values::expression(value)
+            .map_err(|e| Error::invalid(format!("attributes.{name}"), e))?;
+        attrs.push((name.as_str(), value));
+    }
+    attrs.push(("org", entity_ref("Org", resource.org)));
+    attrs.push(("workspace", entity_ref("Workspace", resource.workspace)));
+    let shared_with = resource
         .shared_with
         .iter()
-        .map(|u| entity_ref("User", u))
-        .collect();
+        .map(|user| entity_ref("User", user));
+    attrs.push(("shared_with", RestrictedExpression::new_set(shared_with)));
     if let Some(owner) = resource.owner {
-        attrs["owner"] = entity_ref("User", owner);
+        attrs.push(("owner", entity_ref("User", owner)));
     }
-    let mut parents = vec![json!({"type": "Workspace", "id": resource.workspace.to_string()})];
-    if let Some(folder) = resource.folder {
-        parents.push(json!({"type": "Folder", "id": folder.to_string()}));
-    }
-    json!({
-        "uid": {"type": resource.kind, "id": resource.id.to_string()},
-        "attrs": attrs,
-        "parents": parents,
-    })
+    let mut parents = vec![EntityRef::new("Workspace", resource.workspace)];
+    parents.extend(
+        resource
+            .folder
+            .map(|folder| EntityRef::new("Folder", folder)),
+    );
+    entity(
+        &EntityRef::new(&resource.kind, resource.id),
+        attrs,
+        &parents,
+    )
 }
 
-fn entity_ref(kind: &str, id: impl ToString) -> Value {
-    json!({"__entity": {"type": kind, "id": id.to_string()}})
+fn entity(
+    uid: &EntityRef,
+    attrs: Vec<(&str, RestrictedExpression)>,
+    parents: &[EntityRef],
+) -> Result<Entity> {
+    let cedar_uid =
+        |r: &EntityRef| values::uid(&r.kind, &r.id).map_err(|e| Error::invalid("type", e));
+    let attrs = attrs
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect();
+    let parents = parents.iter().map(cedar_uid).collect::<Result<_>>()?;
+    Entity::new(cedar_uid(uid)?, attrs, parents)
+        .map_err(|e| Error::invalid("attributes", e.to_string()))
+}
+
+/// A reference to one of Warden's own entity types.
+fn entity_ref(kind: &str, id: impl ToString) -> RestrictedExpression {
+    let uid = values::uid(kind, &id.to_string()).expect("Warden's entity type names are valid");
+    RestrictedExpression::new_entity_uid(uid)
 }
 
 /// Id of the Cedar group of one org role, e.g. `<org id>/admin`.
@@ -338,9 +390,15 @@ mod tests {
     }
 
     fn loaded(app: &App, principal: Uuid, resource: &EntityRef) -> Vec<String> {
-        let schema = &app.policies.current().schema;
         let principal = EntityRef::new("User", principal);
-        let entities = load(&app.store, schema, &principal, resource, &[]).unwrap();
+        let entities = load(
+            &app.store,
+            &app.policies.current(),
+            &principal,
+            resource,
+            &[],
+        )
+        .unwrap();
         let mut uids: Vec<String> = entities.iter().map(|e| e.uid().to_string()).collect();
         uids.sort();
         uids
@@ -380,13 +438,13 @@ mod tests {
         let app = app(&dir);
         let (alice, bob) = (user(&app, "alice@a.com"), user(&app, "bob@b.com"));
         let target = org(&app, bob, alice);
-        let schema = &app.policies.current().schema;
+        let snapshot = app.policies.current();
         let forged = json!({"uid": {"type": "User", "id": alice.to_string()}, "attrs": {}, "parents": [
             {"type": "OrgRole", "id": org_role_id(target.id, OrgRole::Admin)}
         ]});
         let error = load(
             &app.store,
-            schema,
+            &snapshot,
             &EntityRef::new("User", alice),
             &EntityRef::new("Org", target.id),
             &[forged],
@@ -403,10 +461,10 @@ mod tests {
     fn too_many_caller_entities_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let app = app(&dir);
-        let schema = &app.policies.current().schema;
+        let snapshot = app.policies.current();
         let many = vec![json!({}); MAX_REQUEST_ENTITIES + 1];
         let principal = EntityRef::new("User", Uuid::now_v7());
-        let error = load(&app.store, schema, &principal, &principal, &many)
+        let error = load(&app.store, &snapshot, &principal, &principal, &many)
             .err()
             .unwrap();
         assert!(

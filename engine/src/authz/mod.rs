@@ -2,6 +2,7 @@
 //! one Cedar evaluation, and a decision a person can read.
 
 mod entities;
+mod values;
 
 pub use entities::{org_role_id, workspace_role_id};
 
@@ -107,7 +108,7 @@ pub fn authorize(
     .map_err(|e| Error::invalid("context", e.to_string()))?;
     let entities = entities::load(
         store,
-        &snapshot.schema,
+        snapshot,
         &request.principal,
         &request.resource,
         &request.entities,
@@ -139,7 +140,8 @@ pub fn authorize(
 /// Checks that a workspace resource, as it would be stored, conforms to the
 /// schema (its type is declared, its attributes have the declared types).
 pub fn validate_resource(schema: &cedar_policy::Schema, resource: &Resource) -> Result<()> {
-    cedar_policy::Entity::from_json_value(entities::resource_entity(resource), Some(schema))
+    let entity = entities::resource_entity(resource)?;
+    cedar_policy::Entities::from_entities([entity], Some(schema))
         .map(drop)
         .map_err(|e| {
             Error::invalid(

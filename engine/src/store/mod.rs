@@ -194,9 +194,10 @@ impl Store {
         Ok(())
     }
 
-    /// Direct batch access for bulk loading (benchmarks, imports).
-    pub fn apply_batch(&self, batch: sled::Batch) -> Result<()> {
-        self.db.apply_batch(batch)?;
+    /// Blocks until everything written so far is on disk (for tools that
+    /// run outside the server's runtime).
+    pub fn flush_blocking(&self) -> Result<()> {
+        self.db.flush()?;
         Ok(())
     }
 }

@@ -1,0 +1,141 @@
+//! A synthetic tenant population for the benchmarks, written through the
+//! real write path (`command::execute`), so the database has every record
+//! and index a server would have written, audit records included.
+//!
+//! Users come in orgs of `USERS_PER_ORG`; each org has its default
+//! workspace, whose members are all its users, and one flow. A seeded
+//! directory is reused (it holds `population.json`), so the 1M-user
+//! database is built once per machine.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+use warden::app::{Actor, App};
+use warden::command::{
+    self, AddMember, AddWorkspaceMember, Command, CreateOrg, CreateUser, RegisterResource,
+};
+use warden::server::open_app;
+
+/// Users per org, the size of a small team.
+pub const USERS_PER_ORG: usize = 10;
+/// Page cache of the seeded database: far below its size at 1M users.
+pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+const MARKER: &str = "population.json";
+
+/// The ids a benchmark asks about: a member of an org in the middle of
+/// the key space, and a flow of that org's default workspace.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Population {
+    pub users: usize,
+    pub org: Uuid,
+    pub member: Uuid,
+    pub flow: Uuid,
+}
+
+impl Population {
+    /// A check the member is allowed by `member-use-resources`.
+    pub fn check_request(&self) -> Value {
+        json!({
+            "principal": {"type": "User", "id": self.member},
+            "action": {"type": "Action", "id": "RunResource"},
+            "resource": {"type": "Flow", "id": self.flow},
+        })
+    }
+}
+
+pub fn policies_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies")
+}
+
+/// Opens `data` seeded with `users` users, seeding it first if needed.
+pub fn open_or_seed(data: &Path, users: usize) -> anyhow::Result<(App, Population)> {
+    let marker = data.join(MARKER);
+    if let Ok(text) = std::fs::read_to_string(&marker) {
+        let population: Population = serde_json::from_str(&text)?;
+        if population.users == users {
+            return Ok((open_app(data, &policies_dir(), CACHE_BYTES)?, population));
+        }
+    }
+    if data.exists() {
+        std::fs::remove_dir_all(data)?;
+    }
+    let app = open_app(data, &policies_dir(), CACHE_BYTES)?;
+    let population = seed(&app, users)?;
+    app.store.flush_blocking()?;
+    std::fs::write(marker, serde_json::to_string_pretty(&population)?)?;
+    Ok((app, population))
+}
+
+fn seed(app: &App, users: usize) -> anyhow::Result<Population> {
+    let orgs = users.div_ceil(USERS_PER_ORG);
+    let mut sample = None;
+    for index in 0..orgs {
+        let members = USERS_PER_ORG.min(users - index * USERS_PER_ORG);
+        let seeded = seed_org(app, index, members)?;
+        if index == orgs / 2 {
+            sample = Some(seeded);
+        }
+        if (index + 1) % 10_000 == 0 {
+            eprintln!("seeded {} of {users} users", (index + 1) * USERS_PER_ORG);
+        }
+    }
+    let (org, member, flow) = sample.expect("at least one org");
+    Ok(Population {
+        users,
+        org,
+        member,
+        flow,
+    })
+}
+
+/// One org with `members` users; returns (org, its last member, its flow).
+fn seed_org(app: &App, index: usize, members: usize) -> anyhow::Result<(Uuid, Uuid, Uuid)> {
+    let mut ids = Vec::with_capacity(members);
+    for n in 0..members {
+        let user = run::<CreateUser>(
+            app,
+            json!({"email": format!("u{n}@org{index}.example")}),
+            |_| (),
+        )?;
+        ids.push(user.id);
+    }
+    let org = run::<CreateOrg>(
+        app,
+        json!({"name": format!("org {index}"), "plan": "pro", "admin": ids[0]}),
+        |_| (),
+    )?;
+    let workspace = org
+        .default_workspace
+        .expect("orgs start with a default workspace");
+    for user in &ids[1..] {
+        run::<AddMember>(app, json!({"user": user, "role": "member"}), |c| {
+            c.org = org.id
+        })?;
+        run::<AddWorkspaceMember>(app, json!({"user": user, "role": "editor"}), |c| {
+            c.org = org.id;
+            c.workspace = workspace;
+        })?;
+    }
+    let flow = run::<RegisterResource>(
+        app,
+        json!({"type": "Flow", "attributes": {"name": "flow"}}),
+        |c| {
+            c.org = org.id;
+            c.workspace = workspace;
+        },
+    )?;
+    Ok((org.id, *ids.last().expect("orgs have members"), flow.id))
+}
+
+/// Parses `body` as the HTTP layer would, fills the path fields, executes.
+fn run<C: Command + serde::de::DeserializeOwned>(
+    app: &App,
+    body: Value,
+    path: impl FnOnce(&mut C),
+) -> anyhow::Result<C::Output> {
+    let mut command: C = serde_json::from_value(body)?;
+    path(&mut command);
+    Ok(command::execute(app, Actor::System, None, command)?)
+}
