@@ -151,3 +151,85 @@ pub fn check_price(_run: &FlowRun, price: &Price) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::plugin::types::{CandidateOrg, Join};
+    use crate::store::Plan;
+
+    const ORG: Uuid = Uuid::from_u128(1);
+    const WORKSPACE: Uuid = Uuid::from_u128(2);
+
+    fn signup(email: &str) -> Signup {
+        Signup {
+            email: email.into(),
+            candidates: vec![CandidateOrg {
+                org_id: ORG,
+                plan: Plan::Pro,
+                verified_domains: vec!["acme.com".into()],
+                default_workspace: Some(WORKSPACE),
+                seats_used: 0,
+                seat_limit: 0,
+                autojoin_role: OrgRole::Member,
+            }],
+        }
+    }
+
+    fn join(org_id: Uuid, workspace_ids: Vec<Uuid>, role: OrgRole) -> JoinDecision {
+        JoinDecision {
+            join: Some(Join {
+                org_id,
+                workspace_ids,
+                role,
+            }),
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn joins_are_limited_to_verified_candidates_and_their_default_workspace() {
+        let ok = join(ORG, vec![WORKSPACE], OrgRole::Member);
+        assert_eq!(check_join(&signup("a@acme.com"), &ok), Ok(()));
+        let refused = [
+            (signup("a@other.com"), ok.clone(), "has not verified"),
+            (signup("a@gmail.com"), ok.clone(), "never auto-joins"),
+            (
+                signup("a@acme.com"),
+                join(Uuid::from_u128(9), vec![], OrgRole::Member),
+                "not a candidate",
+            ),
+            (
+                signup("a@acme.com"),
+                join(ORG, vec![Uuid::from_u128(9)], OrgRole::Member),
+                "not the default workspace",
+            ),
+            (
+                signup("a@acme.com"),
+                join(ORG, vec![WORKSPACE, WORKSPACE], OrgRole::Member),
+                "twice",
+            ),
+            (
+                signup("a@acme.com"),
+                join(ORG, vec![WORKSPACE], OrgRole::Admin),
+                "admin",
+            ),
+        ];
+        for (input, decision, expected) in refused {
+            let error = check_join(&input, &decision).unwrap_err();
+            assert!(error.contains(expected), "{expected:?} not in {error:?}");
+        }
+    }
+
+    #[test]
+    fn domains_are_refused_by_exact_name() {
+        assert_eq!(refused_domain("gmail.com"), Some("a free-mail domain"));
+        assert_eq!(
+            refused_domain("yopmail.com"),
+            Some("a disposable-address domain")
+        );
+        assert_eq!(refused_domain("gmail.acme.com"), None);
+    }
+}
