@@ -545,3 +545,27 @@ fn guards_hold_for_every_candidate_rule() {
     let answer = host.autojoin(&input).unwrap();
     assert_eq!(answer.output.join.unwrap().org_id, ACME);
 }
+
+#[test]
+fn a_stand_alone_manifest_reuses_a_component_with_its_own_config() {
+    let fixture = Fixture::with(&["domain-autojoin"]);
+    let manifest = r#"
+        name = "strict-autojoin"
+        version = "1.0.0"
+        component = "domain-autojoin/domain-autojoin.wasm"
+        hooks = ["autojoin"]
+        [config]
+        skip_domains = ["ACME.com"]
+    "#;
+    std::fs::write(fixture.plugins().join("strict-autojoin.toml"), manifest).unwrap();
+    let host = fixture.host_with(pins(&[("autojoin", "strict-autojoin")]));
+    let answer = host.autojoin(&signup("ann@acme.com")).unwrap();
+    assert_eq!(answer.plugin, "strict-autojoin");
+    assert_eq!(answer.output.join, None);
+    assert!(
+        answer.output.reason.contains("skip_domains"),
+        "{}",
+        answer.output.reason
+    );
+    assert_eq!(answer.config, json!({"skip_domains": ["ACME.com"]}));
+}

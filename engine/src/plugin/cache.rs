@@ -60,10 +60,30 @@ impl ArtifactCache {
     }
 }
 
+/// The first bytes of every WebAssembly binary, and the version/layer word
+/// that follows them in a component (a core module has `01 00 00 00`).
+const WASM_MAGIC: &[u8] = b"\0asm";
+const COMPONENT_VERSION: &[u8] = &[0x0d, 0x00, 0x01, 0x00];
+
 /// Compiles a component from its binary (text formats are not accepted).
 pub fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, String> {
-    Component::from_binary(engine, wasm)
-        .map_err(|e| format!("not a valid WebAssembly component: {e:#}"))
+    const INVALID: &str = "not a valid WebAssembly component";
+    if !wasm.starts_with(WASM_MAGIC) {
+        return Err(format!("{INVALID}: no \\0asm header"));
+    }
+    if wasm.get(4..8) != Some(COMPONENT_VERSION) {
+        return Err(format!(
+            "{INVALID}: this is a core module; wrap it into a component with plugins/componentize (see plugins/README.md)"
+        ));
+    }
+    Component::from_binary(engine, wasm).map_err(|e| {
+        // wasmparser's messages span lines; status and logs want one.
+        let message = format!("{e:#}")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        format!("{INVALID}: {message}")
+    })
 }
 
 fn load(engine: &Engine, artifact: &Path, checksum: &Path) -> Option<Component> {

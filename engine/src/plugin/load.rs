@@ -129,7 +129,9 @@ pub struct LoadedPlugin {
     pub manifest: Manifest,
     pub sha256: String,
     pub fingerprint: String,
-    /// The `[config]` table as the JSON text every call passes.
+    /// The `[config]` table as JSON (for answer records) and as the JSON
+    /// text every call passes; converted once, at load.
+    pub config: serde_json::Value,
     pub config_text: String,
     pub prepared: Prepared,
     pub loaded_at: OffsetDateTime,
@@ -161,6 +163,7 @@ pub fn build(
         )
     })?;
     Ok(LoadedPlugin {
+        config: files.manifest.config_json(),
         config_text: files.manifest.config_json().to_string(),
         manifest: files.manifest,
         sha256: files.sha256,

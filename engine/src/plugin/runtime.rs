@@ -141,7 +141,7 @@ impl Runtime {
             version: plugin.manifest.version.clone(),
             sha256: plugin.sha256.clone(),
             hook: H::HOOK,
-            config: plugin.manifest.config_json(),
+            config: plugin.config.clone(),
             input: serde_json::to_value(input).expect("hook inputs serialise"),
             output,
             fuel_used,
