@@ -121,24 +121,25 @@ pub fn rebuild(
         Err(e) => return keep_with_dir_error(previous, pins, e, stats),
     };
     let mut plugins = BTreeMap::new();
-    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut first_manifest: BTreeMap<String, PathBuf> = BTreeMap::new();
     for source in sources {
-        let prev = previous
-            .plugins
-            .get(&source.name)
-            .and_then(|e| e.serving.clone());
-        let outcome = match seen.get(&source.name) {
-            Some(first) => Err(format!(
+        // `foo/plugin.toml` and `foo.toml` both: the first stays, reported.
+        if let Some(first) = first_manifest.get(&source.name) {
+            let entry: &mut Entry = plugins.get_mut(&source.name).expect("inserted with it");
+            entry.error = Some(format!(
                 "{} and {} both define plugin {}; remove one",
                 first.display(),
                 source.manifest.display(),
                 source.name
-            )),
-            None => load_one(&source, prev.as_ref(), &mut build),
-        };
-        seen.entry(source.name.clone())
-            .or_insert(source.manifest.clone());
-        let (serving, error) = match outcome {
+            ));
+            continue;
+        }
+        first_manifest.insert(source.name.clone(), source.manifest.clone());
+        let prev = previous
+            .plugins
+            .get(&source.name)
+            .and_then(|e| e.serving.clone());
+        let (serving, error) = match load_one(&source, prev.as_ref(), &mut build) {
             Ok(plugin) => (Some(plugin), None),
             Err(e) => (prev, Some(e)),
         };

@@ -27,8 +27,8 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// The most plugin instances alive at once (one per call in flight); a call
 /// beyond it fails as `unavailable` instead of allocating more.
 pub const MAX_CONCURRENT_INSTANCES: u32 = 128;
-/// A component made by `wit-component` from a Rust guest holds 3 to 4 core
-/// instances (the module, shims, fix-ups) and 2 tables; these leave room.
+/// A component made by `wit-component` holds a few core instances (the
+/// module, its adapter shims) and tables; these bounds leave room.
 const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 const MAX_TABLES_PER_COMPONENT: u32 = 4;
 /// The largest table a plugin may grow (funcref tables of Rust guests hold
