@@ -75,7 +75,7 @@ impl<T: Serialize> PluginAnswer<T> {
 pub enum FailureKind {
     /// The fuel budget (`limits.fuel`) ran out.
     OutOfFuel,
-    /// The wall-clock deadline (`limits.timeout_ms`) passed.
+    /// The call used `limits.timeout_ms` of CPU time.
     Timeout,
     /// The plugin tried to grow its memory past `limits.memory_bytes`.
     Memory,

@@ -53,7 +53,7 @@ pub struct Limits {
     pub fuel: u64,
     /// The most linear memory the instance may grow to.
     pub memory_bytes: u64,
-    /// The wall-clock deadline of one call.
+    /// The deadline of one call, in CPU time of the thread running it.
     pub timeout_ms: u64,
     /// Bytes of all strings returned plus all log lines of one call.
     pub max_output_bytes: u64,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, PoolingAllocationConfig,
-    ResourceLimiter, Store, Trap,
+    ResourceLimiter, Store, Trap, UpdateDeadline,
 };
 
 use super::abi::{self, NotPrepared};
@@ -97,6 +97,7 @@ impl Runtime {
         let limits = plugin.manifest.limits;
         let mut store = Store::new(&self.engine, CallState::new(&limits));
         store.limiter(|state| state as &mut dyn ResourceLimiter);
+        store.epoch_deadline_callback(|store| Ok(past_deadline(store.data())));
         store.set_fuel(limits.fuel).expect("fuel is enabled");
         // Instantiation runs no guest code for our components, but bound it
         // anyway; `start_deadline` restarts the clock for the call itself.
@@ -151,11 +152,46 @@ impl Runtime {
     }
 }
 
-/// Starts the wall-clock deadline of the call (`limits.timeout_ms`). Hook
-/// calls restart it after instantiation, so only the call itself counts.
+/// Starts the deadline of the call (`limits.timeout_ms`). Hook calls
+/// restart it after instantiation, so only the call itself counts.
 pub fn start_deadline(store: &mut CallStore) {
     let ticks = store.data().deadline_ticks;
+    store.data_mut().cpu_at_start = thread_cpu_time();
     store.set_epoch_deadline(ticks);
+}
+
+/// Runs when the epoch deadline passes. The epoch measures wall-clock time,
+/// which also counts while the OS runs other threads; on a loaded machine
+/// that would fail calls that did little work. So the call is stopped only
+/// once its own thread has used `timeout_ms` of CPU; until then the check
+/// repeats every tick. (Fuel bounds the work too.)
+fn past_deadline(state: &CallState) -> UpdateDeadline {
+    if thread_cpu_time().saturating_sub(state.cpu_at_start) >= state.timeout {
+        UpdateDeadline::Interrupt
+    } else {
+        UpdateDeadline::Continue(1)
+    }
+}
+
+/// CPU time used by the calling thread (a plugin call runs on one thread).
+#[cfg(unix)]
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write; the clock id is a
+    // constant every supported unix has.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "CLOCK_THREAD_CPUTIME_ID is available");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// Elsewhere: wall-clock time since an arbitrary start.
+#[cfg(not(unix))]
+fn thread_cpu_time() -> Duration {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
 }
 
 /// Names what stopped a call, in the terms of the manifest's limits.
@@ -182,7 +218,7 @@ fn classify(error: &wasmtime::Error, limits: &Limits) -> (FailureKind, String) {
         Some(Trap::Interrupt) => (
             FailureKind::Timeout,
             format!(
-                "did not return within {} ms (limits.timeout_ms)",
+                "used {} ms of CPU time without returning (limits.timeout_ms)",
                 limits.timeout_ms
             ),
         ),
@@ -207,6 +243,9 @@ pub struct CallState {
     /// `limits.timeout_ms` in epoch ticks, plus one: the current tick may be
     /// about to end.
     deadline_ticks: u64,
+    timeout: Duration,
+    /// The thread's CPU time when the call started.
+    cpu_at_start: Duration,
     logs: Vec<LogLine>,
     dropped_lines: usize,
 }
@@ -216,6 +255,8 @@ impl CallState {
         CallState {
             memory_cap: limits.memory_bytes as usize,
             deadline_ticks: limits.timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1,
+            timeout: Duration::from_millis(limits.timeout_ms),
+            cpu_at_start: Duration::ZERO,
             logs: Vec::new(),
             dropped_lines: 0,
         }
