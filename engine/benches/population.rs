@@ -16,6 +16,7 @@ use warden::app::{Actor, App};
 use warden::command::{
     self, AddMember, AddWorkspaceMember, Command, CreateOrg, CreateUser, RegisterResource,
 };
+use warden::plugin::PluginHost;
 use warden::server::open_app;
 
 /// Users per org, the size of a small team.
@@ -49,19 +50,25 @@ pub fn policies_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies")
 }
 
+/// Opens the app on `data` with the built-in plugin rules (the benchmarks
+/// measure checks, which call no plugin).
+fn open(data: &Path) -> anyhow::Result<App> {
+    open_app(data, &policies_dir(), CACHE_BYTES, PluginHost::builtin()?)
+}
+
 /// Opens `data` seeded with `users` users, seeding it first if needed.
 pub fn open_or_seed(data: &Path, users: usize) -> anyhow::Result<(App, Population)> {
     let marker = data.join(MARKER);
     if let Ok(text) = std::fs::read_to_string(&marker) {
         let population: Population = serde_json::from_str(&text)?;
         if population.users == users {
-            return Ok((open_app(data, &policies_dir(), CACHE_BYTES)?, population));
+            return Ok((open(data)?, population));
         }
     }
     if data.exists() {
         std::fs::remove_dir_all(data)?;
     }
-    let app = open_app(data, &policies_dir(), CACHE_BYTES)?;
+    let app = open(data)?;
     let population = seed(&app, users)?;
     app.store.flush_blocking()?;
     std::fs::write(marker, serde_json::to_string_pretty(&population)?)?;

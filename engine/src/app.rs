@@ -1,5 +1,5 @@
-//! The core every front end (HTTP, CLI) drives: the store and the active
-//! policies, and the checks that combine them.
+//! The core every front end (HTTP, CLI) drives: the store, the active
+//! policies and plugins, and the checks that combine them.
 
 use std::sync::Arc;
 
@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::authz::{self, CheckRequest, Decision, EntityRef};
 use crate::error::{Error, Result};
+use crate::plugin::PluginHost;
 use crate::policy::PolicyEngine;
 use crate::store::{Store, Workspace};
 
@@ -33,6 +34,7 @@ impl std::fmt::Display for Actor {
 pub struct App {
     pub store: Store,
     pub policies: Arc<PolicyEngine>,
+    pub plugins: Arc<PluginHost>,
 }
 
 impl App {

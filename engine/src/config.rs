@@ -1,6 +1,7 @@
 //! Server configuration: command-line flags, `WARDEN_*` environment
 //! variables and an optional `warden.toml`, in that order of precedence.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -8,6 +9,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use crate::http::{HttpLimits, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES};
+use crate::plugin::{self, HookPins};
 use crate::store::DEFAULT_CACHE_BYTES;
 
 pub const DEFAULT_CONFIG_FILE: &str = "warden.toml";
@@ -38,6 +40,10 @@ pub struct Settings {
     /// Database page cache in bytes [default: 268435456]
     #[arg(long, env = "WARDEN_CACHE_BYTES")]
     pub cache_bytes: Option<u64>,
+    /// Config file only: `[plugin_hooks]`, hook name → the plugin that
+    /// serves it (or "builtin"), for hooks that several plugins declare.
+    #[arg(skip)]
+    pub plugin_hooks: Option<BTreeMap<String, String>>,
 }
 
 /// The resolved configuration of `warden serve`.
@@ -49,6 +55,7 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub limits: HttpLimits,
     pub cache_bytes: u64,
+    pub plugin_hooks: HookPins,
 }
 
 impl ServeConfig {
@@ -74,6 +81,8 @@ impl ServeConfig {
         };
         anyhow::ensure!(limits.max_body_bytes > 0, "max_body_bytes must be positive");
         anyhow::ensure!(limits.max_batch > 0, "max_batch must be positive");
+        let plugin_hooks = plugin::parse_pins(&from_file.plugin_hooks.unwrap_or_default())
+            .map_err(|e| anyhow::anyhow!("invalid config file: {e}"))?;
         Ok(ServeConfig {
             data: given
                 .data
@@ -96,6 +105,7 @@ impl ServeConfig {
                 .cache_bytes
                 .or(from_file.cache_bytes)
                 .unwrap_or(DEFAULT_CACHE_BYTES),
+            plugin_hooks,
         })
     }
 }

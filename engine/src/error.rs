@@ -30,6 +30,13 @@ pub enum Error {
     /// The policy directory failed to load; the previous set keeps serving.
     #[error("policy files rejected: {0}")]
     PolicyRejected(crate::policy::LoadError),
+    /// Plugins failed to (re)load; the previous versions keep serving.
+    #[error("plugin reload had problems:\n{0}")]
+    PluginsRejected(crate::plugin::ReloadRejected),
+    /// A plugin failed in a hook (trap, limit, invalid output…): the host
+    /// failed closed and the caller gets what happened and the plugin's logs.
+    #[error("{0}")]
+    Plugin(Box<crate::plugin::PluginError>),
     /// The database says no; never caused by client input.
     #[error("storage error: {0}")]
     Storage(String),
@@ -71,7 +78,10 @@ impl Error {
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::PolicyRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::PolicyRejected(_) | Error::PluginsRejected(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Error::Plugin(_) => StatusCode::BAD_GATEWAY,
             Error::Storage(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -85,9 +95,17 @@ impl Error {
             Error::NotFound { .. } => "not_found",
             Error::Conflict { code, .. } | Error::LimitExceeded { code, .. } => code,
             Error::PolicyRejected(_) => "policy_rejected",
+            Error::PluginsRejected(_) => "plugins_rejected",
+            Error::Plugin(_) => "plugin_failed",
             Error::Storage(_) => "storage_error",
             Error::Internal(_) => "internal_error",
         }
+    }
+}
+
+impl From<crate::plugin::PluginError> for Error {
+    fn from(e: crate::plugin::PluginError) -> Self {
+        Error::Plugin(Box::new(e))
     }
 }
 

@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use warden::authz::{CheckRequest, EntityRef};
 use warden::config::{ServeConfig, Settings};
+use warden::error::Error;
+use warden::plugin::{Hook, LogLine, PluginHost, PluginUnderTest};
 use warden::policy::{self, testing};
 use warden::server;
 use warden::store::DEFAULT_CACHE_BYTES;
@@ -34,6 +36,9 @@ enum Command {
     /// Check and test policy directories.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Try out Wasm plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Answer one authorization check against a data directory (the server
     /// must not be running on it: the database allows one process).
     Authorize {
@@ -70,6 +75,23 @@ enum PolicyCommand {
     Test {
         #[arg(default_value = "policies")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Load one plugin on its own and call a hook with the input in a JSON
+    /// file, through the same limits and host checks as the server; prints
+    /// the output, fuel used, time and the plugin's log lines.
+    Test {
+        /// The plugin's directory (holding plugin.toml) or its manifest file
+        plugin: PathBuf,
+        /// autojoin, seat-billing or usage-pricing
+        #[arg(long)]
+        hook: Hook,
+        /// JSON file with the hook's input, e.g. {"email": …, "candidates": […]}
+        #[arg(long)]
+        input: PathBuf,
     },
 }
 
@@ -117,6 +139,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Plugin(PluginCommand::Test {
+            plugin,
+            hook,
+            input,
+        }) => plugin_test(&plugin, hook, &input),
         Command::Authorize {
             data,
             policies,
@@ -126,7 +153,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             context,
             entities,
         } => {
-            let app = server::open_app(&data, &policies, DEFAULT_CACHE_BYTES)?;
+            let plugins = PluginHost::builtin()?;
+            let app = server::open_app(&data, &policies, DEFAULT_CACHE_BYTES, plugins)?;
             let request = CheckRequest {
                 principal: parse_uid("--principal", &principal)?,
                 action: EntityRef::new("Action", &action),
@@ -150,6 +178,47 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(2)
             })
         }
+    }
+}
+
+fn plugin_test(
+    path: &std::path::Path,
+    hook: Hook,
+    input: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(input)
+        .with_context(|| format!("cannot read {}", input.display()))?;
+    let input: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", input.display()))?;
+    let plugin = PluginUnderTest::load(path)?;
+    match plugin.call_json(hook, &input) {
+        Ok(answer) => {
+            println!(
+                "{} {} ({}), hook {hook}",
+                answer.plugin, answer.version, answer.sha256
+            );
+            println!("output: {}", serde_json::to_string_pretty(&answer.output)?);
+            println!("fuel used: {}", answer.fuel_used);
+            println!("time: {} µs", answer.elapsed_us);
+            print_logs(&answer.logs);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(Error::Plugin(failure)) => {
+            println!(
+                "{} failed in hook {hook}: {}: {}",
+                failure.plugin, failure.kind, failure.message
+            );
+            print_logs(&failure.logs);
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print_logs(logs: &[LogLine]) {
+    println!("logs: {}", if logs.is_empty() { "(none)" } else { "" });
+    for line in logs {
+        println!("  {:?}: {}", line.level, line.message);
     }
 }
 

@@ -1,5 +1,5 @@
-//! `warden serve`: opens the store, loads and watches the policies, and
-//! serves the HTTP API until SIGINT/SIGTERM.
+//! `warden serve`: opens the store, loads and watches the policies and the
+//! plugins, and serves the HTTP API until SIGINT/SIGTERM.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use crate::app::App;
 use crate::config::ServeConfig;
+use crate::plugin::PluginHost;
 use crate::policy::PolicyEngine;
 use crate::store::Store;
 
@@ -17,8 +18,14 @@ pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 /// The database's directory inside the data directory.
 pub const DB_DIR: &str = "db";
 
-/// Opens the store and policies of a configuration.
-pub fn open_app(data: &Path, policies: &Path, cache_bytes: u64) -> anyhow::Result<App> {
+/// Opens the store and policies of a configuration, with `plugins` serving
+/// the hooks.
+pub fn open_app(
+    data: &Path,
+    policies: &Path,
+    cache_bytes: u64,
+    plugins: PluginHost,
+) -> anyhow::Result<App> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create data directory {}", data.display()))?;
     let store = Store::open(&data.join(DB_DIR), cache_bytes)?;
@@ -27,14 +34,17 @@ pub fn open_app(data: &Path, policies: &Path, cache_bytes: u64) -> anyhow::Resul
     Ok(App {
         store,
         policies: Arc::new(policies),
+        plugins: Arc::new(plugins),
     })
 }
 
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let plugins = PluginHost::open(&config.plugins, &config.data, config.plugin_hooks.clone())?;
     let app = Arc::new(open_app(
         &config.data,
         &config.policies,
         config.cache_bytes,
+        plugins,
     )?);
     let _watcher = match app.policies.watch() {
         Ok(watcher) => Some(watcher),
@@ -46,6 +56,16 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             None
         }
     };
+    let _plugin_watcher = match app.plugins.watch() {
+        Ok(watcher) => Some(watcher),
+        Err(e) => {
+            tracing::warn!(
+                "cannot watch {}: {e}; use POST /v1/plugins/reload",
+                config.plugins.display()
+            );
+            None
+        }
+    };
     let token = admin_token(&config.data)?;
     let router = crate::http::router(app.clone(), &token, config.limits.clone())
         .layer(tower_http::trace::TraceLayer::new_for_http());
@@ -53,7 +73,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, policies = %config.policies.display(), data = %config.data.display(), "warden serving");
+    tracing::info!(%address, policies = %config.policies.display(), plugins = %config.plugins.display(), data = %config.data.display(), "warden serving");
     println!("warden listening on http://{address}");
     std::io::stdout().flush()?;
     axum::serve(listener, router)

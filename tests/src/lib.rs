@@ -1,6 +1,6 @@
 //! Harness for Warden's end-to-end tests: starts the real `warden` binary
-//! on a free loopback port with a temporary data directory and a private
-//! copy of the policies, and talks HTTP to it.
+//! on a free loopback port with a temporary data directory, a private copy
+//! of the policies and a private plugin directory, and talks HTTP to it.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -86,9 +86,28 @@ impl Server {
 
     /// Starts a server with extra `warden serve` flags.
     pub fn start_with(extra_args: &[&str]) -> Server {
+        Server::start_configured(extra_args, &[], None)
+    }
+
+    /// Starts a server whose plugin directory holds copies of `plugins`
+    /// (plugin directories relative to the repository root, e.g.
+    /// `plugins/domain-autojoin` or `tests/plugins/trap`).
+    pub fn start_with_plugins(plugins: &[&str]) -> Server {
+        Server::start_configured(&[], plugins, None)
+    }
+
+    /// Starts a server with extra flags, plugins, and `warden_toml` as the
+    /// config file (the server's working directory's `warden.toml`).
+    pub fn start_configured(extra_args: &[&str], plugins: &[&str], warden_toml: Option<&str>) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         copy_dir(&repo_root().join("policies"), &dir.path().join("policies"));
         std::fs::create_dir_all(dir.path().join("plugins")).expect("plugins dir");
+        for plugin in plugins {
+            copy_plugin(plugin, &dir.path().join("plugins"));
+        }
+        if let Some(text) = warden_toml {
+            std::fs::write(dir.path().join("warden.toml"), text).expect("write warden.toml");
+        }
         let mut server = Server {
             url: String::new(),
             dir,
@@ -154,6 +173,22 @@ impl Server {
     /// This server's private copy of the policy directory.
     pub fn policies_dir(&self) -> PathBuf {
         self.dir.path().join("policies")
+    }
+
+    /// This server's plugin directory.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    /// Drops a plugin directory (relative to the repository root) into the
+    /// running server's plugin directory: copied beside it, then renamed in,
+    /// so the server's watcher never sees half a plugin.
+    pub fn drop_in_plugin(&self, plugin: &str) {
+        let staging = self.dir.path().join("staging");
+        std::fs::create_dir_all(&staging).expect("staging dir");
+        copy_plugin(plugin, &staging);
+        let name = Path::new(plugin).file_name().expect("plugin dir name");
+        std::fs::rename(staging.join(name), self.plugins_dir().join(name)).expect("move plugin in");
     }
 
     pub fn get(&self, path: &str) -> Answer {
@@ -256,6 +291,17 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Copies a plugin's manifest and component (not its sources) into `into`.
+fn copy_plugin(plugin: &str, into: &Path) {
+    let from = repo_root().join(plugin);
+    let name = from.file_name().expect("plugin dir name").to_str().expect("UTF-8 name").to_string();
+    let to = into.join(&name);
+    std::fs::create_dir_all(&to).expect("create plugin dir");
+    for file in ["plugin.toml".to_string(), format!("{name}.wasm")] {
+        std::fs::copy(from.join(&file), to.join(&file)).unwrap_or_else(|e| panic!("copy {plugin}/{file}: {e}"));
     }
 }
 

@@ -360,6 +360,7 @@ mod tests {
     use super::*;
     use crate::app::{Actor, App};
     use crate::command::{self, AddMember, CreateOrg, CreateUser};
+    use crate::plugin::PluginHost;
     use crate::policy::PolicyEngine;
 
     fn app(dir: &tempfile::TempDir) -> App {
@@ -367,6 +368,7 @@ mod tests {
         App {
             store: Store::open(&dir.path().join("db"), 1 << 22).unwrap(),
             policies: Arc::new(PolicyEngine::open(&policies).unwrap()),
+            plugins: Arc::new(PluginHost::builtin().unwrap()),
         }
     }
 

@@ -5,6 +5,7 @@
 mod checks;
 mod extract;
 mod orgs;
+mod plugins;
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ pub fn router(app: Arc<App>, admin_token: &str, limits: HttpLimits) -> Router {
     let v1 = Router::new()
         .merge(checks::routes())
         .merge(orgs::routes())
+        .merge(plugins::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(healthz))
@@ -106,6 +108,14 @@ impl IntoResponse for Error {
             }
             Error::Forbidden { policies, .. } => body["policies"] = json!(policies),
             Error::PolicyRejected(load) => body["problems"] = json!(load.problems),
+            Error::PluginsRejected(rejected) => body["problems"] = json!(rejected.problems),
+            Error::Plugin(failure) => {
+                body["plugin"] = json!(failure.plugin);
+                body["hook"] = json!(failure.hook);
+                body["kind"] = json!(failure.kind);
+                body["detail"] = json!(failure.message);
+                body["logs"] = json!(failure.logs);
+            }
             Error::NotFound { what, .. } if *what == "route" => {
                 body["message"] = json!("no such route")
             }

@@ -1,0 +1,53 @@
+//! Plugin administration and the dry-run call for plugin authors.
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{ApiJson, ApiState};
+use crate::error::Error;
+use crate::plugin::{Hook, PluginAnswer, PluginStatus};
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/plugins", get(plugins))
+        .route("/plugins/reload", post(reload))
+        .route("/plugins/call", post(call))
+}
+
+async fn plugins(State(state): State<ApiState>) -> Json<PluginStatus> {
+    Json(state.app.plugins.status())
+}
+
+async fn reload(State(state): State<ApiState>) -> Result<Json<PluginStatus>, Error> {
+    let plugins = state.app.plugins.clone();
+    tokio::task::spawn_blocking(move || plugins.reload())
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map(Json)
+        .map_err(Error::PluginsRejected)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallRequest {
+    hook: Hook,
+    /// The hook's input in host JSON (e.g. a signup for `autojoin`).
+    input: Value,
+}
+
+/// Runs one hook exactly as a command would and returns the answer record;
+/// nothing is written. Plugin failures are 502 `plugin_failed`.
+async fn call(
+    State(state): State<ApiState>,
+    ApiJson(request): ApiJson<CallRequest>,
+) -> Result<Json<PluginAnswer<Value>>, Error> {
+    let plugins = state.app.plugins.clone();
+    // A call may run for up to a plugin's timeout: off the async workers.
+    tokio::task::spawn_blocking(move || plugins.call_json(request.hook, &request.input))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map(Json)
+}

@@ -1,0 +1,235 @@
+//! Rules the host enforces on every hook answer, whoever produced it (a
+//! plugin or the built-in default). A plugin cannot override them: an answer
+//! that breaks one is refused as `invalid_output` (fail closed), and some
+//! inputs never reach a plugin at all.
+
+use super::types::{Charge, FlowRun, JoinDecision, Price, SeatEvent, Signup};
+use crate::store::OrgRole;
+
+/// Free-mail providers: anyone can get an address there, so the domain says
+/// nothing about an employer and never auto-joins an org.
+pub const FREE_MAIL_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "ymail.com",
+    "aol.com",
+    "icloud.com",
+    "me.com",
+    "mac.com",
+    "proton.me",
+    "protonmail.com",
+    "pm.me",
+    "gmx.com",
+    "gmx.net",
+    "gmx.de",
+    "web.de",
+    "mail.com",
+    "zoho.com",
+    "yandex.com",
+    "yandex.ru",
+    "mail.ru",
+    "qq.com",
+    "163.com",
+    "126.com",
+    "fastmail.com",
+    "tutanota.com",
+    "hey.com",
+];
+
+/// Disposable-address services: same reason, and worse.
+pub const DISPOSABLE_DOMAINS: &[&str] = &[
+    "mailinator.com",
+    "guerrillamail.com",
+    "sharklasers.com",
+    "10minutemail.com",
+    "temp-mail.org",
+    "tempmail.com",
+    "yopmail.com",
+    "trashmail.com",
+    "getnada.com",
+    "dispostable.com",
+    "maildrop.cc",
+    "throwawaymail.com",
+];
+
+/// The most credits one flow run may cost, whatever a plugin says.
+pub const MAX_CREDITS_PER_RUN: u64 = 1_000_000;
+
+/// Why a signup from `domain` never auto-joins, if it never does.
+pub fn refused_domain(domain: &str) -> Option<&'static str> {
+    if FREE_MAIL_DOMAINS.contains(&domain) {
+        Some("a free-mail domain")
+    } else if DISPOSABLE_DOMAINS.contains(&domain) {
+        Some("a disposable-address domain")
+    } else {
+        None
+    }
+}
+
+/// The answer for a signup the host refuses before any plugin runs.
+pub fn autojoin_precheck(signup: &Signup) -> Option<JoinDecision> {
+    let domain = signup.domain();
+    refused_domain(&domain).map(|what| JoinDecision {
+        join: None,
+        reason: format!("{domain} is {what}: users of it never auto-join"),
+    })
+}
+
+/// A join must name a candidate org that verified the email's domain, add
+/// the user only to that org's default workspace (the only workspace the
+/// host told the plugin about), each at most once, and never as an admin
+/// (an org's admins are chosen by people, not by an email domain).
+pub fn check_join(signup: &Signup, decision: &JoinDecision) -> Result<(), String> {
+    let Some(join) = &decision.join else {
+        return Ok(());
+    };
+    let domain = signup.domain();
+    if refused_domain(&domain).is_some() {
+        return Err(format!("{domain} never auto-joins"));
+    }
+    let Some(org) = signup.candidates.iter().find(|c| c.org_id == join.org_id) else {
+        return Err(format!(
+            "join names org {}, which is not a candidate",
+            join.org_id
+        ));
+    };
+    if !org.verifies(&domain) {
+        return Err(format!("org {} has not verified {domain}", org.org_id));
+    }
+    for (i, workspace) in join.workspace_ids.iter().enumerate() {
+        if Some(*workspace) != org.default_workspace {
+            return Err(format!(
+                "workspace {workspace} is not the default workspace of org {}",
+                org.org_id
+            ));
+        }
+        if join.workspace_ids[..i].contains(workspace) {
+            return Err(format!("workspace {workspace} is listed twice"));
+        }
+    }
+    if join.role == OrgRole::Admin {
+        return Err("auto-join never grants the admin role".to_string());
+    }
+    Ok(())
+}
+
+/// The answer for a seat event the host prices itself: external guests take
+/// no seat and are never charged.
+pub fn seat_precheck(event: &SeatEvent) -> Option<Charge> {
+    (event.role == OrgRole::GuestExternal).then(|| Charge {
+        amount_cents: 0,
+        reason: "external guests take no seat and are never charged".to_string(),
+    })
+}
+
+/// A charge is never above the seat price, and an external guest is free.
+pub fn check_charge(event: &SeatEvent, charge: &Charge) -> Result<(), String> {
+    if charge.amount_cents > event.seat_price_cents {
+        return Err(format!(
+            "charge of {} cents is above the seat price of {} cents",
+            charge.amount_cents, event.seat_price_cents
+        ));
+    }
+    if event.role == OrgRole::GuestExternal && charge.amount_cents > 0 {
+        return Err("external guests are never charged".to_string());
+    }
+    Ok(())
+}
+
+/// A run never costs more than [`MAX_CREDITS_PER_RUN`].
+pub fn check_price(_run: &FlowRun, price: &Price) -> Result<(), String> {
+    if price.credits > MAX_CREDITS_PER_RUN {
+        return Err(format!(
+            "{} credits is above the maximum of {MAX_CREDITS_PER_RUN} per run",
+            price.credits
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::plugin::types::{CandidateOrg, Join};
+    use crate::store::Plan;
+
+    const ORG: Uuid = Uuid::from_u128(1);
+    const WORKSPACE: Uuid = Uuid::from_u128(2);
+
+    fn signup(email: &str) -> Signup {
+        Signup {
+            email: email.into(),
+            candidates: vec![CandidateOrg {
+                org_id: ORG,
+                plan: Plan::Pro,
+                verified_domains: vec!["acme.com".into()],
+                default_workspace: Some(WORKSPACE),
+                seats_used: 0,
+                seat_limit: 0,
+                autojoin_role: OrgRole::Member,
+            }],
+        }
+    }
+
+    fn join(org_id: Uuid, workspace_ids: Vec<Uuid>, role: OrgRole) -> JoinDecision {
+        JoinDecision {
+            join: Some(Join {
+                org_id,
+                workspace_ids,
+                role,
+            }),
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn joins_are_limited_to_verified_candidates_and_their_default_workspace() {
+        let ok = join(ORG, vec![WORKSPACE], OrgRole::Member);
+        assert_eq!(check_join(&signup("a@acme.com"), &ok), Ok(()));
+        let refused = [
+            (signup("a@other.com"), ok.clone(), "has not verified"),
+            (signup("a@gmail.com"), ok.clone(), "never auto-joins"),
+            (
+                signup("a@acme.com"),
+                join(Uuid::from_u128(9), vec![], OrgRole::Member),
+                "not a candidate",
+            ),
+            (
+                signup("a@acme.com"),
+                join(ORG, vec![Uuid::from_u128(9)], OrgRole::Member),
+                "not the default workspace",
+            ),
+            (
+                signup("a@acme.com"),
+                join(ORG, vec![WORKSPACE, WORKSPACE], OrgRole::Member),
+                "twice",
+            ),
+            (
+                signup("a@acme.com"),
+                join(ORG, vec![WORKSPACE], OrgRole::Admin),
+                "admin",
+            ),
+        ];
+        for (input, decision, expected) in refused {
+            let error = check_join(&input, &decision).unwrap_err();
+            assert!(error.contains(expected), "{expected:?} not in {error:?}");
+        }
+    }
+
+    #[test]
+    fn domains_are_refused_by_exact_name() {
+        assert_eq!(refused_domain("gmail.com"), Some("a free-mail domain"));
+        assert_eq!(
+            refused_domain("yopmail.com"),
+            Some("a disposable-address domain")
+        );
+        assert_eq!(refused_domain("gmail.acme.com"), None);
+    }
+}

@@ -1,0 +1,183 @@
+//! Finding plugins in a directory and loading one: manifest, component
+//! bytes and sha256, compilation (through the artifact cache), the ABI
+//! check and linking.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::abi::{self, Prepared};
+use super::cache::{self, ArtifactCache};
+use super::manifest::{Manifest, MANIFEST_FILE, MAX_MANIFEST_BYTES};
+use super::runtime::Runtime;
+
+/// The most plugins one directory may hold.
+pub const MAX_PLUGINS: usize = 64;
+/// The largest component file accepted.
+pub const MAX_COMPONENT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Where one plugin's manifest lives: `<dir>/<name>/plugin.toml`, or a
+/// stand-alone `<dir>/<name>.toml` whose component path is relative to
+/// `<dir>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// The name the location implies; the manifest must carry the same.
+    pub name: String,
+    pub manifest: PathBuf,
+}
+
+impl Source {
+    /// The source at `path` (a plugin directory or a manifest file), if it
+    /// is one: directories without a `plugin.toml` (the SDK, WIT files,
+    /// build output) are not plugins.
+    pub fn at(path: &Path) -> Option<Source> {
+        let file_name = path.file_name()?.to_str()?;
+        if file_name.starts_with('.') {
+            return None;
+        }
+        if path.is_dir() {
+            let manifest = path.join(MANIFEST_FILE);
+            return manifest.is_file().then(|| Source {
+                name: file_name.to_string(),
+                manifest,
+            });
+        }
+        let stem = file_name.strip_suffix(".toml")?;
+        path.is_file().then(|| Source {
+            name: stem.to_string(),
+            manifest: path.to_path_buf(),
+        })
+    }
+
+    /// The directory component paths are relative to.
+    fn base(&self) -> &Path {
+        self.manifest.parent().unwrap_or(Path::new("."))
+    }
+}
+
+/// Every plugin source directly inside `dir`, sorted by name.
+pub fn scan(dir: &Path) -> Result<Vec<Source>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
+    let mut sources = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+        if let Some(source) = Source::at(&entry.path()) {
+            if sources.len() == MAX_PLUGINS {
+                return Err(format!(
+                    "{}: more than {MAX_PLUGINS} plugins",
+                    dir.display()
+                ));
+            }
+            sources.push(source);
+        }
+    }
+    sources.sort_by(|a, b| {
+        a.name
+            .cmp(&b.name)
+            .then_with(|| a.manifest.cmp(&b.manifest))
+    });
+    Ok(sources)
+}
+
+/// A plugin's files as read from disk, before compilation.
+pub struct Files {
+    pub manifest: Manifest,
+    wasm: Vec<u8>,
+    /// sha256 of the component.
+    pub sha256: String,
+    /// sha256 over the manifest text and the component: equal fingerprints
+    /// mean an already loaded version can be kept as is.
+    pub fingerprint: String,
+}
+
+/// Reads and validates the manifest and reads the component.
+pub fn read(source: &Source) -> Result<Files, String> {
+    let manifest_name = source.manifest.display().to_string();
+    let text = read_bounded(&source.manifest, MAX_MANIFEST_BYTES)?;
+    let text = String::from_utf8(text).map_err(|_| format!("{manifest_name}: not UTF-8 text"))?;
+    let manifest =
+        Manifest::parse(&text, &source.name).map_err(|e| format!("{manifest_name}: {e}"))?;
+    let wasm = read_bounded(&manifest.component_path(source.base()), MAX_COMPONENT_BYTES)?;
+    let sha256 = hex::encode(Sha256::digest(&wasm));
+    let fingerprint = hex::encode(Sha256::digest(format!(
+        "{}\n{sha256}",
+        hex::encode(Sha256::digest(&text))
+    )));
+    Ok(Files {
+        manifest,
+        wasm,
+        sha256,
+        fingerprint,
+    })
+}
+
+fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    let name = path.display();
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("{name}: cannot read: {e}"))?
+        .len();
+    if size > max {
+        return Err(format!("{name}: {size} bytes is over the limit of {max}"));
+    }
+    std::fs::read(path).map_err(|e| format!("{name}: cannot read: {e}"))
+}
+
+/// A plugin ready to serve calls.
+pub struct LoadedPlugin {
+    pub manifest: Manifest,
+    pub sha256: String,
+    pub fingerprint: String,
+    /// The `[config]` table as JSON (for answer records) and as the JSON
+    /// text every call passes; converted once, at load.
+    pub config: serde_json::Value,
+    pub config_text: String,
+    pub prepared: Prepared,
+    pub loaded_at: OffsetDateTime,
+}
+
+/// Compiles (or loads the cached artifact of) the component, checks its
+/// exports against the manifest and links it.
+pub fn build(
+    runtime: &Runtime,
+    cache: Option<&ArtifactCache>,
+    files: Files,
+) -> Result<LoadedPlugin, String> {
+    let component_name = files.manifest.component.display().to_string();
+    let component = match cache {
+        Some(cache) => cache.component(runtime.engine(), &files.wasm, &files.sha256),
+        None => cache::compile(runtime.engine(), &files.wasm),
+    }
+    .map_err(|e| format!("{component_name}: {e}"))?;
+    let hooks = &files.manifest.hooks;
+    abi::check_exports(runtime.engine(), &component, hooks)
+        .map_err(|e| format!("{component_name}: {e}"))?;
+    let pre = runtime
+        .link(&component)
+        .map_err(|e| format!("{component_name}: {e}"))?;
+    let prepared = abi::prepare(pre, hooks).map_err(|e| {
+        format!(
+            "{component_name}: does not match the {} ABI: {e:#}",
+            abi::ABI_VERSION
+        )
+    })?;
+    Ok(LoadedPlugin {
+        config: files.manifest.config_json(),
+        config_text: files.manifest.config_json().to_string(),
+        manifest: files.manifest,
+        sha256: files.sha256,
+        fingerprint: files.fingerprint,
+        prepared,
+        loaded_at: OffsetDateTime::now_utc(),
+    })
+}
+
+/// Reads and builds the plugin at `source` (for `warden plugin test`).
+pub fn load(
+    runtime: &Runtime,
+    cache: Option<&ArtifactCache>,
+    source: &Source,
+) -> Result<LoadedPlugin, String> {
+    build(runtime, cache, read(source)?)
+}
