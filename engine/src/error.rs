@@ -37,6 +37,10 @@ pub enum Error {
     /// failed closed and the caller gets what happened and the plugin's logs.
     #[error("{0}")]
     Plugin(Box<crate::plugin::PluginError>),
+    /// What a plugin decided on changed before the transaction; the write
+    /// path asks the plugins again (callers see a `Conflict` if it persists).
+    #[error("{0}")]
+    Stale(String),
     /// The database says no; never caused by client input.
     #[error("storage error: {0}")]
     Storage(String),
@@ -76,7 +80,7 @@ impl Error {
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::Forbidden { .. } => StatusCode::FORBIDDEN,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
-            Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::Conflict { .. } | Error::Stale(_) => StatusCode::CONFLICT,
             Error::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::PolicyRejected(_) | Error::PluginsRejected(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -94,6 +98,7 @@ impl Error {
             Error::Forbidden { .. } => "forbidden",
             Error::NotFound { .. } => "not_found",
             Error::Conflict { code, .. } | Error::LimitExceeded { code, .. } => code,
+            Error::Stale(_) => "concurrent_change",
             Error::PolicyRejected(_) => "policy_rejected",
             Error::PluginsRejected(_) => "plugins_rejected",
             Error::Plugin(_) => "plugin_failed",

@@ -1,6 +1,6 @@
 //! The `warden` command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 
@@ -9,10 +9,12 @@ use clap::{Parser, Subcommand};
 use warden::authz::{CheckRequest, EntityRef};
 use warden::config::{ServeConfig, Settings};
 use warden::error::Error;
-use warden::plugin::{Hook, LogLine, PluginHost, PluginUnderTest};
+use warden::command;
+use warden::plugin::replay::{ReplayedCall, Rerun};
+use warden::plugin::{Hook, HookPins, LogLine, PluginHost, PluginUnderTest};
 use warden::policy::{self, testing};
 use warden::server;
-use warden::store::DEFAULT_CACHE_BYTES;
+use warden::store::{Store, DEFAULT_CACHE_BYTES};
 
 /// Warden: authorization, org/workspace management and billing rules for
 /// multi-tenant SaaS, decided by Cedar policies.
@@ -93,6 +95,23 @@ enum PluginCommand {
         #[arg(long)]
         input: PathBuf,
     },
+    /// Re-run the plugin calls recorded in an audit record (e.g. a sign-up's
+    /// auto-join) against the plugins of a directory, or one given plugin,
+    /// and show the recorded and the new output side by side. Exit code 0
+    /// when every output is the same, 2 when one differs or fails. Reads the
+    /// data directory, so the server must not be running on it (use
+    /// `POST /v1/plugins/replay` then).
+    Replay {
+        /// The audit record's id
+        audit_id: uuid::Uuid,
+        #[arg(long, env = "WARDEN_DATA", default_value = "data")]
+        data: PathBuf,
+        #[arg(long, env = "WARDEN_PLUGINS", default_value = "plugins")]
+        plugins: PathBuf,
+        /// One plugin (directory or manifest) to use instead of --plugins
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -144,6 +163,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hook,
             input,
         }) => plugin_test(&plugin, hook, &input),
+        Command::Plugin(PluginCommand::Replay {
+            audit_id,
+            data,
+            plugins,
+            plugin,
+        }) => plugin_replay(audit_id, &data, &plugins, plugin.as_deref()),
         Command::Authorize {
             data,
             policies,
@@ -213,6 +238,63 @@ fn plugin_test(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+fn plugin_replay(
+    audit_id: uuid::Uuid,
+    data: &Path,
+    plugins: &Path,
+    plugin: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&data.join(server::DB_DIR), DEFAULT_CACHE_BYTES)?;
+    let replay = match plugin {
+        Some(path) => {
+            let plugin = PluginUnderTest::load(path)?;
+            command::replay_audit(&store, audit_id, |hook, input| plugin.call_json(hook, input))?
+        }
+        None => {
+            let host = PluginHost::open(plugins, data, HookPins::new())?;
+            command::replay_audit(&store, audit_id, |hook, input| host.call_json(hook, input))?
+        }
+    };
+    println!("audit record {} ({})", replay.audit_id, replay.action);
+    for call in &replay.calls {
+        print_replayed_call(call)?;
+    }
+    Ok(if replay.calls.iter().all(|c| c.same_output) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// Width of each column of `plugin replay`'s side-by-side outputs.
+const REPLAY_COLUMN_CHARS: usize = 48;
+
+fn print_replayed_call(call: &ReplayedCall) -> anyhow::Result<()> {
+    let recorded = &call.recorded;
+    println!("\nhook {}", call.hook);
+    let (now_label, now_text) = match &call.now {
+        Rerun::Answered(now) => (
+            format!("now: {} {}", now.plugin, now.version),
+            serde_json::to_string_pretty(&now.output)?,
+        ),
+        Rerun::Failed(message) => ("now: failed".to_string(), message.clone()),
+    };
+    let recorded_label = format!("recorded: {} {}", recorded.plugin, recorded.version);
+    let recorded_text = serde_json::to_string_pretty(&recorded.output)?;
+    print_side_by_side(&recorded_label, &now_label);
+    print_side_by_side(&"-".repeat(REPLAY_COLUMN_CHARS), &"-".repeat(REPLAY_COLUMN_CHARS));
+    let (left, right): (Vec<_>, Vec<_>) = (recorded_text.lines().collect(), now_text.lines().collect());
+    for i in 0..left.len().max(right.len()) {
+        print_side_by_side(left.get(i).unwrap_or(&""), right.get(i).unwrap_or(&""));
+    }
+    println!("{}", if call.same_output { "same output" } else { "OUTPUT DIFFERS" });
+    Ok(())
+}
+
+fn print_side_by_side(left: &str, right: &str) {
+    println!("{left:<width$} | {right}", width = REPLAY_COLUMN_CHARS);
 }
 
 fn print_logs(logs: &[LogLine]) {

@@ -1,6 +1,8 @@
 //! Field rules shared by commands: what a valid name, email or domain is.
 
 use crate::error::{Error, Result};
+use crate::plugin::guards::refused_domain;
+use crate::store::OrgRole;
 
 /// The longest name (org, workspace, resource) accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -100,6 +102,30 @@ pub fn domains(field: &str, values: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Domains an org may verify: valid ones that say something about an
+/// employer (a free-mail or disposable domain would let anyone auto-join).
+pub fn verifiable_domains(field: &str, values: &[String]) -> Result<Vec<String>> {
+    let domains = domains(field, values)?;
+    for (i, domain) in domains.iter().enumerate() {
+        if let Some(what) = refused_domain(domain) {
+            return Err(Error::invalid(
+                format!("{field}[{i}]"),
+                format!("{domain} is {what}; it cannot be an org's verified domain"),
+            ));
+        }
+    }
+    Ok(domains)
+}
+
+/// Auto-join may make a user anything but an admin: admins are chosen by
+/// people, not by an email domain.
+pub fn autojoin_role(field: &str, role: OrgRole) -> Result<()> {
+    if role == OrgRole::Admin {
+        return Err(Error::invalid(field, "auto-joined users cannot be admins"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +163,13 @@ mod tests {
         .unwrap();
         assert_eq!(got, ["acme.com", "acme.io"]);
         assert!(domains("d", &["localhost".into()]).is_err());
+    }
+
+    #[test]
+    fn free_mail_domains_cannot_be_verified() {
+        let error = verifiable_domains("d", &["acme.com".into(), "Gmail.com".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("d[1]: gmail.com is a free-mail domain"), "{error}");
     }
 }

@@ -1,13 +1,14 @@
 //! The one write path. Every state change is a [`Command`]; [`execute`]
-//! walks it through: validate → authorize the actor with Cedar → one sled
-//! transaction holding the change, its audit record and its idempotency
-//! record → answer. A step that fails writes nothing.
+//! walks it through: validate → authorize the actor with Cedar → consult
+//! the plugins → one sled transaction holding the change, its audit record
+//! and its idempotency record → answer. A step that fails writes nothing.
 //!
 //! Adding a command means one file here implementing [`Command`] and a route.
 
 pub mod fields;
 mod org;
 mod resource;
+mod signup;
 mod user;
 mod workspace;
 
@@ -18,16 +19,23 @@ use uuid::Uuid;
 
 pub use org::{AddMember, CreateOrg};
 pub use resource::RegisterResource;
+pub use signup::{Joined, SignUp, SignUpOutcome};
 pub use user::CreateUser;
 pub use workspace::{AddWorkspaceMember, CreateWorkspace};
 
 use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
-use crate::store::{keys, Tx, TxResult};
+use crate::plugin::replay::{self, Replay};
+use crate::plugin::{Hook, PluginAnswer};
+use crate::store::{keys, Store, Tx, TxResult};
 
 /// The longest `Idempotency-Key` accepted.
 pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
+/// How many times a command whose plugin answers went stale (the state they
+/// were computed from changed before the transaction) is consulted again
+/// before the caller gets a 409.
+pub const MAX_CONSULT_ATTEMPTS: usize = 5;
 
 /// A state change.
 pub trait Command: Serialize {
@@ -49,6 +57,15 @@ pub trait Command: Serialize {
     /// Checks that need no transaction (formats, schema conformance).
     fn validate(&self, _app: &App) -> Result<()> {
         Ok(())
+    }
+
+    /// Asks the plugins the command depends on, after authorization and
+    /// before the transaction (plugins are pure: asking writes nothing).
+    /// Keeps their typed answers in `self` for `apply` and returns them for
+    /// the audit record. `apply` must check that what the plugins saw still
+    /// holds and abort with [`Error::Stale`] if not; `execute` then asks again.
+    fn consult(&mut self, _app: &App) -> Result<Vec<PluginAnswer<serde_json::Value>>> {
+        Ok(Vec::new())
     }
 
     /// The writes. May run more than once (sled retries on conflict), so it
@@ -105,6 +122,10 @@ pub struct AuditRecord {
     pub result: String,
     pub policy_revision: u64,
     pub details: serde_json::Value,
+    /// The plugin answers the command acted on: who answered (name, version,
+    /// sha256), the exact input and output; what `warden plugin replay` re-runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginAnswer<serde_json::Value>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -119,7 +140,7 @@ pub fn execute<C: Command>(
     app: &App,
     actor: Actor,
     idempotency: Option<&Idempotency>,
-    command: C,
+    mut command: C,
 ) -> Result<C::Output> {
     let idempotency_key = idempotency.map(|i| keys::idempotency(&actor.to_string(), &i.key));
     if let (Some(key), Some(idempotency)) = (&idempotency_key, idempotency) {
@@ -128,28 +149,67 @@ pub fn execute<C: Command>(
         }
     }
     command.validate(app)?;
-    let policy_revision = if command.system_only() {
-        if actor != Actor::System {
-            return Err(Error::Forbidden {
-                explanation: format!(
-                    "only the system actor (admin token without X-Warden-Actor) may {}",
-                    C::ACTION
-                ),
-                policies: Vec::new(),
-            });
+    let policy_revision = authorize(app, actor, &command)?;
+    let mut attempt = 1;
+    loop {
+        let plugins = command.consult(app)?;
+        match transact(app, actor, idempotency, &idempotency_key, policy_revision, &command, plugins) {
+            Err(Error::Stale(what)) if attempt < MAX_CONSULT_ATTEMPTS => {
+                tracing::debug!(action = C::ACTION, attempt, "plugin answers went stale: {what}");
+                attempt += 1;
+            }
+            Err(Error::Stale(what)) => {
+                return Err(Error::conflict(
+                    "concurrent_change",
+                    format!("{what}, {MAX_CONSULT_ATTEMPTS} times in a row; retry the request"),
+                ))
+            }
+            Ok(Ok(output)) => return Ok(output),
+            // A concurrent retry with the same key won the race.
+            Ok(Err(record)) => {
+                return replay::<C>(record, idempotency.expect("only with a key"))
+            }
+            Err(e) => return Err(e),
         }
-        app.policies.current().revision
-    } else {
-        app.require(actor, C::ACTION, command.resource())?
-    };
+    }
+}
+
+/// The policy revision that allowed `actor` to run `command`, or 403.
+fn authorize<C: Command>(app: &App, actor: Actor, command: &C) -> Result<u64> {
+    if !command.system_only() {
+        return app.require(actor, C::ACTION, command.resource());
+    }
+    if actor != Actor::System {
+        return Err(Error::Forbidden {
+            explanation: format!(
+                "only the system actor (admin token without X-Warden-Actor) may {}",
+                C::ACTION
+            ),
+            policies: Vec::new(),
+        });
+    }
+    Ok(app.policies.current().revision)
+}
+
+/// One transaction: the change, its audit record and its idempotency
+/// record; or the stored record of a concurrent request with the same key.
+fn transact<C: Command>(
+    app: &App,
+    actor: Actor,
+    idempotency: Option<&Idempotency>,
+    idempotency_key: &Option<Vec<u8>>,
+    policy_revision: u64,
+    command: &C,
+    plugins: Vec<PluginAnswer<serde_json::Value>>,
+) -> Result<Result<C::Output, IdempotencyRecord>> {
     let ctx = ApplyContext {
         actor,
         now: OffsetDateTime::now_utc(),
     };
     let audit_id = Uuid::now_v7();
-    let details = serde_json::to_value(&command).expect("commands serialise");
-    let outcome = app.store.transact(|tx| {
-        if let Some(key) = &idempotency_key {
+    let details = serde_json::to_value(command).expect("commands serialise");
+    app.store.transact(|tx| {
+        if let Some(key) = idempotency_key {
             if let Some(record) = tx.get::<IdempotencyRecord>(key)? {
                 return Ok(Err(record));
             }
@@ -164,9 +224,13 @@ pub fn execute<C: Command>(
             result: "ok".to_string(),
             policy_revision,
             details: details.clone(),
+            plugins: plugins.clone(),
         };
         tx.put(&keys::audit(command.org(), audit_id), &record)?;
-        if let (Some(key), Some(idempotency)) = (&idempotency_key, idempotency) {
+        if !plugins.is_empty() {
+            tx.put(&keys::audit_org(audit_id), &command.org())?;
+        }
+        if let (Some(key), Some(idempotency)) = (idempotency_key, idempotency) {
             let record = IdempotencyRecord {
                 action: C::ACTION.to_string(),
                 fingerprint: idempotency.fingerprint.clone(),
@@ -175,12 +239,29 @@ pub fn execute<C: Command>(
             tx.put(key, &record)?;
         }
         Ok(Ok(output))
-    })?;
-    match outcome {
-        Ok(output) => Ok(output),
-        // A concurrent retry with the same key won the race.
-        Err(record) => replay::<C>(record, idempotency.expect("only with a key")),
-    }
+    })
+}
+
+/// The audit record `id` of a command that consulted plugins (only those
+/// are indexed by id: they are what `warden plugin replay` re-runs).
+fn audit_record_with_plugins(store: &Store, id: Uuid) -> Result<AuditRecord> {
+    let not_found = || Error::not_found("audit record with plugin answers", id);
+    let org: Uuid = store.get(&keys::audit_org(id))?.ok_or_else(not_found)?;
+    store.get(&keys::audit(org, id))?.ok_or_else(not_found)
+}
+
+/// Re-runs the plugin calls recorded in audit record `id` through `call`.
+pub fn replay_audit(
+    store: &Store,
+    id: Uuid,
+    call: impl Fn(Hook, &serde_json::Value) -> Result<PluginAnswer<serde_json::Value>>,
+) -> Result<Replay> {
+    let record = audit_record_with_plugins(store, id)?;
+    Ok(Replay {
+        audit_id: record.id,
+        calls: replay::replay(&record.plugins, call),
+        action: record.action,
+    })
 }
 
 /// The first answer to a retried request, or 409 if the key came with another request.

@@ -32,6 +32,9 @@ pub struct CreateOrg {
     /// A user who becomes the org's first Admin.
     #[serde(default)]
     pub admin: Option<Uuid>,
+    /// The role users who auto-join by a verified domain get (not admin).
+    #[serde(default = "OrgRole::autojoin_default")]
+    pub autojoin_role: OrgRole,
 }
 
 impl Command for CreateOrg {
@@ -50,8 +53,8 @@ impl Command for CreateOrg {
 
     fn validate(&self, _app: &App) -> Result<()> {
         fields::name("name", &self.name)?;
-        fields::domains("verified_domains", &self.verified_domains)?;
-        Ok(())
+        fields::verifiable_domains("verified_domains", &self.verified_domains)?;
+        fields::autojoin_role("autojoin_role", self.autojoin_role)
     }
 
     fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<Org> {
@@ -60,8 +63,12 @@ impl Command for CreateOrg {
             name: fields::name("name", &self.name)?,
             plan: self.plan,
             seat_limit: self.seat_limit,
-            verified_domains: fields::domains("verified_domains", &self.verified_domains)?,
+            verified_domains: fields::verifiable_domains(
+                "verified_domains",
+                &self.verified_domains,
+            )?,
             default_workspace: Some(self.default_workspace),
+            autojoin_role: self.autojoin_role,
             workspace_count: 1,
             seats_used: 0,
             admin_count: 0,
@@ -75,6 +82,9 @@ impl Command for CreateOrg {
         };
         tx.put(&keys::workspace(workspace.id), &workspace)?;
         tx.put(&keys::org_workspace(org.id, workspace.id), &())?;
+        for domain in &org.verified_domains {
+            tx.put(&keys::domain_org(domain, org.id), &())?;
+        }
         if let Some(admin) = self.admin {
             tx.require::<User>(&keys::user(admin), "user", admin)?;
             add_membership(tx, &mut org, admin, OrgRole::Admin, ctx)?;

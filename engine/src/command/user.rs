@@ -38,21 +38,25 @@ impl Command for CreateUser {
 
     fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<User> {
         let email = fields::email("email", &self.email)?;
-        let index = keys::user_by_email(&email);
-        if tx.exists(&index)? {
+        if tx.exists(&keys::user_by_email(&email))? {
             return Err(Error::conflict(
                 "email_taken",
                 format!("a user with email {email} already exists"),
             )
             .into());
         }
-        let user = User {
-            id: self.id,
-            email,
-            created_at: ctx.now,
-        };
-        tx.put(&keys::user(user.id), &user)?;
-        tx.put_raw(&index, user.id.as_bytes())?;
-        Ok(user)
+        insert_user(tx, self.id, email, ctx)
     }
+}
+
+/// Writes a new user and its email index; `email` is normalised and free.
+pub(super) fn insert_user(tx: &Tx, id: Uuid, email: String, ctx: &ApplyContext) -> TxResult<User> {
+    let user = User {
+        id,
+        email,
+        created_at: ctx.now,
+    };
+    tx.put(&keys::user(user.id), &user)?;
+    tx.put_raw(&keys::user_by_email(&user.email), user.id.as_bytes())?;
+    Ok(user)
 }

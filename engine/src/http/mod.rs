@@ -6,6 +6,7 @@ mod checks;
 mod extract;
 mod orgs;
 mod plugins;
+mod signup;
 
 use std::sync::Arc;
 
@@ -54,6 +55,7 @@ pub fn router(app: Arc<App>, admin_token: &str, limits: HttpLimits) -> Router {
         .merge(checks::routes())
         .merge(orgs::routes())
         .merge(plugins::routes())
+        .merge(signup::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(healthz))

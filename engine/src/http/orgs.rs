@@ -47,9 +47,18 @@ pub fn routes() -> Router<ApiState> {
 
 type Created<T> = Result<(StatusCode, Json<T>), Error>;
 
-/// Runs a command through the write path and answers 201 with its output
-/// once the change is on disk: a 201 survives a crash.
+/// Runs a command through the write path and answers 201 with its output.
 async fn run<C: Command>(state: &ApiState, write: Write<C>) -> Created<C::Output> {
+    let output = execute_durably(state, write).await?;
+    Ok((StatusCode::CREATED, Json(output)))
+}
+
+/// Runs a command through the write path and returns once the change is on
+/// disk: an answer survives a crash.
+pub(super) async fn execute_durably<C: Command>(
+    state: &ApiState,
+    write: Write<C>,
+) -> Result<C::Output, Error> {
     let output = command::execute(
         &state.app,
         write.actor,
@@ -57,7 +66,7 @@ async fn run<C: Command>(state: &ApiState, write: Write<C>) -> Created<C::Output
         write.body,
     )?;
     state.app.store.flush().await?;
-    Ok((StatusCode::CREATED, Json(output)))
+    Ok(output)
 }
 
 async fn create_user(State(state): State<ApiState>, write: Write<CreateUser>) -> Created<User> {

@@ -4,10 +4,13 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use uuid::Uuid;
 use serde_json::Value;
 
 use super::{ApiJson, ApiState};
+use crate::command;
 use crate::error::Error;
+use crate::plugin::replay::Replay;
 use crate::plugin::{Hook, PluginAnswer, PluginStatus};
 
 pub fn routes() -> Router<ApiState> {
@@ -15,6 +18,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/plugins", get(plugins))
         .route("/plugins/reload", post(reload))
         .route("/plugins/call", post(call))
+        .route("/plugins/replay", post(replay))
 }
 
 async fn plugins(State(state): State<ApiState>) -> Json<PluginStatus> {
@@ -50,4 +54,27 @@ async fn call(
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
         .map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    audit_id: Uuid,
+}
+
+/// Re-runs the plugin calls recorded in an audit record against the plugins
+/// serving now; nothing is written.
+async fn replay(
+    State(state): State<ApiState>,
+    ApiJson(request): ApiJson<ReplayRequest>,
+) -> Result<Json<Replay>, Error> {
+    let app = state.app.clone();
+    tokio::task::spawn_blocking(move || {
+        command::replay_audit(&app.store, request.audit_id, |hook, input| {
+            app.plugins.call_json(hook, input)
+        })
+        .map(Json)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
 }

@@ -23,6 +23,7 @@ mod hooks;
 mod load;
 pub mod manifest;
 mod registry;
+pub mod replay;
 mod runtime;
 pub mod types;
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::command::fields;
 use crate::error::{Error, Result};
-use crate::store::{OrgRole, Plan};
+use crate::store::{Org, OrgRole, Plan};
 
 /// The most candidate orgs one signup may carry (bounds the call's input).
 pub const MAX_CANDIDATES: usize = 64;
@@ -22,7 +22,7 @@ pub struct Signup {
 }
 
 /// An org that may take in the signing-up user.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateOrg {
     pub org_id: Uuid,
@@ -140,6 +140,20 @@ impl Signup {
             }
         }
         Ok(())
+    }
+}
+
+impl From<&Org> for CandidateOrg {
+    fn from(org: &Org) -> Self {
+        CandidateOrg {
+            org_id: org.id,
+            plan: org.plan,
+            verified_domains: org.verified_domains.clone(),
+            default_workspace: org.default_workspace,
+            seats_used: org.seats_used,
+            seat_limit: org.seat_limit,
+            autojoin_role: org.autojoin_role,
+        }
     }
 }
 

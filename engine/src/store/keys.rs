@@ -27,6 +27,13 @@ const WORKSPACE_RESOURCES: u8 = 0x0b;
 const AUDIT: u8 = 0x0c;
 /// `scope | 0x00 | key` → IdempotencyRecord.
 const IDEMPOTENCY: u8 = 0x0d;
+// 0x10–0x1f: lifecycle records; 0x20–0x2f: ledgers.
+/// `domain | 0x00 | org` → (); the orgs that verified a domain (sign-up's
+/// auto-join candidates).
+const DOMAIN_ORGS: u8 = 0x30;
+/// `audit id` → org id, for audit records that hold plugin answers (so
+/// `warden plugin replay <audit id>` finds them without the org).
+const AUDIT_ORG: u8 = 0x31;
 
 fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -94,6 +101,15 @@ pub fn audit(org: Uuid, id: Uuid) -> Vec<u8> {
 }
 pub fn audit_of_org(org: Uuid) -> Vec<u8> {
     join(AUDIT, &[org.as_bytes()])
+}
+pub fn audit_org(id: Uuid) -> Vec<u8> {
+    join(AUDIT_ORG, &[id.as_bytes()])
+}
+pub fn domain_org(domain: &str, org: Uuid) -> Vec<u8> {
+    join(DOMAIN_ORGS, &[domain.as_bytes(), &[0], org.as_bytes()])
+}
+pub fn orgs_of_domain(domain: &str) -> Vec<u8> {
+    join(DOMAIN_ORGS, &[domain.as_bytes(), &[0]])
 }
 pub fn idempotency(scope: &str, key: &str) -> Vec<u8> {
     join(IDEMPOTENCY, &[scope.as_bytes(), &[0], key.as_bytes()])

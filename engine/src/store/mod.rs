@@ -102,6 +102,15 @@ impl Store {
             None => Ok(None),
         }
     }
+    /// Up to `limit` orgs that verified `domain` (normalised), by the index.
+    pub fn orgs_verifying(&self, domain: &str, limit: usize) -> Result<Vec<Org>> {
+        let ids = self.page_ids(&keys::orgs_of_domain(domain), None, limit)?;
+        let mut orgs = Vec::with_capacity(ids.items.len());
+        for id in ids.items {
+            orgs.extend(self.org(id)?);
+        }
+        Ok(orgs)
+    }
     pub fn membership(&self, org: Uuid, user: Uuid) -> Result<Option<Membership>> {
         self.get(&keys::membership(org, user))
     }

@@ -54,6 +54,11 @@ impl OrgRole {
         }
     }
 
+    /// What auto-joined users become unless the org's admins chose otherwise.
+    pub fn autojoin_default() -> OrgRole {
+        OrgRole::Member
+    }
+
     /// Whether this role takes a seat: Admins, Members and Internal Guests do,
     /// External Guests do not.
     pub fn takes_seat(self) -> bool {
@@ -123,6 +128,9 @@ pub struct Org {
     pub seat_limit: u32,
     pub verified_domains: Vec<String>,
     pub default_workspace: Option<Uuid>,
+    /// The role users who auto-join (by a verified email domain) get.
+    #[serde(default = "OrgRole::autojoin_default")]
+    pub autojoin_role: OrgRole,
     /// Derived counters, kept in the same transaction as the records they count.
     pub workspace_count: u32,
     pub seats_used: u32,

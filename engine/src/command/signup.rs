@@ -1,0 +1,185 @@
+//! Sign-up: creates (or finds) a user by email, and lets the auto-join hook
+//! decide whether they join an org that verified their email's domain.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::org::{add_membership, add_workspace_member};
+use super::user::insert_user;
+use super::{fields, ApplyContext, Command};
+use crate::app::App;
+use crate::authz::EntityRef;
+use crate::error::{Error, Result};
+use crate::plugin::types::{CandidateOrg, Join, JoinDecision, Signup, MAX_CANDIDATES};
+use crate::plugin::PluginAnswer;
+use crate::store::{keys, Org, OrgRole, Tx, TxResult, User, WorkspaceRole};
+
+/// `POST /v1/signup`: the system actor (the app's backend) signs a user up.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignUp {
+    /// The new user's id; the existing one's if the email is known.
+    #[serde(default = "Uuid::new_v4", skip_deserializing)]
+    pub id: Uuid,
+    pub email: String,
+    /// What the auto-join hook saw and answered (kept out of the audit
+    /// record's details: it has its own `plugins` entry).
+    #[serde(skip)]
+    consulted: Option<Consulted>,
+}
+
+#[derive(Debug)]
+struct Consulted {
+    /// Whether the user existed when the hook was asked.
+    existing: bool,
+    signup: Signup,
+    answer: PluginAnswer<JoinDecision>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SignUpOutcome {
+    pub user: User,
+    /// Whether this sign-up created the user (false: the email was known).
+    pub created: bool,
+    /// The org the user joined, if auto-join made them a member.
+    pub joined: Option<Joined>,
+    /// The auto-join decision's reason.
+    pub reason: String,
+    /// Who decided: a plugin's name, `builtin` or `host-guard`.
+    pub decided_by: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Joined {
+    pub org: Uuid,
+    pub role: OrgRole,
+    pub workspaces: Vec<Uuid>,
+}
+
+impl Command for SignUp {
+    const ACTION: &'static str = "SignUp";
+    type Output = SignUpOutcome;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("User", self.id)
+    }
+
+    /// The joined org's audit log records the sign-up; otherwise the
+    /// system-wide one.
+    fn org(&self) -> Uuid {
+        self.consulted
+            .as_ref()
+            .and_then(|c| c.answer.output.join.as_ref())
+            .map_or(Uuid::nil(), |join| join.org_id)
+    }
+
+    fn system_only(&self) -> bool {
+        true
+    }
+
+    fn validate(&self, _app: &App) -> Result<()> {
+        fields::email("email", &self.email).map(drop)
+    }
+
+    fn consult(&mut self, app: &App) -> Result<Vec<PluginAnswer<serde_json::Value>>> {
+        let email = fields::email("email", &self.email)?;
+        let existing = app.store.user_by_email(&email)?;
+        if let Some(user) = &existing {
+            self.id = user.id;
+        }
+        let candidates = app
+            .store
+            .orgs_verifying(fields::email_domain(&email), MAX_CANDIDATES)?
+            .iter()
+            .map(CandidateOrg::from)
+            .collect();
+        let signup = Signup { email, candidates };
+        let answer = app.plugins.autojoin(&signup)?;
+        let record = answer.clone().into_json();
+        self.consulted = Some(Consulted {
+            existing: existing.is_some(),
+            signup,
+            answer,
+        });
+        Ok(vec![record])
+    }
+
+    fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<SignUpOutcome> {
+        let consulted = self.consulted.as_ref().expect("consulted before apply");
+        let (user, created) = find_or_create_user(tx, self.id, consulted, ctx)?;
+        let decision = &consulted.answer.output;
+        let joined = match &decision.join {
+            Some(join) => admit(tx, join, &consulted.signup, user.id, ctx)?,
+            None => None,
+        };
+        let mut reason = decision.reason.clone();
+        if decision.join.is_some() && joined.is_none() {
+            reason.push_str("; the user is already a member");
+        }
+        Ok(SignUpOutcome {
+            user,
+            created,
+            joined,
+            reason,
+            decided_by: consulted.answer.plugin.clone(),
+        })
+    }
+}
+
+/// The user with the signing-up email: the one seen when the hook was
+/// asked, or a new one with `id`. Someone else taking the email in between
+/// makes the answer stale (the hook is asked again for the real user).
+fn find_or_create_user(
+    tx: &Tx,
+    id: Uuid,
+    consulted: &Consulted,
+    ctx: &ApplyContext,
+) -> TxResult<(User, bool)> {
+    let email = &consulted.signup.email;
+    match tx.get_raw(&keys::user_by_email(email))? {
+        Some(found) if found.as_ref() == id.as_bytes() => {
+            Ok((tx.require(&keys::user(id), "user", id)?, false))
+        }
+        None if !consulted.existing => Ok((insert_user(tx, id, email.clone(), ctx)?, true)),
+        _ => Err(Error::Stale(format!("user {email} was created concurrently")).into()),
+    }
+}
+
+/// Makes `user` a member of the org the hook chose, and of its workspaces,
+/// unless they already are; `None` if they were. The org must still be as
+/// the hook saw it.
+fn admit(
+    tx: &Tx,
+    join: &Join,
+    signup: &Signup,
+    user: Uuid,
+    ctx: &ApplyContext,
+) -> TxResult<Option<Joined>> {
+    let mut org: Org = tx.require(&keys::org(join.org_id), "org", join.org_id)?;
+    let seen = signup.candidates.iter().find(|c| c.org_id == org.id);
+    if seen != Some(&CandidateOrg::from(&org)) {
+        return Err(Error::Stale(format!("org {} changed during sign-up", org.id)).into());
+    }
+    if tx.exists(&keys::membership(org.id, user))? {
+        return Ok(None);
+    }
+    add_membership(tx, &mut org, user, join.role, ctx)?;
+    for &workspace in &join.workspace_ids {
+        add_workspace_member(tx, workspace, user, autojoin_workspace_role(join.role), ctx)?;
+    }
+    tx.put(&keys::org(org.id), &org)?;
+    Ok(Some(Joined {
+        org: org.id,
+        role: join.role,
+        workspaces: join.workspace_ids.clone(),
+    }))
+}
+
+/// Auto-joined members edit their default workspace's resources; guests
+/// only view them.
+fn autojoin_workspace_role(role: OrgRole) -> WorkspaceRole {
+    match role {
+        OrgRole::Admin | OrgRole::Member => WorkspaceRole::Editor,
+        OrgRole::GuestInternal | OrgRole::GuestExternal => WorkspaceRole::Viewer,
+    }
+}
