@@ -6,6 +6,7 @@
 //! Adding a command means one file here implementing [`Command`] and a route.
 
 pub mod fields;
+mod ledger;
 mod org;
 mod resource;
 mod user;
@@ -16,6 +17,9 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use ledger::{
+    Grant, GrantCredits, GrantSource, PluginPrice, RecordUsage, ReverseTransaction, SetBilling,
+};
 pub use org::{AddMember, CreateOrg};
 pub use resource::RegisterResource;
 pub use user::CreateUser;
@@ -49,6 +53,19 @@ pub trait Command: Serialize {
     /// Checks that need no transaction (formats, schema conformance).
     fn validate(&self, _app: &App) -> Result<()> {
         Ok(())
+    }
+
+    /// Work after authorization and before the transaction that may not run
+    /// inside it (plugin calls); whatever it sets lands in the audit details.
+    fn prepare(&mut self, _app: &App) -> Result<()> {
+        Ok(())
+    }
+
+    /// For commands with a natural idempotency key (a run id): the answer
+    /// already recorded for it. A replay writes nothing, not even an audit
+    /// record. Runs inside the transaction, before `apply`.
+    fn recorded(&self, _tx: &Tx) -> TxResult<Option<Self::Output>> {
+        Ok(None)
     }
 
     /// The writes. May run more than once (sled retries on conflict), so it
@@ -119,7 +136,7 @@ pub fn execute<C: Command>(
     app: &App,
     actor: Actor,
     idempotency: Option<&Idempotency>,
-    command: C,
+    mut command: C,
 ) -> Result<C::Output> {
     let idempotency_key = idempotency.map(|i| keys::idempotency(&actor.to_string(), &i.key));
     if let (Some(key), Some(idempotency)) = (&idempotency_key, idempotency) {
@@ -129,19 +146,12 @@ pub fn execute<C: Command>(
     }
     command.validate(app)?;
     let policy_revision = if command.system_only() {
-        if actor != Actor::System {
-            return Err(Error::Forbidden {
-                explanation: format!(
-                    "only the system actor (admin token without X-Warden-Actor) may {}",
-                    C::ACTION
-                ),
-                policies: Vec::new(),
-            });
-        }
+        require_system(actor, C::ACTION)?;
         app.policies.current().revision
     } else {
         app.require(actor, C::ACTION, command.resource())?
     };
+    command.prepare(app)?;
     let ctx = ApplyContext {
         actor,
         now: OffsetDateTime::now_utc(),
@@ -153,6 +163,9 @@ pub fn execute<C: Command>(
             if let Some(record) = tx.get::<IdempotencyRecord>(key)? {
                 return Ok(Err(record));
             }
+        }
+        if let Some(output) = command.recorded(tx)? {
+            return Ok(Ok(output));
         }
         let output = command.apply(tx, &ctx)?;
         let record = AuditRecord {
@@ -181,6 +194,17 @@ pub fn execute<C: Command>(
         // A concurrent retry with the same key won the race.
         Err(record) => replay::<C>(record, idempotency.expect("only with a key")),
     }
+}
+
+/// Fails with 403 unless `actor` is the system (for `what` no user may do).
+pub fn require_system(actor: Actor, what: &str) -> Result<()> {
+    if actor == Actor::System {
+        return Ok(());
+    }
+    Err(Error::Forbidden {
+        explanation: format!("only the system actor (admin token without X-Warden-Actor) may {what}"),
+        policies: Vec::new(),
+    })
 }
 
 /// The first answer to a retried request, or 409 if the key came with another request.

@@ -27,8 +27,10 @@ const WORKSPACE_RESOURCES: u8 = 0x0b;
 const AUDIT: u8 = 0x0c;
 /// `scope | 0x00 | key` → IdempotencyRecord.
 const IDEMPOTENCY: u8 = 0x0d;
+// 0x10–0x1f: org/workspace lifecycle; 0x20–0x2f: the ledger (`ledger::keys`).
 
-fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+/// `tag | parts…`: one record kind's key.
+pub fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
     let mut key = Vec::with_capacity(len);
     key.push(tag);
