@@ -29,38 +29,30 @@ fn credits(org: Uuid) -> AccountId {
     AccountId::org(org, AccountKind::OrgCredits)
 }
 
-fn grant(store: &Store, org: Uuid, amount: u64) -> crate::error::Result<Posted> {
+/// Posts `amount` credits from `debit` to `credit` for `org`.
+fn move_credits(
+    store: &Store,
+    org: Uuid,
+    kind: TransactionKind,
+    (debit, credit): (AccountId, AccountId),
+    amount: u64,
+) -> crate::error::Result<Posted> {
     store.transact(|tx| {
-        post(
-            tx,
-            NewTransaction {
-                at: NOW,
-                org,
-                kind: TransactionKind::Grant,
-                reference: Uuid::new_v4().to_string(),
-                reverses: None,
-                postings: transfer(AccountId::system(AccountKind::CreditsIssued), credits(org), amount),
-                memo: json!({}),
-            },
-        )
+        let postings = transfer(debit, credit, amount);
+        let reference = Uuid::new_v4().to_string();
+        let memo = json!({});
+        post(tx, NewTransaction { at: NOW, org, kind, reference, reverses: None, postings, memo })
     })
 }
 
+fn grant(store: &Store, org: Uuid, amount: u64) -> crate::error::Result<Posted> {
+    let accounts = (AccountId::system(AccountKind::CreditsIssued), credits(org));
+    move_credits(store, org, TransactionKind::Grant, accounts, amount)
+}
+
 fn spend(store: &Store, org: Uuid, amount: u64) -> crate::error::Result<Posted> {
-    store.transact(|tx| {
-        post(
-            tx,
-            NewTransaction {
-                at: NOW,
-                org,
-                kind: TransactionKind::Usage,
-                reference: Uuid::new_v4().to_string(),
-                reverses: None,
-                postings: transfer(credits(org), AccountId::system(AccountKind::CreditsSpent), amount),
-                memo: json!({}),
-            },
-        )
-    })
+    let accounts = (credits(org), AccountId::system(AccountKind::CreditsSpent));
+    move_credits(store, org, TransactionKind::Usage, accounts, amount)
 }
 
 fn balance(store: &Store, org: Uuid) -> i128 {
