@@ -28,23 +28,29 @@ trap 'kill ${PIDS[@]+"${PIDS[@]}"} 2>/dev/null || true; rm -rf "$WORK"' EXIT
 echo "load.sh: seeding $USERS users into $DATA (reused when present)" >&2
 BODY=$("$TARGET/release/examples/seed" "$DATA" "$USERS")
 
-# Starts a server in the background; prints its URL once it listens.
+# Starts a server in the background (in this shell, so its pid is kept).
 start() {
-    local log=$WORK/$1.log; shift
-    "$@" >"$log" 2>&1 &
+    local name=$1; shift
+    "$@" >"$WORK/$name.log" 2>&1 &
     PIDS+=($!)
+}
+
+# Prints the URL a started server listens on, once it does.
+url_of() {
     for _ in $(seq 200); do
-        local url; url=$(grep -o 'http://[0-9.:]*' "$log" | head -1 || true)
+        local url; url=$(grep -o 'http://[0-9.:]*' "$WORK/$1.log" | head -1 || true)
         [ -n "$url" ] && { echo "$url"; return; }
         sleep 0.1
     done
-    echo "load.sh: server did not start: $(cat "$log")" >&2; exit 1
+    echo "load.sh: $1 did not start: $(cat "$WORK/$1.log")" >&2; exit 1
 }
 
-WARDEN_URL=$(WARDEN_ADMIN_TOKEN=$TOKEN WARDEN_LOG=warn start warden "$TARGET/release/warden" serve \
-    --data "$DATA" --policies "$ROOT/policies" --plugins "$WORK" --listen 127.0.0.1:0)
+WARDEN_ADMIN_TOKEN=$TOKEN WARDEN_LOG=warn start warden "$TARGET/release/warden" serve \
+    --data "$DATA" --policies "$ROOT/policies" --plugins "$WORK" --listen 127.0.0.1:0
 WARDEN_PID=${PIDS[0]}
-CEILING_URL=$(start ceiling "$TARGET/release/examples/ceiling" 127.0.0.1:0)
+start ceiling "$TARGET/release/examples/ceiling" 127.0.0.1:0
+WARDEN_URL=$(url_of warden)
+CEILING_URL=$(url_of ceiling)
 
 cat >"$WORK/post.lua" <<LUA
 wrk.method = "POST"

@@ -1,7 +1,8 @@
 //! The core every front end (HTTP, CLI) drives: the store, the active
 //! policies and plugins, and the checks that combine them.
 
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use uuid::Uuid;
 
@@ -30,14 +31,41 @@ impl std::fmt::Display for Actor {
     }
 }
 
+/// Lock stripes for commands that must not interleave with others of the
+/// same key (see `Command::serial_key`); more stripes, fewer false waits.
+const SERIAL_STRIPES: usize = 64;
+
 /// Warden's state and rules, shared by every request.
 pub struct App {
     pub store: Store,
     pub policies: Arc<PolicyEngine>,
     pub plugins: Arc<PluginHost>,
+    serial: [Mutex<()>; SERIAL_STRIPES],
 }
 
 impl App {
+    pub fn new(store: Store, policies: PolicyEngine, plugins: PluginHost) -> App {
+        App {
+            store,
+            policies: Arc::new(policies),
+            plugins: Arc::new(plugins),
+            serial: std::array::from_fn(|_| Mutex::new(())),
+        }
+    }
+
+    /// Waits until no other command with `key`'s stripe runs, and holds it
+    /// while the guard lives.
+    pub fn serialize(&self, key: &str) -> MutexGuard<'_, ()> {
+        let mut hasher = std::hash::DefaultHasher::new();
+        key.hash(&mut hasher);
+        let stripe = (hasher.finish() % SERIAL_STRIPES as u64) as usize;
+        // A panic while holding it cannot leave shared data half-written:
+        // the lock guards no data.
+        self.serial[stripe]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Answers one authorization question against the active policies.
     pub fn check(&self, request: &CheckRequest) -> Result<Decision> {
         authz::authorize(&self.store, &self.policies.current(), request)

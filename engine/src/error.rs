@@ -24,6 +24,9 @@ pub enum Error {
     /// The request conflicts with the current state (duplicate, last admin…).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// The org's account cannot pay for the request (e.g. `insufficient_credits`).
+    #[error("{message}")]
+    PaymentRequired { code: &'static str, message: String },
     /// A configured limit was exceeded.
     #[error("{message}")]
     LimitExceeded { code: &'static str, message: String },
@@ -81,6 +84,7 @@ impl Error {
             Error::Forbidden { .. } => StatusCode::FORBIDDEN,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict { .. } | Error::Stale(_) => StatusCode::CONFLICT,
+            Error::PaymentRequired { .. } => StatusCode::PAYMENT_REQUIRED,
             Error::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::PolicyRejected(_) | Error::PluginsRejected(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -97,7 +101,9 @@ impl Error {
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden { .. } => "forbidden",
             Error::NotFound { .. } => "not_found",
-            Error::Conflict { code, .. } | Error::LimitExceeded { code, .. } => code,
+            Error::Conflict { code, .. }
+            | Error::PaymentRequired { code, .. }
+            | Error::LimitExceeded { code, .. } => code,
             Error::Stale(_) => "concurrent_change",
             Error::PolicyRejected(_) => "policy_rejected",
             Error::PluginsRejected(_) => "plugins_rejected",

@@ -7,6 +7,7 @@ pub mod command;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod ledger;
 pub mod plugin;
 pub mod policy;
 pub mod server;

@@ -14,6 +14,7 @@ use warden::plugin::replay::{ReplayedCall, Rerun};
 use warden::plugin::{Hook, HookPins, LogLine, PluginHost, PluginUnderTest};
 use warden::policy::{self, testing};
 use warden::server;
+use warden::ledger;
 use warden::store::{Store, DEFAULT_CACHE_BYTES};
 
 /// Warden: authorization, org/workspace management and billing rules for
@@ -41,6 +42,9 @@ enum Command {
     /// Try out Wasm plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Check the credits and billing ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Answer one authorization check against a data directory (the server
     /// must not be running on it: the database allows one process).
     Authorize {
@@ -77,6 +81,17 @@ enum PolicyCommand {
     Test {
         #[arg(default_value = "policies")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Recompute every balance from the entries and check the ledger's
+    /// invariants (the server must not be running on DIR); exit 1 on a
+    /// violation.
+    Verify {
+        #[arg(long, env = "WARDEN_DATA", default_value = "data")]
+        data: PathBuf,
     },
 }
 
@@ -169,6 +184,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             plugins,
             plugin,
         }) => plugin_replay(audit_id, &data, &plugins, plugin.as_deref()),
+        Command::Ledger(LedgerCommand::Verify { data }) => {
+            let db = data.join(server::DB_DIR);
+            anyhow::ensure!(db.exists(), "no database in {}", data.display());
+            let store = Store::open(&db, DEFAULT_CACHE_BYTES)?;
+            let report = ledger::verify(&store)?;
+            println!("{}", report.summary());
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Authorize {
             data,
             policies,

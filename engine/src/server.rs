@@ -31,11 +31,7 @@ pub fn open_app(
     let store = Store::open(&data.join(DB_DIR), cache_bytes)?;
     let policies = PolicyEngine::open(policies)
         .map_err(|e| anyhow::anyhow!("policies in {} are invalid:\n{e}", policies.display()))?;
-    Ok(App {
-        store,
-        policies: Arc::new(policies),
-        plugins: Arc::new(plugins),
-    })
+    Ok(App::new(store, policies, plugins))
 }
 
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {

@@ -365,11 +365,11 @@ mod tests {
 
     fn app(dir: &tempfile::TempDir) -> App {
         let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
-        App {
-            store: Store::open(&dir.path().join("db"), 1 << 22).unwrap(),
-            policies: Arc::new(PolicyEngine::open(&policies).unwrap()),
-            plugins: Arc::new(PluginHost::builtin().unwrap()),
-        }
+        App::new(
+            Store::open(&dir.path().join("db"), 1 << 22).unwrap(),
+            PolicyEngine::open(&policies).unwrap(),
+            PluginHost::builtin().unwrap(),
+        )
     }
 
     fn run<C: command::Command + serde::de::DeserializeOwned>(app: &App, body: Value) -> C::Output {

@@ -6,8 +6,10 @@
 //! Adding a command means one file here implementing [`Command`] and a route.
 
 pub mod fields;
+mod ledger;
 mod org;
 mod resource;
+mod seats;
 mod signup;
 mod user;
 mod workspace;
@@ -17,6 +19,9 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use ledger::{
+    Grant, GrantCredits, GrantSource, PluginPrice, RecordUsage, ReverseTransaction, SetBilling,
+};
 pub use org::{AddMember, CreateOrg};
 pub use resource::RegisterResource;
 pub use signup::{Joined, SignUp, SignUpOutcome};
@@ -66,6 +71,21 @@ pub trait Command: Serialize {
     /// holds and abort with [`Error::Stale`] if not; `execute` then asks again.
     fn consult(&mut self, _app: &App) -> Result<Vec<PluginAnswer<serde_json::Value>>> {
         Ok(Vec::new())
+    }
+
+    /// Commands whose plugin answers depend on counters others change too
+    /// (an org's seats) name a key; commands with the same key run one at a
+    /// time from `consult` to commit, so their answers do not go stale under
+    /// contention (e.g. 64 concurrent invitations into one org).
+    fn serial_key(&self) -> Option<String> {
+        None
+    }
+
+    /// For commands with a natural idempotency key (a run id): the answer
+    /// already recorded for it. A replay writes nothing, not even an audit
+    /// record. Runs inside the transaction, before `apply`.
+    fn recorded(&self, _tx: &Tx) -> TxResult<Option<Self::Output>> {
+        Ok(None)
     }
 
     /// The writes. May run more than once (sled retries on conflict), so it
@@ -150,6 +170,8 @@ pub fn execute<C: Command>(
     }
     command.validate(app)?;
     let policy_revision = authorize(app, actor, &command)?;
+    let serial_key = command.serial_key();
+    let _serial = serial_key.as_deref().map(|key| app.serialize(key));
     let mut attempt = 1;
     loop {
         let plugins = command.consult(app)?;
@@ -179,15 +201,7 @@ fn authorize<C: Command>(app: &App, actor: Actor, command: &C) -> Result<u64> {
     if !command.system_only() {
         return app.require(actor, C::ACTION, command.resource());
     }
-    if actor != Actor::System {
-        return Err(Error::Forbidden {
-            explanation: format!(
-                "only the system actor (admin token without X-Warden-Actor) may {}",
-                C::ACTION
-            ),
-            policies: Vec::new(),
-        });
-    }
+    require_system(actor, C::ACTION)?;
     Ok(app.policies.current().revision)
 }
 
@@ -213,6 +227,12 @@ fn transact<C: Command>(
             if let Some(record) = tx.get::<IdempotencyRecord>(key)? {
                 return Ok(Err(record));
             }
+        }
+        if let Some(output) = command.recorded(tx)? {
+            return Ok(Ok(output));
+        }
+        if let Some(output) = command.recorded(tx)? {
+            return Ok(Ok(output));
         }
         let output = command.apply(tx, &ctx)?;
         let record = AuditRecord {
@@ -261,6 +281,17 @@ pub fn replay_audit(
         audit_id: record.id,
         calls: replay::replay(&record.plugins, call),
         action: record.action,
+    })
+}
+
+/// Fails with 403 unless `actor` is the system (for `what` no user may do).
+pub fn require_system(actor: Actor, what: &str) -> Result<()> {
+    if actor == Actor::System {
+        return Ok(());
+    }
+    Err(Error::Forbidden {
+        explanation: format!("only the system actor (admin token without X-Warden-Actor) may {what}"),
+        policies: Vec::new(),
     })
 }
 

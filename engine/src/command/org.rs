@@ -3,7 +3,11 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use serde_json::Value;
+
+use super::seats::{self, SeatQuote};
 use super::{fields, ApplyContext, Command};
+use crate::plugin::PluginAnswer;
 use crate::app::App;
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
@@ -104,6 +108,9 @@ pub struct AddMember {
     pub org: Uuid,
     pub user: Uuid,
     pub role: OrgRole,
+    /// The seat-billing hook's price for the new seat.
+    #[serde(skip)]
+    seat: Option<SeatQuote>,
 }
 
 impl Command for AddMember {
@@ -117,9 +124,19 @@ impl Command for AddMember {
         self.org
     }
 
+    fn serial_key(&self) -> Option<String> {
+        Some(seats::serial_key(self.org))
+    }
+
+    fn consult(&mut self, app: &App) -> Result<Vec<PluginAnswer<Value>>> {
+        self.seat = seats::quote(app, self.org, self.role)?;
+        Ok(seats::answers(&self.seat))
+    }
+
     fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<Membership> {
         let mut org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
         tx.require::<User>(&keys::user(self.user), "user", self.user)?;
+        seats::charge(tx, &self.seat, &org, self.user, self.role, ctx.now)?;
         let membership = add_membership(tx, &mut org, self.user, self.role, ctx)?;
         tx.put(&keys::org(org.id), &org)?;
         Ok(membership)

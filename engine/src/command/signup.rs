@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::org::{add_membership, add_workspace_member};
+use super::seats::{self, SeatQuote};
 use super::user::insert_user;
 use super::{fields, ApplyContext, Command};
 use crate::app::App;
@@ -34,6 +35,8 @@ struct Consulted {
     existing: bool,
     signup: Signup,
     answer: PluginAnswer<JoinDecision>,
+    /// The price of the seat a join takes.
+    seat: Option<SeatQuote>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -81,6 +84,12 @@ impl Command for SignUp {
         fields::email("email", &self.email).map(drop)
     }
 
+    /// Sign-ups of one domain compete for the same orgs' seats.
+    fn serial_key(&self) -> Option<String> {
+        let email = self.email.trim().to_lowercase();
+        Some(format!("signup/{}", fields::email_domain(&email)))
+    }
+
     fn consult(&mut self, app: &App) -> Result<Vec<PluginAnswer<serde_json::Value>>> {
         let email = fields::email("email", &self.email)?;
         let existing = app.store.user_by_email(&email)?;
@@ -95,13 +104,19 @@ impl Command for SignUp {
             .collect();
         let signup = Signup { email, candidates };
         let answer = app.plugins.autojoin(&signup)?;
-        let record = answer.clone().into_json();
+        let seat = match &answer.output.join {
+            Some(join) => seats::quote(app, join.org_id, join.role)?,
+            None => None,
+        };
+        let mut records = vec![answer.clone().into_json()];
+        records.extend(seats::answers(&seat));
         self.consulted = Some(Consulted {
             existing: existing.is_some(),
             signup,
             answer,
+            seat,
         });
-        Ok(vec![record])
+        Ok(records)
     }
 
     fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<SignUpOutcome> {
@@ -109,7 +124,7 @@ impl Command for SignUp {
         let (user, created) = find_or_create_user(tx, self.id, consulted, ctx)?;
         let decision = &consulted.answer.output;
         let joined = match &decision.join {
-            Some(join) => admit(tx, join, &consulted.signup, user.id, ctx)?,
+            Some(join) => admit(tx, join, consulted, user.id, ctx)?,
             None => None,
         };
         let mut reason = decision.reason.clone();
@@ -151,18 +166,19 @@ fn find_or_create_user(
 fn admit(
     tx: &Tx,
     join: &Join,
-    signup: &Signup,
+    consulted: &Consulted,
     user: Uuid,
     ctx: &ApplyContext,
 ) -> TxResult<Option<Joined>> {
     let mut org: Org = tx.require(&keys::org(join.org_id), "org", join.org_id)?;
-    let seen = signup.candidates.iter().find(|c| c.org_id == org.id);
+    let seen = consulted.signup.candidates.iter().find(|c| c.org_id == org.id);
     if seen != Some(&CandidateOrg::from(&org)) {
         return Err(Error::Stale(format!("org {} changed during sign-up", org.id)).into());
     }
     if tx.exists(&keys::membership(org.id, user))? {
         return Ok(None);
     }
+    seats::charge(tx, &consulted.seat, &org, user, join.role, ctx.now)?;
     add_membership(tx, &mut org, user, join.role, ctx)?;
     for &workspace in &join.workspace_ids {
         add_workspace_member(tx, workspace, user, autojoin_workspace_role(join.role), ctx)?;

@@ -4,6 +4,7 @@
 
 mod checks;
 mod extract;
+mod ledger;
 mod orgs;
 mod plugins;
 mod signup;
@@ -54,6 +55,7 @@ pub fn router(app: Arc<App>, admin_token: &str, limits: HttpLimits) -> Router {
     let v1 = Router::new()
         .merge(checks::routes())
         .merge(orgs::routes())
+        .merge(ledger::routes())
         .merge(plugins::routes())
         .merge(signup::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));

@@ -45,26 +45,32 @@ pub fn routes() -> Router<ApiState> {
         .route("/resources/{id}", get(get_resource))
 }
 
-type Created<T> = Result<(StatusCode, Json<T>), Error>;
+pub(super) type Created<T> = Result<(StatusCode, Json<T>), Error>;
 
 /// Runs a command through the write path and answers 201 with its output.
-async fn run<C: Command>(state: &ApiState, write: Write<C>) -> Created<C::Output> {
+pub(super) async fn run<C>(state: &ApiState, write: Write<C>) -> Created<C::Output>
+where
+    C: Command + Send + 'static,
+    C::Output: Send + 'static,
+{
     let output = execute_durably(state, write).await?;
     Ok((StatusCode::CREATED, Json(output)))
 }
 
 /// Runs a command through the write path and returns once the change is on
-/// disk: an answer survives a crash.
-pub(super) async fn execute_durably<C: Command>(
-    state: &ApiState,
-    write: Write<C>,
-) -> Result<C::Output, Error> {
-    let output = command::execute(
-        &state.app,
-        write.actor,
-        write.idempotency.as_ref(),
-        write.body,
-    )?;
+/// disk: an answer survives a crash. The command runs on a blocking thread:
+/// it may call a plugin.
+pub(super) async fn execute_durably<C>(state: &ApiState, write: Write<C>) -> Result<C::Output, Error>
+where
+    C: Command + Send + 'static,
+    C::Output: Send + 'static,
+{
+    let app = state.app.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        command::execute(&app, write.actor, write.idempotency.as_ref(), write.body)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("command task failed: {e}")))??;
     state.app.store.flush().await?;
     Ok(output)
 }
@@ -98,7 +104,7 @@ async fn create_org(State(state): State<ApiState>, write: Write<CreateOrg>) -> C
 }
 
 /// Reads an org the actor may see with `action`.
-fn visible_org(state: &ApiState, actor: Actor, id: &str, action: &str) -> Result<Org, Error> {
+pub(super) fn visible_org(state: &ApiState, actor: Actor, id: &str, action: &str) -> Result<Org, Error> {
     let id = path_id("id", id)?;
     let org = state
         .app
@@ -122,13 +128,13 @@ async fn get_org(
 /// `?after=<uuid>&limit=<n>`.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct PageQuery {
-    after: Option<Uuid>,
+pub(super) struct PageQuery {
+    pub(super) after: Option<Uuid>,
     limit: Option<usize>,
 }
 
 impl PageQuery {
-    fn parse(query: Option<String>) -> Result<PageQuery, Error> {
+    pub(super) fn parse(query: Option<String>) -> Result<PageQuery, Error> {
         let query: PageQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
             .map_err(|e| Error::invalid("query", e.to_string()))?;
         if query
@@ -142,7 +148,7 @@ impl PageQuery {
         }
         Ok(query)
     }
-    fn limit(&self) -> usize {
+    pub(super) fn limit(&self) -> usize {
         self.limit.unwrap_or(DEFAULT_PAGE_SIZE)
     }
 }

@@ -27,7 +27,7 @@ const WORKSPACE_RESOURCES: u8 = 0x0b;
 const AUDIT: u8 = 0x0c;
 /// `scope | 0x00 | key` → IdempotencyRecord.
 const IDEMPOTENCY: u8 = 0x0d;
-// 0x10–0x1f: lifecycle records; 0x20–0x2f: ledgers.
+// 0x10–0x1f: org/workspace lifecycle; 0x20–0x2f: the ledger (`ledger::keys`).
 /// `domain | 0x00 | org` → (); the orgs that verified a domain (sign-up's
 /// auto-join candidates).
 const DOMAIN_ORGS: u8 = 0x30;
@@ -35,7 +35,8 @@ const DOMAIN_ORGS: u8 = 0x30;
 /// `warden plugin replay <audit id>` finds them without the org).
 const AUDIT_ORG: u8 = 0x31;
 
-fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+/// `tag | parts…`: one record kind's key.
+pub fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
     let mut key = Vec::with_capacity(len);
     key.push(tag);

@@ -4,10 +4,12 @@
 //! Architecture invariant: nothing on a request path scans a whole record
 //! kind; every read is a point get or a bounded prefix scan of one parent.
 
+mod durable;
 pub mod keys;
 pub mod model;
 
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use serde::{de::DeserializeOwned, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -40,6 +42,10 @@ impl From<Error> for ConflictableTransactionError<Error> {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    commits: Arc<durable::GroupCommit>,
+    /// Transactions hold it shared; [`Store::quiesced`] holds it alone, so a
+    /// whole-database reader (ledger verify) sees no transaction half-applied.
+    writers: Arc<RwLock<()>>,
 }
 
 /// One page of a listing, with the cursor for the next one.
@@ -59,7 +65,11 @@ impl Store {
             .cache_capacity(cache_bytes)
             .open()
             .map_err(|e| anyhow::anyhow!("cannot open database in {}: {e}", dir.display()))?;
-        let store = Store { db };
+        let store = Store {
+            db,
+            commits: Arc::new(durable::GroupCommit::new()),
+            writers: Arc::new(RwLock::new(())),
+        };
         store.check_schema_version()?;
         Ok(store)
     }
@@ -176,19 +186,66 @@ impl Store {
 
     /// The newest `limit` records under `prefix` (keys ending in a uuid v7).
     pub fn newest<T: DeserializeOwned>(&self, prefix: &[u8], limit: usize) -> Result<Vec<T>> {
+        Ok(self.newest_page(prefix, None, limit)?.items)
+    }
+
+    /// One page of the records under `prefix | uuid v7`, newest first,
+    /// starting after (older than) `after`.
+    pub fn newest_page<T: DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Page<T>> {
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        let rows: Box<dyn DoubleEndedIterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+            match after {
+                Some(after) => {
+                    let end = [prefix, after.as_bytes()].concat();
+                    Box::new(self.db.range(prefix.to_vec()..end))
+                }
+                None => Box::new(self.db.scan_prefix(prefix)),
+            };
         let mut items = Vec::with_capacity(limit);
-        for entry in self.db.scan_prefix(prefix).rev().take(limit) {
-            let (_, value) = entry?;
+        let mut last = None;
+        for row in rows.rev() {
+            let (key, value) = row?;
+            if items.len() == limit {
+                return Ok(Page { items, next: last });
+            }
+            last = Some(keys::trailing_uuid(&key));
             items.push(decode(&value)?);
         }
-        Ok(items)
+        Ok(Page { items, next: None })
+    }
+
+    /// Visits every record under `prefix` in key order. A whole-kind scan:
+    /// for offline checks (`warden ledger verify`), never a request path.
+    pub fn for_each<T: DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+        mut visit: impl FnMut(&[u8], T) -> Result<()>,
+    ) -> Result<()> {
+        for row in self.db.scan_prefix(prefix) {
+            let (key, value) = row?;
+            visit(&key, decode(&value)?)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `read` while no transaction commits: it sees the database
+    /// between two transactions, never inside one.
+    pub fn quiesced<T>(&self, read: impl FnOnce() -> T) -> T {
+        let _alone = self.writers.write().unwrap_or_else(|e| e.into_inner());
+        read()
     }
 
     /// Runs `body` as one serialisable transaction: all of its writes land
     /// together or not at all. `body` may run more than once (on conflict),
     /// so it must not have side effects outside the transaction.
     pub fn transact<T>(&self, body: impl Fn(&Tx) -> TxResult<T>) -> Result<T> {
+        // The lock guards no data (`()`): a panic while holding it leaves nothing torn.
+        let _shared = self.writers.read().unwrap_or_else(|e| e.into_inner());
         self.db
             .transaction(|tree| body(&Tx { tree }))
             .map_err(|e| match e {
@@ -197,10 +254,10 @@ impl Store {
             })
     }
 
-    /// Waits until everything written so far is on disk.
+    /// Waits until everything written so far is on disk. Concurrent callers
+    /// share flushes (group commit), so waiting writers cost few fsyncs.
     pub async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.commits.flush(&self.db).await
     }
 
     /// Blocks until everything written so far is on disk (for tools that

@@ -1,0 +1,437 @@
+//! Credits, usage, billing settings and reversals: the ledger's commands.
+//!
+//! Who may: granting credits and reversing transactions are system-only
+//! (billing runs them, not org users); recording usage needs `RecordUsage`
+//! on the flow (by default: org members who may run the workspace's flows,
+//! and admins); billing settings need `ManageBilling` on the org (admins).
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::{ApplyContext, Command};
+use crate::app::App;
+use crate::authz::EntityRef;
+use crate::error::{Error, Result};
+use crate::ledger::{
+    self, keys, AccountId, AccountKind, BillingSettings, CountedUsage, LedgerTransaction,
+    NewTransaction, PricedBy, TransactionKind, UsageRecord, MAX_SEAT_PRICE_CENTS,
+};
+use crate::plugin::guards::MAX_CREDITS_PER_RUN;
+use crate::plugin::types::FlowRun;
+use crate::plugin::PluginAnswer;
+use crate::store::{self, Org, Resource, Tx, TxResult, Workspace};
+
+/// The most credits one grant may add.
+pub const MAX_CREDITS_PER_GRANT: u64 = 1_000_000_000_000;
+/// The largest overage cap an org may have.
+pub const MAX_OVERAGE_CAP_CREDITS: u64 = 1_000_000_000;
+/// Billing periods last at least an hour and at most 400 days.
+pub const MIN_BILLING_PERIOD: Duration = Duration::hours(1);
+pub const MAX_BILLING_PERIOD: Duration = Duration::days(400);
+/// The longest memo or reason.
+pub const MAX_MEMO_BYTES: usize = 500;
+
+/// Why credits were granted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantSource {
+    Purchase,
+    MonthlyAllowance,
+    Promotional,
+}
+
+/// Grants credits to an org (system only).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantCredits {
+    #[serde(default = "Uuid::new_v4", skip_deserializing)]
+    pub id: Uuid,
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    pub credits: u64,
+    pub source: GrantSource,
+    #[serde(default)]
+    pub memo: String,
+}
+
+/// A posted grant.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Grant {
+    pub id: Uuid,
+    pub org: Uuid,
+    pub credits: u64,
+    pub source: GrantSource,
+    pub memo: String,
+    pub transaction: Uuid,
+    pub balance_after: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub period_start: OffsetDateTime,
+}
+
+fn memo(field: &str, text: &str) -> Result<()> {
+    if text.len() > MAX_MEMO_BYTES {
+        return Err(Error::invalid(field, format!("at most {MAX_MEMO_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+impl Command for GrantCredits {
+    const ACTION: &'static str = "GrantCredits";
+    type Output = Grant;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Org", self.org)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+    fn system_only(&self) -> bool {
+        true
+    }
+
+    fn validate(&self, _app: &App) -> Result<()> {
+        if !(1..=MAX_CREDITS_PER_GRANT).contains(&self.credits) {
+            return Err(Error::invalid(
+                "credits",
+                format!("must be 1 to {MAX_CREDITS_PER_GRANT}"),
+            ));
+        }
+        memo("memo", &self.memo)
+    }
+
+    fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<Grant> {
+        tx.require::<Org>(&store::keys::org(self.org), "org", self.org)?;
+        let period = ledger::current_period(tx, self.org, ctx.now)?;
+        let credits = AccountId::org(self.org, AccountKind::OrgCredits);
+        let posted = ledger::post(
+            tx,
+            NewTransaction {
+                at: ctx.now,
+                org: self.org,
+                kind: TransactionKind::Grant,
+                reference: self.id.to_string(),
+                reverses: None,
+                postings: ledger::transfer(
+                    AccountId::system(AccountKind::CreditsIssued),
+                    credits,
+                    self.credits,
+                ),
+                memo: json!({"source": self.source, "memo": self.memo}),
+            },
+        )?;
+        ledger::count_grant(tx, self.org, period, self.credits)?;
+        Ok(Grant {
+            id: self.id,
+            org: self.org,
+            credits: self.credits,
+            source: self.source,
+            memo: self.memo.clone(),
+            transaction: posted.transaction.id,
+            balance_after: posted.balance(credits),
+            period_start: period.start,
+        })
+    }
+}
+
+/// The usage-pricing plugin's price for a run posted without an amount.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PluginPrice {
+    pub credits: u64,
+    pub priced_by: PricedBy,
+}
+
+/// Records the credits a flow run used, debited from its org. The run id
+/// is the natural idempotency key: posting it again answers the first
+/// record and writes nothing.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordUsage {
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    pub workspace: Uuid,
+    pub flow: Uuid,
+    pub run_id: Uuid,
+    /// Omitted: the usage-pricing plugin prices the run.
+    #[serde(default)]
+    pub credits: Option<u64>,
+    #[serde(default)]
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub steps: u32,
+    /// Filled in by `consult` when `credits` is omitted.
+    #[serde(default, skip_deserializing)]
+    pub priced: Option<PluginPrice>,
+}
+
+impl RecordUsage {
+    fn credits(&self) -> u64 {
+        match (&self.credits, &self.priced) {
+            (Some(credits), _) => *credits,
+            (None, Some(price)) => price.credits,
+            (None, None) => unreachable!("consult prices runs without credits"),
+        }
+    }
+
+    fn run_key(&self) -> Vec<u8> {
+        keys::usage_run(self.org, self.run_id)
+    }
+
+    /// The workspace and flow must be the org's, the flow in the workspace.
+    fn check_placement(&self, tx: &Tx) -> TxResult<()> {
+        let workspace: Workspace =
+            tx.require(&store::keys::workspace(self.workspace), "workspace", self.workspace)?;
+        if workspace.org != self.org {
+            let message = format!("workspace {} belongs to another org", self.workspace);
+            return Err(Error::invalid("workspace", message).into());
+        }
+        let flow: Resource = tx.require(&store::keys::resource(self.flow), "flow", self.flow)?;
+        if flow.kind != "Flow" || flow.workspace != self.workspace {
+            let message = format!("{} is not a flow of workspace {}", self.flow, self.workspace);
+            return Err(Error::invalid("flow", message).into());
+        }
+        Ok(())
+    }
+
+    /// Posts the run's cost; returns the transaction (none for a free run)
+    /// and the org's credit balance after it.
+    fn post(&self, tx: &Tx, now: OffsetDateTime) -> TxResult<(Option<Uuid>, i64)> {
+        let credits = AccountId::org(self.org, AccountKind::OrgCredits);
+        if self.credits() == 0 {
+            let balance = ledger::account(tx, credits)?.balance();
+            return Ok((None, i64::try_from(balance).expect("balances stay inside i64")));
+        }
+        let posted = ledger::post(
+            tx,
+            NewTransaction {
+                at: now,
+                org: self.org,
+                kind: TransactionKind::Usage,
+                reference: self.run_id.to_string(),
+                reverses: None,
+                postings: ledger::transfer(
+                    credits,
+                    AccountId::system(AccountKind::CreditsSpent),
+                    self.credits(),
+                ),
+                memo: json!({"workspace": self.workspace, "flow": self.flow}),
+            },
+        )?;
+        Ok((Some(posted.transaction.id), posted.balance(credits)))
+    }
+}
+
+impl Command for RecordUsage {
+    const ACTION: &'static str = "RecordUsage";
+    type Output = UsageRecord;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Flow", self.flow)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+
+    fn validate(&self, _app: &App) -> Result<()> {
+        if self.credits.is_some_and(|c| c > MAX_CREDITS_PER_RUN) {
+            return Err(Error::invalid(
+                "credits",
+                format!("at most {MAX_CREDITS_PER_RUN} credits per run"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Asks the usage-pricing hook for the price of a run posted without
+    /// credits (not for a run already recorded: its answer stands).
+    fn consult(&mut self, app: &App) -> Result<Vec<PluginAnswer<serde_json::Value>>> {
+        if self.credits.is_some() || app.store.get::<UsageRecord>(&self.run_key())?.is_some() {
+            return Ok(Vec::new());
+        }
+        let answer = app.plugins.price_run(&FlowRun {
+            org_id: self.org,
+            workspace_id: self.workspace,
+            flow_id: self.flow,
+            run_id: self.run_id,
+            requested_credits: 0,
+            duration_ms: self.duration_ms,
+            steps: self.steps,
+        })?;
+        // The host guards bound every price; checked again where it is spent.
+        assert!(answer.output.credits <= MAX_CREDITS_PER_RUN, "guarded price");
+        self.priced = Some(PluginPrice {
+            credits: answer.output.credits,
+            priced_by: PricedBy::from_answer(&answer, &answer.output.reason),
+        });
+        Ok(vec![answer.into_json()])
+    }
+
+    fn recorded(&self, tx: &Tx) -> TxResult<Option<UsageRecord>> {
+        let Some(record) = tx.get::<UsageRecord>(&self.run_key())? else {
+            return Ok(None);
+        };
+        let same = record.workspace == self.workspace
+            && record.flow == self.flow
+            && record.requested_credits == self.credits;
+        if !same {
+            return Err(Error::conflict(
+                "run_already_recorded",
+                format!(
+                    "run {} was already recorded with other details (workspace {}, flow {}, credits {:?})",
+                    self.run_id, record.workspace, record.flow, record.requested_credits
+                ),
+            )
+            .into());
+        }
+        Ok(Some(record))
+    }
+
+    fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<UsageRecord> {
+        self.check_placement(tx)?;
+        let period = ledger::current_period(tx, self.org, ctx.now)?;
+        let (transaction, balance) = self.post(tx, ctx.now)?;
+        let thresholds_crossed = ledger::count_usage(
+            tx,
+            &CountedUsage {
+                org: self.org,
+                workspace: self.workspace,
+                run_id: self.run_id,
+                credits: self.credits(),
+                balance,
+                period,
+                at: ctx.now,
+            },
+        )?;
+        let record = UsageRecord {
+            org: self.org,
+            workspace: self.workspace,
+            flow: self.flow,
+            run_id: self.run_id,
+            requested_credits: self.credits,
+            credits: self.credits(),
+            priced_by: self.priced.as_ref().map(|p| p.priced_by.clone()),
+            transaction,
+            balance_after: balance,
+            period_start: period.start,
+            thresholds_crossed,
+            at: ctx.now,
+        };
+        tx.put(&self.run_key(), &record)?;
+        Ok(record)
+    }
+}
+
+/// Sets an org's billing period, seat price and overage cap.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetBilling {
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub period_start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub period_end: OffsetDateTime,
+    pub seat_price_cents: u64,
+    /// How far usage may take the credit balance below zero (paid plans only).
+    #[serde(default)]
+    pub overage_cap_credits: u64,
+}
+
+impl Command for SetBilling {
+    const ACTION: &'static str = "ManageBilling";
+    type Output = BillingSettings;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Org", self.org)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+
+    fn validate(&self, _app: &App) -> Result<()> {
+        let length = self.period_end - self.period_start;
+        if !(MIN_BILLING_PERIOD..=MAX_BILLING_PERIOD).contains(&length) {
+            return Err(Error::invalid(
+                "period_end",
+                format!(
+                    "the period must last {MIN_BILLING_PERIOD} to {MAX_BILLING_PERIOD} after period_start"
+                ),
+            ));
+        }
+        if self.seat_price_cents > MAX_SEAT_PRICE_CENTS {
+            return Err(Error::invalid(
+                "seat_price_cents",
+                format!("at most {MAX_SEAT_PRICE_CENTS}"),
+            ));
+        }
+        if self.overage_cap_credits > MAX_OVERAGE_CAP_CREDITS {
+            return Err(Error::invalid(
+                "overage_cap_credits",
+                format!("at most {MAX_OVERAGE_CAP_CREDITS}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<BillingSettings> {
+        let org: Org = tx.require(&store::keys::org(self.org), "org", self.org)?;
+        if self.overage_cap_credits > 0 && org.plan == store::Plan::Free {
+            return Err(Error::conflict(
+                "overage_needs_paid_plan",
+                "the free plan allows no overage: overage_cap_credits must be 0",
+            )
+            .into());
+        }
+        let settings = BillingSettings {
+            org: self.org,
+            period_start: self.period_start,
+            period_end: self.period_end,
+            seat_price_cents: self.seat_price_cents,
+            overage_cap_credits: self.overage_cap_credits,
+            updated_at: ctx.now,
+        };
+        ledger::set_billing(tx, &settings)?;
+        Ok(settings)
+    }
+}
+
+/// Posts the mirror image of a transaction (system only): the one way to
+/// correct the ledger.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReverseTransaction {
+    #[serde(skip_deserializing)]
+    pub transaction: Uuid,
+    /// The reversed transaction's org, looked up by the caller.
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    pub reason: String,
+}
+
+impl Command for ReverseTransaction {
+    const ACTION: &'static str = "ReverseTransaction";
+    type Output = LedgerTransaction;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Org", self.org)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+    fn system_only(&self) -> bool {
+        true
+    }
+
+    fn validate(&self, _app: &App) -> Result<()> {
+        if self.reason.trim().is_empty() {
+            return Err(Error::invalid("reason", "must not be empty"));
+        }
+        memo("reason", &self.reason)
+    }
+
+    fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<LedgerTransaction> {
+        let memo = json!({"reason": self.reason});
+        Ok(ledger::reverse(tx, self.transaction, ctx.now, memo)?.transaction)
+    }
+}

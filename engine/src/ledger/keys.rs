@@ -1,0 +1,101 @@
+//! The ledger's keys (tags 0x20–0x2f of the store's one tree). Accounts are
+//! `owner | kind` (owner: the org, or the nil uuid for system accounts);
+//! periods are their start as an order-preserving u64.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::model::AccountId;
+use crate::store::keys::join;
+
+/// `owner | kind` → Account.
+const ACCOUNT: u8 = 0x20;
+/// `transaction id (v7)` → LedgerTransaction; the whole ledger in commit
+/// order per account (ids are taken after the accounts are read).
+const TRANSACTION: u8 = 0x21;
+/// `owner | kind | transaction id` → Entry; an account's history.
+const ENTRY: u8 = 0x22;
+/// `org | run id` → UsageRecord: the run id is the usage's natural idempotency key.
+const USAGE_RUN: u8 = 0x23;
+/// `org | period start | workspace` → WorkspaceUsage.
+const WORKSPACE_USAGE: u8 = 0x24;
+/// `org | period start` → PeriodSummary (allowance, used, thresholds crossed).
+const PERIOD: u8 = 0x25;
+/// `org | event id (v7)` → BalanceEvent.
+const EVENT: u8 = 0x26;
+/// `org` → BillingSettings.
+const BILLING: u8 = 0x27;
+/// `org | period start | user` → SeatCharge; at most one per user and period.
+const SEAT_CHARGE: u8 = 0x28;
+/// `original transaction id` → reversing transaction id.
+const REVERSAL: u8 = 0x29;
+
+fn account_bytes(id: AccountId) -> [u8; 17] {
+    let mut bytes = [0; 17];
+    bytes[..16].copy_from_slice(id.owner.as_bytes());
+    bytes[16] = id.kind.tag();
+    bytes
+}
+
+/// A period start as bytes that sort like the instants.
+fn period_bytes(start: OffsetDateTime) -> [u8; 8] {
+    ((start.unix_timestamp() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+pub fn account(id: AccountId) -> Vec<u8> {
+    join(ACCOUNT, &[&account_bytes(id)])
+}
+pub fn accounts() -> Vec<u8> {
+    join(ACCOUNT, &[])
+}
+pub fn transaction(id: Uuid) -> Vec<u8> {
+    join(TRANSACTION, &[id.as_bytes()])
+}
+pub fn transactions() -> Vec<u8> {
+    join(TRANSACTION, &[])
+}
+pub fn entry(account: AccountId, transaction: Uuid) -> Vec<u8> {
+    join(ENTRY, &[&account_bytes(account), transaction.as_bytes()])
+}
+pub fn entries_of(account: AccountId) -> Vec<u8> {
+    join(ENTRY, &[&account_bytes(account)])
+}
+pub fn usage_run(org: Uuid, run: Uuid) -> Vec<u8> {
+    join(USAGE_RUN, &[org.as_bytes(), run.as_bytes()])
+}
+pub fn usage_runs() -> Vec<u8> {
+    join(USAGE_RUN, &[])
+}
+pub fn workspace_usage(org: Uuid, period_start: OffsetDateTime, workspace: Uuid) -> Vec<u8> {
+    join(
+        WORKSPACE_USAGE,
+        &[org.as_bytes(), &period_bytes(period_start), workspace.as_bytes()],
+    )
+}
+pub fn workspace_usage_of(org: Uuid, period_start: OffsetDateTime) -> Vec<u8> {
+    join(WORKSPACE_USAGE, &[org.as_bytes(), &period_bytes(period_start)])
+}
+pub fn period(org: Uuid, start: OffsetDateTime) -> Vec<u8> {
+    join(PERIOD, &[org.as_bytes(), &period_bytes(start)])
+}
+pub fn event(org: Uuid, id: Uuid) -> Vec<u8> {
+    join(EVENT, &[org.as_bytes(), id.as_bytes()])
+}
+pub fn events_of(org: Uuid) -> Vec<u8> {
+    join(EVENT, &[org.as_bytes()])
+}
+pub fn billing(org: Uuid) -> Vec<u8> {
+    join(BILLING, &[org.as_bytes()])
+}
+pub fn seat_charge(org: Uuid, period_start: OffsetDateTime, user: Uuid) -> Vec<u8> {
+    join(
+        SEAT_CHARGE,
+        &[org.as_bytes(), &period_bytes(period_start), user.as_bytes()],
+    )
+}
+pub fn seat_charges_of(org: Uuid, period_start: OffsetDateTime) -> Vec<u8> {
+    join(SEAT_CHARGE, &[org.as_bytes(), &period_bytes(period_start)])
+}
+pub fn reversal(original: Uuid) -> Vec<u8> {
+    join(REVERSAL, &[original.as_bytes()])
+}

@@ -1,0 +1,34 @@
+//! The double-entry ledger: org and system accounts in credits and cents,
+//! balanced transactions posted inside the command's sled transaction,
+//! per-period counters and the whole-ledger verifier.
+//!
+//! Money flows:
+//! - grant:       debit `credits issued` (system) → credit `org credits`
+//! - usage:       debit `org credits` → credit `credits spent` (system)
+//! - seat charge: debit `org seats receivable` → credit `revenue` (system, cents)
+//! - reversal:    the same postings with debit and credit swapped
+//!
+//! Architecture invariants: entries are written once and never changed;
+//! amounts are u64 and every total is `checked_add`ed (an overflow is a 409,
+//! never a panic); an account never passes its flags (an org's credits go
+//! below zero only down to its overage cap); every report is read from
+//! counters and indexes, only [`verify`] reads the whole ledger.
+
+mod balances;
+pub mod keys;
+pub mod model;
+mod posting;
+mod seats;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+pub use balances::{
+    billing_settings, count_grant, count_usage, current_period, period_at, set_billing,
+    BalanceReport, CountedUsage, Reports, UsageReport, LOW_BALANCE_THRESHOLDS_PERCENT,
+};
+pub use model::*;
+pub use posting::{account, post, reverse, transfer, NewTransaction, Posted};
+pub use seats::{charge_seat, NewSeatCharge, SeatChargeOutcome, MAX_SEAT_PRICE_CENTS};
+pub use verify::{verify, Totals, VerifyReport, MAX_REPORTED_VIOLATIONS};

@@ -1,0 +1,225 @@
+//! Posting a transaction inside a store transaction: the postings, every
+//! touched account's new totals, one entry per posting and the transaction
+//! record land together or not at all. Nothing here updates or deletes an
+//! entry; a correction is a reversing transaction.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::keys;
+use super::model::{
+    Account, AccountId, AccountKind, Entry, LedgerTransaction, Posting, Side, TransactionKind, Unit,
+};
+use crate::error::Error;
+use crate::store::{Tx, TxResult};
+
+/// A transaction to post; its id is taken when it is written.
+pub struct NewTransaction {
+    pub at: OffsetDateTime,
+    pub org: Uuid,
+    pub kind: TransactionKind,
+    pub reference: String,
+    pub reverses: Option<Uuid>,
+    pub postings: Vec<Posting>,
+    pub memo: serde_json::Value,
+}
+
+/// A posted transaction and its accounts as they now stand.
+pub struct Posted {
+    pub transaction: LedgerTransaction,
+    pub accounts: BTreeMap<AccountId, Account>,
+}
+
+impl Posted {
+    /// The balance of `account` after the transaction.
+    pub fn balance(&self, account: AccountId) -> i64 {
+        let balance = self.accounts[&account].balance();
+        i64::try_from(balance).expect("posting refuses balances outside i64")
+    }
+}
+
+/// The two postings moving `amount` from `debit` to `credit`.
+pub fn transfer(debit: AccountId, credit: AccountId, amount: u64) -> Vec<Posting> {
+    assert_eq!(debit.kind.unit(), credit.kind.unit(), "a transfer has one unit");
+    let line = |account: AccountId, side| Posting {
+        account,
+        unit: account.kind.unit(),
+        side,
+        amount,
+    };
+    vec![line(debit, Side::Debit), line(credit, Side::Credit)]
+}
+
+/// Reads an account, or a fresh one with its kind's flags.
+pub fn account(tx: &Tx, id: AccountId) -> TxResult<Account> {
+    Ok(tx
+        .get(&keys::account(id))?
+        .unwrap_or_else(|| Account::open(id)))
+}
+
+/// Posts `new`. Refuses (writing nothing) a transaction that would take an
+/// account past its flags (402 `insufficient_credits` for an org's credits)
+/// or overflow a total.
+pub fn post(tx: &Tx, new: NewTransaction) -> TxResult<Posted> {
+    assert_balanced(&new.postings);
+    let mut accounts = BTreeMap::new();
+    for posting in &new.postings {
+        assert!(posting.amount > 0, "postings move a positive amount");
+        assert_eq!(posting.unit, posting.account.kind.unit(), "posting unit");
+        let mut account = account(tx, posting.account)?;
+        assert!(
+            !accounts.contains_key(&posting.account),
+            "an account appears once per transaction (its entry key is account | transaction)"
+        );
+        apply(&mut account, posting)?;
+        accounts.insert(posting.account, account);
+    }
+    for account in accounts.values() {
+        if !account.within_floor() {
+            return Err(refusal(account, &new).into());
+        }
+    }
+    // Taken after the accounts were read: a transaction that commits later
+    // on the same account read it later, so ids order each account's entries.
+    let id = Uuid::now_v7();
+    for posting in &new.postings {
+        let account = accounts.get_mut(&posting.account).expect("loaded above");
+        account.entries += 1;
+        let entry = Entry {
+            transaction: id,
+            at: new.at,
+            kind: new.kind,
+            reference: new.reference.clone(),
+            side: posting.side,
+            amount: posting.amount,
+            balance_after: i64::try_from(account.balance()).map_err(|_| overflow(account.id))?,
+        };
+        tx.put(&keys::entry(account.id, id), &entry)?;
+        tx.put(&keys::account(account.id), &*account)?;
+    }
+    let transaction = LedgerTransaction {
+        id,
+        at: new.at,
+        org: new.org,
+        kind: new.kind,
+        reference: new.reference,
+        reverses: new.reverses,
+        postings: new.postings,
+        memo: new.memo,
+    };
+    tx.put(&keys::transaction(id), &transaction)?;
+    Ok(Posted {
+        transaction,
+        accounts,
+    })
+}
+
+/// Posts the mirror image of transaction `original`, at most once.
+pub fn reverse(tx: &Tx, original: Uuid, at: OffsetDateTime, memo: serde_json::Value) -> TxResult<Posted> {
+    let reversed: LedgerTransaction =
+        tx.require(&keys::transaction(original), "transaction", original)?;
+    if reversed.kind == TransactionKind::Reversal {
+        return Err(Error::conflict(
+            "reversal_not_reversible",
+            format!("transaction {original} is a reversal; post a new transaction instead"),
+        )
+        .into());
+    }
+    if let Some(by) = tx.get::<Uuid>(&keys::reversal(original))? {
+        return Err(Error::conflict(
+            "already_reversed",
+            format!("transaction {original} was already reversed by {by}"),
+        )
+        .into());
+    }
+    let postings = reversed
+        .postings
+        .iter()
+        .map(|p| Posting {
+            side: p.side.opposite(),
+            ..p.clone()
+        })
+        .collect();
+    let posted = post(
+        tx,
+        NewTransaction {
+            at,
+            org: reversed.org,
+            kind: TransactionKind::Reversal,
+            reference: original.to_string(),
+            reverses: Some(original),
+            postings,
+            memo,
+        },
+    )?;
+    tx.put(&keys::reversal(original), &posted.transaction.id)?;
+    Ok(posted)
+}
+
+/// Σ debits = Σ credits for every unit: a bug if not, never client input.
+fn assert_balanced(postings: &[Posting]) {
+    let mut sums: BTreeMap<Unit, i128> = BTreeMap::new();
+    for p in postings {
+        let signed = match p.side {
+            Side::Debit => i128::from(p.amount),
+            Side::Credit => -i128::from(p.amount),
+        };
+        *sums.entry(p.unit).or_default() += signed;
+    }
+    assert!(!postings.is_empty(), "a transaction has postings");
+    assert!(sums.values().all(|s| *s == 0), "unbalanced postings {postings:?}");
+}
+
+fn apply(account: &mut Account, posting: &Posting) -> Result<(), Error> {
+    let total = match posting.side {
+        Side::Debit => &mut account.debits_posted,
+        Side::Credit => &mut account.credits_posted,
+    };
+    *total = total
+        .checked_add(posting.amount)
+        .ok_or_else(|| overflow(account.id))?;
+    Ok(())
+}
+
+fn overflow(account: AccountId) -> Error {
+    Error::conflict(
+        "ledger_overflow",
+        format!(
+            "the totals of account {:?} of {} would overflow",
+            account.kind, account.owner
+        ),
+    )
+}
+
+/// Why `account` may not take the transaction.
+fn refusal(account: &Account, new: &NewTransaction) -> Error {
+    let balance = account.balance();
+    let needed: u64 = new
+        .postings
+        .iter()
+        .filter(|p| p.account == account.id)
+        .map(|p| p.amount)
+        .sum();
+    if account.id.kind == AccountKind::OrgCredits {
+        return Error::PaymentRequired {
+            code: "insufficient_credits",
+            message: format!(
+                "org {} has {} credits (overage cap {}); {:?} {} needs {needed}",
+                account.id.owner,
+                balance + i128::from(needed),
+                account.overdraft_limit,
+                new.kind,
+                new.reference
+            ),
+        };
+    }
+    Error::conflict(
+        "account_floor",
+        format!(
+            "account {:?} of {} would reach {balance}, past what its flags allow",
+            account.id.kind, account.id.owner
+        ),
+    )
+}
