@@ -30,6 +30,16 @@ impl std::fmt::Display for Actor {
     }
 }
 
+impl Actor {
+    /// The user acting, if it is not the system.
+    pub fn user(self) -> Option<Uuid> {
+        match self {
+            Actor::User(user) => Some(user),
+            Actor::System => None,
+        }
+    }
+}
+
 /// Warden's state and rules, shared by every request.
 pub struct App {
     pub store: Store,

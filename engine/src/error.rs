@@ -24,6 +24,9 @@ pub enum Error {
     /// The request conflicts with the current state (duplicate, last admin…).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// The record existed but is no longer usable (an expired or revoked invitation).
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     /// A configured limit was exceeded.
     #[error("{message}")]
     LimitExceeded { code: &'static str, message: String },
@@ -69,6 +72,21 @@ impl Error {
         }
     }
 
+    pub fn gone(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Gone {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 403 that no policy decided (a rule of the command itself).
+    pub fn forbidden(explanation: impl Into<String>) -> Self {
+        Error::Forbidden {
+            explanation: explanation.into(),
+            policies: Vec::new(),
+        }
+    }
+
     /// HTTP status for this error.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -77,6 +95,7 @@ impl Error {
             Error::Forbidden { .. } => StatusCode::FORBIDDEN,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::Gone { .. } => StatusCode::GONE,
             Error::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::PolicyRejected(_) | Error::PluginsRejected(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -93,7 +112,9 @@ impl Error {
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden { .. } => "forbidden",
             Error::NotFound { .. } => "not_found",
-            Error::Conflict { code, .. } | Error::LimitExceeded { code, .. } => code,
+            Error::Conflict { code, .. }
+            | Error::Gone { code, .. }
+            | Error::LimitExceeded { code, .. } => code,
             Error::PolicyRejected(_) => "policy_rejected",
             Error::PluginsRejected(_) => "plugins_rejected",
             Error::Plugin(_) => "plugin_failed",

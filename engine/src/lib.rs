@@ -9,5 +9,6 @@ pub mod error;
 pub mod http;
 pub mod plugin;
 pub mod policy;
+pub mod secrets;
 pub mod server;
 pub mod store;

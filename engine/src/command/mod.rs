@@ -5,7 +5,9 @@
 //!
 //! Adding a command means one file here implementing [`Command`] and a route.
 
+mod access;
 pub mod fields;
+mod invitation;
 mod org;
 mod resource;
 mod user;
@@ -16,10 +18,21 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use org::{AddMember, CreateOrg};
-pub use resource::RegisterResource;
+pub use access::{ApproveAccessRequest, DenyAccessRequest, RequestAccess};
+pub use invitation::{
+    AcceptInvitation, Accepted, InvitationRef, Invite, ResendInvitation, RevokeInvitation,
+    DEFAULT_INVITATION_TTL,
+};
+pub use org::{
+    admit_member, default_workspace_role, join_default_workspace, AddMember, ChangeRole,
+    CreateOrg, RemoveMember, SetDefaultWorkspace, UpdateOrg,
+};
+pub use resource::{DeleteResource, MoveResource, RegisterResource, ResourceRef, CREDENTIAL_TYPE};
 pub use user::CreateUser;
-pub use workspace::{AddWorkspaceMember, CreateWorkspace};
+pub use workspace::{
+    AddWorkspaceMember, ChangeWorkspaceRole, CreateWorkspace, DeleteWorkspace, RenameWorkspace,
+    RemoveWorkspaceMember,
+};
 
 use crate::app::{Actor, App};
 use crate::authz::EntityRef;
@@ -31,8 +44,11 @@ pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
 
 /// A state change.
 pub trait Command: Serialize {
-    /// The Cedar action an acting user needs (also the audit record's action).
+    /// The audit record's action: what the command did.
     const ACTION: &'static str;
+    /// The Cedar action an acting user needs, where it is broader than
+    /// `ACTION` (revoking an invitation needs `InviteMember`).
+    const POLICY_ACTION: &'static str = Self::ACTION;
     type Output: Serialize + DeserializeOwned;
 
     /// The Cedar resource the action is on (also the audit record's target).
@@ -49,6 +65,23 @@ pub trait Command: Serialize {
     /// Checks that need no transaction (formats, schema conformance).
     fn validate(&self, _app: &App) -> Result<()> {
         Ok(())
+    }
+
+    /// Decides whether `actor` may run the command; returns the deciding
+    /// policy revision. By default: the system actor for system-only
+    /// commands, else the policies for `ACTION` on `resource()`.
+    fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
+        if self.system_only() {
+            require_system(app, actor, Self::ACTION)
+        } else {
+            app.require(actor, Self::POLICY_ACTION, self.resource())
+        }
+    }
+
+    /// The index prefixes whose children `apply` reads with
+    /// `Tx::committed_children` (sled transactions cannot scan).
+    fn scans(&self) -> Vec<Vec<u8>> {
+        Vec::new()
     }
 
     /// The writes. May run more than once (sled retries on conflict), so it
@@ -128,27 +161,14 @@ pub fn execute<C: Command>(
         }
     }
     command.validate(app)?;
-    let policy_revision = if command.system_only() {
-        if actor != Actor::System {
-            return Err(Error::Forbidden {
-                explanation: format!(
-                    "only the system actor (admin token without X-Warden-Actor) may {}",
-                    C::ACTION
-                ),
-                policies: Vec::new(),
-            });
-        }
-        app.policies.current().revision
-    } else {
-        app.require(actor, C::ACTION, command.resource())?
-    };
+    let policy_revision = command.authorize(app, actor)?;
     let ctx = ApplyContext {
         actor,
         now: OffsetDateTime::now_utc(),
     };
     let audit_id = Uuid::now_v7();
     let details = serde_json::to_value(&command).expect("commands serialise");
-    let outcome = app.store.transact(|tx| {
+    let outcome = app.store.transact_scanning(&command.scans(), |tx| {
         if let Some(key) = &idempotency_key {
             if let Some(record) = tx.get::<IdempotencyRecord>(key)? {
                 return Ok(Err(record));
@@ -165,7 +185,7 @@ pub fn execute<C: Command>(
             policy_revision,
             details: details.clone(),
         };
-        tx.put(&keys::audit(command.org(), audit_id), &record)?;
+        tx.put(&keys::audit(command.org(), record.id), &record)?;
         if let (Some(key), Some(idempotency)) = (&idempotency_key, idempotency) {
             let record = IdempotencyRecord {
                 action: C::ACTION.to_string(),
@@ -180,6 +200,55 @@ pub fn execute<C: Command>(
         Ok(output) => Ok(output),
         // A concurrent retry with the same key won the race.
         Err(record) => replay::<C>(record, idempotency.expect("only with a key")),
+    }
+}
+
+/// Records a read worth auditing (revealing a secret) in `org`'s audit log.
+pub fn audit_read(
+    app: &App,
+    actor: Actor,
+    org: Uuid,
+    action: &str,
+    target: EntityRef,
+    policy_revision: u64,
+) -> Result<()> {
+    let record = AuditRecord {
+        id: Uuid::now_v7(),
+        at: OffsetDateTime::now_utc(),
+        actor: actor.to_string(),
+        action: action.to_string(),
+        target,
+        result: "ok".to_string(),
+        policy_revision,
+        details: serde_json::Value::Null,
+    };
+    app.store
+        .transact(|tx| tx.put(&keys::audit(org, record.id), &record))
+}
+
+/// Lets only the system actor through.
+fn require_system(app: &App, actor: Actor, action: &str) -> Result<u64> {
+    if actor != Actor::System {
+        return Err(Error::forbidden(format!(
+            "only the system actor (admin token without X-Warden-Actor) may {action}"
+        )));
+    }
+    Ok(app.policies.current().revision)
+}
+
+/// The acting user, for commands only a user (not the system) can run.
+fn acting_user(app: &App, actor: Actor, action: &str) -> Result<Uuid> {
+    match actor {
+        Actor::User(user) => {
+            if app.store.user(user)?.is_none() {
+                return Err(Error::invalid("X-Warden-Actor", format!("no user with id {user}")));
+            }
+            Ok(user)
+        }
+        Actor::System => Err(Error::invalid(
+            "X-Warden-Actor",
+            format!("{action} acts for a user: name them with X-Warden-Actor"),
+        )),
     }
 }
 

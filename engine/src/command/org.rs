@@ -1,4 +1,6 @@
-//! Creating organizations and adding members to them.
+//! Organizations and their members: create, update, add, change roles,
+//! remove. Every role change keeps `admin_count` and `seats_used` in the
+//! same transaction, and none may take an org's last Admin.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -77,7 +79,7 @@ impl Command for CreateOrg {
         tx.put(&keys::org_workspace(org.id, workspace.id), &())?;
         if let Some(admin) = self.admin {
             tx.require::<User>(&keys::user(admin), "user", admin)?;
-            add_membership(tx, &mut org, admin, OrgRole::Admin, ctx)?;
+            admit_member(tx, &mut org, admin, OrgRole::Admin, ctx)?;
             add_workspace_member(tx, workspace.id, admin, WorkspaceRole::Admin, ctx)?;
         }
         tx.put(&keys::org(org.id), &org)?;
@@ -110,15 +112,18 @@ impl Command for AddMember {
     fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<Membership> {
         let mut org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
         tx.require::<User>(&keys::user(self.user), "user", self.user)?;
-        let membership = add_membership(tx, &mut org, self.user, self.role, ctx)?;
+        let membership = admit_member(tx, &mut org, self.user, self.role, ctx)?;
         tx.put(&keys::org(org.id), &org)?;
         Ok(membership)
     }
 }
 
-/// Writes a new membership and its index and updates the org's counters;
-/// the caller writes `org` back.
-pub(super) fn add_membership(
+/// Makes `user` a member of `org` with `role`: the membership, its index and
+/// the org's counters, inside the caller's transaction; the caller writes
+/// `org` back. Every way into an org goes through here (creating it with an
+/// admin, adding a member, accepting an invitation), so this is where a
+/// change that follows a new member (such as a seat charge) belongs.
+pub fn admit_member(
     tx: &Tx,
     org: &mut Org,
     user: Uuid,
@@ -142,9 +147,213 @@ pub(super) fn add_membership(
     };
     tx.put(&key, &membership)?;
     tx.put(&keys::user_org(user, org.id), &())?;
+    hold_role(org, role);
+    Ok(membership)
+}
+
+/// Counts a member holding `role` in the org's counters.
+fn hold_role(org: &mut Org, role: OrgRole) {
     org.seats_used += u32::from(role.takes_seat());
     org.admin_count += u32::from(role == OrgRole::Admin);
-    Ok(membership)
+}
+
+/// Takes a member holding `role` off the org's counters; refuses to take
+/// the last Admin. Runs inside the transaction that also writes `org`, so
+/// concurrent demotions conflict on the org record and sled retries the
+/// loser against the new count.
+fn release_role(org: &mut Org, role: OrgRole, user: Uuid) -> Result<()> {
+    if role == OrgRole::Admin && org.admin_count <= 1 {
+        return Err(Error::conflict(
+            "last_admin",
+            format!(
+                "user {user} is the last Admin of org {}; an org must keep at least one Admin (promote another member first)",
+                org.id
+            ),
+        ));
+    }
+    org.seats_used = org.seats_used.saturating_sub(u32::from(role.takes_seat()));
+    org.admin_count = org.admin_count.saturating_sub(u32::from(role == OrgRole::Admin));
+    Ok(())
+}
+
+/// Reads a member of an org, or 404.
+fn require_member(tx: &Tx, org: Uuid, user: Uuid) -> TxResult<Membership> {
+    tx.get(&keys::membership(org, user))?
+        .ok_or_else(|| Error::not_found("member", format!("{user} of org {org}")).into())
+}
+
+/// Changes the plan, seat limit, name or verified domains of an org.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrg {
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub plan: Option<Plan>,
+    /// Seats included in the plan; 0 means unlimited. Seats in use may
+    /// exceed it (billing charges the difference).
+    #[serde(default)]
+    pub seat_limit: Option<u32>,
+    /// Replaces the list.
+    #[serde(default)]
+    pub verified_domains: Option<Vec<String>>,
+}
+
+impl Command for UpdateOrg {
+    const ACTION: &'static str = "UpdateOrg";
+    type Output = Org;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Org", self.org)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+
+    fn validate(&self, _app: &App) -> Result<()> {
+        if self.name.is_none()
+            && self.plan.is_none()
+            && self.seat_limit.is_none()
+            && self.verified_domains.is_none()
+        {
+            return Err(Error::invalid(
+                "body",
+                "name, plan, seat_limit or verified_domains is needed",
+            ));
+        }
+        if let Some(name) = &self.name {
+            fields::name("name", name)?;
+        }
+        if let Some(domains) = &self.verified_domains {
+            fields::domains("verified_domains", domains)?;
+        }
+        Ok(())
+    }
+
+    fn apply(&self, tx: &Tx, _ctx: &ApplyContext) -> TxResult<Org> {
+        let mut org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
+        if let Some(name) = &self.name {
+            org.name = fields::name("name", name)?;
+        }
+        if let Some(domains) = &self.verified_domains {
+            org.verified_domains = fields::domains("verified_domains", domains)?;
+        }
+        org.plan = self.plan.unwrap_or(org.plan);
+        org.seat_limit = self.seat_limit.unwrap_or(org.seat_limit);
+        tx.put(&keys::org(org.id), &org)?;
+        Ok(org)
+    }
+}
+
+/// Makes one of the org's workspaces its default (where new members land).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetDefaultWorkspace {
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    pub workspace: Uuid,
+}
+
+impl Command for SetDefaultWorkspace {
+    const ACTION: &'static str = "SetDefaultWorkspace";
+    type Output = Org;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Org", self.org)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+
+    fn apply(&self, tx: &Tx, _ctx: &ApplyContext) -> TxResult<Org> {
+        let mut org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
+        // Another org's workspace reads as missing: ids never leak across orgs.
+        if !tx.exists(&keys::org_workspace(org.id, self.workspace))? {
+            return Err(Error::not_found("workspace", self.workspace).into());
+        }
+        org.default_workspace = Some(self.workspace);
+        tx.put(&keys::org(org.id), &org)?;
+        Ok(org)
+    }
+}
+
+/// Promotes or demotes a member to any of the four org roles.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRole {
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    #[serde(skip_deserializing)]
+    pub user: Uuid,
+    pub role: OrgRole,
+}
+
+impl Command for ChangeRole {
+    const ACTION: &'static str = "ChangeRole";
+    type Output = Membership;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Org", self.org)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+
+    fn apply(&self, tx: &Tx, _ctx: &ApplyContext) -> TxResult<Membership> {
+        let mut org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
+        let mut membership = require_member(tx, org.id, self.user)?;
+        if membership.role == self.role {
+            return Ok(membership);
+        }
+        release_role(&mut org, membership.role, self.user)?;
+        hold_role(&mut org, self.role);
+        membership.role = self.role;
+        tx.put(&keys::membership(org.id, self.user), &membership)?;
+        tx.put(&keys::org(org.id), &org)?;
+        Ok(membership)
+    }
+}
+
+/// Removes a member from an org and from all of its workspaces.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveMember {
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    #[serde(skip_deserializing)]
+    pub user: Uuid,
+}
+
+impl Command for RemoveMember {
+    const ACTION: &'static str = "RemoveMember";
+    type Output = Membership;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Org", self.org)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+    fn scans(&self) -> Vec<Vec<u8>> {
+        vec![keys::workspaces_of_user(self.user)]
+    }
+
+    fn apply(&self, tx: &Tx, _ctx: &ApplyContext) -> TxResult<Membership> {
+        let mut org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
+        let membership = require_member(tx, org.id, self.user)?;
+        release_role(&mut org, membership.role, self.user)?;
+        for workspace in tx.committed_children(&keys::workspaces_of_user(self.user))? {
+            if tx.exists(&keys::org_workspace(org.id, workspace))? {
+                remove_workspace_member(tx, workspace, self.user)?;
+            }
+        }
+        tx.remove(&keys::membership(org.id, self.user))?;
+        tx.remove(&keys::user_org(self.user, org.id))?;
+        tx.put(&keys::org(org.id), &org)?;
+        Ok(membership)
+    }
 }
 
 /// Writes a new workspace membership and its index.
@@ -172,4 +381,39 @@ pub(super) fn add_workspace_member(
     tx.put(&key, &member)?;
     tx.put(&keys::user_workspace(user, workspace), &())?;
     Ok(member)
+}
+
+/// Removes a workspace membership and its index.
+pub(super) fn remove_workspace_member(tx: &Tx, workspace: Uuid, user: Uuid) -> TxResult<()> {
+    tx.remove(&keys::workspace_member(workspace, user))?;
+    tx.remove(&keys::user_workspace(user, workspace))
+}
+
+/// The workspace role a new org member gets in the org's default
+/// workspace: Admins administer it, Members edit, Internal Guests view;
+/// External Guests see only what is shared with them and join no workspace.
+pub fn default_workspace_role(role: OrgRole) -> Option<WorkspaceRole> {
+    match role {
+        OrgRole::Admin => Some(WorkspaceRole::Admin),
+        OrgRole::Member => Some(WorkspaceRole::Editor),
+        OrgRole::GuestInternal => Some(WorkspaceRole::Viewer),
+        OrgRole::GuestExternal => None,
+    }
+}
+
+/// Puts a new member of `org` into its default workspace with the role
+/// [`default_workspace_role`] gives; nothing when there is none.
+pub fn join_default_workspace(
+    tx: &Tx,
+    org: &Org,
+    user: Uuid,
+    role: OrgRole,
+    ctx: &ApplyContext,
+) -> TxResult<Option<WorkspaceMember>> {
+    match (org.default_workspace, default_workspace_role(role)) {
+        (Some(workspace), Some(role)) => {
+            add_workspace_member(tx, workspace, user, role, ctx).map(Some)
+        }
+        _ => Ok(None),
+    }
 }

@@ -193,3 +193,85 @@ pub struct Resource {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
+
+/// Where an invitation stands. `Expired` is never stored: a pending
+/// invitation reads as expired once its `expires_at` has passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Revoked,
+    Expired,
+}
+
+/// An invitation to join an org with a role, sent to an email address.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// A uuid v7, so an org's invitations list oldest first.
+    pub id: Uuid,
+    pub org: Uuid,
+    /// Normalised like `User::email`.
+    pub email: String,
+    pub role: OrgRole,
+    pub status: InvitationStatus,
+    /// The inviting user; none when the system invited.
+    pub invited_by: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Moved forward by a resend.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// The user whose membership accepting created.
+    pub accepted_by: Option<Uuid>,
+    /// When it was accepted or revoked.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub closed_at: Option<OffsetDateTime>,
+}
+
+impl Invitation {
+    /// The status as of `now` (a pending invitation past its expiry is expired).
+    pub fn status_at(&self, now: OffsetDateTime) -> InvitationStatus {
+        if self.status == InvitationStatus::Pending && now >= self.expires_at {
+            InvitationStatus::Expired
+        } else {
+            self.status
+        }
+    }
+
+    /// The record as a reader should see it at `now`.
+    pub fn as_of(mut self, now: OffsetDateTime) -> Invitation {
+        self.status = self.status_at(now);
+        self
+    }
+}
+
+/// Where an access request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessRequestState {
+    Open,
+    Approved,
+    Denied,
+}
+
+/// A member's request to join a workspace they can see but do not belong to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccessRequest {
+    /// A uuid v7, so a workspace's requests list oldest first.
+    pub id: Uuid,
+    pub org: Uuid,
+    pub workspace: Uuid,
+    /// The requesting user.
+    pub user: Uuid,
+    pub message: Option<String>,
+    pub state: AccessRequestState,
+    /// The workspace role granted on approval.
+    pub role: Option<WorkspaceRole>,
+    /// Who approved or denied it; none when the system did.
+    pub decided_by: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub decided_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
