@@ -68,26 +68,26 @@ fn op() -> impl Strategy<Value = Op> {
     let ws = 0..WORKSPACES;
     let actor = prop::option::of(0..USERS);
     prop_oneof![
-        (org.clone(), user.clone(), role()).prop_map(|(org, user, role)| Op::Add { org, user, role }),
-        (org.clone(), user.clone(), role(), user.clone())
+        1 => (org.clone(), user.clone(), role()).prop_map(|(org, user, role)| Op::Add { org, user, role }),
+        1 => (org.clone(), user.clone(), role(), user.clone())
             .prop_map(|(org, user, role, accept_as)| Op::InviteAccept { org, user, role, accept_as }),
-        (org.clone(), user.clone()).prop_map(|(org, user)| Op::InviteRevoke { org, user }),
+        1 => (org.clone(), user.clone()).prop_map(|(org, user)| Op::InviteRevoke { org, user }),
         3 => (org.clone(), user.clone(), role(), actor.clone())
             .prop_map(|(org, user, role, actor)| Op::ChangeRole { org, user, role, actor }),
         2 => (org.clone(), user.clone(), actor.clone())
             .prop_map(|(org, user, actor)| Op::Remove { org, user, actor }),
-        (org.clone(), ws.clone(), user.clone(), ws_role())
+        1 => (org.clone(), ws.clone(), user.clone(), ws_role())
             .prop_map(|(org, ws, user, role)| Op::AddToWorkspace { org, ws, user, role }),
-        (org.clone(), ws.clone(), user.clone())
+        1 => (org.clone(), ws.clone(), user.clone())
             .prop_map(|(org, ws, user)| Op::RemoveFromWorkspace { org, ws, user }),
-        (org.clone(), ws.clone(), user.clone())
+        1 => (org.clone(), ws.clone(), user.clone())
             .prop_map(|(org, ws, user)| Op::RequestApprove { org, ws, user }),
-        (org.clone(), ws.clone(), actor.clone())
+        1 => (org.clone(), ws.clone(), actor.clone())
             .prop_map(|(org, ws, actor)| Op::Register { org, ws, actor }),
-        (0..8usize, org.clone(), ws.clone(), actor)
+        1 => (0..8usize, org.clone(), ws.clone(), actor)
             .prop_map(|(resource, org, ws, actor)| Op::Move { resource, org, ws, actor }),
-        (0..8usize).prop_map(|resource| Op::DeleteResource { resource }),
-        (org, ws).prop_map(|(org, ws)| Op::DeleteWorkspace { org, ws }),
+        1 => (0..8usize).prop_map(|resource| Op::DeleteResource { resource }),
+        1 => (org, ws).prop_map(|(org, ws)| Op::DeleteWorkspace { org, ws }),
     ]
 }
 
