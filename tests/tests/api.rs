@@ -33,6 +33,11 @@ fn every_v1_route_needs_the_admin_token() {
         200
     );
     server.get("/v1/policies").expect(200);
+    let doc = server
+        .send("GET", "/openapi.json", None, &[("Authorization", "")])
+        .expect(200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    assert!(doc["paths"]["/v1/orgs/{id}/invitations"]["post"].is_object());
 }
 
 #[test]

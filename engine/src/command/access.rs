@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::store::{keys, AccessRequest, AccessRequestState, Tx, TxResult, WorkspaceRole};
 
 /// Asks for access to a workspace, as the acting user.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestAccess {
     #[serde(default = "Uuid::now_v7", skip_deserializing)]
@@ -91,7 +91,7 @@ impl Command for RequestAccess {
 }
 
 /// Approves an open access request: the requester joins with `role`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveAccessRequest {
     #[serde(skip_deserializing)]

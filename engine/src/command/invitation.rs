@@ -20,7 +20,7 @@ use crate::store::{
 pub const DEFAULT_INVITATION_TTL: Duration = Duration::days(7);
 
 /// Invites an email address to an org with a role.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Invite {
     #[serde(default = "Uuid::now_v7", skip_deserializing)]
@@ -165,7 +165,7 @@ impl Command for ResendInvitation {
 pub struct AcceptInvitation(pub InvitationRef);
 
 /// What accepting an invitation created.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Accepted {
     pub invitation: Invitation,
     pub membership: Membership,

@@ -126,7 +126,7 @@ impl Idempotency {
 }
 
 /// What a command left behind, newest first in `GET /v1/orgs/{id}/audit`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditRecord {
     pub id: Uuid,
@@ -137,6 +137,7 @@ pub struct AuditRecord {
     pub target: EntityRef,
     pub result: String,
     pub policy_revision: u64,
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 

@@ -18,7 +18,7 @@ use crate::store::{
 pub const DEFAULT_WORKSPACE_NAME: &str = "Default";
 
 /// Creates an org with its default workspace and, optionally, its first admin.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
     #[serde(default = "Uuid::new_v4", skip_deserializing)]
@@ -89,7 +89,7 @@ impl Command for CreateOrg {
 
 /// Adds an existing user to an org with a role (what accepting an
 /// invitation does; only Admins may, by the default policies).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     #[serde(skip_deserializing)]
@@ -183,7 +183,7 @@ fn require_member(tx: &Tx, org: Uuid, user: Uuid) -> TxResult<Membership> {
 }
 
 /// Changes the plan, seat limit, name or verified domains of an org.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrg {
     #[serde(skip_deserializing)]
@@ -248,7 +248,7 @@ impl Command for UpdateOrg {
 }
 
 /// Makes one of the org's workspaces its default (where new members land).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetDefaultWorkspace {
     #[serde(skip_deserializing)]
@@ -280,7 +280,7 @@ impl Command for SetDefaultWorkspace {
 }
 
 /// Promotes or demotes a member to any of the four org roles.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRole {
     #[serde(skip_deserializing)]

@@ -25,7 +25,7 @@ const RESERVED_TYPES: [&str; 5] = ["Org", "OrgRole", "User", "Workspace", "Works
 const RESERVED_ATTRIBUTES: [&str; 4] = ["org", "workspace", "owner", "shared_with"];
 
 /// Registers a resource of a schema-declared type under a workspace.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterResource {
     #[serde(default = "Uuid::new_v4", skip_deserializing)]
@@ -47,10 +47,12 @@ pub struct RegisterResource {
     #[serde(default)]
     pub shared_with: Vec<Uuid>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
-    /// A credential's secret; sealed by [`seal_secret`](Self::seal_secret)
-    /// before the command runs, never stored or logged in the clear.
-    #[serde(default, skip_serializing)]
+    /// A credential's secret. The handler seals it with
+    /// [`seal_secret`](Self::seal_secret), which takes it out, before the
+    /// command runs: it is never stored, audited or answered in the clear.
+    #[serde(default)]
     pub secret: Option<String>,
     #[serde(skip)]
     pub sealed_secret: Option<Vec<u8>>,
@@ -230,7 +232,7 @@ impl Command for DeleteResource {
 /// Moves a resource to another workspace of the same org (optionally into
 /// one of its folders). The actor needs `MoveResource` on the resource and
 /// `CreateResource` on the destination.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveResource {
     #[serde(skip_deserializing)]

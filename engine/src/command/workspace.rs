@@ -13,7 +13,7 @@ use crate::store::{
 };
 
 /// Creates a workspace in an org; an acting user becomes its admin.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspace {
     #[serde(default = "Uuid::new_v4", skip_deserializing)]
@@ -59,7 +59,7 @@ impl Command for CreateWorkspace {
 }
 
 /// Adds a member of the org to one of its workspaces.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddWorkspaceMember {
     /// The workspace's org, looked up by the caller (see `App::workspace`).
@@ -99,7 +99,7 @@ impl Command for AddWorkspaceMember {
 }
 
 /// Renames a workspace.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameWorkspace {
     #[serde(skip_deserializing)]
@@ -198,7 +198,7 @@ impl Command for DeleteWorkspace {
 }
 
 /// Changes a workspace member's role.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeWorkspaceRole {
     #[serde(skip_deserializing)]

@@ -5,6 +5,7 @@
 mod checks;
 mod common;
 mod extract;
+mod openapi;
 mod orgs;
 mod plugins;
 mod resources;
@@ -26,6 +27,7 @@ use crate::error::Error;
 use crate::secrets::CredentialKey;
 
 pub use extract::ApiJson;
+pub use openapi::document as openapi_document;
 
 /// Default largest request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -79,6 +81,7 @@ pub fn router(
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi::serve))
         .nest("/v1", v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -85,7 +85,7 @@ async fn move_resource(
 }
 
 /// A credential's secret, in the clear.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Revealed {
     pub id: Uuid,
     pub secret: String,

@@ -36,7 +36,7 @@ pub fn routes() -> Router<ApiState> {
 }
 
 /// A workspace as one member of its org sees it in the org's list.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WorkspaceListing {
     #[serde(flatten)]
     pub workspace: Workspace,

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// An organization's subscription plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Plan {
     Free,
@@ -28,7 +28,7 @@ impl Plan {
 }
 
 /// A member's role in one organization.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrgRole {
     Admin,
@@ -72,7 +72,7 @@ impl OrgRole {
 }
 
 /// Whether a membership grants its role right now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MembershipStatus {
     Active,
@@ -81,7 +81,7 @@ pub enum MembershipStatus {
 
 /// A member's role in one workspace: admins manage the workspace and its
 /// members, editors change its resources, viewers use them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkspaceRole {
     Admin,
@@ -114,7 +114,7 @@ impl WorkspaceRole {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Org {
     pub id: Uuid,
     pub name: String,
@@ -131,7 +131,7 @@ pub struct Org {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     pub id: Uuid,
     /// Normalised: trimmed and lower-cased; unique.
@@ -140,7 +140,7 @@ pub struct User {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Membership {
     pub org: Uuid,
     pub user: Uuid,
@@ -157,7 +157,7 @@ impl Membership {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Workspace {
     pub id: Uuid,
     pub org: Uuid,
@@ -166,7 +166,7 @@ pub struct Workspace {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkspaceMember {
     pub workspace: Uuid,
     pub user: Uuid,
@@ -177,7 +177,7 @@ pub struct WorkspaceMember {
 
 /// A resource that lives in a workspace: a flow, a credential, a folder, or
 /// any type the schema declares with `org` and `workspace` attributes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Resource {
     pub id: Uuid,
     /// The Cedar entity type, e.g. `Flow`.
@@ -189,6 +189,7 @@ pub struct Resource {
     pub owner: Option<Uuid>,
     pub shared_with: Vec<Uuid>,
     /// Further attributes, as declared by the schema for `kind`.
+    #[schema(value_type = Object)]
     pub attributes: serde_json::Map<String, serde_json::Value>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -196,7 +197,7 @@ pub struct Resource {
 
 /// Where an invitation stands. `Expired` is never stored: a pending
 /// invitation reads as expired once its `expires_at` has passed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InvitationStatus {
     Pending,
@@ -206,7 +207,7 @@ pub enum InvitationStatus {
 }
 
 /// An invitation to join an org with a role, sent to an email address.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Invitation {
     /// A uuid v7, so an org's invitations list oldest first.
     pub id: Uuid,
@@ -247,7 +248,7 @@ impl Invitation {
 }
 
 /// Where an access request stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessRequestState {
     Open,
@@ -256,7 +257,7 @@ pub enum AccessRequestState {
 }
 
 /// A member's request to join a workspace they can see but do not belong to.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AccessRequest {
     /// A uuid v7, so a workspace's requests list oldest first.
     pub id: Uuid,
