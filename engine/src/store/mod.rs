@@ -459,7 +459,7 @@ mod tests {
         let prefix = keys::workspaces_of_org(parent);
         let writer = std::sync::Mutex::new(None);
         let seen = store
-            .transact_scanning(&[prefix.clone()], |tx| {
+            .transact_scanning(std::slice::from_ref(&prefix), |tx| {
                 let other = store.clone();
                 writer.lock().unwrap().get_or_insert_with(|| {
                     std::thread::spawn(move || {
