@@ -70,6 +70,12 @@ impl Acme {
         server.call(Some(actor), "PATCH", &path, Some(json!({"role": role})))
     }
 
+    /// Creates a workspace as `actor` and returns its id.
+    fn workspace(&self, server: &Server, actor: &str, name: &str) -> String {
+        let path = format!("/v1/orgs/{}/workspaces", self.org);
+        server.post_as(actor, &path, json!({ "name": name })).created_id()
+    }
+
     fn org_record(&self, server: &Server) -> Value {
         server.get(&format!("/v1/orgs/{}", self.org)).expect(200)
     }
@@ -253,9 +259,7 @@ fn roles_change_both_ways_and_seats_follow() {
 fn removing_a_member_removes_their_workspace_memberships() {
     let server = Server::start();
     let acme = Acme::create(&server);
-    let research = server
-        .post_as(&acme.ann, &format!("/v1/orgs/{}/workspaces", acme.org), json!({"name": "Research"}))
-        .created_id();
+    let research = acme.workspace(&server, &acme.ann, "Research");
     let path = format!("/v1/orgs/{}/members/{}", acme.org, acme.ann);
     server.call(Some(&acme.ann), "DELETE", &path, None).expect(403);
     let removed = server.call(Some(&acme.admin), "DELETE", &path, None).expect(200);
@@ -323,9 +327,7 @@ fn org_settings_and_default_workspace_are_for_admins() {
     assert_eq!(bad["error"]["field"], "verified_domains[0]");
     server.call(Some(&acme.admin), "PATCH", &path, Some(json!({}))).expect(400);
 
-    let research = server
-        .post_as(&acme.admin, &format!("/v1/orgs/{}/workspaces", acme.org), json!({"name": "Research"}))
-        .created_id();
+    let research = acme.workspace(&server, &acme.admin, "Research");
     let default_path = format!("/v1/orgs/{}/default-workspace", acme.org);
     let body = Some(json!({"workspace": research}));
     server.call(Some(&acme.ann), "PUT", &default_path, body.clone()).expect(403);
@@ -344,9 +346,7 @@ fn members_see_every_workspace_and_request_access_to_the_others() {
     let acme = Acme::create(&server);
     let carol = server.user("carol@acme.com");
     acme.join(&server, &carol, "carol@acme.com", "member");
-    let research = server
-        .post_as(&acme.ann, &format!("/v1/orgs/{}/workspaces", acme.org), json!({"name": "Research"}))
-        .created_id();
+    let research = acme.workspace(&server, &acme.ann, "Research");
 
     let listing = server.get_as(&carol, &format!("/v1/orgs/{}/workspaces", acme.org)).expect(200);
     let flags: Vec<(bool, bool)> = listing["items"]
@@ -403,9 +403,7 @@ fn members_see_every_workspace_and_request_access_to_the_others() {
 fn workspaces_are_renamed_and_deleted_but_never_the_default_one() {
     let server = Server::start();
     let acme = Acme::create(&server);
-    let research = server
-        .post_as(&acme.ann, &format!("/v1/orgs/{}/workspaces", acme.org), json!({"name": "Research"}))
-        .created_id();
+    let research = acme.workspace(&server, &acme.ann, "Research");
     let path = format!("/v1/workspaces/{research}");
     let renamed = server.call(Some(&acme.ann), "PATCH", &path, Some(json!({"name": "  R&D "}))).expect(200);
     assert_eq!(renamed["name"], "R&D");
@@ -434,9 +432,7 @@ fn workspace_members_are_managed_by_workspace_and_org_admins() {
     let acme = Acme::create(&server);
     let carol = server.user("carol@acme.com");
     acme.join(&server, &carol, "carol@acme.com", "member");
-    let research = server
-        .post_as(&acme.ann, &format!("/v1/orgs/{}/workspaces", acme.org), json!({"name": "Research"}))
-        .created_id();
+    let research = acme.workspace(&server, &acme.ann, "Research");
     let members = format!("/v1/workspaces/{research}/members");
     server.post_as(&carol, &members, json!({"user": carol, "role": "admin"})).expect(403);
     server.post_as(&acme.ann, &members, json!({"user": carol, "role": "viewer"})).expect(201);
@@ -452,9 +448,7 @@ fn workspace_members_are_managed_by_workspace_and_org_admins() {
 fn flows_move_between_workspaces_of_one_org_only() {
     let server = Server::start();
     let acme = Acme::create(&server);
-    let research = server
-        .post_as(&acme.admin, &format!("/v1/orgs/{}/workspaces", acme.org), json!({"name": "Research"}))
-        .created_id();
+    let research = acme.workspace(&server, &acme.admin, "Research");
     let flow = server
         .post_as(
             &acme.ann,
@@ -501,9 +495,7 @@ fn credential_secrets_are_sealed_and_revealed_only_to_whom_the_policies_allow() 
     let acme = Acme::create(&server);
     let carol = server.user("carol@acme.com");
     acme.join(&server, &carol, "carol@acme.com", "member");
-    let research = server
-        .post_as(&acme.admin, &format!("/v1/orgs/{}/workspaces", acme.org), json!({"name": "Research"}))
-        .created_id();
+    let research = acme.workspace(&server, &acme.admin, "Research");
     let resources = format!("/v1/workspaces/{}/resources", acme.default_ws);
     const SECRET: &str = "sk-live-0123456789abcdef";
     let shared = server
@@ -576,9 +568,7 @@ fn retried_writes_answer_the_same_and_change_nothing() {
     let server = Server::start();
     let acme = Acme::create(&server);
     let carol = server.user("carol@acme.com");
-    let research = server
-        .post_as(&acme.admin, &format!("/v1/orgs/{}/workspaces", acme.org), json!({"name": "Research"}))
-        .created_id();
+    let research = acme.workspace(&server, &acme.admin, "Research");
     let flow = server
         .post_as(&acme.admin, &format!("/v1/workspaces/{}/resources", acme.default_ws), json!({"type": "Flow"}))
         .created_id();
