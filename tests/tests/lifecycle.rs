@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use warden_e2e::{Answer, Server};
+use warden_e2e::{warden_bin, Answer, Server};
 
 fn error_code(body: &Value) -> &str {
     body["error"]["code"]
@@ -257,7 +257,7 @@ fn roles_change_both_ways_and_seats_follow() {
 
 #[test]
 fn removing_a_member_removes_their_workspace_memberships() {
-    let server = Server::start();
+    let mut server = Server::start();
     let acme = Acme::create(&server);
     let research = acme.workspace(&server, &acme.ann, "Research");
     let path = format!("/v1/orgs/{}/members/{}", acme.org, acme.ann);
@@ -271,6 +271,16 @@ fn removing_a_member_removes_their_workspace_memberships() {
     assert_eq!(acme.org_record(&server)["seats_used"], 1);
     server.get_as(&acme.ann, &format!("/v1/orgs/{}", acme.org)).expect(403);
     assert_eq!(error_code(&server.call(Some(&acme.admin), "DELETE", &path, None).expect(404)), "not_found");
+
+    // The indexes still agree with the records, as the operator's check sees it.
+    server.stop();
+    let check = std::process::Command::new(warden_bin())
+        .args(["check-store", "--data"])
+        .arg(server.data_dir())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+    assert!(String::from_utf8_lossy(&check.stdout).contains("0 problems"), "{check:?}");
 }
 
 #[test]
