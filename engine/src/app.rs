@@ -31,6 +31,16 @@ impl std::fmt::Display for Actor {
     }
 }
 
+impl Actor {
+    /// The user acting, if it is not the system.
+    pub fn user(self) -> Option<Uuid> {
+        match self {
+            Actor::User(user) => Some(user),
+            Actor::System => None,
+        }
+    }
+}
+
 /// Lock stripes for commands that must not interleave with others of the
 /// same key (see `Command::serial_key`); more stripes, fewer false waits.
 const SERIAL_STRIPES: usize = 64;

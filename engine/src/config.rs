@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::command::DEFAULT_INVITATION_TTL;
 use crate::http::{HttpLimits, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES};
 use crate::plugin::{self, HookPins};
 use crate::store::DEFAULT_CACHE_BYTES;
@@ -40,6 +41,14 @@ pub struct Settings {
     /// Database page cache in bytes [default: 268435456]
     #[arg(long, env = "WARDEN_CACHE_BYTES")]
     pub cache_bytes: Option<u64>,
+    /// How long invitations stay valid: seconds, or a number with s, m, h
+    /// or d (`36h`) [default: 7d]
+    #[arg(long, env = "WARDEN_INVITATION_TTL")]
+    pub invitation_ttl: Option<String>,
+    /// File holding the 256-bit key that encrypts credential secrets, as 64
+    /// hex digits [default: <data>/credential.key, generated on first start]
+    #[arg(long, env = "WARDEN_CREDENTIAL_KEY_FILE")]
+    pub credential_key_file: Option<PathBuf>,
     /// Config file only: `[plugin_hooks]`, hook name → the plugin that
     /// serves it (or "builtin"), for hooks that several plugins declare.
     #[arg(skip)]
@@ -56,6 +65,8 @@ pub struct ServeConfig {
     pub limits: HttpLimits,
     pub cache_bytes: u64,
     pub plugin_hooks: HookPins,
+    pub invitation_ttl: time::Duration,
+    pub credential_key_file: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -81,6 +92,11 @@ impl ServeConfig {
         };
         anyhow::ensure!(limits.max_body_bytes > 0, "max_body_bytes must be positive");
         anyhow::ensure!(limits.max_batch > 0, "max_batch must be positive");
+        let invitation_ttl = match given.invitation_ttl.or(from_file.invitation_ttl) {
+            Some(text) => parse_duration(&text)
+                .ok_or_else(|| anyhow::anyhow!("invitation_ttl {text:?} is not a positive duration like 3600, 90m, 36h or 7d"))?,
+            None => DEFAULT_INVITATION_TTL,
+        };
         let plugin_hooks = plugin::parse_pins(&from_file.plugin_hooks.unwrap_or_default())
             .map_err(|e| anyhow::anyhow!("invalid config file: {e}"))?;
         Ok(ServeConfig {
@@ -106,8 +122,28 @@ impl ServeConfig {
                 .or(from_file.cache_bytes)
                 .unwrap_or(DEFAULT_CACHE_BYTES),
             plugin_hooks,
+            invitation_ttl,
+            credential_key_file: given.credential_key_file.or(from_file.credential_key_file),
         })
     }
+}
+
+/// A positive duration: whole seconds, or a whole number followed by s, m, h or d.
+fn parse_duration(text: &str) -> Option<time::Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last()? {
+        (at, c) if c.is_ascii_alphabetic() => (&text[..at], c),
+        _ => (text, 's'),
+    };
+    let seconds_per_unit = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let seconds = number.parse::<i64>().ok()?.checked_mul(seconds_per_unit)?;
+    (seconds > 0).then(|| time::Duration::seconds(seconds))
 }
 
 fn read_file(path: &Path) -> anyhow::Result<Settings> {
@@ -140,6 +176,21 @@ mod tests {
         assert_eq!(config.limits.max_batch, 10);
         assert_eq!(config.limits.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(config.policies, PathBuf::from("policies"));
+    }
+
+    #[test]
+    fn invitation_ttls_read_as_durations() {
+        assert_eq!(parse_duration("90"), Some(time::Duration::seconds(90)));
+        assert_eq!(parse_duration("90m"), Some(time::Duration::minutes(90)));
+        assert_eq!(parse_duration(" 7d "), Some(time::Duration::days(7)));
+        for bad in ["", "0", "-5s", "7w", "d", "1.5h"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+        let file = config_file("invitation_ttl = \"2h\"\n");
+        let config = ServeConfig::resolve(Settings::default(), Some(file.path())).unwrap();
+        assert_eq!(config.invitation_ttl, time::Duration::hours(2));
+        let config = ServeConfig::resolve(Settings::default(), None).unwrap();
+        assert_eq!(config.invitation_ttl, DEFAULT_INVITATION_TTL);
     }
 
     #[test]

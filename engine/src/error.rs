@@ -27,6 +27,9 @@ pub enum Error {
     /// The org's account cannot pay for the request (e.g. `insufficient_credits`).
     #[error("{message}")]
     PaymentRequired { code: &'static str, message: String },
+    /// The record existed but is no longer usable (an expired or revoked invitation).
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     /// A configured limit was exceeded.
     #[error("{message}")]
     LimitExceeded { code: &'static str, message: String },
@@ -76,6 +79,21 @@ impl Error {
         }
     }
 
+    pub fn gone(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Gone {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 403 that no policy decided (a rule of the command itself).
+    pub fn forbidden(explanation: impl Into<String>) -> Self {
+        Error::Forbidden {
+            explanation: explanation.into(),
+            policies: Vec::new(),
+        }
+    }
+
     /// HTTP status for this error.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -85,6 +103,7 @@ impl Error {
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict { .. } | Error::Stale(_) => StatusCode::CONFLICT,
             Error::PaymentRequired { .. } => StatusCode::PAYMENT_REQUIRED,
+            Error::Gone { .. } => StatusCode::GONE,
             Error::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::PolicyRejected(_) | Error::PluginsRejected(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -103,6 +122,7 @@ impl Error {
             Error::NotFound { .. } => "not_found",
             Error::Conflict { code, .. }
             | Error::PaymentRequired { code, .. }
+            | Error::Gone { code, .. }
             | Error::LimitExceeded { code, .. } => code,
             Error::Stale(_) => "concurrent_change",
             Error::PolicyRejected(_) => "policy_rejected",

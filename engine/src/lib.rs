@@ -10,5 +10,6 @@ pub mod http;
 pub mod ledger;
 pub mod plugin;
 pub mod policy;
+pub mod secrets;
 pub mod server;
 pub mod store;

@@ -9,6 +9,8 @@ use anyhow::Context;
 
 use crate::app::App;
 use crate::config::ServeConfig;
+use crate::http::ManagementSettings;
+use crate::secrets::CredentialKey;
 use crate::plugin::PluginHost;
 use crate::policy::PolicyEngine;
 use crate::store::Store;
@@ -63,7 +65,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         }
     };
     let token = admin_token(&config.data)?;
-    let router = crate::http::router(app.clone(), &token, config.limits.clone())
+    let settings = ManagementSettings {
+        invitation_ttl: config.invitation_ttl,
+        credential_key: CredentialKey::load_or_create(
+            config.credential_key_file.as_deref(),
+            &config.data,
+        )?,
+    };
+    let router = crate::http::router(app.clone(), &token, config.limits.clone(), settings)
         .layer(tower_http::trace::TraceLayer::new_for_http());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -103,7 +112,7 @@ fn admin_token(data: &Path) -> anyhow::Result<String> {
     Ok(token)
 }
 
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -99,7 +99,7 @@ def decide(user, action, kind, rid):
     if kind == "Org" and action == "CreateWorkspace" and count >= 1 and plan == "free":
         forbids.append("workspaces-need-pro")
     if res and res[2].get("personal") and res[2].get("owner") != user and action in (
-            "ViewResource", "EditResource", "RunResource", "UseCredential", "MoveResource"):
+            "ViewResource", "EditResource", "RunResource", "UseCredential", "RevealCredential", "MoveResource"):
         forbids.append("personal-credentials-owner-only")
     if forbids:
         return "Deny", sorted(forbids)
@@ -122,6 +122,10 @@ def decide(user, action, kind, rid):
                 permits.append("member-use-resources")
             if action in ("EditResource", "DeleteResource", "MoveResource") and ws_role in ("editor", "admin"):
                 permits.append("member-edit-resources")
+            if action == "RevealCredential" and not res[2].get("personal"):
+                permits.append("member-reveal-workspace-credentials")
+    if res and action == "RevealCredential" and res[2].get("personal") and res[2].get("owner") == user:
+        permits.append("owner-reveal-personal-credential")
     if role == "guest_internal" and ws_role:
         if kind == "Workspace" and action == "ViewWorkspace":
             permits.append("internal-guest-view")
@@ -136,7 +140,7 @@ def cases():
     targets = [("Org", o, ORG_ACTIONS) for o in ORGS]
     targets += [("Workspace", w, WORKSPACE_ACTIONS) for w in ("acme-default", "acme-research", "globex-default")]
     for res, (kind, _, _) in RESOURCES.items():
-        actions = RESOURCE_ACTIONS + (["UseCredential"] if kind == "Credential" else [])
+        actions = RESOURCE_ACTIONS + (["UseCredential", "RevealCredential"] if kind == "Credential" else [])
         targets.append((kind, res, actions))
     out = []
     for user in USERS:

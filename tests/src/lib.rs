@@ -215,6 +215,13 @@ impl Server {
         self.send("GET", path, None, &[("X-Warden-Actor", actor)])
     }
 
+    /// Any method acting as `actor` (the system when `None`), with an
+    /// optional JSON body.
+    pub fn call(&self, actor: Option<&str>, method: &str, path: &str, body: Option<Value>) -> Answer {
+        let headers: Vec<(&str, &str)> = actor.map(|a| ("X-Warden-Actor", a)).into_iter().collect();
+        self.send(method, path, body.map(|b| b.to_string()), &headers)
+    }
+
     /// Any request: raw body, extra headers; the admin token unless an
     /// `Authorization` header is given.
     pub fn send(

@@ -136,3 +136,32 @@ fn concurrent_joins_at_the_limit_charge_exactly_the_seats_beyond_it() {
     assert_eq!(org_now["seats_used"], JOINS + 1);
     assert_eq!(server.get("/v1/ledger/verify").expect(200)["violation_count"], 0);
 }
+
+#[test]
+fn accepting_an_invitation_or_leaving_external_guest_takes_a_charged_seat_once() {
+    let server = Server::start_with_plugins(&PLUGINS);
+    let org = org(&server, 1);
+    let bob = server.user("bob@acme.com");
+    let invitation = server
+        .post_as(&org.admin, &format!("/v1/orgs/{}/invitations", org.id), json!({"email": "bob@acme.com", "role": "member"}))
+        .created_id();
+    let accept = format!("/v1/orgs/{}/invitations/{invitation}/accept", org.id);
+    server.post_as(&bob, &accept, json!({})).expect(200);
+    assert_eq!(seat_charges(&server, &org).len(), 1);
+
+    let guest = add_member(&server, &org, "guest@partner.example", "guest_external");
+    let guest = guest["user"].as_str().unwrap();
+    assert_eq!(seat_charges(&server, &org).len(), 1, "external guests take no seat");
+    let role = format!("/v1/orgs/{}/members/{guest}", org.id);
+    let change = |role_name: &str| {
+        let body = json!({ "role": role_name }).to_string();
+        server.send("PATCH", &role, Some(body), &[("X-Warden-Actor", &org.admin)]).expect(200);
+    };
+    change("guest_internal");
+    assert_eq!(seat_charges(&server, &org).len(), 2, "an internal guest takes a seat");
+    // Back and forth within the period: the seat was paid for already.
+    change("guest_external");
+    change("member");
+    assert_eq!(seat_charges(&server, &org).len(), 2);
+    assert_eq!(server.get("/v1/ledger/verify").expect(200)["violation_count"], 0);
+}

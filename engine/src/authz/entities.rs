@@ -353,8 +353,6 @@ pub fn workspace_role_id(workspace: Uuid, role: WorkspaceRole) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use serde_json::json;
 
     use super::*;

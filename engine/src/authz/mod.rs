@@ -21,7 +21,7 @@ use crate::store::{Resource, Store};
 pub const MAX_REQUEST_ENTITIES: usize = 100;
 
 /// An entity reference as it appears in requests: `{"type": "User", "id": "…"}`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash, utoipa::ToSchema)]
 pub struct EntityRef {
     #[serde(rename = "type")]
     pub kind: String,
@@ -52,22 +52,24 @@ impl EntityRef {
 }
 
 /// One authorization question.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
     pub principal: EntityRef,
     pub action: EntityRef,
     pub resource: EntityRef,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub context: serde_json::Map<String, serde_json::Value>,
     /// Extra entities in Cedar's JSON entity format, for resources Warden
     /// does not store. They may not redefine entities Warden stores.
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     pub entities: Vec<serde_json::Value>,
 }
 
 /// The answer to a check.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Decision {
     /// `Allow` or `Deny`.
     pub decision: String,
@@ -77,7 +79,7 @@ pub struct Decision {
     pub policy_revision: u64,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Diagnostics {
     /// Ids of the policies that decided.
     pub reason: Vec<String>,

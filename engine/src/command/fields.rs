@@ -10,6 +10,8 @@ pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_EMAIL_BYTES: usize = 254;
 /// The most verified domains one org may have.
 pub const MAX_DOMAINS: usize = 100;
+/// The longest free-text note (an access request's message), in characters.
+pub const MAX_NOTE_CHARS: usize = 2000;
 
 /// A trimmed, non-empty name without control characters.
 pub fn name(field: &str, value: &str) -> Result<String> {
@@ -25,6 +27,21 @@ pub fn name(field: &str, value: &str) -> Result<String> {
     }
     if trimmed.chars().any(char::is_control) {
         return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// A trimmed free-text note: line breaks allowed, other control characters not.
+pub fn note(field: &str, value: &str) -> Result<String> {
+    let trimmed = value.trim();
+    if trimmed.chars().count() > MAX_NOTE_CHARS {
+        return Err(Error::invalid(
+            field,
+            format!("must be at most {MAX_NOTE_CHARS} characters"),
+        ));
+    }
+    if trimmed.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(Error::invalid(field, "must not contain control characters other than line breaks"));
     }
     Ok(trimmed.to_string())
 }

@@ -5,7 +5,9 @@
 //!
 //! Adding a command means one file here implementing [`Command`] and a route.
 
+mod access;
 pub mod fields;
+mod invitation;
 mod ledger;
 mod org;
 mod resource;
@@ -19,14 +21,25 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use access::{ApproveAccessRequest, DenyAccessRequest, RequestAccess};
+pub use invitation::{
+    AcceptInvitation, Accepted, InvitationRef, Invite, ResendInvitation, RevokeInvitation,
+    DEFAULT_INVITATION_TTL,
+};
+pub use org::{
+    admit_member, default_workspace_role, join_default_workspace, AddMember, ChangeRole,
+    CreateOrg, RemoveMember, SetDefaultWorkspace, UpdateOrg,
+};
+pub use resource::{DeleteResource, MoveResource, RegisterResource, ResourceRef, CREDENTIAL_TYPE};
 pub use ledger::{
     Grant, GrantCredits, GrantSource, PluginPrice, RecordUsage, ReverseTransaction, SetBilling,
 };
-pub use org::{AddMember, CreateOrg};
-pub use resource::RegisterResource;
 pub use signup::{Joined, SignUp, SignUpOutcome};
 pub use user::CreateUser;
-pub use workspace::{AddWorkspaceMember, CreateWorkspace};
+pub use workspace::{
+    AddWorkspaceMember, ChangeWorkspaceRole, CreateWorkspace, DeleteWorkspace, RenameWorkspace,
+    RemoveWorkspaceMember,
+};
 
 use crate::app::{Actor, App};
 use crate::authz::EntityRef;
@@ -44,8 +57,11 @@ pub const MAX_CONSULT_ATTEMPTS: usize = 5;
 
 /// A state change.
 pub trait Command: Serialize {
-    /// The Cedar action an acting user needs (also the audit record's action).
+    /// The audit record's action: what the command did.
     const ACTION: &'static str;
+    /// The Cedar action an acting user needs, where it is broader than
+    /// `ACTION` (revoking an invitation needs `InviteMember`).
+    const POLICY_ACTION: &'static str = Self::ACTION;
     type Output: Serialize + DeserializeOwned;
 
     /// The Cedar resource the action is on (also the audit record's target).
@@ -62,6 +78,24 @@ pub trait Command: Serialize {
     /// Checks that need no transaction (formats, schema conformance).
     fn validate(&self, _app: &App) -> Result<()> {
         Ok(())
+    }
+
+    /// Decides whether `actor` may run the command; returns the deciding
+    /// policy revision. By default: the system actor for system-only
+    /// commands, else the policies for `ACTION` on `resource()`.
+    fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
+        if self.system_only() {
+            require_system(actor, Self::ACTION)?;
+            Ok(app.policies.current().revision)
+        } else {
+            app.require(actor, Self::POLICY_ACTION, self.resource())
+        }
+    }
+
+    /// The index prefixes whose children `apply` reads with
+    /// `Tx::committed_children` (sled transactions cannot scan).
+    fn scans(&self) -> Vec<Vec<u8>> {
+        Vec::new()
     }
 
     /// Asks the plugins the command depends on, after authorization and
@@ -130,7 +164,7 @@ impl Idempotency {
 }
 
 /// What a command left behind, newest first in `GET /v1/orgs/{id}/audit`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditRecord {
     pub id: Uuid,
@@ -141,10 +175,12 @@ pub struct AuditRecord {
     pub target: EntityRef,
     pub result: String,
     pub policy_revision: u64,
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
     /// The plugin answers the command acted on: who answered (name, version,
     /// sha256), the exact input and output; what `warden plugin replay` re-runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
     pub plugins: Vec<PluginAnswer<serde_json::Value>>,
 }
 
@@ -169,7 +205,7 @@ pub fn execute<C: Command>(
         }
     }
     command.validate(app)?;
-    let policy_revision = authorize(app, actor, &command)?;
+    let policy_revision = command.authorize(app, actor)?;
     let serial_key = command.serial_key();
     let _serial = serial_key.as_deref().map(|key| app.serialize(key));
     let mut attempt = 1;
@@ -196,15 +232,6 @@ pub fn execute<C: Command>(
     }
 }
 
-/// The policy revision that allowed `actor` to run `command`, or 403.
-fn authorize<C: Command>(app: &App, actor: Actor, command: &C) -> Result<u64> {
-    if !command.system_only() {
-        return app.require(actor, C::ACTION, command.resource());
-    }
-    require_system(actor, C::ACTION)?;
-    Ok(app.policies.current().revision)
-}
-
 /// One transaction: the change, its audit record and its idempotency
 /// record; or the stored record of a concurrent request with the same key.
 fn transact<C: Command>(
@@ -222,14 +249,11 @@ fn transact<C: Command>(
     };
     let audit_id = Uuid::now_v7();
     let details = serde_json::to_value(command).expect("commands serialise");
-    app.store.transact(|tx| {
+    app.store.transact_scanning(&command.scans(), |tx| {
         if let Some(key) = idempotency_key {
             if let Some(record) = tx.get::<IdempotencyRecord>(key)? {
                 return Ok(Err(record));
             }
-        }
-        if let Some(output) = command.recorded(tx)? {
-            return Ok(Ok(output));
         }
         if let Some(output) = command.recorded(tx)? {
             return Ok(Ok(output));
@@ -293,6 +317,46 @@ pub fn require_system(actor: Actor, what: &str) -> Result<()> {
         explanation: format!("only the system actor (admin token without X-Warden-Actor) may {what}"),
         policies: Vec::new(),
     })
+}
+
+/// Records a read worth auditing (revealing a secret) in `org`'s audit log.
+pub fn audit_read(
+    app: &App,
+    actor: Actor,
+    org: Uuid,
+    action: &str,
+    target: EntityRef,
+    policy_revision: u64,
+) -> Result<()> {
+    let record = AuditRecord {
+        id: Uuid::now_v7(),
+        at: OffsetDateTime::now_utc(),
+        actor: actor.to_string(),
+        action: action.to_string(),
+        target,
+        result: "ok".to_string(),
+        policy_revision,
+        details: serde_json::Value::Null,
+        plugins: Vec::new(),
+    };
+    app.store
+        .transact(|tx| tx.put(&keys::audit(org, record.id), &record))
+}
+
+/// The acting user, for commands only a user (not the system) can run.
+fn acting_user(app: &App, actor: Actor, action: &str) -> Result<Uuid> {
+    match actor {
+        Actor::User(user) => {
+            if app.store.user(user)?.is_none() {
+                return Err(Error::invalid("X-Warden-Actor", format!("no user with id {user}")));
+            }
+            Ok(user)
+        }
+        Actor::System => Err(Error::invalid(
+            "X-Warden-Actor",
+            format!("{action} acts for a user: name them with X-Warden-Actor"),
+        )),
+    }
 }
 
 /// The first answer to a retried request, or 409 if the key came with another request.

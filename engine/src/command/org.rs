@@ -1,4 +1,6 @@
-//! Creating organizations and adding members to them.
+//! Organizations and their members: create, update, add, change roles,
+//! remove. Every role change keeps `admin_count` and `seats_used` in the
+//! same transaction, and none may take an org's last Admin.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -20,7 +22,7 @@ use crate::store::{
 pub const DEFAULT_WORKSPACE_NAME: &str = "Default";
 
 /// Creates an org with its default workspace and, optionally, its first admin.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
     #[serde(default = "Uuid::new_v4", skip_deserializing)]
@@ -91,7 +93,7 @@ impl Command for CreateOrg {
         }
         if let Some(admin) = self.admin {
             tx.require::<User>(&keys::user(admin), "user", admin)?;
-            add_membership(tx, &mut org, admin, OrgRole::Admin, ctx)?;
+            admit_member(tx, &mut org, admin, OrgRole::Admin, ctx)?;
             add_workspace_member(tx, workspace.id, admin, WorkspaceRole::Admin, ctx)?;
         }
         tx.put(&keys::org(org.id), &org)?;
@@ -101,7 +103,7 @@ impl Command for CreateOrg {
 
 /// Adds an existing user to an org with a role (what accepting an
 /// invitation does; only Admins may, by the default policies).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     #[serde(skip_deserializing)]
@@ -111,6 +113,12 @@ pub struct AddMember {
     /// The seat-billing hook's price for the new seat.
     #[serde(skip)]
     seat: Option<SeatQuote>,
+}
+
+impl AddMember {
+    pub fn new(org: Uuid, user: Uuid, role: OrgRole) -> AddMember {
+        AddMember { org, user, role, seat: None }
+    }
 }
 
 impl Command for AddMember {
@@ -137,15 +145,18 @@ impl Command for AddMember {
         let mut org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
         tx.require::<User>(&keys::user(self.user), "user", self.user)?;
         seats::charge(tx, &self.seat, &org, self.user, self.role, ctx.now)?;
-        let membership = add_membership(tx, &mut org, self.user, self.role, ctx)?;
+        let membership = admit_member(tx, &mut org, self.user, self.role, ctx)?;
         tx.put(&keys::org(org.id), &org)?;
         Ok(membership)
     }
 }
 
-/// Writes a new membership and its index and updates the org's counters;
-/// the caller writes `org` back.
-pub(super) fn add_membership(
+/// Makes `user` a member of `org` with `role`: the membership, its index and
+/// the org's counters, inside the caller's transaction; the caller writes
+/// `org` back. Every way into an org goes through here (creating it with an
+/// admin, adding a member, accepting an invitation), so this is where a
+/// change that follows a new member (such as a seat charge) belongs.
+pub fn admit_member(
     tx: &Tx,
     org: &mut Org,
     user: Uuid,
@@ -169,9 +180,258 @@ pub(super) fn add_membership(
     };
     tx.put(&key, &membership)?;
     tx.put(&keys::user_org(user, org.id), &())?;
+    hold_role(org, role);
+    Ok(membership)
+}
+
+/// Counts a member holding `role` in the org's counters.
+fn hold_role(org: &mut Org, role: OrgRole) {
     org.seats_used += u32::from(role.takes_seat());
     org.admin_count += u32::from(role == OrgRole::Admin);
-    Ok(membership)
+}
+
+/// Takes a member holding `role` off the org's counters; refuses to take
+/// the last Admin. Runs inside the transaction that also writes `org`, so
+/// concurrent demotions conflict on the org record and sled retries the
+/// loser against the new count.
+fn release_role(org: &mut Org, role: OrgRole, user: Uuid) -> Result<()> {
+    if role == OrgRole::Admin && org.admin_count <= 1 {
+        return Err(Error::conflict(
+            "last_admin",
+            format!(
+                "user {user} is the last Admin of org {}; an org must keep at least one Admin (promote another member first)",
+                org.id
+            ),
+        ));
+    }
+    org.seats_used = org.seats_used.saturating_sub(u32::from(role.takes_seat()));
+    org.admin_count = org.admin_count.saturating_sub(u32::from(role == OrgRole::Admin));
+    Ok(())
+}
+
+/// Reads a member of an org, or 404.
+fn require_member(tx: &Tx, org: Uuid, user: Uuid) -> TxResult<Membership> {
+    tx.get(&keys::membership(org, user))?
+        .ok_or_else(|| Error::not_found("member", format!("{user} of org {org}")).into())
+}
+
+/// Changes the plan, seat limit, name or verified domains of an org.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrg {
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub plan: Option<Plan>,
+    /// Seats included in the plan; 0 means unlimited. Seats in use may
+    /// exceed it (billing charges the difference).
+    #[serde(default)]
+    pub seat_limit: Option<u32>,
+    /// Replaces the list.
+    #[serde(default)]
+    pub verified_domains: Option<Vec<String>>,
+    /// The role users who auto-join by a verified domain get (not admin).
+    #[serde(default)]
+    pub autojoin_role: Option<OrgRole>,
+}
+
+impl Command for UpdateOrg {
+    const ACTION: &'static str = "UpdateOrg";
+    type Output = Org;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Org", self.org)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+
+    fn validate(&self, _app: &App) -> Result<()> {
+        if self.name.is_none()
+            && self.plan.is_none()
+            && self.seat_limit.is_none()
+            && self.verified_domains.is_none()
+            && self.autojoin_role.is_none()
+        {
+            return Err(Error::invalid(
+                "body",
+                "name, plan, seat_limit, verified_domains or autojoin_role is needed",
+            ));
+        }
+        if let Some(name) = &self.name {
+            fields::name("name", name)?;
+        }
+        if let Some(domains) = &self.verified_domains {
+            fields::verifiable_domains("verified_domains", domains)?;
+        }
+        if let Some(role) = self.autojoin_role {
+            fields::autojoin_role("autojoin_role", role)?;
+        }
+        Ok(())
+    }
+
+    fn apply(&self, tx: &Tx, _ctx: &ApplyContext) -> TxResult<Org> {
+        let mut org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
+        if let Some(name) = &self.name {
+            org.name = fields::name("name", name)?;
+        }
+        if let Some(domains) = &self.verified_domains {
+            let domains = fields::verifiable_domains("verified_domains", domains)?;
+            for old in &org.verified_domains {
+                tx.remove(&keys::domain_org(old, org.id))?;
+            }
+            for new in &domains {
+                tx.put(&keys::domain_org(new, org.id), &())?;
+            }
+            org.verified_domains = domains;
+        }
+        org.autojoin_role = self.autojoin_role.unwrap_or(org.autojoin_role);
+        org.plan = self.plan.unwrap_or(org.plan);
+        org.seat_limit = self.seat_limit.unwrap_or(org.seat_limit);
+        tx.put(&keys::org(org.id), &org)?;
+        Ok(org)
+    }
+}
+
+/// Makes one of the org's workspaces its default (where new members land).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetDefaultWorkspace {
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    pub workspace: Uuid,
+}
+
+impl Command for SetDefaultWorkspace {
+    const ACTION: &'static str = "SetDefaultWorkspace";
+    type Output = Org;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Org", self.org)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+
+    fn apply(&self, tx: &Tx, _ctx: &ApplyContext) -> TxResult<Org> {
+        let mut org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
+        // Another org's workspace reads as missing: ids never leak across orgs.
+        if !tx.exists(&keys::org_workspace(org.id, self.workspace))? {
+            return Err(Error::not_found("workspace", self.workspace).into());
+        }
+        org.default_workspace = Some(self.workspace);
+        tx.put(&keys::org(org.id), &org)?;
+        Ok(org)
+    }
+}
+
+/// Promotes or demotes a member to any of the four org roles.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRole {
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    #[serde(skip_deserializing)]
+    pub user: Uuid,
+    pub role: OrgRole,
+    /// The price of the seat an External Guest takes by becoming anything else.
+    #[serde(skip)]
+    seat: Option<SeatQuote>,
+}
+
+impl ChangeRole {
+    pub fn new(org: Uuid, user: Uuid, role: OrgRole) -> ChangeRole {
+        ChangeRole { org, user, role, seat: None }
+    }
+}
+
+impl Command for ChangeRole {
+    const ACTION: &'static str = "ChangeRole";
+    type Output = Membership;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Org", self.org)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+
+    fn serial_key(&self) -> Option<String> {
+        Some(seats::serial_key(self.org))
+    }
+
+    /// Prices the seat an External Guest takes by becoming a seat-taking role.
+    fn consult(&mut self, app: &App) -> Result<Vec<PluginAnswer<Value>>> {
+        let taken = app
+            .store
+            .membership(self.org, self.user)?
+            .is_some_and(|m| !m.role.takes_seat());
+        self.seat = if taken {
+            seats::quote(app, self.org, self.role)?
+        } else {
+            None
+        };
+        Ok(seats::answers(&self.seat))
+    }
+
+    fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<Membership> {
+        let mut org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
+        let mut membership = require_member(tx, org.id, self.user)?;
+        if membership.role == self.role {
+            return Ok(membership);
+        }
+        if !membership.role.takes_seat() {
+            seats::charge(tx, &self.seat, &org, self.user, self.role, ctx.now)?;
+        }
+        release_role(&mut org, membership.role, self.user)?;
+        hold_role(&mut org, self.role);
+        membership.role = self.role;
+        tx.put(&keys::membership(org.id, self.user), &membership)?;
+        tx.put(&keys::org(org.id), &org)?;
+        Ok(membership)
+    }
+}
+
+/// Removes a member from an org and from all of its workspaces.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveMember {
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    #[serde(skip_deserializing)]
+    pub user: Uuid,
+}
+
+impl Command for RemoveMember {
+    const ACTION: &'static str = "RemoveMember";
+    type Output = Membership;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Org", self.org)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+    fn scans(&self) -> Vec<Vec<u8>> {
+        vec![keys::workspaces_of_user(self.user)]
+    }
+
+    fn apply(&self, tx: &Tx, _ctx: &ApplyContext) -> TxResult<Membership> {
+        let mut org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
+        let membership = require_member(tx, org.id, self.user)?;
+        release_role(&mut org, membership.role, self.user)?;
+        for workspace in tx.committed_children(&keys::workspaces_of_user(self.user))? {
+            if tx.exists(&keys::org_workspace(org.id, workspace))? {
+                remove_workspace_member(tx, workspace, self.user)?;
+            }
+        }
+        tx.remove(&keys::membership(org.id, self.user))?;
+        tx.remove(&keys::user_org(self.user, org.id))?;
+        tx.put(&keys::org(org.id), &org)?;
+        Ok(membership)
+    }
 }
 
 /// Writes a new workspace membership and its index.
@@ -199,4 +459,39 @@ pub(super) fn add_workspace_member(
     tx.put(&key, &member)?;
     tx.put(&keys::user_workspace(user, workspace), &())?;
     Ok(member)
+}
+
+/// Removes a workspace membership and its index.
+pub(super) fn remove_workspace_member(tx: &Tx, workspace: Uuid, user: Uuid) -> TxResult<()> {
+    tx.remove(&keys::workspace_member(workspace, user))?;
+    tx.remove(&keys::user_workspace(user, workspace))
+}
+
+/// The workspace role a new org member gets in the org's default
+/// workspace: Admins administer it, Members edit, Internal Guests view;
+/// External Guests see only what is shared with them and join no workspace.
+pub fn default_workspace_role(role: OrgRole) -> Option<WorkspaceRole> {
+    match role {
+        OrgRole::Admin => Some(WorkspaceRole::Admin),
+        OrgRole::Member => Some(WorkspaceRole::Editor),
+        OrgRole::GuestInternal => Some(WorkspaceRole::Viewer),
+        OrgRole::GuestExternal => None,
+    }
+}
+
+/// Puts a new member of `org` into its default workspace with the role
+/// [`default_workspace_role`] gives; nothing when there is none.
+pub fn join_default_workspace(
+    tx: &Tx,
+    org: &Org,
+    user: Uuid,
+    role: OrgRole,
+    ctx: &ApplyContext,
+) -> TxResult<Option<WorkspaceMember>> {
+    match (org.default_workspace, default_workspace_role(role)) {
+        (Some(workspace), Some(role)) => {
+            add_workspace_member(tx, workspace, user, role, ctx).map(Some)
+        }
+        _ => Ok(None),
+    }
 }

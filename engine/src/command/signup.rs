@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::org::{add_membership, add_workspace_member};
+use super::org::{admit_member, add_workspace_member};
 use super::seats::{self, SeatQuote};
 use super::user::insert_user;
 use super::{fields, ApplyContext, Command};
@@ -179,7 +179,7 @@ fn admit(
         return Ok(None);
     }
     seats::charge(tx, &consulted.seat, &org, user, join.role, ctx.now)?;
-    add_membership(tx, &mut org, user, join.role, ctx)?;
+    admit_member(tx, &mut org, user, join.role, ctx)?;
     for &workspace in &join.workspace_ids {
         add_workspace_member(tx, workspace, user, autojoin_workspace_role(join.role), ctx)?;
     }

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::store::{keys, Tx, TxResult, User};
 
 /// Creates a user; emails are unique after normalising.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     #[serde(default = "Uuid::new_v4", skip_deserializing)]

@@ -1,17 +1,19 @@
-//! Creating workspaces and adding their members.
+//! Workspaces and their members: create, rename, delete, add, change, remove.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::org::add_workspace_member;
+use super::org::{add_workspace_member, remove_workspace_member};
 use super::{fields, ApplyContext, Command};
 use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
-use crate::store::{keys, Org, Tx, TxResult, Workspace, WorkspaceMember, WorkspaceRole};
+use crate::store::{
+    keys, AccessRequest, Org, Tx, TxResult, Workspace, WorkspaceMember, WorkspaceRole,
+};
 
 /// Creates a workspace in an org; an acting user becomes its admin.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspace {
     #[serde(default = "Uuid::new_v4", skip_deserializing)]
@@ -57,7 +59,7 @@ impl Command for CreateWorkspace {
 }
 
 /// Adds a member of the org to one of its workspaces.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddWorkspaceMember {
     /// The workspace's org, looked up by the caller (see `App::workspace`).
@@ -81,11 +83,7 @@ impl Command for AddWorkspaceMember {
     }
 
     fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<WorkspaceMember> {
-        let workspace: Workspace = tx.require(
-            &keys::workspace(self.workspace),
-            "workspace",
-            self.workspace,
-        )?;
+        let workspace = require_workspace(tx, self.workspace)?;
         if !tx.exists(&keys::membership(workspace.org, self.user))? {
             return Err(Error::conflict(
                 "not_org_member",
@@ -98,4 +96,177 @@ impl Command for AddWorkspaceMember {
         }
         add_workspace_member(tx, workspace.id, self.user, self.role, ctx)
     }
+}
+
+/// Renames a workspace.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameWorkspace {
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    #[serde(skip_deserializing)]
+    pub workspace: Uuid,
+    pub name: String,
+}
+
+impl Command for RenameWorkspace {
+    const ACTION: &'static str = "UpdateWorkspace";
+    type Output = Workspace;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Workspace", self.workspace)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+
+    fn validate(&self, _app: &App) -> Result<()> {
+        fields::name("name", &self.name).map(drop)
+    }
+
+    fn apply(&self, tx: &Tx, _ctx: &ApplyContext) -> TxResult<Workspace> {
+        let mut workspace = require_workspace(tx, self.workspace)?;
+        workspace.name = fields::name("name", &self.name)?;
+        tx.put(&keys::workspace(workspace.id), &workspace)?;
+        Ok(workspace)
+    }
+}
+
+/// Deletes an empty workspace that is not its org's default, with its
+/// memberships and access requests.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteWorkspace {
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    #[serde(skip_deserializing)]
+    pub workspace: Uuid,
+}
+
+impl Command for DeleteWorkspace {
+    const ACTION: &'static str = "DeleteWorkspace";
+    type Output = Workspace;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Workspace", self.workspace)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+    fn scans(&self) -> Vec<Vec<u8>> {
+        vec![
+            keys::resources_of_workspace(self.workspace),
+            keys::members_of_workspace(self.workspace),
+            keys::access_requests_of_workspace(self.workspace),
+        ]
+    }
+
+    fn apply(&self, tx: &Tx, _ctx: &ApplyContext) -> TxResult<Workspace> {
+        let workspace = require_workspace(tx, self.workspace)?;
+        let mut org: Org = tx.require(&keys::org(workspace.org), "org", workspace.org)?;
+        if org.default_workspace == Some(workspace.id) {
+            return Err(Error::conflict(
+                "default_workspace",
+                format!("workspace {} is the default workspace of its org; make another one the default first", workspace.id),
+            )
+            .into());
+        }
+        let resources = tx.committed_children(&keys::resources_of_workspace(workspace.id))?;
+        if !resources.is_empty() {
+            return Err(Error::conflict(
+                "workspace_not_empty",
+                format!("workspace {} still holds {} resources; move or delete them first", workspace.id, resources.len()),
+            )
+            .into());
+        }
+        for user in tx.committed_children(&keys::members_of_workspace(workspace.id))? {
+            remove_workspace_member(tx, workspace.id, user)?;
+        }
+        for request in tx.committed_children(&keys::access_requests_of_workspace(workspace.id))? {
+            let key = keys::access_request(workspace.id, request);
+            if let Some(request) = tx.get::<AccessRequest>(&key)? {
+                tx.remove(&keys::open_access_request(workspace.id, request.user))?;
+            }
+            tx.remove(&key)?;
+        }
+        tx.remove(&keys::workspace(workspace.id))?;
+        tx.remove(&keys::org_workspace(org.id, workspace.id))?;
+        org.workspace_count = org.workspace_count.saturating_sub(1);
+        tx.put(&keys::org(org.id), &org)?;
+        Ok(workspace)
+    }
+}
+
+/// Changes a workspace member's role.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeWorkspaceRole {
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    #[serde(skip_deserializing)]
+    pub workspace: Uuid,
+    #[serde(skip_deserializing)]
+    pub user: Uuid,
+    pub role: WorkspaceRole,
+}
+
+impl Command for ChangeWorkspaceRole {
+    const ACTION: &'static str = "ChangeWorkspaceRole";
+    const POLICY_ACTION: &'static str = "ManageWorkspaceMembers";
+    type Output = WorkspaceMember;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Workspace", self.workspace)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+
+    fn apply(&self, tx: &Tx, _ctx: &ApplyContext) -> TxResult<WorkspaceMember> {
+        let mut member = require_workspace_member(tx, self.workspace, self.user)?;
+        member.role = self.role;
+        tx.put(&keys::workspace_member(self.workspace, self.user), &member)?;
+        Ok(member)
+    }
+}
+
+/// Removes a member from a workspace (they stay in the org).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveWorkspaceMember {
+    #[serde(skip_deserializing)]
+    pub org: Uuid,
+    #[serde(skip_deserializing)]
+    pub workspace: Uuid,
+    #[serde(skip_deserializing)]
+    pub user: Uuid,
+}
+
+impl Command for RemoveWorkspaceMember {
+    const ACTION: &'static str = "RemoveWorkspaceMember";
+    const POLICY_ACTION: &'static str = "ManageWorkspaceMembers";
+    type Output = WorkspaceMember;
+
+    fn resource(&self) -> EntityRef {
+        EntityRef::new("Workspace", self.workspace)
+    }
+    fn org(&self) -> Uuid {
+        self.org
+    }
+
+    fn apply(&self, tx: &Tx, _ctx: &ApplyContext) -> TxResult<WorkspaceMember> {
+        let member = require_workspace_member(tx, self.workspace, self.user)?;
+        remove_workspace_member(tx, self.workspace, self.user)?;
+        Ok(member)
+    }
+}
+
+pub(super) fn require_workspace(tx: &Tx, id: Uuid) -> TxResult<Workspace> {
+    tx.require(&keys::workspace(id), "workspace", id)
+}
+
+fn require_workspace_member(tx: &Tx, workspace: Uuid, user: Uuid) -> TxResult<WorkspaceMember> {
+    tx.get(&keys::workspace_member(workspace, user))?.ok_or_else(|| {
+        Error::not_found("workspace member", format!("{user} of workspace {workspace}")).into()
+    })
 }

@@ -48,10 +48,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Write<T> {
         let idempotency = key
             .map(|key| Idempotency::new(&key, &method, &path, &bytes))
             .transpose()?;
+        // Action routes (revoke, accept…) need no body: none reads as `{}`.
+        let json: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
         Ok(Write {
             actor,
             idempotency,
-            body: parse_json(&bytes)?,
+            body: parse_json(json)?,
         })
     }
 }

@@ -2,13 +2,14 @@
 //! verifier. Reads need `ViewBilling` on the org (admins by default).
 
 use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::extract::{path_id, ActingUser, Write};
-use super::orgs::{run, visible_org, Created, PageQuery};
+use super::common::{run, visible_org, Answer, PageQuery};
 use super::ApiState;
 use crate::app::Actor;
 use crate::command::{
@@ -48,18 +49,18 @@ async fn grant(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     mut write: Write<GrantCredits>,
-) -> Created<Grant> {
+) -> Answer<Grant> {
     write.body.org = path_id("id", &id)?;
-    run(&state, write).await
+    run(&state, write, StatusCode::CREATED).await
 }
 
 async fn record_usage(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     mut write: Write<RecordUsage>,
-) -> Created<UsageRecord> {
+) -> Answer<UsageRecord> {
     write.body.org = path_id("id", &id)?;
-    run(&state, write).await
+    run(&state, write, StatusCode::CREATED).await
 }
 
 async fn current_usage(
@@ -165,9 +166,9 @@ async fn set_billing(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     mut write: Write<SetBilling>,
-) -> Created<BillingSettings> {
+) -> Answer<BillingSettings> {
     write.body.org = path_id("id", &id)?;
-    run(&state, write).await
+    run(&state, write, StatusCode::CREATED).await
 }
 
 /// The seat charges of the current period, by user id.
@@ -205,7 +206,7 @@ async fn reverse(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     mut write: Write<ReverseTransaction>,
-) -> Created<LedgerTransaction> {
+) -> Answer<LedgerTransaction> {
     let id: Uuid = path_id("id", &id)?;
     let original: LedgerTransaction = state
         .app
@@ -213,5 +214,5 @@ async fn reverse(
         .get(&keys::transaction(id))?
         .ok_or_else(|| Error::not_found("transaction", id))?;
     (write.body.transaction, write.body.org) = (id, original.org);
-    run(&state, write).await
+    run(&state, write, StatusCode::CREATED).await
 }

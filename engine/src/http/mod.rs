@@ -3,11 +3,15 @@
 //! ([`App`], [`command::execute`]) and serialise.
 
 mod checks;
+mod common;
 mod extract;
 mod ledger;
+mod openapi;
 mod orgs;
 mod plugins;
+mod resources;
 mod signup;
+mod workspaces;
 
 use std::sync::Arc;
 
@@ -22,8 +26,10 @@ use subtle::ConstantTimeEq;
 
 use crate::app::App;
 use crate::error::Error;
+use crate::secrets::CredentialKey;
 
 pub use extract::ApiJson;
+pub use openapi::document as openapi_document;
 
 /// Default largest request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -37,30 +43,49 @@ pub struct HttpLimits {
     pub max_batch: usize,
 }
 
+/// Settings of the management routes.
+#[derive(Clone, Debug)]
+pub struct ManagementSettings {
+    /// How long a new or resent invitation stays valid.
+    pub invitation_ttl: time::Duration,
+    /// Seals and opens credential secrets.
+    pub credential_key: CredentialKey,
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct ApiState {
     pub app: Arc<App>,
     pub limits: HttpLimits,
+    pub settings: Arc<ManagementSettings>,
     admin_token: Arc<str>,
 }
 
 /// Builds the router. Everything under `/v1` needs the admin bearer token.
-pub fn router(app: Arc<App>, admin_token: &str, limits: HttpLimits) -> Router {
+pub fn router(
+    app: Arc<App>,
+    admin_token: &str,
+    limits: HttpLimits,
+    settings: ManagementSettings,
+) -> Router {
     let state = ApiState {
         app,
         limits: limits.clone(),
+        settings: Arc::new(settings),
         admin_token: Arc::from(admin_token),
     };
     let v1 = Router::new()
         .merge(checks::routes())
         .merge(orgs::routes())
         .merge(ledger::routes())
+        .merge(workspaces::routes())
+        .merge(resources::routes())
         .merge(plugins::routes())
         .merge(signup::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi::serve))
         .nest("/v1", v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

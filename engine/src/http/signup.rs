@@ -6,7 +6,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 
 use super::extract::Write;
-use super::orgs::execute_durably;
+use super::common::execute_durably;
 use super::ApiState;
 use crate::command::{SignUp, SignUpOutcome};
 use crate::error::Error;

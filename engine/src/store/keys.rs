@@ -5,35 +5,48 @@
 
 use uuid::Uuid;
 
-const META: u8 = 0x00;
-const ORG: u8 = 0x01;
-const USER: u8 = 0x02;
-const USER_BY_EMAIL: u8 = 0x03;
+pub(super) const META: u8 = 0x00;
+pub(super) const ORG: u8 = 0x01;
+pub(super) const USER: u8 = 0x02;
+pub(super) const USER_BY_EMAIL: u8 = 0x03;
 /// `org | user` → Membership; a prefix scan on `org` lists its members.
-const MEMBERSHIP: u8 = 0x04;
+pub(super) const MEMBERSHIP: u8 = 0x04;
 /// `user | org` → (); the orgs a user belongs to.
-const USER_ORGS: u8 = 0x05;
-const WORKSPACE: u8 = 0x06;
+pub(super) const USER_ORGS: u8 = 0x05;
+pub(super) const WORKSPACE: u8 = 0x06;
 /// `org | workspace` → (); an org's workspaces.
-const ORG_WORKSPACES: u8 = 0x07;
+pub(super) const ORG_WORKSPACES: u8 = 0x07;
 /// `workspace | user` → WorkspaceMember.
-const WORKSPACE_MEMBER: u8 = 0x08;
+pub(super) const WORKSPACE_MEMBER: u8 = 0x08;
 /// `user | workspace` → (); the workspaces a user belongs to.
-const USER_WORKSPACES: u8 = 0x09;
-const RESOURCE: u8 = 0x0a;
+pub(super) const USER_WORKSPACES: u8 = 0x09;
+pub(super) const RESOURCE: u8 = 0x0a;
 /// `workspace | resource` → (); a workspace's resources.
-const WORKSPACE_RESOURCES: u8 = 0x0b;
+pub(super) const WORKSPACE_RESOURCES: u8 = 0x0b;
 /// `org | uuid v7` → AuditRecord; v7 ids sort by time.
-const AUDIT: u8 = 0x0c;
+pub(super) const AUDIT: u8 = 0x0c;
 /// `scope | 0x00 | key` → IdempotencyRecord.
-const IDEMPOTENCY: u8 = 0x0d;
-// 0x10–0x1f: org/workspace lifecycle; 0x20–0x2f: the ledger (`ledger::keys`).
+pub(super) const IDEMPOTENCY: u8 = 0x0d;
+// 0x10–0x1f: org and workspace lifecycle.
+/// `org | invitation (uuid v7)` → Invitation; an org's invitations, oldest first.
+pub(super) const INVITATION: u8 = 0x10;
+/// `org | email` → invitation id; the one pending invitation per address.
+pub(super) const PENDING_INVITATION: u8 = 0x11;
+/// `workspace | request (uuid v7)` → AccessRequest.
+pub(super) const ACCESS_REQUEST: u8 = 0x12;
+/// `workspace | user` → request id; the one open request per user and workspace.
+pub(super) const OPEN_ACCESS_REQUEST: u8 = 0x13;
+/// `credential` → sealed secret (see `crate::secrets`).
+pub(super) const CREDENTIAL_SECRET: u8 = 0x14;
+/// `folder | resource` → (); a folder's direct children.
+pub(super) const FOLDER_CHILDREN: u8 = 0x15;
+// 0x20–0x2f: the ledger (`ledger::keys`).
 /// `domain | 0x00 | org` → (); the orgs that verified a domain (sign-up's
 /// auto-join candidates).
-const DOMAIN_ORGS: u8 = 0x30;
+pub(super) const DOMAIN_ORGS: u8 = 0x30;
 /// `audit id` → org id, for audit records that hold plugin answers (so
 /// `warden plugin replay <audit id>` finds them without the org).
-const AUDIT_ORG: u8 = 0x31;
+pub(super) const AUDIT_ORG: u8 = 0x31;
 
 /// `tag | parts…`: one record kind's key.
 pub fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -114,6 +127,36 @@ pub fn orgs_of_domain(domain: &str) -> Vec<u8> {
 }
 pub fn idempotency(scope: &str, key: &str) -> Vec<u8> {
     join(IDEMPOTENCY, &[scope.as_bytes(), &[0], key.as_bytes()])
+}
+pub fn invitation(org: Uuid, id: Uuid) -> Vec<u8> {
+    join(INVITATION, &[org.as_bytes(), id.as_bytes()])
+}
+pub fn invitations_of_org(org: Uuid) -> Vec<u8> {
+    join(INVITATION, &[org.as_bytes()])
+}
+pub fn pending_invitation(org: Uuid, email: &str) -> Vec<u8> {
+    join(PENDING_INVITATION, &[org.as_bytes(), email.as_bytes()])
+}
+pub fn access_request(workspace: Uuid, id: Uuid) -> Vec<u8> {
+    join(ACCESS_REQUEST, &[workspace.as_bytes(), id.as_bytes()])
+}
+pub fn access_requests_of_workspace(workspace: Uuid) -> Vec<u8> {
+    join(ACCESS_REQUEST, &[workspace.as_bytes()])
+}
+pub fn open_access_request(workspace: Uuid, user: Uuid) -> Vec<u8> {
+    join(OPEN_ACCESS_REQUEST, &[workspace.as_bytes(), user.as_bytes()])
+}
+pub fn credential_secret(credential: Uuid) -> Vec<u8> {
+    join(CREDENTIAL_SECRET, &[credential.as_bytes()])
+}
+pub fn folder_child(folder: Uuid, resource: Uuid) -> Vec<u8> {
+    join(FOLDER_CHILDREN, &[folder.as_bytes(), resource.as_bytes()])
+}
+pub fn children_of_folder(folder: Uuid) -> Vec<u8> {
+    join(FOLDER_CHILDREN, &[folder.as_bytes()])
+}
+pub fn workspaces_of_user(user: Uuid) -> Vec<u8> {
+    join(USER_WORKSPACES, &[user.as_bytes()])
 }
 
 /// The uuid at the end of an index key (the child id).

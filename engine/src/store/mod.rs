@@ -5,9 +5,11 @@
 //! kind; every read is a point get or a bounded prefix scan of one parent.
 
 mod durable;
+pub mod consistency;
 pub mod keys;
 pub mod model;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -28,6 +30,11 @@ pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 /// The most rows one page may hold.
 pub const MAX_PAGE_SIZE: usize = 500;
 
+/// The most child rows one command may remove along with their parent
+/// (a removed member's workspace memberships, a deleted workspace's members
+/// and access requests).
+pub const MAX_CASCADE_ROWS: usize = 10_000;
+
 /// What a transaction body returns: sled retries on conflicts, an `Error`
 /// aborts the transaction and writes nothing.
 pub type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
@@ -43,8 +50,9 @@ impl From<Error> for ConflictableTransactionError<Error> {
 pub struct Store {
     db: sled::Db,
     commits: Arc<durable::GroupCommit>,
-    /// Transactions hold it shared; [`Store::quiesced`] holds it alone, so a
-    /// whole-database reader (ledger verify) sees no transaction half-applied.
+    /// Plain transactions hold it shared. A transaction that scans first
+    /// (see `transact_scanning`) and [`Store::quiesced`] readers hold it
+    /// alone, so nothing commits between their reads and their end.
     writers: Arc<RwLock<()>>,
 }
 
@@ -52,7 +60,7 @@ pub struct Store {
 #[derive(Debug, serde::Serialize)]
 pub struct Page<T> {
     pub items: Vec<T>,
-    /// Pass as `after` to get the next page; absent on the last page.
+    /// Pass as `after` to get the next page; null on the last page.
     pub next: Option<Uuid>,
 }
 
@@ -98,6 +106,11 @@ impl Store {
     /// Reads and decodes one record.
     pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
         self.db.get(key)?.map(|bytes| decode(&bytes)).transpose()
+    }
+
+    /// Reads one raw value.
+    pub fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
+        Ok(self.db.get(key)?)
     }
 
     pub fn org(&self, id: Uuid) -> Result<Option<Org>> {
@@ -198,18 +211,14 @@ impl Store {
         limit: usize,
     ) -> Result<Page<T>> {
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
-        let rows: Box<dyn DoubleEndedIterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-            match after {
-                Some(after) => {
-                    let end = [prefix, after.as_bytes()].concat();
-                    Box::new(self.db.range(prefix.to_vec()..end))
-                }
-                None => Box::new(self.db.scan_prefix(prefix)),
-            };
+        let end = match after {
+            Some(after) => [prefix, after.as_bytes()].concat(),
+            None => prefix_end(prefix),
+        };
         let mut items = Vec::with_capacity(limit);
         let mut last = None;
-        for row in rows.rev() {
-            let (key, value) = row?;
+        for entry in self.db.range(prefix.to_vec()..end).rev() {
+            let (key, value) = entry?;
             if items.len() == limit {
                 return Ok(Page { items, next: last });
             }
@@ -219,6 +228,29 @@ impl Store {
         Ok(Page { items, next: None })
     }
 
+    /// Every child id of an index `prefix | child id`, up to MAX_CASCADE_ROWS.
+    fn children(&self, prefix: &[u8]) -> Result<Vec<Uuid>> {
+        let mut ids = Vec::new();
+        for key in self.db.scan_prefix(prefix).keys() {
+            if ids.len() == MAX_CASCADE_ROWS {
+                return Err(Error::conflict(
+                    "cascade_too_large",
+                    format!("the change would touch more than {MAX_CASCADE_ROWS} dependent records (MAX_CASCADE_ROWS)"),
+                ));
+            }
+            ids.push(keys::trailing_uuid(&key?));
+        }
+        Ok(ids)
+    }
+
+    /// Every `(key, value)` whose key starts with `prefix`, for whole-store
+    /// tools (the consistency check); never on a request path.
+    pub(crate) fn scan(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> {
+        self.db
+            .scan_prefix(prefix)
+            .map(|entry| entry.map_err(Error::from))
+    }
+
     /// Visits every record under `prefix` in key order. A whole-kind scan:
     /// for offline checks (`warden ledger verify`), never a request path.
     pub fn for_each<T: DeserializeOwned>(
@@ -226,7 +258,7 @@ impl Store {
         prefix: &[u8],
         mut visit: impl FnMut(&[u8], T) -> Result<()>,
     ) -> Result<()> {
-        for row in self.db.scan_prefix(prefix) {
+        for row in self.scan(prefix) {
             let (key, value) = row?;
             visit(&key, decode(&value)?)?;
         }
@@ -244,10 +276,36 @@ impl Store {
     /// together or not at all. `body` may run more than once (on conflict),
     /// so it must not have side effects outside the transaction.
     pub fn transact<T>(&self, body: impl Fn(&Tx) -> TxResult<T>) -> Result<T> {
+        self.transact_scanning(&[], body)
+    }
+
+    /// [`transact`](Self::transact), with the child ids under each of
+    /// `prefixes` listed first for `Tx::committed_children`.
+    ///
+    /// sled's transactions cannot scan (an iterator inside one deadlocks on
+    /// sled's global transaction lock), so the scan runs just before the
+    /// transaction with the store's writer lock held alone (plain
+    /// transactions hold it shared): no other write can commit between the
+    /// scan and this commit.
+    /// At most [`MAX_CASCADE_ROWS`] children per prefix.
+    pub fn transact_scanning<T>(
+        &self,
+        prefixes: &[Vec<u8>],
+        body: impl Fn(&Tx) -> TxResult<T>,
+    ) -> Result<T> {
         // The lock guards no data (`()`): a panic while holding it leaves nothing torn.
-        let _shared = self.writers.read().unwrap_or_else(|e| e.into_inner());
+        let (_shared, _alone);
+        if prefixes.is_empty() {
+            _shared = self.writers.read().unwrap_or_else(|e| e.into_inner());
+        } else {
+            _alone = self.writers.write().unwrap_or_else(|e| e.into_inner());
+        }
+        let mut scanned = HashMap::with_capacity(prefixes.len());
+        for prefix in prefixes {
+            scanned.insert(prefix.clone(), self.children(prefix)?);
+        }
         self.db
-            .transaction(|tree| body(&Tx { tree }))
+            .transaction(|tree| body(&Tx { tree, scanned: &scanned }))
             .map_err(|e| match e {
                 sled::transaction::TransactionError::Abort(e) => e,
                 sled::transaction::TransactionError::Storage(e) => e.into(),
@@ -271,6 +329,7 @@ impl Store {
 /// Typed access to the database inside a transaction.
 pub struct Tx<'a> {
     tree: &'a TransactionalTree,
+    scanned: &'a HashMap<Vec<u8>, Vec<Uuid>>,
 }
 
 impl Tx<'_> {
@@ -313,6 +372,29 @@ impl Tx<'_> {
         self.tree.remove(key)?;
         Ok(())
     }
+
+    /// The child ids of an index `prefix | child id`, as they are while
+    /// this transaction runs: the command declared `prefix` in
+    /// [`Command::scans`](crate::command::Command::scans) and
+    /// [`Store::transact_scanning`] listed it under the writer lock.
+    pub fn committed_children(&self, prefix: &[u8]) -> TxResult<Vec<Uuid>> {
+        self.scanned.get(prefix).cloned().ok_or_else(|| {
+            Error::Internal("a command read children it did not declare in Command::scans".into())
+                .into()
+        })
+    }
+}
+
+/// The smallest key after every key that starts with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![u8::MAX; prefix.len() + 1]
 }
 
 /// Encodes a record. Serialising our own plain structs cannot fail.
@@ -413,6 +495,51 @@ mod tests {
             .get::<serde_json::Value>(&keys::org(id))
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn no_write_lands_between_a_scan_and_its_transaction() {
+        let (_dir, store) = temp_store();
+        let (parent, early, late) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        store.transact(|tx| tx.put(&keys::org_workspace(parent, early), &())).unwrap();
+        let prefix = keys::workspaces_of_org(parent);
+        let writer = std::sync::Mutex::new(None);
+        let seen = store
+            .transact_scanning(std::slice::from_ref(&prefix), |tx| {
+                let other = store.clone();
+                writer.lock().unwrap().get_or_insert_with(|| {
+                    std::thread::spawn(move || {
+                        other.transact(|tx| tx.put(&keys::org_workspace(parent, late), &()))
+                    })
+                });
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                let children = tx.committed_children(&prefix)?;
+                Ok((children, tx.exists(&keys::org_workspace(parent, late))?))
+            })
+            .unwrap();
+        assert_eq!(seen, (vec![early], false), "a write landed during the transaction");
+        writer.into_inner().unwrap().unwrap().join().unwrap().unwrap();
+        assert!(store.db.contains_key(keys::org_workspace(parent, late)).unwrap());
+        let undeclared = store.transact(|tx| tx.committed_children(&prefix));
+        assert!(matches!(undeclared, Err(Error::Internal(_))));
+    }
+
+    #[test]
+    fn newest_pages_walk_backwards_in_time() {
+        let (_dir, store) = temp_store();
+        let org = Uuid::now_v7();
+        let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+        for id in &ids {
+            store.db.insert(keys::audit(org, *id), encode(id)).unwrap();
+        }
+        store.db.insert(keys::audit(Uuid::max(), Uuid::now_v7()), encode(&0)).unwrap();
+        let prefix = keys::audit_of_org(org);
+        let first: Page<Uuid> = store.newest_page(&prefix, None, 2).unwrap();
+        assert_eq!(first.items, [ids[4], ids[3]]);
+        let second: Page<Uuid> = store.newest_page(&prefix, first.next, 2).unwrap();
+        assert_eq!(second.items, [ids[2], ids[1]]);
+        let last: Page<Uuid> = store.newest_page(&prefix, second.next, 2).unwrap();
+        assert_eq!((last.items, last.next), (vec![ids[0]], None));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// An organization's subscription plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Plan {
     Free,
@@ -28,7 +28,7 @@ impl Plan {
 }
 
 /// A member's role in one organization.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrgRole {
     Admin,
@@ -77,7 +77,7 @@ impl OrgRole {
 }
 
 /// Whether a membership grants its role right now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MembershipStatus {
     Active,
@@ -86,7 +86,7 @@ pub enum MembershipStatus {
 
 /// A member's role in one workspace: admins manage the workspace and its
 /// members, editors change its resources, viewers use them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkspaceRole {
     Admin,
@@ -119,7 +119,7 @@ impl WorkspaceRole {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Org {
     pub id: Uuid,
     pub name: String,
@@ -139,7 +139,7 @@ pub struct Org {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     pub id: Uuid,
     /// Normalised: trimmed and lower-cased; unique.
@@ -148,7 +148,7 @@ pub struct User {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Membership {
     pub org: Uuid,
     pub user: Uuid,
@@ -165,7 +165,7 @@ impl Membership {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Workspace {
     pub id: Uuid,
     pub org: Uuid,
@@ -174,7 +174,7 @@ pub struct Workspace {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkspaceMember {
     pub workspace: Uuid,
     pub user: Uuid,
@@ -185,7 +185,7 @@ pub struct WorkspaceMember {
 
 /// A resource that lives in a workspace: a flow, a credential, a folder, or
 /// any type the schema declares with `org` and `workspace` attributes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Resource {
     pub id: Uuid,
     /// The Cedar entity type, e.g. `Flow`.
@@ -197,7 +197,90 @@ pub struct Resource {
     pub owner: Option<Uuid>,
     pub shared_with: Vec<Uuid>,
     /// Further attributes, as declared by the schema for `kind`.
+    #[schema(value_type = Object)]
     pub attributes: serde_json::Map<String, serde_json::Value>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Where an invitation stands. `Expired` is never stored: a pending
+/// invitation reads as expired once its `expires_at` has passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Revoked,
+    Expired,
+}
+
+/// An invitation to join an org with a role, sent to an email address.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Invitation {
+    /// A uuid v7, so an org's invitations list oldest first.
+    pub id: Uuid,
+    pub org: Uuid,
+    /// Normalised like `User::email`.
+    pub email: String,
+    pub role: OrgRole,
+    pub status: InvitationStatus,
+    /// The inviting user; none when the system invited.
+    pub invited_by: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Moved forward by a resend.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// The user whose membership accepting created.
+    pub accepted_by: Option<Uuid>,
+    /// When it was accepted or revoked.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub closed_at: Option<OffsetDateTime>,
+}
+
+impl Invitation {
+    /// The status as of `now` (a pending invitation past its expiry is expired).
+    pub fn status_at(&self, now: OffsetDateTime) -> InvitationStatus {
+        if self.status == InvitationStatus::Pending && now >= self.expires_at {
+            InvitationStatus::Expired
+        } else {
+            self.status
+        }
+    }
+
+    /// The record as a reader should see it at `now`.
+    pub fn as_of(mut self, now: OffsetDateTime) -> Invitation {
+        self.status = self.status_at(now);
+        self
+    }
+}
+
+/// Where an access request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessRequestState {
+    Open,
+    Approved,
+    Denied,
+}
+
+/// A member's request to join a workspace they can see but do not belong to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AccessRequest {
+    /// A uuid v7, so a workspace's requests list oldest first.
+    pub id: Uuid,
+    pub org: Uuid,
+    pub workspace: Uuid,
+    /// The requesting user.
+    pub user: Uuid,
+    pub message: Option<String>,
+    pub state: AccessRequestState,
+    /// The workspace role granted on approval.
+    pub role: Option<WorkspaceRole>,
+    /// Who approved or denied it; none when the system did.
+    pub decided_by: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub decided_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }

@@ -1,0 +1,116 @@
+//! Workspace resources: register, list, read, delete, move, reveal a
+//! credential's secret.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::common::{load_page, resource, run, visible_workspace, workspace, Answer, PageQuery};
+use super::extract::{ActingUser, Write};
+use super::ApiState;
+use crate::authz::EntityRef;
+use crate::command::{self, DeleteResource, MoveResource, RegisterResource, ResourceRef, CREDENTIAL_TYPE};
+use crate::error::Error;
+use crate::store::{keys, Page, Resource};
+
+/// The Cedar action that lets a user read a credential's secret.
+pub const REVEAL_ACTION: &str = "RevealCredential";
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/workspaces/{id}/resources", get(list_resources).post(register_resource))
+        .route("/resources/{id}", get(get_resource).delete(delete_resource))
+        .route("/resources/{id}/move", post(move_resource))
+        .route("/resources/{id}/reveal", post(reveal_secret))
+}
+
+async fn list_resources(
+    State(state): State<ApiState>,
+    ActingUser(actor): ActingUser,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Page<Resource>>, Error> {
+    let page = PageQuery::parse(query)?;
+    let workspace = visible_workspace(&state, actor, &id, "ViewWorkspace")?;
+    let ids = state.app.store.page_ids(
+        &keys::resources_of_workspace(workspace.id),
+        page.after,
+        page.limit(),
+    )?;
+    load_page(ids, |id| state.app.store.resource(id))
+}
+
+async fn register_resource(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    mut write: Write<RegisterResource>,
+) -> Answer<Resource> {
+    let workspace = workspace(&state, &id)?;
+    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
+    write.body.seal_secret(&state.settings.credential_key)?;
+    run(&state, write, StatusCode::CREATED).await
+}
+
+async fn get_resource(
+    State(state): State<ApiState>,
+    ActingUser(actor): ActingUser,
+    Path(id): Path<String>,
+) -> Result<Json<Resource>, Error> {
+    let resource = resource(&state, &id)?;
+    state
+        .app
+        .require(actor, "ViewResource", EntityRef::new(&resource.kind, resource.id))?;
+    Ok(Json(resource))
+}
+
+async fn delete_resource(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    mut write: Write<DeleteResource>,
+) -> Answer<Resource> {
+    write.body.target = ResourceRef::of(&resource(&state, &id)?);
+    run(&state, write, StatusCode::OK).await
+}
+
+async fn move_resource(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    mut write: Write<MoveResource>,
+) -> Answer<Resource> {
+    write.body.target = ResourceRef::of(&resource(&state, &id)?);
+    run(&state, write, StatusCode::OK).await
+}
+
+/// A credential's secret, in the clear.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Revealed {
+    pub id: Uuid,
+    pub secret: String,
+}
+
+/// The only way a secret leaves Warden: allowed by `RevealCredential`, and
+/// recorded in the org's audit log.
+async fn reveal_secret(
+    State(state): State<ApiState>,
+    ActingUser(actor): ActingUser,
+    Path(id): Path<String>,
+) -> Result<Json<Revealed>, Error> {
+    let resource = resource(&state, &id)?;
+    let target = EntityRef::new(&resource.kind, resource.id);
+    if resource.kind != CREDENTIAL_TYPE {
+        return Err(Error::invalid("path.id", format!("{id} is a {}, not a {CREDENTIAL_TYPE}", resource.kind)));
+    }
+    let revision = state.app.require(actor, REVEAL_ACTION, target.clone())?;
+    let sealed = state
+        .app
+        .store
+        .get_raw(&keys::credential_secret(resource.id))?
+        .ok_or_else(|| Error::not_found("secret of credential", resource.id))?;
+    let secret = state.settings.credential_key.open(resource.id, &sealed)?;
+    command::audit_read(&state.app, actor, resource.org, REVEAL_ACTION, target, revision)?;
+    state.app.store.flush().await?;
+    Ok(Json(Revealed { id: resource.id, secret }))
+}

@@ -1,0 +1,233 @@
+//! Workspaces, their members and access requests.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+
+use super::common::{load_page, run, visible_org, visible_workspace, workspace, Answer, PageQuery};
+use super::extract::{path_id, ActingUser, Write};
+use super::ApiState;
+use crate::authz::EntityRef;
+use crate::command::{
+    AddWorkspaceMember, ApproveAccessRequest, ChangeWorkspaceRole, CreateWorkspace,
+    DenyAccessRequest, DeleteWorkspace, RemoveWorkspaceMember, RenameWorkspace, RequestAccess,
+};
+use crate::error::Error;
+use crate::store::{keys, AccessRequest, Page, Workspace, WorkspaceMember, WorkspaceRole};
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/orgs/{id}/workspaces", get(list_workspaces).post(create_workspace))
+        .route(
+            "/workspaces/{id}",
+            get(get_workspace).patch(rename_workspace).delete(delete_workspace),
+        )
+        .route("/workspaces/{id}/members", get(list_members).post(add_member))
+        .route(
+            "/workspaces/{id}/members/{user}",
+            axum::routing::patch(change_member_role).delete(remove_member),
+        )
+        .route("/workspaces/{id}/access-requests", get(list_requests).post(request_access))
+        .route("/workspaces/{id}/access-requests/{request}", get(get_request))
+        .route("/workspaces/{id}/access-requests/{request}/approve", post(approve_request))
+        .route("/workspaces/{id}/access-requests/{request}/deny", post(deny_request))
+}
+
+/// A workspace as one member of its org sees it in the org's list.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WorkspaceListing {
+    #[serde(flatten)]
+    pub workspace: Workspace,
+    pub is_default: bool,
+    /// Whether the acting user belongs to the workspace, and with which role.
+    pub member: bool,
+    pub role: Option<WorkspaceRole>,
+}
+
+/// Every workspace of the org (members see them all), flagged with the
+/// acting user's membership.
+async fn list_workspaces(
+    State(state): State<ApiState>,
+    ActingUser(actor): ActingUser,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Page<WorkspaceListing>>, Error> {
+    let page = PageQuery::parse(query)?;
+    let org = visible_org(&state, actor, &id, "ListWorkspaces")?;
+    let ids = state
+        .app
+        .store
+        .page_ids(&keys::workspaces_of_org(org.id), page.after, page.limit())?;
+    load_page(ids, |id| {
+        let Some(workspace) = state.app.store.workspace(id)? else {
+            return Ok(None);
+        };
+        let role = match actor.user() {
+            Some(user) => state.app.store.workspace_member(id, user)?.map(|m| m.role),
+            None => None,
+        };
+        Ok(Some(WorkspaceListing {
+            is_default: org.default_workspace == Some(id),
+            member: role.is_some(),
+            role,
+            workspace,
+        }))
+    })
+}
+
+async fn create_workspace(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    mut write: Write<CreateWorkspace>,
+) -> Answer<Workspace> {
+    write.body.org = path_id("id", &id)?;
+    run(&state, write, StatusCode::CREATED).await
+}
+
+async fn get_workspace(
+    State(state): State<ApiState>,
+    ActingUser(actor): ActingUser,
+    Path(id): Path<String>,
+) -> Result<Json<Workspace>, Error> {
+    visible_workspace(&state, actor, &id, "ViewWorkspace").map(Json)
+}
+
+async fn rename_workspace(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    mut write: Write<RenameWorkspace>,
+) -> Answer<Workspace> {
+    let workspace = workspace(&state, &id)?;
+    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
+    run(&state, write, StatusCode::OK).await
+}
+
+async fn delete_workspace(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    mut write: Write<DeleteWorkspace>,
+) -> Answer<Workspace> {
+    let workspace = workspace(&state, &id)?;
+    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
+    run(&state, write, StatusCode::OK).await
+}
+
+async fn list_members(
+    State(state): State<ApiState>,
+    ActingUser(actor): ActingUser,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Page<WorkspaceMember>>, Error> {
+    let page = PageQuery::parse(query)?;
+    let workspace = visible_workspace(&state, actor, &id, "ViewWorkspace")?;
+    state
+        .app
+        .store
+        .page(&keys::members_of_workspace(workspace.id), page.after, page.limit())
+        .map(Json)
+}
+
+async fn add_member(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    mut write: Write<AddWorkspaceMember>,
+) -> Answer<WorkspaceMember> {
+    let workspace = workspace(&state, &id)?;
+    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
+    run(&state, write, StatusCode::CREATED).await
+}
+
+async fn change_member_role(
+    State(state): State<ApiState>,
+    Path((id, user)): Path<(String, String)>,
+    mut write: Write<ChangeWorkspaceRole>,
+) -> Answer<WorkspaceMember> {
+    let workspace = workspace(&state, &id)?;
+    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
+    write.body.user = path_id("user", &user)?;
+    run(&state, write, StatusCode::OK).await
+}
+
+async fn remove_member(
+    State(state): State<ApiState>,
+    Path((id, user)): Path<(String, String)>,
+    mut write: Write<RemoveWorkspaceMember>,
+) -> Answer<WorkspaceMember> {
+    let workspace = workspace(&state, &id)?;
+    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
+    write.body.user = path_id("user", &user)?;
+    run(&state, write, StatusCode::OK).await
+}
+
+async fn request_access(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    mut write: Write<RequestAccess>,
+) -> Answer<AccessRequest> {
+    let workspace = workspace(&state, &id)?;
+    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
+    run(&state, write, StatusCode::CREATED).await
+}
+
+/// Who may approve them sees a workspace's requests, oldest first.
+async fn list_requests(
+    State(state): State<ApiState>,
+    ActingUser(actor): ActingUser,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Page<AccessRequest>>, Error> {
+    let page = PageQuery::parse(query)?;
+    let workspace = visible_workspace(&state, actor, &id, "ManageWorkspaceMembers")?;
+    state
+        .app
+        .store
+        .page(&keys::access_requests_of_workspace(workspace.id), page.after, page.limit())
+        .map(Json)
+}
+
+/// The requester and whoever may approve it may read a request.
+async fn get_request(
+    State(state): State<ApiState>,
+    ActingUser(actor): ActingUser,
+    Path((id, request)): Path<(String, String)>,
+) -> Result<Json<AccessRequest>, Error> {
+    let workspace = workspace(&state, &id)?;
+    let id = path_id("request", &request)?;
+    let request: AccessRequest = state
+        .app
+        .store
+        .get(&keys::access_request(workspace.id, id))?
+        .ok_or_else(|| Error::not_found("access request", id))?;
+    if actor.user() != Some(request.user) {
+        state.app.require(
+            actor,
+            "ManageWorkspaceMembers",
+            EntityRef::new("Workspace", workspace.id),
+        )?;
+    }
+    Ok(Json(request))
+}
+
+async fn approve_request(
+    State(state): State<ApiState>,
+    Path((id, request)): Path<(String, String)>,
+    mut write: Write<ApproveAccessRequest>,
+) -> Answer<AccessRequest> {
+    let workspace = workspace(&state, &id)?;
+    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
+    write.body.request = path_id("request", &request)?;
+    run(&state, write, StatusCode::OK).await
+}
+
+async fn deny_request(
+    State(state): State<ApiState>,
+    Path((id, request)): Path<(String, String)>,
+    mut write: Write<DenyAccessRequest>,
+) -> Answer<AccessRequest> {
+    let workspace = workspace(&state, &id)?;
+    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
+    write.body.request = path_id("request", &request)?;
+    run(&state, write, StatusCode::OK).await
+}
