@@ -130,7 +130,7 @@ impl World {
                 name: format!("org{o}"),
                 plan: warden::store::Plan::Pro,
                 seat_limit: 0,
-                verified_domains: Vec::new(),
+                verified_domains: vec![format!("org{o}.example")],
                 admin: Some(world.users[o]),
                 autojoin_role: OrgRole::Member,
             };

@@ -52,7 +52,31 @@ pub fn check(store: &Store) -> Result<Vec<String>> {
     resources_agree(store, &workspaces, &mut problems)?;
     requests_agree(store, &workspaces, &mut problems)?;
     invitations_agree(store, &orgs, &mut problems)?;
+    domains_agree(store, &orgs, &mut problems)?;
     Ok(problems)
+}
+
+/// The verified-domain index (sign-up's candidates) lists exactly the
+/// orgs' verified domains.
+fn domains_agree(store: &Store, orgs: &BTreeMap<Uuid, Org>, problems: &mut Vec<String>) -> Result<()> {
+    let mut index = BTreeSet::new();
+    for entry in store.scan(&[keys::DOMAIN_ORGS]) {
+        let (key, _) = entry?;
+        // `tag | domain | 0x00 | org`
+        let domain = String::from_utf8_lossy(&key[1..key.len() - 17]).into_owned();
+        index.insert((domain, trailing_uuid(&key)));
+    }
+    let expected: BTreeSet<(String, Uuid)> = orgs
+        .values()
+        .flat_map(|o| o.verified_domains.iter().map(|d| (d.clone(), o.id)))
+        .collect();
+    if index != expected {
+        problems.push(format!(
+            "verified-domain index differs from the orgs' domains: {:?}",
+            index.symmetric_difference(&expected).collect::<Vec<_>>()
+        ));
+    }
+    Ok(())
 }
 
 fn memberships_agree(
