@@ -93,8 +93,11 @@ impl ServeConfig {
         anyhow::ensure!(limits.max_body_bytes > 0, "max_body_bytes must be positive");
         anyhow::ensure!(limits.max_batch > 0, "max_batch must be positive");
         let invitation_ttl = match given.invitation_ttl.or(from_file.invitation_ttl) {
-            Some(text) => parse_duration(&text)
-                .ok_or_else(|| anyhow::anyhow!("invitation_ttl {text:?} is not a positive duration like 3600, 90m, 36h or 7d"))?,
+            Some(text) => parse_duration(&text).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "invitation_ttl {text:?} is not a positive duration like 3600, 90m, 36h or 7d"
+                )
+            })?,
             None => DEFAULT_INVITATION_TTL,
         };
         let plugin_hooks = plugin::parse_pins(&from_file.plugin_hooks.unwrap_or_default())

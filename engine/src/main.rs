@@ -7,14 +7,14 @@ use std::str::FromStr;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use warden::authz::{CheckRequest, EntityRef};
+use warden::command;
 use warden::config::{ServeConfig, Settings};
 use warden::error::Error;
-use warden::command;
+use warden::ledger;
 use warden::plugin::replay::{ReplayedCall, Rerun};
 use warden::plugin::{Hook, HookPins, LogLine, PluginHost, PluginUnderTest};
 use warden::policy::{self, testing};
 use warden::server;
-use warden::ledger;
 use warden::store::{consistency, Store, DEFAULT_CACHE_BYTES};
 
 /// Warden: authorization, org/workspace management and billing rules for
@@ -297,7 +297,9 @@ fn plugin_replay(
     let replay = match plugin {
         Some(path) => {
             let plugin = PluginUnderTest::load(path)?;
-            command::replay_audit(&store, audit_id, |hook, input| plugin.call_json(hook, input))?
+            command::replay_audit(&store, audit_id, |hook, input| {
+                plugin.call_json(hook, input)
+            })?
         }
         None => {
             let host = PluginHost::open(plugins, data, HookPins::new())?;
@@ -331,12 +333,23 @@ fn print_replayed_call(call: &ReplayedCall) -> anyhow::Result<()> {
     let recorded_label = format!("recorded: {} {}", recorded.plugin, recorded.version);
     let recorded_text = serde_json::to_string_pretty(&recorded.output)?;
     print_side_by_side(&recorded_label, &now_label);
-    print_side_by_side(&"-".repeat(REPLAY_COLUMN_CHARS), &"-".repeat(REPLAY_COLUMN_CHARS));
-    let (left, right): (Vec<_>, Vec<_>) = (recorded_text.lines().collect(), now_text.lines().collect());
+    print_side_by_side(
+        &"-".repeat(REPLAY_COLUMN_CHARS),
+        &"-".repeat(REPLAY_COLUMN_CHARS),
+    );
+    let (left, right): (Vec<_>, Vec<_>) =
+        (recorded_text.lines().collect(), now_text.lines().collect());
     for i in 0..left.len().max(right.len()) {
         print_side_by_side(left.get(i).unwrap_or(&""), right.get(i).unwrap_or(&""));
     }
-    println!("{}", if call.same_output { "same output" } else { "OUTPUT DIFFERS" });
+    println!(
+        "{}",
+        if call.same_output {
+            "same output"
+        } else {
+            "OUTPUT DIFFERS"
+        }
+    );
     Ok(())
 }
 

@@ -49,7 +49,8 @@ impl CredentialKey {
         };
         if configured.is_none() && !path.exists() {
             let mut key = [0u8; KEY_BYTES];
-            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness for the credential key: {e}"))?;
+            getrandom::fill(&mut key)
+                .map_err(|e| anyhow::anyhow!("no randomness for the credential key: {e}"))?;
             crate::server::write_private(&path, &hex::encode(key))
                 .with_context(|| format!("cannot write {}", path.display()))?;
             return Ok(CredentialKey::from_bytes(key));
@@ -80,7 +81,11 @@ impl CredentialKey {
 
     /// Decrypts what [`seal`](Self::seal) made for credential `id`.
     pub fn open(&self, id: Uuid, sealed: &[u8]) -> Result<String> {
-        let unreadable = || Error::Storage(format!("the secret of credential {id} does not open with this credential key"));
+        let unreadable = || {
+            Error::Storage(format!(
+                "the secret of credential {id} does not open with this credential key"
+            ))
+        };
         let [FORMAT_V1, rest @ ..] = sealed else {
             return Err(unreadable());
         };
@@ -114,7 +119,11 @@ mod tests {
         assert!(key.open(other, &sealed).is_err(), "opened under another id");
         let wrong = CredentialKey::from_bytes([8; KEY_BYTES]);
         assert!(wrong.open(id, &sealed).is_err(), "opened with another key");
-        assert_ne!(sealed, key.seal(id, "sk-live-123").unwrap(), "nonces repeat");
+        assert_ne!(
+            sealed,
+            key.seal(id, "sk-live-123").unwrap(),
+            "nonces repeat"
+        );
     }
 
     #[test]

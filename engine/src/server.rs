@@ -10,9 +10,9 @@ use anyhow::Context;
 use crate::app::App;
 use crate::config::ServeConfig;
 use crate::http::ManagementSettings;
-use crate::secrets::CredentialKey;
 use crate::plugin::PluginHost;
 use crate::policy::PolicyEngine;
+use crate::secrets::CredentialKey;
 use crate::store::Store;
 
 /// The admin token's file inside the data directory.

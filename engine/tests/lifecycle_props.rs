@@ -39,18 +39,66 @@ struct World {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Add { org: usize, user: usize, role: OrgRole },
-    InviteAccept { org: usize, user: usize, role: OrgRole, accept_as: usize },
-    InviteRevoke { org: usize, user: usize },
-    ChangeRole { org: usize, user: usize, role: OrgRole, actor: Option<usize> },
-    Remove { org: usize, user: usize, actor: Option<usize> },
-    AddToWorkspace { org: usize, ws: usize, user: usize, role: WorkspaceRole },
-    RemoveFromWorkspace { org: usize, ws: usize, user: usize },
-    RequestApprove { org: usize, ws: usize, user: usize },
-    Register { org: usize, ws: usize, actor: Option<usize> },
-    Move { resource: usize, org: usize, ws: usize, actor: Option<usize> },
-    DeleteResource { resource: usize },
-    DeleteWorkspace { org: usize, ws: usize },
+    Add {
+        org: usize,
+        user: usize,
+        role: OrgRole,
+    },
+    InviteAccept {
+        org: usize,
+        user: usize,
+        role: OrgRole,
+        accept_as: usize,
+    },
+    InviteRevoke {
+        org: usize,
+        user: usize,
+    },
+    ChangeRole {
+        org: usize,
+        user: usize,
+        role: OrgRole,
+        actor: Option<usize>,
+    },
+    Remove {
+        org: usize,
+        user: usize,
+        actor: Option<usize>,
+    },
+    AddToWorkspace {
+        org: usize,
+        ws: usize,
+        user: usize,
+        role: WorkspaceRole,
+    },
+    RemoveFromWorkspace {
+        org: usize,
+        ws: usize,
+        user: usize,
+    },
+    RequestApprove {
+        org: usize,
+        ws: usize,
+        user: usize,
+    },
+    Register {
+        org: usize,
+        ws: usize,
+        actor: Option<usize>,
+    },
+    Move {
+        resource: usize,
+        org: usize,
+        ws: usize,
+        actor: Option<usize>,
+    },
+    DeleteResource {
+        resource: usize,
+    },
+    DeleteWorkspace {
+        org: usize,
+        ws: usize,
+    },
 }
 
 fn role() -> impl Strategy<Value = OrgRole> {
@@ -99,7 +147,11 @@ fn run<C: Command>(world: &World, actor: Actor, command: C) -> Option<C::Output>
     match command::execute(&world.app, actor, None, command) {
         Ok(output) => Some(output),
         Err(e) => {
-            assert!(!e.status().is_server_error(), "{}: server error {e}", C::ACTION);
+            assert!(
+                !e.status().is_server_error(),
+                "{}: server error {e}",
+                C::ACTION
+            );
             None
         }
     }
@@ -118,10 +170,22 @@ impl World {
             PolicyEngine::open(&policies).unwrap(),
             PluginHost::builtin().unwrap(),
         );
-        let mut world = World { _dir: dir, app, users: Vec::new(), orgs: Vec::new(), workspaces: Vec::new(), resources: Vec::new() };
+        let mut world = World {
+            _dir: dir,
+            app,
+            users: Vec::new(),
+            orgs: Vec::new(),
+            workspaces: Vec::new(),
+            resources: Vec::new(),
+        };
         for i in 0..USERS {
-            let user = CreateUser { id: Uuid::new_v4(), email: email(i) };
-            world.users.push(run(&world, Actor::System, user).unwrap().id);
+            let user = CreateUser {
+                id: Uuid::new_v4(),
+                email: email(i),
+            };
+            world
+                .users
+                .push(run(&world, Actor::System, user).unwrap().id);
         }
         for o in 0..ORGS {
             let create = CreateOrg {
@@ -135,10 +199,16 @@ impl World {
                 autojoin_role: OrgRole::Member,
             };
             let org = run(&world, Actor::System, create).unwrap();
-            let extra = CreateWorkspace { id: Uuid::new_v4(), org: org.id, name: "extra".into() };
+            let extra = CreateWorkspace {
+                id: Uuid::new_v4(),
+                org: org.id,
+                name: "extra".into(),
+            };
             let extra = run(&world, Actor::System, extra).unwrap();
             world.orgs.push(org.id);
-            world.workspaces.push(vec![org.default_workspace.unwrap(), extra.id]);
+            world
+                .workspaces
+                .push(vec![org.default_workspace.unwrap(), extra.id]);
         }
         world
     }
@@ -149,65 +219,151 @@ impl World {
                 let add = AddMember::new(self.orgs[org], self.users[user], role);
                 run(self, Actor::System, add);
             }
-            Op::InviteAccept { org, user, role, accept_as } => {
-                let invite = Invite { id: Uuid::now_v7(), org: self.orgs[org], email: email(user), role, ttl: Duration::days(7) };
+            Op::InviteAccept {
+                org,
+                user,
+                role,
+                accept_as,
+            } => {
+                let invite = Invite {
+                    id: Uuid::now_v7(),
+                    org: self.orgs[org],
+                    email: email(user),
+                    role,
+                    ttl: Duration::days(7),
+                };
                 if let Some(invitation) = run(self, Actor::System, invite) {
-                    let target = InvitationRef { org: self.orgs[org], invitation: invitation.id };
-                    run(self, Actor::User(self.users[accept_as]), AcceptInvitation::new(target));
+                    let target = InvitationRef {
+                        org: self.orgs[org],
+                        invitation: invitation.id,
+                    };
+                    run(
+                        self,
+                        Actor::User(self.users[accept_as]),
+                        AcceptInvitation::new(target),
+                    );
                 }
             }
             Op::InviteRevoke { org, user } => {
-                let invite = Invite { id: Uuid::now_v7(), org: self.orgs[org], email: email(user), role: OrgRole::Member, ttl: Duration::days(7) };
+                let invite = Invite {
+                    id: Uuid::now_v7(),
+                    org: self.orgs[org],
+                    email: email(user),
+                    role: OrgRole::Member,
+                    ttl: Duration::days(7),
+                };
                 if let Some(invitation) = run(self, Actor::System, invite) {
-                    let target = InvitationRef { org: self.orgs[org], invitation: invitation.id };
+                    let target = InvitationRef {
+                        org: self.orgs[org],
+                        invitation: invitation.id,
+                    };
                     run(self, Actor::System, RevokeInvitation(target));
                 }
             }
-            Op::ChangeRole { org, user, role, actor } => {
+            Op::ChangeRole {
+                org,
+                user,
+                role,
+                actor,
+            } => {
                 let change = ChangeRole::new(self.orgs[org], self.users[user], role);
                 run(self, actor_of(self, actor), change);
             }
             Op::Remove { org, user, actor } => {
-                let remove = RemoveMember { org: self.orgs[org], user: self.users[user] };
+                let remove = RemoveMember {
+                    org: self.orgs[org],
+                    user: self.users[user],
+                };
                 run(self, actor_of(self, actor), remove);
             }
-            Op::AddToWorkspace { org, ws, user, role } => {
-                let add = AddWorkspaceMember { org: self.orgs[org], workspace: self.workspaces[org][ws], user: self.users[user], role };
+            Op::AddToWorkspace {
+                org,
+                ws,
+                user,
+                role,
+            } => {
+                let add = AddWorkspaceMember {
+                    org: self.orgs[org],
+                    workspace: self.workspaces[org][ws],
+                    user: self.users[user],
+                    role,
+                };
                 run(self, Actor::System, add);
             }
             Op::RemoveFromWorkspace { org, ws, user } => {
-                let remove = RemoveWorkspaceMember { org: self.orgs[org], workspace: self.workspaces[org][ws], user: self.users[user] };
+                let remove = RemoveWorkspaceMember {
+                    org: self.orgs[org],
+                    workspace: self.workspaces[org][ws],
+                    user: self.users[user],
+                };
                 run(self, Actor::System, remove);
             }
             Op::RequestApprove { org, ws, user } => {
                 let (org, workspace) = (self.orgs[org], self.workspaces[org][ws]);
-                let request = RequestAccess { id: Uuid::now_v7(), org, workspace, message: None };
+                let request = RequestAccess {
+                    id: Uuid::now_v7(),
+                    org,
+                    workspace,
+                    message: None,
+                };
                 if let Some(request) = run(self, Actor::User(self.users[user]), request) {
-                    let approve = ApproveAccessRequest { org, workspace, request: request.id, role: WorkspaceRole::Viewer };
+                    let approve = ApproveAccessRequest {
+                        org,
+                        workspace,
+                        request: request.id,
+                        role: WorkspaceRole::Viewer,
+                    };
                     run(self, Actor::System, approve);
                 }
             }
             Op::Register { org, ws, actor } => {
-                let register: RegisterResource = serde_json::from_value(serde_json::json!({"type": "Flow"})).unwrap();
-                let register = RegisterResource { org: self.orgs[org], workspace: self.workspaces[org][ws], ..register };
+                let register: RegisterResource =
+                    serde_json::from_value(serde_json::json!({"type": "Flow"})).unwrap();
+                let register = RegisterResource {
+                    org: self.orgs[org],
+                    workspace: self.workspaces[org][ws],
+                    ..register
+                };
                 if let Some(resource) = run(self, actor_of(self, actor), register) {
                     self.resources.push(resource.id);
                 }
             }
-            Op::Move { resource, org, ws, actor } => {
+            Op::Move {
+                resource,
+                org,
+                ws,
+                actor,
+            } => {
                 if let Some(resource) = self.resource(resource) {
                     let workspace = self.workspaces[org][ws];
                     let target = ResourceRef::of(&resource);
-                    run(self, actor_of(self, actor), MoveResource { target, workspace, folder: None });
+                    run(
+                        self,
+                        actor_of(self, actor),
+                        MoveResource {
+                            target,
+                            workspace,
+                            folder: None,
+                        },
+                    );
                 }
             }
             Op::DeleteResource { resource } => {
                 if let Some(resource) = self.resource(resource) {
-                    run(self, Actor::System, DeleteResource { target: ResourceRef::of(&resource) });
+                    run(
+                        self,
+                        Actor::System,
+                        DeleteResource {
+                            target: ResourceRef::of(&resource),
+                        },
+                    );
                 }
             }
             Op::DeleteWorkspace { org, ws } => {
-                let delete = DeleteWorkspace { org: self.orgs[org], workspace: self.workspaces[org][ws] };
+                let delete = DeleteWorkspace {
+                    org: self.orgs[org],
+                    workspace: self.workspaces[org][ws],
+                };
                 run(self, Actor::System, delete);
             }
         }
@@ -236,15 +392,32 @@ impl World {
                 if self.app.store.membership(org, user).unwrap().is_some() {
                     continue;
                 }
-                let mut targets = vec![(EntityRef::new("Org", org), ["ViewOrg", "InviteMember", "ChangeRole"])];
+                let mut targets = vec![(
+                    EntityRef::new("Org", org),
+                    ["ViewOrg", "InviteMember", "ChangeRole"],
+                )];
                 for &ws in &self.workspaces[o] {
-                    targets.push((EntityRef::new("Workspace", ws), ["ViewWorkspace", "CreateResource", "ManageWorkspaceMembers"]));
+                    targets.push((
+                        EntityRef::new("Workspace", ws),
+                        ["ViewWorkspace", "CreateResource", "ManageWorkspaceMembers"],
+                    ));
                 }
-                let page = self.app.store.page_ids(&keys::workspaces_of_org(org), None, 500).unwrap();
+                let page = self
+                    .app
+                    .store
+                    .page_ids(&keys::workspaces_of_org(org), None, 500)
+                    .unwrap();
                 for ws in page.items {
-                    let resources = self.app.store.page_ids(&keys::resources_of_workspace(ws), None, 500).unwrap();
+                    let resources = self
+                        .app
+                        .store
+                        .page_ids(&keys::resources_of_workspace(ws), None, 500)
+                        .unwrap();
                     for id in resources.items {
-                        targets.push((EntityRef::new("Flow", id), ["ViewResource", "MoveResource", "DeleteResource"]));
+                        targets.push((
+                            EntityRef::new("Flow", id),
+                            ["ViewResource", "MoveResource", "DeleteResource"],
+                        ));
                     }
                 }
                 for (resource, actions) in targets {
@@ -257,7 +430,10 @@ impl World {
                             entities: Vec::new(),
                         };
                         let decision = self.app.check(&request).unwrap();
-                        assert!(!decision.allowed(), "{user} outside org {org} may {action} on {resource:?}");
+                        assert!(
+                            !decision.allowed(),
+                            "{user} outside org {org} may {action} on {resource:?}"
+                        );
                     }
                 }
             }

@@ -100,7 +100,11 @@ impl Server {
 
     /// Starts a server with extra flags, plugins, and `warden_toml` as the
     /// config file (the server's working directory's `warden.toml`).
-    pub fn start_configured(extra_args: &[&str], plugins: &[&str], warden_toml: Option<&str>) -> Server {
+    pub fn start_configured(
+        extra_args: &[&str],
+        plugins: &[&str],
+        warden_toml: Option<&str>,
+    ) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         copy_dir(&repo_root().join("policies"), &dir.path().join("policies"));
         std::fs::create_dir_all(dir.path().join("plugins")).expect("plugins dir");
@@ -217,7 +221,13 @@ impl Server {
 
     /// Any method acting as `actor` (the system when `None`), with an
     /// optional JSON body.
-    pub fn call(&self, actor: Option<&str>, method: &str, path: &str, body: Option<Value>) -> Answer {
+    pub fn call(
+        &self,
+        actor: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Answer {
         let headers: Vec<(&str, &str)> = actor.map(|a| ("X-Warden-Actor", a)).into_iter().collect();
         self.send(method, path, body.map(|b| b.to_string()), &headers)
     }
@@ -306,11 +316,17 @@ impl Drop for Server {
 /// Copies a plugin's manifest and component (not its sources) into `into`.
 fn copy_plugin(plugin: &str, into: &Path) {
     let from = repo_root().join(plugin);
-    let name = from.file_name().expect("plugin dir name").to_str().expect("UTF-8 name").to_string();
+    let name = from
+        .file_name()
+        .expect("plugin dir name")
+        .to_str()
+        .expect("UTF-8 name")
+        .to_string();
     let to = into.join(&name);
     std::fs::create_dir_all(&to).expect("create plugin dir");
     for file in ["plugin.toml".to_string(), format!("{name}.wasm")] {
-        std::fs::copy(from.join(&file), to.join(&file)).unwrap_or_else(|e| panic!("copy {plugin}/{file}: {e}"));
+        std::fs::copy(from.join(&file), to.join(&file))
+            .unwrap_or_else(|e| panic!("copy {plugin}/{file}: {e}"));
     }
 }
 

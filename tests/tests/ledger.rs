@@ -24,12 +24,19 @@ fn tenant(server: &Server, plan: &str) -> Tenant {
     let admin = server.user("admin@acme.com");
     let member = server.user("member@acme.com");
     let org = server
-        .post("/v1/orgs", json!({"name": "Acme", "plan": plan, "admin": admin}))
+        .post(
+            "/v1/orgs",
+            json!({"name": "Acme", "plan": plan, "admin": admin}),
+        )
         .expect(201);
     let workspace = org["default_workspace"].as_str().unwrap().to_string();
     let org = org["id"].as_str().unwrap().to_string();
     server
-        .post_as(&admin, &format!("/v1/orgs/{org}/members"), json!({"user": member, "role": "member"}))
+        .post_as(
+            &admin,
+            &format!("/v1/orgs/{org}/members"),
+            json!({"user": member, "role": "member"}),
+        )
         .expect(201);
     server
         .post_as(
@@ -79,7 +86,9 @@ fn run_id(n: u64) -> String {
 }
 
 fn error_code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
 }
 
 #[test]
@@ -89,41 +98,89 @@ fn usage_spends_granted_credits_once_per_run_and_signals_low_balance() {
     let usage = format!("/v1/orgs/{}/usage", t.org);
     assert_eq!(t.grant(&server, 100)["balance_after"], 100);
 
-    let first = server.post_as(&t.member, &usage, t.usage(&run_id(1), Some(80))).expect(201);
-    assert_eq!((first["balance_after"].clone(), first["thresholds_crossed"].clone()), (json!(20), json!([75])));
-    let again = server.post_as(&t.member, &usage, t.usage(&run_id(1), Some(80))).expect(201);
+    let first = server
+        .post_as(&t.member, &usage, t.usage(&run_id(1), Some(80)))
+        .expect(201);
+    assert_eq!(
+        (
+            first["balance_after"].clone(),
+            first["thresholds_crossed"].clone()
+        ),
+        (json!(20), json!([75]))
+    );
+    let again = server
+        .post_as(&t.member, &usage, t.usage(&run_id(1), Some(80)))
+        .expect(201);
     assert_eq!(again, first, "a retried run answers the first record");
-    let conflicting = server.post_as(&t.member, &usage, t.usage(&run_id(1), Some(5))).expect(409);
+    let conflicting = server
+        .post_as(&t.member, &usage, t.usage(&run_id(1), Some(5)))
+        .expect(409);
     assert_eq!(error_code(&conflicting), "run_already_recorded");
 
-    let second = server.post_as(&t.member, &usage, t.usage(&run_id(2), Some(20))).expect(201);
+    let second = server
+        .post_as(&t.member, &usage, t.usage(&run_id(2), Some(20)))
+        .expect(201);
     assert_eq!(second["thresholds_crossed"], json!([90]));
-    let refused = server.post_as(&t.member, &usage, t.usage(&run_id(3), Some(1))).expect(402);
+    let refused = server
+        .post_as(&t.member, &usage, t.usage(&run_id(3), Some(1)))
+        .expect(402);
     assert_eq!(error_code(&refused), "insufficient_credits");
     // Without credits the usage-pricing hook (here the built-in rule) prices the run.
-    let priced = server.post_as(&t.member, &usage, t.usage(&run_id(4), None)).expect(201);
-    assert_eq!((priced["credits"].clone(), priced["priced_by"]["plugin"].clone()), (json!(0), json!("builtin")));
+    let priced = server
+        .post_as(&t.member, &usage, t.usage(&run_id(4), None))
+        .expect(201);
+    assert_eq!(
+        (
+            priced["credits"].clone(),
+            priced["priced_by"]["plugin"].clone()
+        ),
+        (json!(0), json!("builtin"))
+    );
 
-    let balance = server.get_as(&t.admin, &format!("/v1/orgs/{}/balance", t.org)).expect(200);
+    let balance = server
+        .get_as(&t.admin, &format!("/v1/orgs/{}/balance", t.org))
+        .expect(200);
     assert_eq!(balance["credits"], 0, "{balance}");
     assert_eq!(balance["summary"]["used_credits"], 100);
     let report = server.get_as(&t.admin, &usage).expect(200);
     assert_eq!(report["workspaces"]["items"][0]["credits"], 100, "{report}");
     assert_eq!(report["workspaces"]["items"][0]["runs"], 3);
-    let events = server.get_as(&t.admin, &format!("/v1/orgs/{}/billing-events", t.org)).expect(200);
-    let thresholds: Vec<&Value> = events["items"].as_array().unwrap().iter().map(|e| &e["threshold_percent"]).collect();
+    let events = server
+        .get_as(&t.admin, &format!("/v1/orgs/{}/billing-events", t.org))
+        .expect(200);
+    let thresholds: Vec<&Value> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["threshold_percent"])
+        .collect();
     assert_eq!(thresholds, [&json!(90), &json!(75)]);
     let entries = server
-        .get_as(&t.admin, &format!("/v1/orgs/{}/accounts/credits/entries?limit=2", t.org))
+        .get_as(
+            &t.admin,
+            &format!("/v1/orgs/{}/accounts/credits/entries?limit=2", t.org),
+        )
         .expect(200);
-    assert_eq!(entries["items"][0]["reference"], run_id(2), "newest first: {entries}");
+    assert_eq!(
+        entries["items"][0]["reference"],
+        run_id(2),
+        "newest first: {entries}"
+    );
     let older = server
         .get_as(
             &t.admin,
-            &format!("/v1/orgs/{}/accounts/credits/entries?after={}", t.org, entries["next"].as_str().unwrap()),
+            &format!(
+                "/v1/orgs/{}/accounts/credits/entries?after={}",
+                t.org,
+                entries["next"].as_str().unwrap()
+            ),
         )
         .expect(200);
-    assert_eq!(older["items"].as_array().unwrap().len(), 1, "the grant: {older}");
+    assert_eq!(
+        older["items"].as_array().unwrap().len(),
+        1,
+        "the grant: {older}"
+    );
 
     let verified = server.get("/v1/ledger/verify").expect(200);
     assert_eq!(verified["violation_count"], 0, "{verified}");
@@ -136,38 +193,96 @@ fn ledger_calls_are_authorized_and_bad_input_names_the_field() {
     let t = tenant(&server, "free");
     let guest = server.user("guest@acme.com");
     server
-        .post_as(&t.admin, &format!("/v1/orgs/{}/members", t.org), json!({"user": guest, "role": "guest_internal"}))
+        .post_as(
+            &t.admin,
+            &format!("/v1/orgs/{}/members", t.org),
+            json!({"user": guest, "role": "guest_internal"}),
+        )
         .expect(201);
     let usage = format!("/v1/orgs/{}/usage", t.org);
     let credits = format!("/v1/orgs/{}/credits", t.org);
     let grant = json!({"credits": 5, "source": "purchase"});
-    assert_eq!(error_code(&server.post_as(&t.admin, &credits, grant.clone()).expect(403)), "forbidden");
-    assert_eq!(server.post(&credits, json!({"credits": 0, "source": "purchase"})).expect(400)["error"]["field"], "credits");
-    assert_eq!(server.post(&credits, json!({"credits": "ten", "source": "purchase"})).expect(400)["error"]["field"], "body.credits");
+    assert_eq!(
+        error_code(
+            &server
+                .post_as(&t.admin, &credits, grant.clone())
+                .expect(403)
+        ),
+        "forbidden"
+    );
+    assert_eq!(
+        server
+            .post(&credits, json!({"credits": 0, "source": "purchase"}))
+            .expect(400)["error"]["field"],
+        "credits"
+    );
+    assert_eq!(
+        server
+            .post(&credits, json!({"credits": "ten", "source": "purchase"}))
+            .expect(400)["error"]["field"],
+        "body.credits"
+    );
     server.post(&credits, grant).expect(201);
 
-    let denied = server.post_as(&guest, &usage, t.usage(&run_id(1), Some(1))).expect(403);
+    let denied = server
+        .post_as(&guest, &usage, t.usage(&run_id(1), Some(1)))
+        .expect(403);
     assert_eq!(error_code(&denied), "forbidden");
     let mut elsewhere = t.usage(&run_id(1), Some(1));
     elsewhere["flow"] = json!(t.workspace);
-    assert_eq!(server.post(&usage, elsewhere).expect(404)["error"]["code"], "not_found");
-    assert_eq!(server.post(&usage, t.usage("not-a-uuid", Some(1))).expect(400)["error"]["field"], "body.run_id");
-    server.get_as(&t.member, &format!("/v1/orgs/{}/balance", t.org)).expect(403);
-    server.get_as(&t.admin, &format!("/v1/orgs/{}/accounts/cash/entries", t.org)).expect(400);
-    assert_eq!(error_code(&server.get_as(&t.admin, "/v1/ledger/verify").expect(403)), "forbidden");
+    assert_eq!(
+        server.post(&usage, elsewhere).expect(404)["error"]["code"],
+        "not_found"
+    );
+    assert_eq!(
+        server
+            .post(&usage, t.usage("not-a-uuid", Some(1)))
+            .expect(400)["error"]["field"],
+        "body.run_id"
+    );
+    server
+        .get_as(&t.member, &format!("/v1/orgs/{}/balance", t.org))
+        .expect(403);
+    server
+        .get_as(
+            &t.admin,
+            &format!("/v1/orgs/{}/accounts/cash/entries", t.org),
+        )
+        .expect(400);
+    assert_eq!(
+        error_code(&server.get_as(&t.admin, "/v1/ledger/verify").expect(403)),
+        "forbidden"
+    );
 
     let billing = format!("/v1/orgs/{}/billing", t.org);
     let settings = json!({
         "period_start": "2026-01-01T00:00:00Z", "period_end": "2026-02-01T00:00:00Z",
         "seat_price_cents": 1200, "overage_cap_credits": 10,
     });
-    let overage = server.send("PUT", &billing, Some(settings.to_string()), &[("X-Warden-Actor", &t.admin)]);
+    let overage = server.send(
+        "PUT",
+        &billing,
+        Some(settings.to_string()),
+        &[("X-Warden-Actor", &t.admin)],
+    );
     assert_eq!(error_code(&overage.expect(409)), "overage_needs_paid_plan");
     let mut settings = settings;
     settings["overage_cap_credits"] = json!(0);
-    server.send("PUT", &billing, Some(settings.to_string()), &[("X-Warden-Actor", &t.admin)]).expect(201);
-    assert_eq!(server.get_as(&t.admin, &billing).expect(200)["seat_price_cents"], 1200);
-    let charges = server.get_as(&t.admin, &format!("/v1/orgs/{}/seat-charges", t.org)).expect(200);
+    server
+        .send(
+            "PUT",
+            &billing,
+            Some(settings.to_string()),
+            &[("X-Warden-Actor", &t.admin)],
+        )
+        .expect(201);
+    assert_eq!(
+        server.get_as(&t.admin, &billing).expect(200)["seat_price_cents"],
+        1200
+    );
+    let charges = server
+        .get_as(&t.admin, &format!("/v1/orgs/{}/seat-charges", t.org))
+        .expect(200);
     assert_eq!(charges["items"], json!([]));
 }
 
@@ -192,7 +307,9 @@ fn concurrent_spending_never_overdraws() {
     let statuses = statuses.into_inner().unwrap();
     assert_eq!(statuses.get(&201), Some(&COVERED), "{statuses:?}");
     assert_eq!(statuses.get(&402), Some(&(POSTS - COVERED)), "{statuses:?}");
-    let balance = server.get(&format!("/v1/orgs/{}/balance", t.org)).expect(200);
+    let balance = server
+        .get(&format!("/v1/orgs/{}/balance", t.org))
+        .expect(200);
     assert_eq!(balance["credits"], 0, "{balance}");
 }
 
@@ -216,7 +333,10 @@ fn post_until_killed(url: &str, t: &Tenant, first_run: u64, stop: &AtomicBool) -
             Ok(response) if response.status() == 201 => acknowledged.push(run),
             Ok(response) => panic!("usage answered {}", response.status()),
             Err(ureq::Error::Status(status, response)) => {
-                panic!("usage answered {status}: {}", response.into_string().unwrap_or_default())
+                panic!(
+                    "usage answered {status}: {}",
+                    response.into_string().unwrap_or_default()
+                )
             }
             Err(_) => break, // killed mid-request: not acknowledged
         }
@@ -226,7 +346,10 @@ fn post_until_killed(url: &str, t: &Tenant, first_run: u64, stop: &AtomicBool) -
 
 /// A kill moment in 100–400 ms, different every round.
 fn random_delay(round: u64) -> Duration {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     Duration::from_millis(100 + (u64::from(nanos) ^ round.wrapping_mul(0x9e37_79b9)) % 300)
 }
 
@@ -236,11 +359,15 @@ fn recorded_runs(server: &Server, org: &str) -> HashMap<String, u32> {
     let mut after = String::new();
     loop {
         let page = server
-            .get(&format!("/v1/orgs/{org}/accounts/credits/entries?limit=500{after}"))
+            .get(&format!(
+                "/v1/orgs/{org}/accounts/credits/entries?limit=500{after}"
+            ))
             .expect(200);
         for entry in page["items"].as_array().unwrap() {
             if entry["kind"] == "usage" {
-                *runs.entry(entry["reference"].as_str().unwrap().to_string()).or_default() += 1;
+                *runs
+                    .entry(entry["reference"].as_str().unwrap().to_string())
+                    .or_default() += 1;
             }
         }
         match page["next"].as_str() {
@@ -274,12 +401,23 @@ fn acknowledged_usage_survives_sigkill_exactly_once() {
         server.restart();
     }
     let acknowledged = acknowledged.into_inner().unwrap();
-    assert!(acknowledged.len() as u64 >= KILLS, "too few posts acknowledged: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() as u64 >= KILLS,
+        "too few posts acknowledged: {}",
+        acknowledged.len()
+    );
     let recorded = recorded_runs(&server, &t.org);
     for run in &acknowledged {
-        assert_eq!(recorded.get(run), Some(&1), "acknowledged run {run} is not recorded exactly once");
+        assert_eq!(
+            recorded.get(run),
+            Some(&1),
+            "acknowledged run {run} is not recorded exactly once"
+        );
     }
-    assert!(recorded.values().all(|n| *n == 1), "a run was recorded twice");
+    assert!(
+        recorded.values().all(|n| *n == 1),
+        "a run was recorded twice"
+    );
 
     server.stop();
     let verify = std::process::Command::new(warden_bin())

@@ -30,19 +30,35 @@ fn org(server: &Server, seat_limit: u32) -> Org {
         "seat_price_cents": SEAT_PRICE_CENTS,
     });
     let path = format!("/v1/orgs/{id}/billing");
-    server.send("PUT", &path, Some(billing.to_string()), &[("X-Warden-Actor", &admin)]).expect(201);
+    server
+        .send(
+            "PUT",
+            &path,
+            Some(billing.to_string()),
+            &[("X-Warden-Actor", &admin)],
+        )
+        .expect(201);
     Org { id, admin }
 }
 
 fn add_member(server: &Server, org: &Org, email: &str, role: &str) -> Value {
     let user = server.user(email);
     server
-        .post_as(&org.admin, &format!("/v1/orgs/{}/members", org.id), json!({"user": user, "role": role}))
+        .post_as(
+            &org.admin,
+            &format!("/v1/orgs/{}/members", org.id),
+            json!({"user": user, "role": role}),
+        )
         .expect(201)
 }
 
 fn seat_charges(server: &Server, org: &Org) -> Vec<Value> {
-    let page = server.get_as(&org.admin, &format!("/v1/orgs/{}/seat-charges?limit=500", org.id)).expect(200);
+    let page = server
+        .get_as(
+            &org.admin,
+            &format!("/v1/orgs/{}/seat-charges?limit=500", org.id),
+        )
+        .expect(200);
     page["items"].as_array().unwrap().clone()
 }
 
@@ -51,8 +67,16 @@ fn unix_seconds(rfc3339: &Value) -> i64 {
     let text = rfc3339.as_str().unwrap();
     let (date, time) = text.split_once('T').unwrap();
     let mut parts = date.split('-').map(|p| p.parse::<i64>().unwrap());
-    let (y, m, d) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
-    let hms: Vec<f64> = time.trim_end_matches('Z').split(':').map(|p| p.parse().unwrap()).collect();
+    let (y, m, d) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let hms: Vec<f64> = time
+        .trim_end_matches('Z')
+        .split(':')
+        .map(|p| p.parse().unwrap())
+        .collect();
     days_from_civil(y, m, d) * 86_400 + (hms[0] * 3600.0 + hms[1] * 60.0 + hms[2]) as i64
 }
 
@@ -71,9 +95,15 @@ fn a_member_beyond_the_seat_limit_is_charged_pro_rata_once() {
     let server = Server::start_with_plugins(&PLUGINS);
     let org = org(&server, 2);
     add_member(&server, &org, "within@acme.com", "member");
-    assert!(seat_charges(&server, &org).is_empty(), "the second seat is within the limit");
+    assert!(
+        seat_charges(&server, &org).is_empty(),
+        "the second seat is within the limit"
+    );
     add_member(&server, &org, "guest@partner.example", "guest_external");
-    assert!(seat_charges(&server, &org).is_empty(), "external guests take no seat");
+    assert!(
+        seat_charges(&server, &org).is_empty(),
+        "external guests take no seat"
+    );
 
     let beyond = add_member(&server, &org, "beyond@acme.com", "guest_internal");
     let charges = seat_charges(&server, &org);
@@ -81,16 +111,33 @@ fn a_member_beyond_the_seat_limit_is_charged_pro_rata_once() {
     let charge = &charges[0];
     assert_eq!(charge["user"], beyond["user"]);
     assert_eq!(charge["priced_by"]["plugin"], "seat-billing");
-    let (start, end, at) = (unix_seconds(&charge["period"]["start"]), unix_seconds(&charge["period"]["end"]), unix_seconds(&charge["at"]));
+    let (start, end, at) = (
+        unix_seconds(&charge["period"]["start"]),
+        unix_seconds(&charge["period"]["end"]),
+        unix_seconds(&charge["at"]),
+    );
     let expected = SEAT_PRICE_CENTS as f64 * (end - at) as f64 / (end - start) as f64;
     let amount = charge["amount_cents"].as_u64().unwrap();
-    assert!((amount as f64 - expected).abs() <= 2.0, "{amount} cents, expected about {expected}");
+    assert!(
+        (amount as f64 - expected).abs() <= 2.0,
+        "{amount} cents, expected about {expected}"
+    );
     assert!(amount > 0 && amount <= SEAT_PRICE_CENTS);
 
     // The membership's audit record keeps the plugin's answer.
-    let audit = server.get(&format!("/v1/orgs/{}/audit", org.id)).expect(200);
-    let records = audit.get("items").unwrap_or(&audit).as_array().unwrap().clone();
-    let priced = records.iter().find(|r| r["action"] == "InviteMember" && r.get("plugins").is_some()).expect("priced record");
+    let audit = server
+        .get(&format!("/v1/orgs/{}/audit", org.id))
+        .expect(200);
+    let records = audit
+        .get("items")
+        .unwrap_or(&audit)
+        .as_array()
+        .unwrap()
+        .clone();
+    let priced = records
+        .iter()
+        .find(|r| r["action"] == "InviteMember" && r.get("plugins").is_some())
+        .expect("priced record");
     assert_eq!(priced["plugins"][0]["hook"], "seat-billing");
 
     let verify = server.get("/v1/ledger/verify").expect(200);
@@ -101,7 +148,9 @@ fn a_member_beyond_the_seat_limit_is_charged_pro_rata_once() {
 fn auto_joining_beyond_the_seat_limit_is_charged_too() {
     let server = Server::start_with_plugins(&PLUGINS);
     let org = org(&server, 1);
-    let ann = server.post("/v1/signup", json!({"email": "ann@acme.com"})).expect(201);
+    let ann = server
+        .post("/v1/signup", json!({"email": "ann@acme.com"}))
+        .expect(201);
     assert_eq!(ann["joined"]["org"], json!(org.id));
     let charges = seat_charges(&server, &org);
     assert_eq!(charges.len(), 1, "{charges:?}");
@@ -114,7 +163,9 @@ fn concurrent_joins_at_the_limit_charge_exactly_the_seats_beyond_it() {
     const SEAT_LIMIT: usize = 11;
     let server = Server::start_with_plugins(&PLUGINS);
     let org = org(&server, SEAT_LIMIT as u32);
-    let users: Vec<String> = (0..JOINS).map(|i| server.user(&format!("u{i}@acme.com"))).collect();
+    let users: Vec<String> = (0..JOINS)
+        .map(|i| server.user(&format!("u{i}@acme.com")))
+        .collect();
     let statuses: Vec<u16> = std::thread::scope(|scope| {
         let handles: Vec<_> = users
             .iter()
@@ -122,7 +173,9 @@ fn concurrent_joins_at_the_limit_charge_exactly_the_seats_beyond_it() {
                 let (server, org) = (&server, &org);
                 scope.spawn(move || {
                     let path = format!("/v1/orgs/{}/members", org.id);
-                    server.post_as(&org.admin, &path, json!({"user": user, "role": "member"})).status
+                    server
+                        .post_as(&org.admin, &path, json!({"user": user, "role": "member"}))
+                        .status
                 })
             })
             .collect();
@@ -134,7 +187,10 @@ fn concurrent_joins_at_the_limit_charge_exactly_the_seats_beyond_it() {
     assert_eq!(charges.len(), JOINS + 1 - SEAT_LIMIT);
     let org_now = server.get(&format!("/v1/orgs/{}", org.id)).expect(200);
     assert_eq!(org_now["seats_used"], JOINS + 1);
-    assert_eq!(server.get("/v1/ledger/verify").expect(200)["violation_count"], 0);
+    assert_eq!(
+        server.get("/v1/ledger/verify").expect(200)["violation_count"],
+        0
+    );
 }
 
 #[test]
@@ -143,7 +199,11 @@ fn accepting_an_invitation_or_leaving_external_guest_takes_a_charged_seat_once()
     let org = org(&server, 1);
     let bob = server.user("bob@acme.com");
     let invitation = server
-        .post_as(&org.admin, &format!("/v1/orgs/{}/invitations", org.id), json!({"email": "bob@acme.com", "role": "member"}))
+        .post_as(
+            &org.admin,
+            &format!("/v1/orgs/{}/invitations", org.id),
+            json!({"email": "bob@acme.com", "role": "member"}),
+        )
         .created_id();
     let accept = format!("/v1/orgs/{}/invitations/{invitation}/accept", org.id);
     server.post_as(&bob, &accept, json!({})).expect(200);
@@ -151,17 +211,35 @@ fn accepting_an_invitation_or_leaving_external_guest_takes_a_charged_seat_once()
 
     let guest = add_member(&server, &org, "guest@partner.example", "guest_external");
     let guest = guest["user"].as_str().unwrap();
-    assert_eq!(seat_charges(&server, &org).len(), 1, "external guests take no seat");
+    assert_eq!(
+        seat_charges(&server, &org).len(),
+        1,
+        "external guests take no seat"
+    );
     let role = format!("/v1/orgs/{}/members/{guest}", org.id);
     let change = |role_name: &str| {
         let body = json!({ "role": role_name }).to_string();
-        server.send("PATCH", &role, Some(body), &[("X-Warden-Actor", &org.admin)]).expect(200);
+        server
+            .send(
+                "PATCH",
+                &role,
+                Some(body),
+                &[("X-Warden-Actor", &org.admin)],
+            )
+            .expect(200);
     };
     change("guest_internal");
-    assert_eq!(seat_charges(&server, &org).len(), 2, "an internal guest takes a seat");
+    assert_eq!(
+        seat_charges(&server, &org).len(),
+        2,
+        "an internal guest takes a seat"
+    );
     // Back and forth within the period: the seat was paid for already.
     change("guest_external");
     change("member");
     assert_eq!(seat_charges(&server, &org).len(), 2);
-    assert_eq!(server.get("/v1/ledger/verify").expect(200)["violation_count"], 0);
+    assert_eq!(
+        server.get("/v1/ledger/verify").expect(200)["violation_count"],
+        0
+    );
 }

@@ -34,8 +34,16 @@ fn members(server: &Server, org: &str) -> Vec<Value> {
 /// The newest audit record of `org` that consulted a plugin.
 fn newest_plugin_audit(server: &Server, org: &str) -> Value {
     let body = server.get(&format!("/v1/orgs/{org}/audit")).expect(200);
-    let items = body.get("items").unwrap_or(&body).as_array().unwrap().clone();
-    items.into_iter().find(|r| r.get("plugins").is_some()).expect("a record with plugin answers")
+    let items = body
+        .get("items")
+        .unwrap_or(&body)
+        .as_array()
+        .unwrap()
+        .clone();
+    items
+        .into_iter()
+        .find(|r| r.get("plugins").is_some())
+        .expect("a record with plugin answers")
 }
 
 #[test]
@@ -48,16 +56,30 @@ fn company_domain_users_join_the_org_and_its_default_workspace() {
     assert_eq!(ann["user"]["email"], "ann@acme.com");
     assert_eq!(ann["created"], true);
     assert_eq!(ann["decided_by"], "domain-autojoin");
-    assert_eq!(ann["joined"], json!({"org": org, "role": "member", "workspaces": [workspace]}));
-    assert!(ann["reason"].as_str().unwrap().contains("acme.com"), "{ann}");
+    assert_eq!(
+        ann["joined"],
+        json!({"org": org, "role": "member", "workspaces": [workspace]})
+    );
+    assert!(
+        ann["reason"].as_str().unwrap().contains("acme.com"),
+        "{ann}"
+    );
 
     let ann_id = ann["user"]["id"].as_str().unwrap();
-    let member = members(&server, &org).into_iter().find(|m| m["user"] == ann_id).expect("Ann is a member");
+    let member = members(&server, &org)
+        .into_iter()
+        .find(|m| m["user"] == ann_id)
+        .expect("Ann is a member");
     assert_eq!(member["role"], "member");
     let check = server.check(ann_id, "CreateWorkspace", "Org", &org);
     assert_eq!(check["decision"], "Allow", "{check}");
-    let members_of_default = server.get(&format!("/v1/workspaces/{workspace}/members")).expect(200);
-    assert!(members_of_default.to_string().contains(ann_id), "{members_of_default}");
+    let members_of_default = server
+        .get(&format!("/v1/workspaces/{workspace}/members"))
+        .expect(200);
+    assert!(
+        members_of_default.to_string().contains(ann_id),
+        "{members_of_default}"
+    );
 
     // Signing up again finds the same user and changes nothing.
     let (status, again) = signup(&server, "ann@acme.com");
@@ -65,7 +87,13 @@ fn company_domain_users_join_the_org_and_its_default_workspace() {
     assert_eq!(again["created"], false);
     assert_eq!(again["user"]["id"], ann_id);
     assert_eq!(again["joined"], Value::Null);
-    assert!(again["reason"].as_str().unwrap().contains("already a member"), "{again}");
+    assert!(
+        again["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already a member"),
+        "{again}"
+    );
     assert_eq!(members(&server, &org).len(), 2);
 }
 
@@ -78,7 +106,10 @@ fn free_mail_and_unverified_domains_never_auto_join() {
     assert_eq!(status, 201, "{bob}");
     assert_eq!(bob["joined"], Value::Null);
     assert_eq!(bob["decided_by"], "host-guard");
-    assert!(bob["reason"].as_str().unwrap().contains("free-mail"), "{bob}");
+    assert!(
+        bob["reason"].as_str().unwrap().contains("free-mail"),
+        "{bob}"
+    );
 
     let (_, carol) = signup(&server, "carol@unverified.example");
     assert_eq!(carol["joined"], Value::Null);
@@ -92,7 +123,10 @@ fn free_mail_and_unverified_domains_never_auto_join() {
     assert_eq!(error["error"]["field"], "verified_domains[1]", "{error}");
     // Nor let auto-joined users become admins.
     let error = server
-        .post("/v1/orgs", json!({"name": "X", "plan": "pro", "autojoin_role": "admin"}))
+        .post(
+            "/v1/orgs",
+            json!({"name": "X", "plan": "pro", "autojoin_role": "admin"}),
+        )
         .expect(400);
     assert_eq!(error["error"]["field"], "autojoin_role", "{error}");
 }
@@ -123,7 +157,9 @@ fn a_failing_autojoin_plugin_fails_the_signup_and_writes_nothing() {
     assert_eq!(error["error"]["hook"], "autojoin");
     assert_eq!(members(&server, &org).len(), 1);
     // The user was not created either: creating it now does not conflict.
-    server.post("/v1/users", json!({"email": "eve@acme.com"})).expect(201);
+    server
+        .post("/v1/users", json!({"email": "eve@acme.com"}))
+        .expect(201);
     // Free-mail signups never reach the plugin, so they still work.
     assert_eq!(signup(&server, "eve@gmail.com").0, 201);
 }
@@ -141,17 +177,33 @@ fn a_recorded_decision_replays_against_the_current_or_another_plugin() {
     assert_eq!(recorded["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(recorded["input"]["email"], "ann@acme.com");
 
-    let replay = server.post("/v1/plugins/replay", json!({ "audit_id": audit_id })).expect(200);
+    let replay = server
+        .post("/v1/plugins/replay", json!({ "audit_id": audit_id }))
+        .expect(200);
     assert_eq!(replay["action"], "SignUp");
     assert_eq!(replay["calls"][0]["same_output"], true, "{replay}");
-    assert_eq!(replay["calls"][0]["now"]["answered"]["plugin"], "domain-autojoin");
-    let unknown = server.post("/v1/plugins/replay", json!({"audit_id": "00000000-0000-7000-8000-000000000000"}));
+    assert_eq!(
+        replay["calls"][0]["now"]["answered"]["plugin"],
+        "domain-autojoin"
+    );
+    let unknown = server.post(
+        "/v1/plugins/replay",
+        json!({"audit_id": "00000000-0000-7000-8000-000000000000"}),
+    );
     assert_eq!(unknown.expect(404)["error"]["code"], "not_found");
 
     server.stop();
     let data = server.data_dir();
-    let check = Command::new(warden_bin()).args(["check-store", "--data"]).arg(&data).output().expect("run warden");
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    let check = Command::new(warden_bin())
+        .args(["check-store", "--data"])
+        .arg(&data)
+        .output()
+        .expect("run warden");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
     let replay = |extra: &[&str]| {
         let output = Command::new(warden_bin())
             .args(["plugin", "replay", &audit_id, "--data"])
@@ -159,17 +211,26 @@ fn a_recorded_decision_replays_against_the_current_or_another_plugin() {
             .args(extra)
             .output()
             .expect("run warden");
-        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
     };
     let plugins = server.plugins_dir();
     let (code, out) = replay(&["--plugins", plugins.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("recorded: domain-autojoin 0.1.0") && out.contains("same output"), "{out}");
+    assert!(
+        out.contains("recorded: domain-autojoin 0.1.0") && out.contains("same output"),
+        "{out}"
+    );
 
     let other = repo_root().join("tests/plugins/autojoin-guest-role");
     let (code, out) = replay(&["--plugin", other.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{out}");
-    assert!(out.contains("now: autojoin-guest-role") && out.contains("OUTPUT DIFFERS"), "{out}");
+    assert!(
+        out.contains("now: autojoin-guest-role") && out.contains("OUTPUT DIFFERS"),
+        "{out}"
+    );
     assert!(out.contains("\"guest_internal\""), "{out}");
 }
 
@@ -182,7 +243,11 @@ fn concurrent_signups_each_join_once() {
             .map(|i| {
                 let server = &server;
                 // Half the threads sign up the same person.
-                let email = if i % 2 == 0 { "same@acme.com".to_string() } else { format!("u{i}@acme.com") };
+                let email = if i % 2 == 0 {
+                    "same@acme.com".to_string()
+                } else {
+                    format!("u{i}@acme.com")
+                };
                 scope.spawn(move || signup(server, &email))
             })
             .collect();
@@ -191,10 +256,20 @@ fn concurrent_signups_each_join_once() {
     for (status, body) in &answers {
         assert!(*status == 200 || *status == 201, "{status}: {body}");
     }
-    let same: Vec<_> = answers.iter().filter(|(_, b)| b["user"]["email"] == "same@acme.com").collect();
+    let same: Vec<_> = answers
+        .iter()
+        .filter(|(_, b)| b["user"]["email"] == "same@acme.com")
+        .collect();
     assert_eq!(same.iter().filter(|(_, b)| b["created"] == true).count(), 1);
-    assert_eq!(same.iter().filter(|(_, b)| b["joined"] != Value::Null).count(), 1);
-    assert!(same.iter().all(|(_, b)| b["user"]["id"] == same[0].1["user"]["id"]));
+    assert_eq!(
+        same.iter()
+            .filter(|(_, b)| b["joined"] != Value::Null)
+            .count(),
+        1
+    );
+    assert!(same
+        .iter()
+        .all(|(_, b)| b["user"]["id"] == same[0].1["user"]["id"]));
     // The admin, the ten distinct users and the one repeated.
     assert_eq!(members(&server, &org).len(), 12);
     let org = server.get(&format!("/v1/orgs/{org}")).expect(200);

@@ -59,7 +59,10 @@ impl Command for RequestAccess {
         if tx.exists(&keys::workspace_member(workspace.id, user))? {
             return Err(Error::conflict(
                 "already_member",
-                format!("user {user} is already a member of workspace {}", workspace.id),
+                format!(
+                    "user {user} is already a member of workspace {}",
+                    workspace.id
+                ),
             )
             .into());
         }
@@ -68,7 +71,10 @@ impl Command for RequestAccess {
             let id = Uuid::from_slice(&id).map_err(|e| Error::Storage(e.to_string()))?;
             return Err(Error::conflict(
                 "access_request_open",
-                format!("user {user} already has open access request {id} for workspace {}", workspace.id),
+                format!(
+                    "user {user} already has open access request {id} for workspace {}",
+                    workspace.id
+                ),
             )
             .into());
         }
@@ -77,7 +83,11 @@ impl Command for RequestAccess {
             org: workspace.org,
             workspace: workspace.id,
             user,
-            message: self.message.as_deref().map(|m| fields::note("message", m)).transpose()?,
+            message: self
+                .message
+                .as_deref()
+                .map(|m| fields::note("message", m))
+                .transpose()?,
             state: AccessRequestState::Open,
             role: None,
             decided_by: None,
@@ -120,7 +130,10 @@ impl Command for ApproveAccessRequest {
         if !tx.exists(&keys::membership(request.org, request.user))? {
             return Err(Error::conflict(
                 "not_org_member",
-                format!("user {} is no longer a member of org {}", request.user, request.org),
+                format!(
+                    "user {} is no longer a member of org {}",
+                    request.user, request.org
+                ),
             )
             .into());
         }

@@ -41,7 +41,10 @@ pub fn note(field: &str, value: &str) -> Result<String> {
         ));
     }
     if trimmed.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(Error::invalid(field, "must not contain control characters other than line breaks"));
+        return Err(Error::invalid(
+            field,
+            "must not contain control characters other than line breaks",
+        ));
     }
     Ok(trimmed.to_string())
 }
@@ -187,6 +190,9 @@ mod tests {
         let error = verifiable_domains("d", &["acme.com".into(), "Gmail.com".into()])
             .unwrap_err()
             .to_string();
-        assert!(error.starts_with("d[1]: gmail.com is a free-mail domain"), "{error}");
+        assert!(
+            error.starts_with("d[1]: gmail.com is a free-mail domain"),
+            "{error}"
+        );
     }
 }

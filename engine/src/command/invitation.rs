@@ -120,7 +120,10 @@ impl Command for RevokeInvitation {
         release_pending(tx, &invitation)?;
         invitation.status = InvitationStatus::Revoked;
         invitation.closed_at = Some(ctx.now);
-        tx.put(&keys::invitation(invitation.org, invitation.id), &invitation)?;
+        tx.put(
+            &keys::invitation(invitation.org, invitation.id),
+            &invitation,
+        )?;
         Ok(invitation)
     }
 }
@@ -151,10 +154,19 @@ impl Command for ResendInvitation {
 
     fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<Invitation> {
         let mut invitation = open_invitation(tx, self.org, self.invitation, ctx.now)?;
-        refuse_second_pending(tx, invitation.org, &invitation.email, invitation.id, ctx.now)?;
+        refuse_second_pending(
+            tx,
+            invitation.org,
+            &invitation.email,
+            invitation.id,
+            ctx.now,
+        )?;
         invitation.status = InvitationStatus::Pending;
         invitation.expires_at = ctx.now + self.ttl;
-        tx.put(&keys::invitation(invitation.org, invitation.id), &invitation)?;
+        tx.put(
+            &keys::invitation(invitation.org, invitation.id),
+            &invitation,
+        )?;
         tx.put_raw(
             &keys::pending_invitation(invitation.org, &invitation.email),
             invitation.id.as_bytes(),
@@ -253,7 +265,10 @@ impl Command for AcceptInvitation {
         invitation.status = InvitationStatus::Accepted;
         invitation.accepted_by = Some(user.id);
         invitation.closed_at = Some(ctx.now);
-        tx.put(&keys::invitation(invitation.org, invitation.id), &invitation)?;
+        tx.put(
+            &keys::invitation(invitation.org, invitation.id),
+            &invitation,
+        )?;
         Ok(Accepted {
             invitation,
             membership,
@@ -313,7 +328,10 @@ fn refuse_second_pending(
 /// Drops the pending-invitation index entry if it names this invitation.
 fn release_pending(tx: &Tx, invitation: &Invitation) -> TxResult<()> {
     let key = keys::pending_invitation(invitation.org, &invitation.email);
-    if tx.get_raw(&key)?.is_some_and(|id| id.as_ref() == invitation.id.as_bytes()) {
+    if tx
+        .get_raw(&key)?
+        .is_some_and(|id| id.as_ref() == invitation.id.as_bytes())
+    {
         tx.remove(&key)?;
     }
     Ok(())

@@ -72,7 +72,10 @@ pub struct Grant {
 
 fn memo(field: &str, text: &str) -> Result<()> {
     if text.len() > MAX_MEMO_BYTES {
-        return Err(Error::invalid(field, format!("at most {MAX_MEMO_BYTES} bytes")));
+        return Err(Error::invalid(
+            field,
+            format!("at most {MAX_MEMO_BYTES} bytes"),
+        ));
     }
     Ok(())
 }
@@ -180,15 +183,21 @@ impl RecordUsage {
 
     /// The workspace and flow must be the org's, the flow in the workspace.
     fn check_placement(&self, tx: &Tx) -> TxResult<()> {
-        let workspace: Workspace =
-            tx.require(&store::keys::workspace(self.workspace), "workspace", self.workspace)?;
+        let workspace: Workspace = tx.require(
+            &store::keys::workspace(self.workspace),
+            "workspace",
+            self.workspace,
+        )?;
         if workspace.org != self.org {
             let message = format!("workspace {} belongs to another org", self.workspace);
             return Err(Error::invalid("workspace", message).into());
         }
         let flow: Resource = tx.require(&store::keys::resource(self.flow), "flow", self.flow)?;
         if flow.kind != "Flow" || flow.workspace != self.workspace {
-            let message = format!("{} is not a flow of workspace {}", self.flow, self.workspace);
+            let message = format!(
+                "{} is not a flow of workspace {}",
+                self.flow, self.workspace
+            );
             return Err(Error::invalid("flow", message).into());
         }
         Ok(())
@@ -200,7 +209,10 @@ impl RecordUsage {
         let credits = AccountId::org(self.org, AccountKind::OrgCredits);
         if self.credits() == 0 {
             let balance = ledger::account(tx, credits)?.balance();
-            return Ok((None, i64::try_from(balance).expect("balances stay inside i64")));
+            return Ok((
+                None,
+                i64::try_from(balance).expect("balances stay inside i64"),
+            ));
         }
         let posted = ledger::post(
             tx,
@@ -259,7 +271,10 @@ impl Command for RecordUsage {
             steps: self.steps,
         })?;
         // The host guards bound every price; checked again where it is spent.
-        assert!(answer.output.credits <= MAX_CREDITS_PER_RUN, "guarded price");
+        assert!(
+            answer.output.credits <= MAX_CREDITS_PER_RUN,
+            "guarded price"
+        );
         self.priced = Some(PluginPrice {
             credits: answer.output.credits,
             priced_by: PricedBy::from_answer(&answer, &answer.output.reason),

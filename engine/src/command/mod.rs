@@ -26,19 +26,19 @@ pub use invitation::{
     AcceptInvitation, Accepted, InvitationRef, Invite, ResendInvitation, RevokeInvitation,
     DEFAULT_INVITATION_TTL,
 };
-pub use org::{
-    admit_member, default_workspace_role, join_default_workspace, AddMember, ChangeRole,
-    CreateOrg, RemoveMember, SetDefaultWorkspace, UpdateOrg,
-};
-pub use resource::{DeleteResource, MoveResource, RegisterResource, ResourceRef, CREDENTIAL_TYPE};
 pub use ledger::{
     Grant, GrantCredits, GrantSource, PluginPrice, RecordUsage, ReverseTransaction, SetBilling,
 };
+pub use org::{
+    admit_member, default_workspace_role, join_default_workspace, AddMember, ChangeRole, CreateOrg,
+    RemoveMember, SetDefaultWorkspace, UpdateOrg,
+};
+pub use resource::{DeleteResource, MoveResource, RegisterResource, ResourceRef, CREDENTIAL_TYPE};
 pub use signup::{Joined, SignUp, SignUpOutcome};
 pub use user::CreateUser;
 pub use workspace::{
-    AddWorkspaceMember, ChangeWorkspaceRole, CreateWorkspace, DeleteWorkspace, RenameWorkspace,
-    RemoveWorkspaceMember,
+    AddWorkspaceMember, ChangeWorkspaceRole, CreateWorkspace, DeleteWorkspace,
+    RemoveWorkspaceMember, RenameWorkspace,
 };
 
 use crate::app::{Actor, App};
@@ -211,9 +211,21 @@ pub fn execute<C: Command>(
     let mut attempt = 1;
     loop {
         let plugins = command.consult(app)?;
-        match transact(app, actor, idempotency, &idempotency_key, policy_revision, &command, plugins) {
+        match transact(
+            app,
+            actor,
+            idempotency,
+            &idempotency_key,
+            policy_revision,
+            &command,
+            plugins,
+        ) {
             Err(Error::Stale(what)) if attempt < MAX_CONSULT_ATTEMPTS => {
-                tracing::debug!(action = C::ACTION, attempt, "plugin answers went stale: {what}");
+                tracing::debug!(
+                    action = C::ACTION,
+                    attempt,
+                    "plugin answers went stale: {what}"
+                );
                 attempt += 1;
             }
             Err(Error::Stale(what)) => {
@@ -224,9 +236,7 @@ pub fn execute<C: Command>(
             }
             Ok(Ok(output)) => return Ok(output),
             // A concurrent retry with the same key won the race.
-            Ok(Err(record)) => {
-                return replay::<C>(record, idempotency.expect("only with a key"))
-            }
+            Ok(Err(record)) => return replay::<C>(record, idempotency.expect("only with a key")),
             Err(e) => return Err(e),
         }
     }
@@ -314,7 +324,9 @@ pub fn require_system(actor: Actor, what: &str) -> Result<()> {
         return Ok(());
     }
     Err(Error::Forbidden {
-        explanation: format!("only the system actor (admin token without X-Warden-Actor) may {what}"),
+        explanation: format!(
+            "only the system actor (admin token without X-Warden-Actor) may {what}"
+        ),
         policies: Vec::new(),
     })
 }
@@ -348,7 +360,10 @@ fn acting_user(app: &App, actor: Actor, action: &str) -> Result<Uuid> {
     match actor {
         Actor::User(user) => {
             if app.store.user(user)?.is_none() {
-                return Err(Error::invalid("X-Warden-Actor", format!("no user with id {user}")));
+                return Err(Error::invalid(
+                    "X-Warden-Actor",
+                    format!("no user with id {user}"),
+                ));
             }
             Ok(user)
         }

@@ -9,10 +9,10 @@ use serde_json::Value;
 
 use super::seats::{self, SeatQuote};
 use super::{fields, ApplyContext, Command};
-use crate::plugin::PluginAnswer;
 use crate::app::App;
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
+use crate::plugin::PluginAnswer;
 use crate::store::{
     keys, Membership, MembershipStatus, Org, OrgRole, Plan, Tx, TxResult, User, Workspace,
     WorkspaceMember, WorkspaceRole,
@@ -117,7 +117,12 @@ pub struct AddMember {
 
 impl AddMember {
     pub fn new(org: Uuid, user: Uuid, role: OrgRole) -> AddMember {
-        AddMember { org, user, role, seat: None }
+        AddMember {
+            org,
+            user,
+            role,
+            seat: None,
+        }
     }
 }
 
@@ -205,7 +210,9 @@ fn release_role(org: &mut Org, role: OrgRole, user: Uuid) -> Result<()> {
         ));
     }
     org.seats_used = org.seats_used.saturating_sub(u32::from(role.takes_seat()));
-    org.admin_count = org.admin_count.saturating_sub(u32::from(role == OrgRole::Admin));
+    org.admin_count = org
+        .admin_count
+        .saturating_sub(u32::from(role == OrgRole::Admin));
     Ok(())
 }
 
@@ -343,7 +350,12 @@ pub struct ChangeRole {
 
 impl ChangeRole {
     pub fn new(org: Uuid, user: Uuid, role: OrgRole) -> ChangeRole {
-        ChangeRole { org, user, role, seat: None }
+        ChangeRole {
+            org,
+            user,
+            role,
+            seat: None,
+        }
     }
 }
 

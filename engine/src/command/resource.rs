@@ -65,10 +65,16 @@ impl RegisterResource {
             return Ok(());
         };
         if self.kind != CREDENTIAL_TYPE {
-            return Err(Error::invalid("secret", format!("only a {CREDENTIAL_TYPE} has a secret")));
+            return Err(Error::invalid(
+                "secret",
+                format!("only a {CREDENTIAL_TYPE} has a secret"),
+            ));
         }
         if secret.is_empty() || secret.len() > MAX_SECRET_BYTES {
-            return Err(Error::invalid("secret", format!("must be 1 to {MAX_SECRET_BYTES} bytes")));
+            return Err(Error::invalid(
+                "secret",
+                format!("must be 1 to {MAX_SECRET_BYTES} bytes"),
+            ));
         }
         self.sealed_secret = Some(key.seal(self.id, &secret)?);
         Ok(())
@@ -123,7 +129,9 @@ impl Command for RegisterResource {
             ));
         }
         if self.secret.is_some() {
-            return Err(Error::Internal("a secret must be sealed before the command runs".into()));
+            return Err(Error::Internal(
+                "a secret must be sealed before the command runs".into(),
+            ));
         }
         if self.shared_with.len() > MAX_SHARED_WITH {
             return Err(Error::invalid(
@@ -220,7 +228,8 @@ impl Command for DeleteResource {
     }
 
     fn apply(&self, tx: &Tx, _ctx: &ApplyContext) -> TxResult<Resource> {
-        let resource: Resource = tx.require(&keys::resource(self.target.id), "resource", self.target.id)?;
+        let resource: Resource =
+            tx.require(&keys::resource(self.target.id), "resource", self.target.id)?;
         refuse_non_empty_folder(tx, &resource)?;
         unplace(tx, &resource)?;
         tx.remove(&keys::resource(resource.id))?;
@@ -268,12 +277,21 @@ impl Command for MoveResource {
     fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
         app.workspace(self.workspace)?;
         app.require(actor, Self::ACTION, self.resource())?;
-        app.require(actor, "CreateResource", EntityRef::new("Workspace", self.workspace))
+        app.require(
+            actor,
+            "CreateResource",
+            EntityRef::new("Workspace", self.workspace),
+        )
     }
 
     fn apply(&self, tx: &Tx, _ctx: &ApplyContext) -> TxResult<Resource> {
-        let mut resource: Resource = tx.require(&keys::resource(self.target.id), "resource", self.target.id)?;
-        let destination: Workspace = tx.require(&keys::workspace(self.workspace), "workspace", self.workspace)?;
+        let mut resource: Resource =
+            tx.require(&keys::resource(self.target.id), "resource", self.target.id)?;
+        let destination: Workspace = tx.require(
+            &keys::workspace(self.workspace),
+            "workspace",
+            self.workspace,
+        )?;
         if destination.org != resource.org {
             return Err(Error::conflict(
                 "cross_org_move",
@@ -303,15 +321,26 @@ fn require_folder(tx: &Tx, folder: Uuid, workspace: Uuid) -> TxResult<()> {
     if parent.is_some_and(|p| p.kind == "Folder" && p.workspace == workspace) {
         return Ok(());
     }
-    Err(Error::invalid("folder", format!("{folder} is not a folder of workspace {workspace}")).into())
+    Err(Error::invalid(
+        "folder",
+        format!("{folder} is not a folder of workspace {workspace}"),
+    )
+    .into())
 }
 
 /// Refuses to delete or move a folder that still holds resources.
 fn refuse_non_empty_folder(tx: &Tx, resource: &Resource) -> TxResult<()> {
-    if resource.kind == "Folder" && !tx.committed_children(&keys::children_of_folder(resource.id))?.is_empty() {
+    if resource.kind == "Folder"
+        && !tx
+            .committed_children(&keys::children_of_folder(resource.id))?
+            .is_empty()
+    {
         return Err(Error::conflict(
             "folder_not_empty",
-            format!("folder {} still holds resources; move or delete them first", resource.id),
+            format!(
+                "folder {} still holds resources; move or delete them first",
+                resource.id
+            ),
         )
         .into());
     }
@@ -320,7 +349,10 @@ fn refuse_non_empty_folder(tx: &Tx, resource: &Resource) -> TxResult<()> {
 
 /// Writes the indexes that place a resource in its workspace and folder.
 fn place(tx: &Tx, resource: &Resource) -> TxResult<()> {
-    tx.put(&keys::workspace_resource(resource.workspace, resource.id), &())?;
+    tx.put(
+        &keys::workspace_resource(resource.workspace, resource.id),
+        &(),
+    )?;
     if let Some(folder) = resource.folder {
         tx.put(&keys::folder_child(folder, resource.id), &())?;
     }

@@ -96,7 +96,8 @@ pub(super) fn charge(
     };
     let event = &quote.event;
     let unchanged = settings.is_some_and(|s| s.seat_price_cents == event.seat_price_cents)
-        && (org.plan, org.seat_limit, org.seats_used) == (event.plan, event.seat_limit, event.seats_used)
+        && (org.plan, org.seat_limit, org.seats_used)
+            == (event.plan, event.seat_limit, event.seats_used)
         && event.role == role
         && ledger::current_period(tx, org.id, now)? == quote.period;
     if !unchanged {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::org::{admit_member, add_workspace_member};
+use super::org::{add_workspace_member, admit_member};
 use super::seats::{self, SeatQuote};
 use super::user::insert_user;
 use super::{fields, ApplyContext, Command};
@@ -86,7 +86,7 @@ impl Command for SignUp {
 
     /// Sign-ups of one domain compete for the same orgs' seats.
     fn serial_key(&self) -> Option<String> {
-        let email = self.email.trim().to_lowercase();
+        let email = fields::email("email", &self.email).ok()?;
         Some(format!("signup/{}", fields::email_domain(&email)))
     }
 
@@ -171,7 +171,11 @@ fn admit(
     ctx: &ApplyContext,
 ) -> TxResult<Option<Joined>> {
     let mut org: Org = tx.require(&keys::org(join.org_id), "org", join.org_id)?;
-    let seen = consulted.signup.candidates.iter().find(|c| c.org_id == org.id);
+    let seen = consulted
+        .signup
+        .candidates
+        .iter()
+        .find(|c| c.org_id == org.id);
     if seen != Some(&CandidateOrg::from(&org)) {
         return Err(Error::Stale(format!("org {} changed during sign-up", org.id)).into());
     }

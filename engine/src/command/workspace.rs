@@ -175,7 +175,11 @@ impl Command for DeleteWorkspace {
         if !resources.is_empty() {
             return Err(Error::conflict(
                 "workspace_not_empty",
-                format!("workspace {} still holds {} resources; move or delete them first", workspace.id, resources.len()),
+                format!(
+                    "workspace {} still holds {} resources; move or delete them first",
+                    workspace.id,
+                    resources.len()
+                ),
             )
             .into());
         }
@@ -266,7 +270,12 @@ pub(super) fn require_workspace(tx: &Tx, id: Uuid) -> TxResult<Workspace> {
 }
 
 fn require_workspace_member(tx: &Tx, workspace: Uuid, user: Uuid) -> TxResult<WorkspaceMember> {
-    tx.get(&keys::workspace_member(workspace, user))?.ok_or_else(|| {
-        Error::not_found("workspace member", format!("{user} of workspace {workspace}")).into()
-    })
+    tx.get(&keys::workspace_member(workspace, user))?
+        .ok_or_else(|| {
+            Error::not_found(
+                "workspace member",
+                format!("{user} of workspace {workspace}"),
+            )
+            .into()
+        })
 }

@@ -61,7 +61,10 @@ impl PageQuery {
         let query: PageQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
             .map_err(|e| Error::invalid("query", e.to_string()))?;
         if query.limit.is_some_and(|l| l == 0 || l > MAX_PAGE_SIZE) {
-            return Err(Error::invalid("query.limit", format!("must be 1 to {MAX_PAGE_SIZE}")));
+            return Err(Error::invalid(
+                "query.limit",
+                format!("must be 1 to {MAX_PAGE_SIZE}"),
+            ));
         }
         Ok(query)
     }
@@ -80,14 +83,23 @@ pub fn load_page<T: Serialize>(
     for id in ids.items {
         items.extend(load(id)?);
     }
-    Ok(Json(Page { items, next: ids.next }))
+    Ok(Json(Page {
+        items,
+        next: ids.next,
+    }))
 }
 
 /// Reads an org the actor may see with `action`; returns the revision that allowed it.
 pub fn visible_org(state: &ApiState, actor: Actor, id: &str, action: &str) -> Result<Org, Error> {
     let id = path_id("id", id)?;
-    let org = state.app.store.org(id)?.ok_or_else(|| Error::not_found("org", id))?;
-    state.app.require(actor, action, EntityRef::new("Org", id))?;
+    let org = state
+        .app
+        .store
+        .org(id)?
+        .ok_or_else(|| Error::not_found("org", id))?;
+    state
+        .app
+        .require(actor, action, EntityRef::new("Org", id))?;
     Ok(org)
 }
 
@@ -97,14 +109,25 @@ pub fn workspace(state: &ApiState, id: &str) -> Result<Workspace, Error> {
 }
 
 /// Reads a workspace the actor may see with `action`.
-pub fn visible_workspace(state: &ApiState, actor: Actor, id: &str, action: &str) -> Result<Workspace, Error> {
+pub fn visible_workspace(
+    state: &ApiState,
+    actor: Actor,
+    id: &str,
+    action: &str,
+) -> Result<Workspace, Error> {
     let workspace = workspace(state, id)?;
-    state.app.require(actor, action, EntityRef::new("Workspace", workspace.id))?;
+    state
+        .app
+        .require(actor, action, EntityRef::new("Workspace", workspace.id))?;
     Ok(workspace)
 }
 
 /// Reads a resource (404 if missing) without checking the actor.
 pub fn resource(state: &ApiState, id: &str) -> Result<Resource, Error> {
     let id = path_id("id", id)?;
-    state.app.store.resource(id)?.ok_or_else(|| Error::not_found("resource", id))
+    state
+        .app
+        .store
+        .resource(id)?
+        .ok_or_else(|| Error::not_found("resource", id))
 }

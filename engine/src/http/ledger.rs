@@ -8,8 +8,8 @@ use axum::{Json, Router};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::extract::{path_id, ActingUser, Write};
 use super::common::{run, visible_org, Answer, PageQuery};
+use super::extract::{path_id, ActingUser, Write};
 use super::ApiState;
 use crate::app::Actor;
 use crate::command::{

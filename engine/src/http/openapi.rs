@@ -9,11 +9,11 @@ use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::ToSchema;
 use utoipa::openapi::{
-    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, PathsBuilder,
-    Ref, RefOr, Required, Schema,
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem,
+    PathsBuilder, Ref, RefOr, Required, Schema,
 };
+use utoipa::ToSchema;
 
 use crate::authz::{CheckRequest, Decision};
 use crate::command::{
@@ -60,7 +60,15 @@ const fn route(
     response: Body,
     errors: &'static [u16],
 ) -> Route {
-    Route { method, path, summary, request, status, response, errors }
+    Route {
+        method,
+        path,
+        summary,
+        request,
+        status,
+        response,
+        errors,
+    }
 }
 
 use Body::{Any, One, Page};
@@ -144,7 +152,10 @@ pub async fn serve() -> Json<OpenApi> {
 pub fn document() -> OpenApi {
     let mut paths = PathsBuilder::new();
     for route in ROUTES {
-        paths = paths.path(route.path, PathItem::new(route.method.clone(), operation(route)));
+        paths = paths.path(
+            route.path,
+            PathItem::new(route.method.clone(), operation(route)),
+        );
     }
     OpenApiBuilder::new()
         .info(
@@ -171,26 +182,47 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
                 .name(name)
                 .parameter_in(ParameterIn::Path)
                 .required(Required::True)
-                .schema(Some(ObjectBuilder::new().schema_type(Type::String).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid))))),
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String).format(
+                    Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Uuid,
+                    )),
+                ))),
         );
     }
     if let Some(request) = route.request {
         operation = operation.request_body(Some(
             RequestBodyBuilder::new()
-                .content("application/json", ContentBuilder::new().schema(Some(schema_ref(request))).build())
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(schema_ref(request)))
+                        .build(),
+                )
                 .required(Some(Required::True))
                 .build(),
         ));
     }
-    let success = ResponseBuilder::new()
-        .description("Success")
-        .content("application/json", ContentBuilder::new().schema(Some(body_schema(route.response))).build());
+    let success = ResponseBuilder::new().description("Success").content(
+        "application/json",
+        ContentBuilder::new()
+            .schema(Some(body_schema(route.response)))
+            .build(),
+    );
     operation = operation.response(route.status.to_string(), success.build());
-    let common: &[u16] = if route.path.starts_with("/v1") { &[400, 401, 413, 500] } else { &[] };
+    let common: &[u16] = if route.path.starts_with("/v1") {
+        &[400, 401, 413, 500]
+    } else {
+        &[]
+    };
     for status in common.iter().chain(route.errors) {
         let error = ResponseBuilder::new()
             .description(error_meaning(*status))
-            .content("application/json", ContentBuilder::new().schema(Some(schema_ref("Error"))).build());
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(schema_ref("Error")))
+                    .build(),
+            );
         operation = operation.response(status.to_string(), error.build());
     }
     operation.build()
@@ -198,7 +230,8 @@ fn operation(route: &Route) -> utoipa::openapi::path::Operation {
 
 /// The `{name}` segments of a path.
 fn path_parameters(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
 }
 
 fn error_meaning(status: u16) -> &'static str {
@@ -230,7 +263,10 @@ fn body_schema(body: Body) -> RefOr<Schema> {
             .property(
                 "next",
                 ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]))
+                    .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                        Type::String,
+                        Type::Null,
+                    ]))
                     .description(Some("pass as `after` for the next page; null on the last")),
             )
             .required("next")
@@ -251,15 +287,39 @@ fn components() -> utoipa::openapi::Components {
     );
     let mut components = ComponentsBuilder::new()
         .schema("Error", error)
-        .security_scheme("admin_token", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        .security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     let adders: &[fn(ComponentsBuilder) -> ComponentsBuilder] = &[
-        add::<CheckRequest>, add::<Decision>, add::<CreateUser>, add::<User>, add::<CreateOrg>,
-        add::<Org>, add::<UpdateOrg>, add::<SetDefaultWorkspace>, add::<AddMember>,
-        add::<ChangeRole>, add::<Membership>, add::<Invite>, add::<Invitation>, add::<Accepted>,
-        add::<AuditRecord>, add::<CreateWorkspace>, add::<RenameWorkspace>, add::<Workspace>,
-        add::<WorkspaceListing>, add::<AddWorkspaceMember>, add::<ChangeWorkspaceRole>,
-        add::<WorkspaceMember>, add::<RequestAccess>, add::<ApproveAccessRequest>,
-        add::<AccessRequest>, add::<RegisterResource>, add::<MoveResource>, add::<Resource>,
+        add::<CheckRequest>,
+        add::<Decision>,
+        add::<CreateUser>,
+        add::<User>,
+        add::<CreateOrg>,
+        add::<Org>,
+        add::<UpdateOrg>,
+        add::<SetDefaultWorkspace>,
+        add::<AddMember>,
+        add::<ChangeRole>,
+        add::<Membership>,
+        add::<Invite>,
+        add::<Invitation>,
+        add::<Accepted>,
+        add::<AuditRecord>,
+        add::<CreateWorkspace>,
+        add::<RenameWorkspace>,
+        add::<Workspace>,
+        add::<WorkspaceListing>,
+        add::<AddWorkspaceMember>,
+        add::<ChangeWorkspaceRole>,
+        add::<WorkspaceMember>,
+        add::<RequestAccess>,
+        add::<ApproveAccessRequest>,
+        add::<AccessRequest>,
+        add::<RegisterResource>,
+        add::<MoveResource>,
+        add::<Resource>,
         add::<Revealed>,
     ];
     for add in adders {
@@ -294,7 +354,11 @@ mod tests {
             let source = std::fs::read_to_string(&path).unwrap();
             let prefix = if path.ends_with("mod.rs") { "" } else { "/v1" };
             for call in source.split(".route(").skip(1) {
-                let Some((route, rest)) = call.trim_start().strip_prefix('"').and_then(|c| c.split_once('"')) else {
+                let Some((route, rest)) = call
+                    .trim_start()
+                    .strip_prefix('"')
+                    .and_then(|c| c.split_once('"'))
+                else {
                     continue;
                 };
                 for method in ["get", "post", "patch", "put", "delete"] {
@@ -325,9 +389,8 @@ mod tests {
 
     /// Whether `text` calls the function `name` (not `name_suffix(`).
     fn calls(text: &str, name: &str) -> bool {
-        text.match_indices(&format!("{name}(")).any(|(at, _)| {
-            !text[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_')
-        })
+        text.match_indices(&format!("{name}("))
+            .any(|(at, _)| !text[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_'))
     }
 
     #[test]
@@ -343,8 +406,14 @@ mod tests {
         assert!(routed.len() > 40, "the source scan found only {routed:?}");
         let undocumented: Vec<_> = routed.difference(&documented).collect();
         let unrouted: Vec<_> = documented.difference(&routed).collect();
-        assert!(undocumented.is_empty(), "routes missing from /openapi.json: {undocumented:?}");
-        assert!(unrouted.is_empty(), "documented but not routed: {unrouted:?}");
+        assert!(
+            undocumented.is_empty(),
+            "routes missing from /openapi.json: {undocumented:?}"
+        );
+        assert!(
+            unrouted.is_empty(),
+            "documented but not routed: {unrouted:?}"
+        );
     }
 
     #[test]

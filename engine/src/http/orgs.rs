@@ -24,14 +24,29 @@ pub fn routes() -> Router<ApiState> {
         .route("/users/{id}", get(get_user))
         .route("/orgs", post(create_org))
         .route("/orgs/{id}", get(get_org).patch(update_org))
-        .route("/orgs/{id}/default-workspace", axum::routing::put(set_default_workspace))
+        .route(
+            "/orgs/{id}/default-workspace",
+            axum::routing::put(set_default_workspace),
+        )
         .route("/orgs/{id}/members", get(list_members).post(add_member))
-        .route("/orgs/{id}/members/{user}", axum::routing::patch(change_role).delete(remove_member))
+        .route(
+            "/orgs/{id}/members/{user}",
+            axum::routing::patch(change_role).delete(remove_member),
+        )
         .route("/orgs/{id}/invitations", get(list_invitations).post(invite))
         .route("/orgs/{id}/invitations/{invitation}", get(get_invitation))
-        .route("/orgs/{id}/invitations/{invitation}/revoke", post(revoke_invitation))
-        .route("/orgs/{id}/invitations/{invitation}/resend", post(resend_invitation))
-        .route("/orgs/{id}/invitations/{invitation}/accept", post(accept_invitation))
+        .route(
+            "/orgs/{id}/invitations/{invitation}/revoke",
+            post(revoke_invitation),
+        )
+        .route(
+            "/orgs/{id}/invitations/{invitation}/resend",
+            post(resend_invitation),
+        )
+        .route(
+            "/orgs/{id}/invitations/{invitation}/accept",
+            post(accept_invitation),
+        )
         .route("/orgs/{id}/audit", get(list_audit))
 }
 
@@ -48,7 +63,12 @@ async fn get_user(
     if actor != Actor::System && actor != Actor::User(id) {
         return Err(Error::forbidden("users may read only their own record"));
     }
-    state.app.store.user(id)?.map(Json).ok_or_else(|| Error::not_found("user", id))
+    state
+        .app
+        .store
+        .user(id)?
+        .map(Json)
+        .ok_or_else(|| Error::not_found("user", id))
 }
 
 async fn create_org(State(state): State<ApiState>, write: Write<CreateOrg>) -> Answer<Org> {
@@ -147,7 +167,11 @@ async fn list_invitations(
             .store
             .page(&keys::invitations_of_org(org.id), page.after, page.limit())?;
     let now = time::OffsetDateTime::now_utc();
-    invitations.items = invitations.items.into_iter().map(|i| i.as_of(now)).collect();
+    invitations.items = invitations
+        .items
+        .into_iter()
+        .map(|i| i.as_of(now))
+        .collect();
     Ok(Json(invitations))
 }
 
@@ -164,11 +188,17 @@ async fn get_invitation(
         .get(&keys::invitation(org, id))?
         .ok_or_else(|| Error::not_found("invitation", id))?;
     let invitee = match actor.user() {
-        Some(user) => state.app.store.user(user)?.is_some_and(|u| u.email == invitation.email),
+        Some(user) => state
+            .app
+            .store
+            .user(user)?
+            .is_some_and(|u| u.email == invitation.email),
         None => false,
     };
     if !invitee {
-        state.app.require(actor, "InviteMember", EntityRef::new("Org", org))?;
+        state
+            .app
+            .require(actor, "InviteMember", EntityRef::new("Org", org))?;
     }
     Ok(Json(invitation.as_of(time::OffsetDateTime::now_utc())))
 }

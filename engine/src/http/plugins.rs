@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use uuid::Uuid;
 use serde_json::Value;
+use uuid::Uuid;
 
 use super::{ApiJson, ApiState};
 use crate::command;

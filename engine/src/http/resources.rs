@@ -12,7 +12,9 @@ use super::common::{load_page, resource, run, visible_workspace, workspace, Answ
 use super::extract::{ActingUser, Write};
 use super::ApiState;
 use crate::authz::EntityRef;
-use crate::command::{self, DeleteResource, MoveResource, RegisterResource, ResourceRef, CREDENTIAL_TYPE};
+use crate::command::{
+    self, DeleteResource, MoveResource, RegisterResource, ResourceRef, CREDENTIAL_TYPE,
+};
 use crate::error::Error;
 use crate::store::{keys, Page, Resource};
 
@@ -21,7 +23,10 @@ pub const REVEAL_ACTION: &str = "RevealCredential";
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
-        .route("/workspaces/{id}/resources", get(list_resources).post(register_resource))
+        .route(
+            "/workspaces/{id}/resources",
+            get(list_resources).post(register_resource),
+        )
         .route("/resources/{id}", get(get_resource).delete(delete_resource))
         .route("/resources/{id}/move", post(move_resource))
         .route("/resources/{id}/reveal", post(reveal_secret))
@@ -60,9 +65,11 @@ async fn get_resource(
     Path(id): Path<String>,
 ) -> Result<Json<Resource>, Error> {
     let resource = resource(&state, &id)?;
-    state
-        .app
-        .require(actor, "ViewResource", EntityRef::new(&resource.kind, resource.id))?;
+    state.app.require(
+        actor,
+        "ViewResource",
+        EntityRef::new(&resource.kind, resource.id),
+    )?;
     Ok(Json(resource))
 }
 
@@ -101,7 +108,10 @@ async fn reveal_secret(
     let resource = resource(&state, &id)?;
     let target = EntityRef::new(&resource.kind, resource.id);
     if resource.kind != CREDENTIAL_TYPE {
-        return Err(Error::invalid("path.id", format!("{id} is a {}, not a {CREDENTIAL_TYPE}", resource.kind)));
+        return Err(Error::invalid(
+            "path.id",
+            format!("{id} is a {}, not a {CREDENTIAL_TYPE}", resource.kind),
+        ));
     }
     let revision = state.app.require(actor, REVEAL_ACTION, target.clone())?;
     let sealed = state
@@ -110,7 +120,17 @@ async fn reveal_secret(
         .get_raw(&keys::credential_secret(resource.id))?
         .ok_or_else(|| Error::not_found("secret of credential", resource.id))?;
     let secret = state.settings.credential_key.open(resource.id, &sealed)?;
-    command::audit_read(&state.app, actor, resource.org, REVEAL_ACTION, target, revision)?;
+    command::audit_read(
+        &state.app,
+        actor,
+        resource.org,
+        REVEAL_ACTION,
+        target,
+        revision,
+    )?;
     state.app.store.flush().await?;
-    Ok(Json(Revealed { id: resource.id, secret }))
+    Ok(Json(Revealed {
+        id: resource.id,
+        secret,
+    }))
 }

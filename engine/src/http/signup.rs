@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 
-use super::extract::Write;
 use super::common::execute_durably;
+use super::extract::Write;
 use super::ApiState;
 use crate::command::{SignUp, SignUpOutcome};
 use crate::error::Error;

@@ -12,27 +12,47 @@ use super::ApiState;
 use crate::authz::EntityRef;
 use crate::command::{
     AddWorkspaceMember, ApproveAccessRequest, ChangeWorkspaceRole, CreateWorkspace,
-    DenyAccessRequest, DeleteWorkspace, RemoveWorkspaceMember, RenameWorkspace, RequestAccess,
+    DeleteWorkspace, DenyAccessRequest, RemoveWorkspaceMember, RenameWorkspace, RequestAccess,
 };
 use crate::error::Error;
 use crate::store::{keys, AccessRequest, Page, Workspace, WorkspaceMember, WorkspaceRole};
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
-        .route("/orgs/{id}/workspaces", get(list_workspaces).post(create_workspace))
+        .route(
+            "/orgs/{id}/workspaces",
+            get(list_workspaces).post(create_workspace),
+        )
         .route(
             "/workspaces/{id}",
-            get(get_workspace).patch(rename_workspace).delete(delete_workspace),
+            get(get_workspace)
+                .patch(rename_workspace)
+                .delete(delete_workspace),
         )
-        .route("/workspaces/{id}/members", get(list_members).post(add_member))
+        .route(
+            "/workspaces/{id}/members",
+            get(list_members).post(add_member),
+        )
         .route(
             "/workspaces/{id}/members/{user}",
             axum::routing::patch(change_member_role).delete(remove_member),
         )
-        .route("/workspaces/{id}/access-requests", get(list_requests).post(request_access))
-        .route("/workspaces/{id}/access-requests/{request}", get(get_request))
-        .route("/workspaces/{id}/access-requests/{request}/approve", post(approve_request))
-        .route("/workspaces/{id}/access-requests/{request}/deny", post(deny_request))
+        .route(
+            "/workspaces/{id}/access-requests",
+            get(list_requests).post(request_access),
+        )
+        .route(
+            "/workspaces/{id}/access-requests/{request}",
+            get(get_request),
+        )
+        .route(
+            "/workspaces/{id}/access-requests/{request}/approve",
+            post(approve_request),
+        )
+        .route(
+            "/workspaces/{id}/access-requests/{request}/deny",
+            post(deny_request),
+        )
 }
 
 /// A workspace as one member of its org sees it in the org's list.
@@ -56,10 +76,11 @@ async fn list_workspaces(
 ) -> Result<Json<Page<WorkspaceListing>>, Error> {
     let page = PageQuery::parse(query)?;
     let org = visible_org(&state, actor, &id, "ListWorkspaces")?;
-    let ids = state
-        .app
-        .store
-        .page_ids(&keys::workspaces_of_org(org.id), page.after, page.limit())?;
+    let ids =
+        state
+            .app
+            .store
+            .page_ids(&keys::workspaces_of_org(org.id), page.after, page.limit())?;
     load_page(ids, |id| {
         let Some(workspace) = state.app.store.workspace(id)? else {
             return Ok(None);
@@ -125,7 +146,11 @@ async fn list_members(
     state
         .app
         .store
-        .page(&keys::members_of_workspace(workspace.id), page.after, page.limit())
+        .page(
+            &keys::members_of_workspace(workspace.id),
+            page.after,
+            page.limit(),
+        )
         .map(Json)
 }
 
@@ -183,7 +208,11 @@ async fn list_requests(
     state
         .app
         .store
-        .page(&keys::access_requests_of_workspace(workspace.id), page.after, page.limit())
+        .page(
+            &keys::access_requests_of_workspace(workspace.id),
+            page.after,
+            page.limit(),
+        )
         .map(Json)
 }
 

@@ -26,7 +26,10 @@ pub fn period_at(settings: Option<&BillingSettings>, now: OffsetDateTime) -> Per
         return calendar_month(now);
     };
     let length = settings.period_end - settings.period_start;
-    assert!(length.is_positive(), "billing periods have a positive length");
+    assert!(
+        length.is_positive(),
+        "billing periods have a positive length"
+    );
     let length_s = length.whole_seconds();
     let periods = (now - settings.period_start)
         .whole_seconds()
@@ -66,12 +69,17 @@ pub fn current_period(tx: &Tx, org: Uuid, now: OffsetDateTime) -> TxResult<Perio
 }
 
 fn summary(tx: &Tx, org: Uuid, period: Period) -> TxResult<PeriodSummary> {
-    Ok(tx.get(&keys::period(org, period.start))?.unwrap_or_default())
+    Ok(tx
+        .get(&keys::period(org, period.start))?
+        .unwrap_or_default())
 }
 
 fn add(total: u64, amount: u64, what: &str) -> Result<u64> {
     total.checked_add(amount).ok_or_else(|| {
-        Error::conflict("ledger_overflow", format!("the period's {what} would overflow"))
+        Error::conflict(
+            "ledger_overflow",
+            format!("the period's {what} would overflow"),
+        )
     })
 }
 
@@ -202,7 +210,12 @@ impl Reports<'_> {
         })
     }
 
-    pub fn usage(&self, at: OffsetDateTime, after: Option<Uuid>, limit: usize) -> Result<UsageReport> {
+    pub fn usage(
+        &self,
+        at: OffsetDateTime,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<UsageReport> {
         let period = self.period_at(at)?;
         let prefix = keys::workspace_usage_of(self.org, period.start);
         Ok(UsageReport {

@@ -69,11 +69,18 @@ pub fn usage_runs() -> Vec<u8> {
 pub fn workspace_usage(org: Uuid, period_start: OffsetDateTime, workspace: Uuid) -> Vec<u8> {
     join(
         WORKSPACE_USAGE,
-        &[org.as_bytes(), &period_bytes(period_start), workspace.as_bytes()],
+        &[
+            org.as_bytes(),
+            &period_bytes(period_start),
+            workspace.as_bytes(),
+        ],
     )
 }
 pub fn workspace_usage_of(org: Uuid, period_start: OffsetDateTime) -> Vec<u8> {
-    join(WORKSPACE_USAGE, &[org.as_bytes(), &period_bytes(period_start)])
+    join(
+        WORKSPACE_USAGE,
+        &[org.as_bytes(), &period_bytes(period_start)],
+    )
 }
 pub fn period(org: Uuid, start: OffsetDateTime) -> Vec<u8> {
     join(PERIOD, &[org.as_bytes(), &period_bytes(start)])

@@ -42,7 +42,11 @@ impl Posted {
 
 /// The two postings moving `amount` from `debit` to `credit`.
 pub fn transfer(debit: AccountId, credit: AccountId, amount: u64) -> Vec<Posting> {
-    assert_eq!(debit.kind.unit(), credit.kind.unit(), "a transfer has one unit");
+    assert_eq!(
+        debit.kind.unit(),
+        credit.kind.unit(),
+        "a transfer has one unit"
+    );
     let line = |account: AccountId, side| Posting {
         account,
         unit: account.kind.unit(),
@@ -117,7 +121,12 @@ pub fn post(tx: &Tx, new: NewTransaction) -> TxResult<Posted> {
 }
 
 /// Posts the mirror image of transaction `original`, at most once.
-pub fn reverse(tx: &Tx, original: Uuid, at: OffsetDateTime, memo: serde_json::Value) -> TxResult<Posted> {
+pub fn reverse(
+    tx: &Tx,
+    original: Uuid,
+    at: OffsetDateTime,
+    memo: serde_json::Value,
+) -> TxResult<Posted> {
     let reversed: LedgerTransaction =
         tx.require(&keys::transaction(original), "transaction", original)?;
     if reversed.kind == TransactionKind::Reversal {
@@ -169,7 +178,10 @@ fn assert_balanced(postings: &[Posting]) {
         *sums.entry(p.unit).or_default() += signed;
     }
     assert!(!postings.is_empty(), "a transaction has postings");
-    assert!(sums.values().all(|s| *s == 0), "unbalanced postings {postings:?}");
+    assert!(
+        sums.values().all(|s| *s == 0),
+        "unbalanced postings {postings:?}"
+    );
 }
 
 fn apply(account: &mut Account, posting: &Posting) -> Result<(), Error> {

@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::*;
 use crate::app::{Actor, App};
-use crate::command::{self, CreateOrg, GrantCredits, Idempotency, RecordUsage, RegisterResource, SetBilling};
+use crate::command::{
+    self, CreateOrg, GrantCredits, Idempotency, RecordUsage, RegisterResource, SetBilling,
+};
 use crate::error::Error;
 use crate::plugin::PluginHost;
 use crate::store::Store;
@@ -41,7 +43,18 @@ fn move_credits(
         let postings = transfer(debit, credit, amount);
         let reference = Uuid::new_v4().to_string();
         let memo = json!({});
-        post(tx, NewTransaction { at: NOW, org, kind, reference, reverses: None, postings, memo })
+        post(
+            tx,
+            NewTransaction {
+                at: NOW,
+                org,
+                kind,
+                reference,
+                reverses: None,
+                postings,
+                memo,
+            },
+        )
     })
 }
 
@@ -70,7 +83,13 @@ fn usage_beyond_the_balance_is_refused_and_writes_nothing() {
     assert_eq!(spend(&store, org, 7).unwrap().balance(credits(org)), 3);
     let refused = spend(&store, org, 4).err().unwrap();
     assert!(
-        matches!(refused, Error::PaymentRequired { code: "insufficient_credits", .. }),
+        matches!(
+            refused,
+            Error::PaymentRequired {
+                code: "insufficient_credits",
+                ..
+            }
+        ),
         "{refused:?}"
     );
     assert_eq!(refused.status().as_u16(), 402);
@@ -155,25 +174,43 @@ fn charge(store: &Store, org: Uuid, user: Uuid, cents: u64, period: Period) -> S
 
 fn receivable(store: &Store, org: Uuid) -> i128 {
     let id = AccountId::org(org, AccountKind::OrgSeatsReceivable);
-    store.get::<Account>(&keys::account(id)).unwrap().map_or(0, |a| a.balance())
+    store
+        .get::<Account>(&keys::account(id))
+        .unwrap()
+        .map_or(0, |a| a.balance())
 }
 
 #[test]
 fn a_seat_is_charged_once_per_user_and_period() {
     let (_dir, store) = temp_store();
     let (org, ann, bob) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-    assert!(matches!(charge(&store, org, ann, 1500, period(0)), SeatChargeOutcome::Charged(_)));
+    assert!(matches!(
+        charge(&store, org, ann, 1500, period(0)),
+        SeatChargeOutcome::Charged(_)
+    ));
     let again = charge(&store, org, ann, 1500, period(0));
     let SeatChargeOutcome::AlreadyCharged(first) = again else {
         panic!("re-adding in the same period charged again: {again:?}");
     };
     assert_eq!(first.amount_cents, 1500);
-    assert!(matches!(charge(&store, org, bob, 700, period(0)), SeatChargeOutcome::Charged(_)));
-    assert!(matches!(charge(&store, org, ann, 1500, period(1)), SeatChargeOutcome::Charged(_)));
+    assert!(matches!(
+        charge(&store, org, bob, 700, period(0)),
+        SeatChargeOutcome::Charged(_)
+    ));
+    assert!(matches!(
+        charge(&store, org, ann, 1500, period(1)),
+        SeatChargeOutcome::Charged(_)
+    ));
     // Receivable is debit-normal: credits minus debits is what the org owes, negated.
     assert_eq!(receivable(&store, org), -3700);
     let free = charge(&store, org, Uuid::new_v4(), 0, period(0));
-    assert!(matches!(free, SeatChargeOutcome::Charged(SeatCharge { transaction: None, .. })));
+    assert!(matches!(
+        free,
+        SeatChargeOutcome::Charged(SeatCharge {
+            transaction: None,
+            ..
+        })
+    ));
     let report = verify(&store).unwrap();
     assert!(report.ok(), "{}", report.summary());
     assert_eq!(report.totals[&Unit::Cents].debits, 3700);
@@ -249,13 +286,23 @@ fn usage_crossing_75_and_90_percent_of_the_allowance_records_events() {
         period,
         at: NOW,
     };
-    store.transact(|tx| count_grant(tx, org, period, 100)).unwrap();
-    let crossed = |credits| store.transact(|tx| count_usage(tx, &usage(credits))).unwrap();
+    store
+        .transact(|tx| count_grant(tx, org, period, 100))
+        .unwrap();
+    let crossed = |credits| {
+        store
+            .transact(|tx| count_usage(tx, &usage(credits)))
+            .unwrap()
+    };
     assert_eq!(crossed(74), Vec::<u8>::new());
     assert_eq!(crossed(1), vec![75]);
     assert_eq!(crossed(5), Vec::<u8>::new());
     assert_eq!(crossed(50), vec![90]);
-    assert_eq!(crossed(50), Vec::<u8>::new(), "each threshold is signalled once");
+    assert_eq!(
+        crossed(50),
+        Vec::<u8>::new(),
+        "each threshold is signalled once"
+    );
     let events = store
         .newest_page::<BalanceEvent>(&keys::events_of(org), None, 10)
         .unwrap();
@@ -288,13 +335,27 @@ fn periods_roll_by_their_length_and_default_to_the_calendar_month() {
 /// One step of a random history.
 #[derive(Clone, Debug)]
 enum Op {
-    Grant { credits: u64 },
+    Grant {
+        credits: u64,
+    },
     /// A grant sent with one of a few `Idempotency-Key`s: repeats are retries.
-    KeyedGrant { key: u8, credits: u64 },
+    KeyedGrant {
+        key: u8,
+        credits: u64,
+    },
     /// Runs come from a small pool, so many posts are retries.
-    Usage { run: u8, credits: u64 },
-    Seat { user: u8, cents: u64, period: u8 },
-    SetCap { cap: u64 },
+    Usage {
+        run: u8,
+        credits: u64,
+    },
+    Seat {
+        user: u8,
+        cents: u64,
+        period: u8,
+    },
+    SetCap {
+        cap: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -302,7 +363,11 @@ fn op() -> impl Strategy<Value = Op> {
         (1..60u64).prop_map(|credits| Op::Grant { credits }),
         (0..3u8, 1..60u64).prop_map(|(key, credits)| Op::KeyedGrant { key, credits }),
         (0..12u8, 0..25u64).prop_map(|(run, credits)| Op::Usage { run, credits }),
-        (0..4u8, 0..2000u64, 0..2u8).prop_map(|(user, cents, period)| Op::Seat { user, cents, period }),
+        (0..4u8, 0..2000u64, 0..2u8).prop_map(|(user, cents, period)| Op::Seat {
+            user,
+            cents,
+            period
+        }),
         (0..30u64).prop_map(|cap| Op::SetCap { cap }),
     ]
 }
@@ -344,7 +409,13 @@ fn parse<C: serde::de::DeserializeOwned>(body: serde_json::Value) -> C {
 }
 
 fn tenant(app: &App) -> Tenant {
-    let org = command::execute(app, Actor::System, None, parse::<CreateOrg>(json!({"name": "Acme", "plan": "pro"}))).unwrap();
+    let org = command::execute(
+        app,
+        Actor::System,
+        None,
+        parse::<CreateOrg>(json!({"name": "Acme", "plan": "pro"})),
+    )
+    .unwrap();
     let workspace = org.default_workspace.unwrap();
     let mut flow: RegisterResource = parse(json!({"type": "Flow", "attributes": {"name": "flow"}}));
     (flow.org, flow.workspace) = (org.id, workspace);
@@ -370,7 +441,8 @@ fn step(app: &App, t: &Tenant, model: &mut Model, op: &Op) -> Result<(), TestCas
             let body = json!({"credits": credits, "source": "promotional"});
             // Keys are per actor (all cases act as the system): make them this tenant's.
             let scoped = format!("{}-grant-{key}", t.org);
-            let idempotency = Idempotency::new(&scoped, "POST", "/credits", body.to_string().as_bytes()).unwrap();
+            let idempotency =
+                Idempotency::new(&scoped, "POST", "/credits", body.to_string().as_bytes()).unwrap();
             let mut grant: GrantCredits = parse(body);
             grant.org = t.org;
             let answer = command::execute(app, Actor::System, Some(&idempotency), grant);
@@ -402,8 +474,18 @@ fn step(app: &App, t: &Tenant, model: &mut Model, op: &Op) -> Result<(), TestCas
                 None => prop_assert_eq!(answer.err().unwrap().code(), "insufficient_credits"),
             }
         }
-        Op::Seat { user, cents, period: index } => {
-            let outcome = charge(&app.store, t.org, t.users[usize::from(user)], cents, period(i64::from(index)));
+        Op::Seat {
+            user,
+            cents,
+            period: index,
+        } => {
+            let outcome = charge(
+                &app.store,
+                t.org,
+                t.users[usize::from(user)],
+                cents,
+                period(i64::from(index)),
+            );
             if model.seats.insert((user, index)) {
                 prop_assert!(matches!(outcome, SeatChargeOutcome::Charged(_)));
                 model.receivable -= i128::from(cents);

@@ -104,14 +104,19 @@ impl Verifier {
     fn transactions(&mut self, store: &Store) -> Result<()> {
         store.for_each(&keys::transactions(), |key, t: LedgerTransaction| {
             if keys::transaction(t.id) != key {
-                self.report.violation(format!("transaction {} stored under another key", t.id));
+                self.report
+                    .violation(format!("transaction {} stored under another key", t.id));
             }
             self.transaction(store, &t)
         })?;
         for (reversal, original) in std::mem::take(&mut self.reversed) {
-            if store.get::<LedgerTransaction>(&keys::transaction(original))?.is_none() {
-                self.report
-                    .violation(format!("reversal {reversal} reverses missing transaction {original}"));
+            if store
+                .get::<LedgerTransaction>(&keys::transaction(original))?
+                .is_none()
+            {
+                self.report.violation(format!(
+                    "reversal {reversal} reverses missing transaction {original}"
+                ));
             }
         }
         Ok(())
@@ -132,16 +137,24 @@ impl Verifier {
         let mut seen = HashSet::new();
         for posting in &t.postings {
             self.report.postings += 1;
-            sums.entry(posting.unit).or_default().add(posting.side, posting.amount);
-            self.report.totals.entry(posting.unit).or_default().add(posting.side, posting.amount);
+            sums.entry(posting.unit)
+                .or_default()
+                .add(posting.side, posting.amount);
+            self.report
+                .totals
+                .entry(posting.unit)
+                .or_default()
+                .add(posting.side, posting.amount);
             let (totals, count) = self.recomputed.entry(posting.account).or_default();
             totals.add(posting.side, posting.amount);
             *count += 1;
             if posting.amount == 0 || posting.unit != posting.account.kind.unit() {
-                self.report.violation(format!("transaction {}: bad posting {posting:?}", t.id));
+                self.report
+                    .violation(format!("transaction {}: bad posting {posting:?}", t.id));
             }
             if !seen.insert(posting.account) {
-                self.report.violation(format!("transaction {}: account twice", t.id));
+                self.report
+                    .violation(format!("transaction {}: account twice", t.id));
             }
             let entry: Option<Entry> = store.get(&keys::entry(posting.account, t.id))?;
             if !entry.is_some_and(|e| e.side == posting.side && e.amount == posting.amount) {
@@ -152,7 +165,8 @@ impl Verifier {
             }
         }
         if t.postings.is_empty() {
-            self.report.violation(format!("transaction {} has no postings", t.id));
+            self.report
+                .violation(format!("transaction {} has no postings", t.id));
         }
         for (unit, sum) in sums {
             if sum.debits != sum.credits {
@@ -191,7 +205,8 @@ impl Verifier {
             ));
         }
         if account.flags != id.kind.flags() || account.unit != id.kind.unit() {
-            self.report.violation(format!("account {id:?}: flags or unit changed"));
+            self.report
+                .violation(format!("account {id:?}: flags or unit changed"));
         }
         if !account.within_floor() {
             self.report.violation(format!(

@@ -58,7 +58,11 @@ pub fn check(store: &Store) -> Result<Vec<String>> {
 
 /// The verified-domain index (sign-up's candidates) lists exactly the
 /// orgs' verified domains.
-fn domains_agree(store: &Store, orgs: &BTreeMap<Uuid, Org>, problems: &mut Vec<String>) -> Result<()> {
+fn domains_agree(
+    store: &Store,
+    orgs: &BTreeMap<Uuid, Org>,
+    problems: &mut Vec<String>,
+) -> Result<()> {
     let mut index = BTreeSet::new();
     for entry in store.scan(&[keys::DOMAIN_ORGS]) {
         let (key, _) = entry?;
@@ -109,7 +113,10 @@ fn memberships_agree(
     }
     for m in memberships {
         if !orgs.contains_key(&m.org) || store.user(m.user)?.is_none() {
-            problems.push(format!("membership {}/{} names a missing org or user", m.org, m.user));
+            problems.push(format!(
+                "membership {}/{} names a missing org or user",
+                m.org, m.user
+            ));
         }
     }
     Ok(())
@@ -139,7 +146,10 @@ fn workspaces_agree(
         }
         if let Some(default) = org.default_workspace {
             if workspaces.get(&default).is_none_or(|w| w.org != org.id) {
-                problems.push(format!("org {}: default workspace {default} is not one of its workspaces", org.id));
+                problems.push(format!(
+                    "org {}: default workspace {default} is not one of its workspaces",
+                    org.id
+                ));
             }
         }
     }
@@ -168,7 +178,10 @@ fn workspace_members_agree(
                 "user {} is in workspace {} but not in its org {}",
                 m.user, m.workspace, w.org
             )),
-            None => problems.push(format!("workspace member of missing workspace {}", m.workspace)),
+            None => problems.push(format!(
+                "workspace member of missing workspace {}",
+                m.workspace
+            )),
         }
     }
     Ok(())
@@ -183,7 +196,8 @@ fn resources_agree(
         .into_iter()
         .map(|r| (r.id, r))
         .collect();
-    let by_workspace: BTreeSet<(Uuid, Uuid)> = resources.values().map(|r| (r.workspace, r.id)).collect();
+    let by_workspace: BTreeSet<(Uuid, Uuid)> =
+        resources.values().map(|r| (r.workspace, r.id)).collect();
     if pairs(store, keys::WORKSPACE_RESOURCES)? != by_workspace {
         problems.push("workspace→resource index differs from resources".into());
     }
@@ -196,11 +210,17 @@ fn resources_agree(
     }
     for r in resources.values() {
         if workspaces.get(&r.workspace).is_none_or(|w| w.org != r.org) {
-            problems.push(format!("resource {} is not in a workspace of its org {}", r.id, r.org));
+            problems.push(format!(
+                "resource {} is not in a workspace of its org {}",
+                r.id, r.org
+            ));
         }
         if let Some(folder) = r.folder.and_then(|f| resources.get(&f)) {
             if folder.workspace != r.workspace {
-                problems.push(format!("resource {} is in a folder of another workspace", r.id));
+                problems.push(format!(
+                    "resource {} is in a folder of another workspace",
+                    r.id
+                ));
             }
         }
     }
@@ -229,7 +249,10 @@ fn requests_agree(
     }
     for r in &requests {
         if !workspaces.contains_key(&r.workspace) {
-            problems.push(format!("access request {} of missing workspace {}", r.id, r.workspace));
+            problems.push(format!(
+                "access request {} of missing workspace {}",
+                r.id, r.workspace
+            ));
         }
     }
     Ok(())
@@ -249,7 +272,9 @@ fn invitations_agree(
             .iter()
             .any(|i| i.id == id && i.org == org && i.status == InvitationStatus::Pending);
         if !points_at_pending {
-            problems.push(format!("pending-invitation index of org {org} names {id}, not a pending invitation"));
+            problems.push(format!(
+                "pending-invitation index of org {org} names {id}, not a pending invitation"
+            ));
         }
     }
     for i in &invitations {

@@ -144,7 +144,10 @@ pub fn access_requests_of_workspace(workspace: Uuid) -> Vec<u8> {
     join(ACCESS_REQUEST, &[workspace.as_bytes()])
 }
 pub fn open_access_request(workspace: Uuid, user: Uuid) -> Vec<u8> {
-    join(OPEN_ACCESS_REQUEST, &[workspace.as_bytes(), user.as_bytes()])
+    join(
+        OPEN_ACCESS_REQUEST,
+        &[workspace.as_bytes(), user.as_bytes()],
+    )
 }
 pub fn credential_secret(credential: Uuid) -> Vec<u8> {
     join(CREDENTIAL_SECRET, &[credential.as_bytes()])

@@ -4,8 +4,8 @@
 //! Architecture invariant: nothing on a request path scans a whole record
 //! kind; every read is a point get or a bounded prefix scan of one parent.
 
-mod durable;
 pub mod consistency;
+mod durable;
 pub mod keys;
 pub mod model;
 
@@ -245,7 +245,10 @@ impl Store {
 
     /// Every `(key, value)` whose key starts with `prefix`, for whole-store
     /// tools (the consistency check); never on a request path.
-    pub(crate) fn scan(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> {
+    pub(crate) fn scan(
+        &self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> {
         self.db
             .scan_prefix(prefix)
             .map(|entry| entry.map_err(Error::from))
@@ -305,7 +308,12 @@ impl Store {
             scanned.insert(prefix.clone(), self.children(prefix)?);
         }
         self.db
-            .transaction(|tree| body(&Tx { tree, scanned: &scanned }))
+            .transaction(|tree| {
+                body(&Tx {
+                    tree,
+                    scanned: &scanned,
+                })
+            })
             .map_err(|e| match e {
                 sled::transaction::TransactionError::Abort(e) => e,
                 sled::transaction::TransactionError::Storage(e) => e.into(),
@@ -501,7 +509,9 @@ mod tests {
     fn no_write_lands_between_a_scan_and_its_transaction() {
         let (_dir, store) = temp_store();
         let (parent, early, late) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        store.transact(|tx| tx.put(&keys::org_workspace(parent, early), &())).unwrap();
+        store
+            .transact(|tx| tx.put(&keys::org_workspace(parent, early), &()))
+            .unwrap();
         let prefix = keys::workspaces_of_org(parent);
         let writer = std::sync::Mutex::new(None);
         let seen = store
@@ -517,9 +527,22 @@ mod tests {
                 Ok((children, tx.exists(&keys::org_workspace(parent, late))?))
             })
             .unwrap();
-        assert_eq!(seen, (vec![early], false), "a write landed during the transaction");
-        writer.into_inner().unwrap().unwrap().join().unwrap().unwrap();
-        assert!(store.db.contains_key(keys::org_workspace(parent, late)).unwrap());
+        assert_eq!(
+            seen,
+            (vec![early], false),
+            "a write landed during the transaction"
+        );
+        writer
+            .into_inner()
+            .unwrap()
+            .unwrap()
+            .join()
+            .unwrap()
+            .unwrap();
+        assert!(store
+            .db
+            .contains_key(keys::org_workspace(parent, late))
+            .unwrap());
         let undeclared = store.transact(|tx| tx.committed_children(&prefix));
         assert!(matches!(undeclared, Err(Error::Internal(_))));
     }
@@ -532,7 +555,10 @@ mod tests {
         for id in &ids {
             store.db.insert(keys::audit(org, *id), encode(id)).unwrap();
         }
-        store.db.insert(keys::audit(Uuid::max(), Uuid::now_v7()), encode(&0)).unwrap();
+        store
+            .db
+            .insert(keys::audit(Uuid::max(), Uuid::now_v7()), encode(&0))
+            .unwrap();
         let prefix = keys::audit_of_org(org);
         let first: Page<Uuid> = store.newest_page(&prefix, None, 2).unwrap();
         assert_eq!(first.items, [ids[4], ids[3]]);
