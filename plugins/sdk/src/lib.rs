@@ -29,6 +29,13 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+#[cfg(target_arch = "wasm32")]
+mod arena;
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: arena::BumpArena = arena::BumpArena;
+
 /// The shared `types` and `host` interfaces, generated once and reused by
 /// every hook module below.
 #[doc(hidden)]
