@@ -1,6 +1,9 @@
 //! One authorization check, in process, against databases of 10, 10k and 1M
 //! users: the cost must not grow with the number of users (goal: 1M costs
-//! at most 1.2× of 10).
+//! at most 1.2× of 10). `check/built` reads and builds the entities every
+//! time (what any new question costs; the goal applies to it);
+//! `check/cached` repeats one question, whose entities the entity cache
+//! keeps while nothing they came from changes.
 //!
 //! `cargo bench -p warden --bench check`; the 1M-user database is seeded
 //! once into `target/bench-data` (a few minutes) and reused.
@@ -12,7 +15,7 @@ mod population;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use warden::authz::CheckRequest;
+use warden::authz::{self, CheckRequest};
 
 fn sizes() -> Vec<usize> {
     std::env::var("WARDEN_BENCH_USERS")
@@ -34,23 +37,37 @@ fn bench_data(users: usize) -> PathBuf {
 }
 
 fn one_check(c: &mut Criterion) {
-    let mut group = c.benchmark_group("check");
-    for users in sizes() {
-        let (app, population) =
-            population::open_or_seed(&bench_data(users), users).expect("seeded database");
-        let request: CheckRequest =
-            serde_json::from_value(population.check_request()).expect("valid request");
-        assert!(
-            app.check(&request).expect("check answers").allowed(),
-            "the sample check is allowed"
-        );
-        group.bench_with_input(
-            BenchmarkId::from_parameter(users),
-            &request,
-            |b, request| b.iter(|| app.check(request).expect("check answers")),
-        );
+    let databases: Vec<_> = sizes()
+        .into_iter()
+        .map(|users| {
+            let (app, population) =
+                population::open_or_seed(&bench_data(users), users).expect("seeded database");
+            let request: CheckRequest =
+                serde_json::from_value(population.check_request()).expect("valid request");
+            assert!(
+                app.check(&request).expect("check answers").allowed(),
+                "the sample check is allowed"
+            );
+            (users, app, request)
+        })
+        .collect();
+    let mut built = c.benchmark_group("check/built");
+    for (users, app, request) in &databases {
+        let snapshot = app.policies.current();
+        built.bench_with_input(BenchmarkId::from_parameter(users), request, |b, request| {
+            b.iter(|| {
+                authz::authorize(&app.store, &snapshot, request, None).expect("check answers")
+            })
+        });
     }
-    group.finish();
+    built.finish();
+    let mut cached = c.benchmark_group("check/cached");
+    for (users, app, request) in &databases {
+        cached.bench_with_input(BenchmarkId::from_parameter(users), request, |b, request| {
+            b.iter(|| app.check(request).expect("check answers"))
+        });
+    }
+    cached.finish();
 }
 
 criterion_group!(benches, one_check);

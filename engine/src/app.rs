@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use uuid::Uuid;
 
-use crate::authz::{self, CheckRequest, Decision, EntityRef};
+use crate::authz::{self, CheckRequest, Decision, EntityCache, EntityRef};
 use crate::error::{Error, Result};
 use crate::plugin::PluginHost;
 use crate::policy::PolicyEngine;
+use crate::policy::PolicySnapshot;
 use crate::store::{Store, Workspace};
 
 /// Who performs a command.
@@ -51,6 +52,7 @@ pub struct App {
     pub policies: Arc<PolicyEngine>,
     pub plugins: Arc<PluginHost>,
     serial: [Mutex<()>; SERIAL_STRIPES],
+    entity_cache: EntityCache,
 }
 
 impl App {
@@ -60,6 +62,7 @@ impl App {
             policies: Arc::new(policies),
             plugins: Arc::new(plugins),
             serial: std::array::from_fn(|_| Mutex::new(())),
+            entity_cache: EntityCache::default(),
         }
     }
 
@@ -78,7 +81,17 @@ impl App {
 
     /// Answers one authorization question against the active policies.
     pub fn check(&self, request: &CheckRequest) -> Result<Decision> {
-        authz::authorize(&self.store, &self.policies.current(), request)
+        self.check_against(&self.policies.current(), request)
+    }
+
+    /// Answers one authorization question against `snapshot` (a batch
+    /// answers all of its questions against one).
+    pub fn check_against(
+        &self,
+        snapshot: &PolicySnapshot,
+        request: &CheckRequest,
+    ) -> Result<Decision> {
+        authz::authorize(&self.store, snapshot, request, Some(&self.entity_cache))
     }
 
     /// Reads a workspace that must exist.
@@ -109,7 +122,7 @@ impl App {
             context: Default::default(),
             entities: Vec::new(),
         };
-        let decision = authz::authorize(&self.store, &snapshot, &request)?;
+        let decision = self.check_against(&snapshot, &request)?;
         if decision.allowed() {
             Ok(decision.policy_revision)
         } else {

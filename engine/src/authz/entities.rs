@@ -357,7 +357,8 @@ mod tests {
 
     use super::*;
     use crate::app::{Actor, App};
-    use crate::command::{self, AddMember, CreateOrg, CreateUser};
+    use crate::authz::CheckRequest;
+    use crate::command::{self, AddMember, ChangeRole, CreateOrg, CreateUser};
     use crate::plugin::PluginHost;
     use crate::policy::PolicyEngine;
 
@@ -430,6 +431,32 @@ mod tests {
             )),
             "{after:?}"
         );
+    }
+
+    #[test]
+    fn a_cached_answer_never_outlives_a_write_it_depends_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir);
+        let (alice, bob) = (user(&app, "alice@a.com"), user(&app, "bob@b.com"));
+        let target = org(&app, bob, alice);
+        let request: CheckRequest = serde_json::from_value(json!({
+            "principal": {"type": "User", "id": alice},
+            "action": {"type": "Action", "id": "UpdateOrg"},
+            "resource": {"type": "Org", "id": target.id},
+        }))
+        .unwrap();
+        let allowed = |app: &App| app.check(&request).unwrap().allowed();
+        // Twice each: the second answer comes from the cache.
+        assert!(
+            !allowed(&app) && !allowed(&app),
+            "a guest may not update the org"
+        );
+        let promote = ChangeRole::new(target.id, alice, OrgRole::Admin);
+        command::execute(&app, Actor::System, None, promote).unwrap();
+        assert!(allowed(&app) && allowed(&app), "an admin may");
+        let demote = ChangeRole::new(target.id, alice, OrgRole::GuestInternal);
+        command::execute(&app, Actor::System, None, demote).unwrap();
+        assert!(!allowed(&app), "a guest again may not");
     }
 
     #[test]

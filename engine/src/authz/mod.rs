@@ -1,16 +1,14 @@
 //! Authorization checks: one request, the entities it needs from the store,
 //! one Cedar evaluation, and a decision a person can read.
 
+mod cache;
 mod entities;
 mod values;
 
+pub use cache::{EntityCache, MAX_CACHED_CHECKS};
 pub use entities::{org_role_id, workspace_role_id};
 
-use std::str::FromStr;
-
-use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, EntityId, EntityTypeName, EntityUid, Request,
-};
+use cedar_policy::{Authorizer, Context, Decision as CedarDecision, EntityUid, Request};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -38,16 +36,7 @@ impl EntityRef {
 
     /// The Cedar uid; `field` names the request field for errors.
     pub fn to_uid(&self, field: &str) -> Result<EntityUid> {
-        let kind = EntityTypeName::from_str(&self.kind).map_err(|_| {
-            Error::invalid(
-                format!("{field}.type"),
-                format!("{:?} is not a valid entity type name", self.kind),
-            )
-        })?;
-        Ok(EntityUid::from_type_name_and_id(
-            kind,
-            EntityId::new(&self.id),
-        ))
+        values::uid(&self.kind, &self.id).map_err(|e| Error::invalid(format!("{field}.type"), e))
     }
 }
 
@@ -94,30 +83,45 @@ impl Decision {
 }
 
 /// Answers `request` against `snapshot`, reading only the entities the
-/// request names and their ancestors.
+/// request names and their ancestors, or taking them from `cache` when
+/// nothing they were built from has changed since. Requests that bring
+/// their own entities are never cached.
 pub fn authorize(
     store: &Store,
     snapshot: &PolicySnapshot,
     request: &CheckRequest,
+    cache: Option<&EntityCache>,
 ) -> Result<Decision> {
     let principal = request.principal.to_uid("principal")?;
     let action = request.action.to_uid("action")?;
     let resource = request.resource.to_uid("resource")?;
-    let context = Context::from_json_value(
-        serde_json::Value::Object(request.context.clone()),
-        Some((&snapshot.schema, &action)),
-    )
-    .map_err(|e| Error::invalid("context", e.to_string()))?;
-    let entities = entities::load(
-        store,
-        snapshot,
-        &request.principal,
-        &request.resource,
-        &request.entities,
-    )?;
+    let context = context(snapshot, &action, &request.context)?;
+    let policies = snapshot.policies_for(&action);
+    let load = || {
+        entities::load(
+            store,
+            snapshot,
+            &request.principal,
+            &request.resource,
+            &request.entities,
+        )
+    };
+    let cached;
+    let loaded;
+    let entities = match cache {
+        Some(cache) if request.entities.is_empty() => {
+            cached =
+                cache.entities(store, snapshot, &request.principal, &request.resource, load)?;
+            &cached.entities
+        }
+        _ => {
+            loaded = load()?;
+            &loaded
+        }
+    };
     let cedar_request = Request::new(principal, action, resource, context, Some(&snapshot.schema))
         .map_err(|e| Error::invalid("request", e.to_string()))?;
-    let response = Authorizer::new().is_authorized(&cedar_request, &snapshot.policies, &entities);
+    let response = Authorizer::new().is_authorized(&cedar_request, policies, entities);
     let mut reason: Vec<String> = response
         .diagnostics()
         .reason()
@@ -137,6 +141,24 @@ pub fn authorize(
         explanation,
         policy_revision: snapshot.revision,
     })
+}
+
+/// The request's context, typed by the action's context declaration. An
+/// empty one skips the JSON conversion; `Request::new` still checks it
+/// against the schema.
+fn context(
+    snapshot: &PolicySnapshot,
+    action: &EntityUid,
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Context> {
+    if fields.is_empty() {
+        return Ok(Context::empty());
+    }
+    Context::from_json_value(
+        serde_json::Value::Object(fields.clone()),
+        Some((&snapshot.schema, action)),
+    )
+    .map_err(|e| Error::invalid("context", e.to_string()))
 }
 
 /// Checks that a workspace resource, as it would be stored, conforms to the

@@ -64,7 +64,7 @@ async fn authorize_batch(
         .map(|(i, item)| {
             let item = serde_json::to_vec(item).expect("values serialise");
             let outcome = parse_json::<CheckRequest>(&item)
-                .and_then(|request| crate::authz::authorize(&state.app.store, &snapshot, &request));
+                .and_then(|request| state.app.check_against(&snapshot, &request));
             match outcome {
                 Ok(decision) => serde_json::to_value(decision).expect("decisions serialise"),
                 Err(e) => serde_json::json!({"error": {"code": e.code(), "message": format!("requests[{i}]: {e}")}}),

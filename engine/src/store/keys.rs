@@ -48,6 +48,15 @@ pub(super) const DOMAIN_ORGS: u8 = 0x30;
 /// `warden plugin replay <audit id>` finds them without the org).
 pub(super) const AUDIT_ORG: u8 = 0x31;
 
+/// Whether the record under `key` is one a check reads to build its
+/// entities (`authz::entities`): writing it invalidates what checks cached.
+pub fn feeds_checks(key: &[u8]) -> bool {
+    matches!(
+        key.first(),
+        Some(&(ORG | USER | MEMBERSHIP | WORKSPACE | WORKSPACE_MEMBER | RESOURCE))
+    )
+}
+
 /// `tag | parts…`: one record kind's key.
 pub fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();

@@ -9,8 +9,10 @@ mod durable;
 pub mod keys;
 pub mod model;
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -54,6 +56,10 @@ pub struct Store {
     /// (see `transact_scanning`) and [`Store::quiesced`] readers hold it
     /// alone, so nothing commits between their reads and their end.
     writers: Arc<RwLock<()>>,
+    /// Counts committed transactions that wrote a record checks read
+    /// ([`keys::feeds_checks`]); the check entity cache keeps what it built
+    /// only while this stays the same.
+    check_generation: Arc<AtomicU64>,
 }
 
 /// One page of a listing, with the cursor for the next one.
@@ -77,6 +83,7 @@ impl Store {
             db,
             commits: Arc::new(durable::GroupCommit::new()),
             writers: Arc::new(RwLock::new(())),
+            check_generation: Arc::new(AtomicU64::new(0)),
         };
         store.check_schema_version()?;
         Ok(store)
@@ -268,6 +275,13 @@ impl Store {
         Ok(())
     }
 
+    /// Changes whenever a committed transaction has written a record that
+    /// checks read. Read it before reading those records: anything built
+    /// from them is current for as long as this value does not change.
+    pub fn check_generation(&self) -> u64 {
+        self.check_generation.load(Ordering::Acquire)
+    }
+
     /// Runs `read` while no transaction commits: it sees the database
     /// between two transactions, never inside one.
     pub fn quiesced<T>(&self, read: impl FnOnce() -> T) -> T {
@@ -307,17 +321,27 @@ impl Store {
         for prefix in prefixes {
             scanned.insert(prefix.clone(), self.children(prefix)?);
         }
-        self.db
+        let feeds_checks = Cell::new(false);
+        let committed = self
+            .db
             .transaction(|tree| {
                 body(&Tx {
                     tree,
                     scanned: &scanned,
+                    feeds_checks: &feeds_checks,
                 })
             })
             .map_err(|e| match e {
                 sled::transaction::TransactionError::Abort(e) => e,
                 sled::transaction::TransactionError::Storage(e) => e.into(),
-            })
+            })?;
+        // After the commit, so a check that reads the new generation also
+        // reads the new records. (A retried attempt may have set the flag
+        // for nothing: one needless rebuild, never a stale read.)
+        if feeds_checks.get() {
+            self.check_generation.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(committed)
     }
 
     /// Waits until everything written so far is on disk. Concurrent callers
@@ -338,6 +362,8 @@ impl Store {
 pub struct Tx<'a> {
     tree: &'a TransactionalTree,
     scanned: &'a HashMap<Vec<u8>, Vec<Uuid>>,
+    /// Set when this attempt writes a record checks read.
+    feeds_checks: &'a Cell<bool>,
 }
 
 impl Tx<'_> {
@@ -363,11 +389,11 @@ impl Tx<'_> {
     }
 
     pub fn put<T: Serialize>(&self, key: &[u8], value: &T) -> TxResult<()> {
-        self.tree.insert(key, encode(value))?;
-        Ok(())
+        self.put_raw(key, &encode(value))
     }
 
     pub fn put_raw(&self, key: &[u8], value: &[u8]) -> TxResult<()> {
+        self.written(key);
         self.tree.insert(key, value)?;
         Ok(())
     }
@@ -377,8 +403,15 @@ impl Tx<'_> {
     }
 
     pub fn remove(&self, key: &[u8]) -> TxResult<()> {
+        self.written(key);
         self.tree.remove(key)?;
         Ok(())
+    }
+
+    fn written(&self, key: &[u8]) {
+        if keys::feeds_checks(key) {
+            self.feeds_checks.set(true);
+        }
     }
 
     /// The child ids of an index `prefix | child id`, as they are while
