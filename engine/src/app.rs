@@ -51,6 +51,8 @@ pub struct App {
     pub policies: Arc<PolicyEngine>,
     pub plugins: Arc<PluginHost>,
     serial: [Mutex<()>; SERIAL_STRIPES],
+    /// The lanes of batched commands (usage posts), see `Command::batch_lane`.
+    pub batches: crate::command::Batches,
 }
 
 impl App {
@@ -60,6 +62,7 @@ impl App {
             policies: Arc::new(policies),
             plugins: Arc::new(plugins),
             serial: std::array::from_fn(|_| Mutex::new(())),
+            batches: Default::default(),
         }
     }
 

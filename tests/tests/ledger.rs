@@ -360,16 +360,7 @@ fn expiring_credits_are_spent_first_and_leave_the_balance_when_they_expire() {
     assert_eq!(verified["credit_lots"], 1);
     let mut server = server;
     server.stop();
-    let check = std::process::Command::new(warden_bin())
-        .args(["check-store", "--data"])
-        .arg(server.data_dir())
-        .output()
-        .expect("warden check-store runs");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    server.assert_store_consistent();
 }
 
 #[test]

@@ -253,6 +253,12 @@ impl Command for RecordUsage {
         self.org
     }
 
+    /// Runs of one org arriving together share a transaction: they all
+    /// update the org's credit account and period counters.
+    fn batch_lane(&self) -> Option<Uuid> {
+        Some(self.org)
+    }
+
     fn validate(&self, _app: &App) -> Result<()> {
         if self.credits.is_some_and(|c| c > MAX_CREDITS_PER_RUN) {
             return Err(Error::invalid(

@@ -101,20 +101,26 @@ fn usage_beyond_the_balance_is_refused_and_writes_nothing() {
     assert_eq!((report.transactions, report.entries), (2, 4));
 }
 
-#[test]
-fn an_overage_cap_lets_the_balance_go_below_zero_down_to_the_cap() {
-    let (_dir, store) = temp_store();
-    let org = Uuid::new_v4();
-    grant(&store, org, 5).unwrap();
+/// Gives `org` billing settings with an overage cap of `cap` credits.
+fn allow_overage(store: &Store, org: Uuid, cap: u64) -> BillingSettings {
     let settings = BillingSettings {
         org,
         period_start: NOW,
         period_end: NOW + Duration::days(30),
         seat_price_cents: 0,
-        overage_cap_credits: 10,
+        overage_cap_credits: cap,
         updated_at: NOW,
     };
     store.transact(|tx| set_billing(tx, &settings)).unwrap();
+    settings
+}
+
+#[test]
+fn an_overage_cap_lets_the_balance_go_below_zero_down_to_the_cap() {
+    let (_dir, store) = temp_store();
+    let org = Uuid::new_v4();
+    grant(&store, org, 5).unwrap();
+    let settings = allow_overage(&store, org, 10);
     spend(&store, org, 15).unwrap();
     assert_eq!(balance(&store, org), -10);
     assert!(spend(&store, org, 1).is_err());
@@ -468,15 +474,7 @@ fn expired_credits_pay_for_nothing_and_a_refused_run_expires_nothing() {
 fn a_grant_repays_the_overage_before_filling_its_lot() {
     let (_dir, store) = temp_store();
     let org = Uuid::new_v4();
-    let settings = BillingSettings {
-        org,
-        period_start: NOW,
-        period_end: NOW + Duration::days(30),
-        seat_price_cents: 0,
-        overage_cap_credits: 10,
-        updated_at: NOW,
-    };
-    store.transact(|tx| set_billing(tx, &settings)).unwrap();
+    allow_overage(&store, org, 10);
     spend_at(&store, org, 6, NOW).unwrap();
     let (lot_id, posted) = grant_until(&store, org, 10, Some(NOW + HOUR), NOW).unwrap();
     assert_eq!(posted.balance(credits(org)), 4);
