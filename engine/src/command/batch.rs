@@ -14,6 +14,7 @@
 
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use time::OffsetDateTime;
@@ -139,7 +140,9 @@ impl Batches {
 }
 
 /// Runs the batch in one transaction; each command's abort error (`None`:
-/// committed). If the transaction itself fails, every command gets why.
+/// committed). If the transaction itself fails, or a command panics (a
+/// bug: the transaction then writes nothing), every command gets why, and
+/// the lane goes on: its waiting commands must not wait forever.
 fn apply(store: &Store, batch: &[Arc<dyn Stage>]) -> Vec<Option<Error>> {
     let now = OffsetDateTime::now_utc();
     let bodies: Vec<_> = batch
@@ -147,14 +150,20 @@ fn apply(store: &Store, batch: &[Arc<dyn Stage>]) -> Vec<Option<Error>> {
         .map(|stage| move |tx: &Tx| stage.stage(tx, now))
         .collect();
     let bodies: Vec<BatchBody> = bodies.iter().map(|b| b as _).collect();
-    match store.transact_each(&bodies) {
-        Ok(aborted) => aborted,
-        Err(e) => {
-            let failure = e.to_string();
-            batch
-                .iter()
-                .map(|_| Some(Error::Storage(failure.clone())))
-                .collect()
-        }
+    let failure = match std::panic::catch_unwind(AssertUnwindSafe(|| store.transact_each(&bodies)))
+    {
+        Ok(Ok(aborted)) => return aborted,
+        Ok(Err(e)) => e,
+        Err(_) => Error::Internal("a command of this batch panicked; nothing was written".into()),
+    };
+    batch.iter().map(|_| Some(copy(&failure))).collect()
+}
+
+/// The same failure for another command (errors are not `Clone`).
+fn copy(failure: &Error) -> Error {
+    match failure {
+        Error::Internal(message) => Error::Internal(message.clone()),
+        Error::Storage(message) => Error::Storage(message.clone()),
+        other => Error::Storage(other.to_string()),
     }
 }
