@@ -53,6 +53,8 @@ pub struct App {
     pub plugins: Arc<PluginHost>,
     serial: [Mutex<()>; SERIAL_STRIPES],
     entity_cache: EntityCache,
+    /// The lanes of batched commands (usage posts), see `Command::batch_lane`.
+    pub batches: crate::command::Batches,
 }
 
 impl App {
@@ -63,6 +65,7 @@ impl App {
             plugins: Arc::new(plugins),
             serial: std::array::from_fn(|_| Mutex::new(())),
             entity_cache: EntityCache::default(),
+            batches: Default::default(),
         }
     }
 

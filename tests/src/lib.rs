@@ -176,6 +176,22 @@ impl Server {
         self.dir.path().join("data")
     }
 
+    /// Runs `warden check-store` on the (stopped) server's data directory
+    /// and fails the test with its report unless every index agrees.
+    #[track_caller]
+    pub fn assert_store_consistent(&self) {
+        let check = Command::new(warden_bin())
+            .args(["check-store", "--data"])
+            .arg(self.data_dir())
+            .output()
+            .expect("warden check-store runs");
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+
     /// This server's private copy of the policy directory.
     pub fn policies_dir(&self) -> PathBuf {
         self.dir.path().join("policies")

@@ -1,7 +1,7 @@
 //! Credits and billing over HTTP on the real server: grants, usage with its
 //! run-id idempotency, 402 on insufficient credits, low-balance events,
-//! billing settings, concurrent spending, and acknowledged usage surviving
-//! SIGKILL.
+//! billing settings, expiring credits, concurrent spending, and
+//! acknowledged usage surviving SIGKILL.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -284,6 +284,83 @@ fn ledger_calls_are_authorized_and_bad_input_names_the_field() {
         .get_as(&t.admin, &format!("/v1/orgs/{}/seat-charges", t.org))
         .expect(200);
     assert_eq!(charges["items"], json!([]));
+}
+
+/// How far ahead the expiring grant of the expiry test expires: long
+/// enough for a run and a read before it, on a busy machine.
+const EXPIRES_IN: Duration = Duration::from_secs(3);
+
+#[test]
+fn expiring_credits_are_spent_first_and_leave_the_balance_when_they_expire() {
+    let server = Server::start();
+    let t = tenant(&server, "pro");
+    let credits = format!("/v1/orgs/{}/credits", t.org);
+    let balance = format!("/v1/orgs/{}/balance", t.org);
+    let usage = format!("/v1/orgs/{}/usage", t.org);
+    let grant = |expires_at: &str| json!({"credits": 50, "source": "promotional", "expires_at": expires_at});
+    let past = server
+        .post(&credits, grant("2020-01-01T00:00:00Z"))
+        .expect(400);
+    assert_eq!(past["error"]["field"], "expires_at", "{past}");
+    let garbled = server.post(&credits, grant("tomorrow")).expect(400);
+    assert_eq!(garbled["error"]["field"], "body.expires_at", "{garbled}");
+
+    let expires_at = time::OffsetDateTime::now_utc() + EXPIRES_IN;
+    let rfc3339 = expires_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let expiring = server.post(&credits, grant(&rfc3339)).expect(201);
+    assert_eq!(expiring["expires_at"], rfc3339);
+    t.grant(&server, 30);
+    let run = server
+        .post_as(&t.member, &usage, t.usage(&run_id(1), Some(20)))
+        .expect(201);
+    assert_eq!(run["balance_after"], 60);
+    let before = server.get(&balance).expect(200);
+    assert_eq!(before["credits"], 60, "{before}");
+    assert_eq!(
+        before["expiring"][0]["remaining"], 30,
+        "the run spent expiring credits first"
+    );
+
+    // Wait out the expiry (this is not a timing assertion: nothing is measured).
+    while time::OffsetDateTime::now_utc() <= expires_at {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let after = server.get(&balance).expect(200);
+    assert_eq!(
+        (after["credits"].clone(), after["expiring"].clone()),
+        (json!(30), json!([])),
+        "{after}"
+    );
+    let run = server
+        .post_as(&t.member, &usage, t.usage(&run_id(2), Some(5)))
+        .expect(201);
+    assert_eq!(
+        run["balance_after"], 25,
+        "the expired 30 left before the run"
+    );
+    let entries = server
+        .get(&format!(
+            "/v1/orgs/{}/accounts/credits/entries?limit=2",
+            t.org
+        ))
+        .expect(200);
+    let kinds: Vec<&Value> = entries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["kind"])
+        .collect();
+    assert_eq!(kinds, [&json!("usage"), &json!("expiry")], "{entries}");
+    assert_eq!(entries["items"][1]["amount"], 30);
+
+    let verified = server.get("/v1/ledger/verify").expect(200);
+    assert_eq!(verified["violation_count"], 0, "{verified}");
+    assert_eq!(verified["credit_lots"], 1);
+    let mut server = server;
+    server.stop();
+    server.assert_store_consistent();
 }
 
 #[test]

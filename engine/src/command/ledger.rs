@@ -15,8 +15,8 @@ use crate::app::App;
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
 use crate::ledger::{
-    self, keys, AccountId, AccountKind, BillingSettings, CountedUsage, LedgerTransaction,
-    NewTransaction, PricedBy, TransactionKind, UsageRecord, MAX_SEAT_PRICE_CENTS,
+    self, keys, AccountId, AccountKind, BillingSettings, CountedUsage, LedgerTransaction, NewGrant,
+    NewSpend, PricedBy, UsageRecord, MAX_SEAT_PRICE_CENTS,
 };
 use crate::plugin::guards::MAX_CREDITS_PER_RUN;
 use crate::plugin::types::FlowRun;
@@ -32,6 +32,8 @@ pub const MIN_BILLING_PERIOD: Duration = Duration::hours(1);
 pub const MAX_BILLING_PERIOD: Duration = Duration::days(400);
 /// The longest memo or reason.
 pub const MAX_MEMO_BYTES: usize = 500;
+/// How far ahead a grant's `expires_at` may be.
+pub const MAX_CREDIT_LIFETIME: Duration = Duration::days(3660);
 
 /// Why credits were granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +56,10 @@ pub struct GrantCredits {
     pub source: GrantSource,
     #[serde(default)]
     pub memo: String,
+    /// When the credits left unspent expire (RFC 3339, in the future);
+    /// none: they never do.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 /// A posted grant.
@@ -68,6 +74,8 @@ pub struct Grant {
     pub balance_after: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub period_start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 fn memo(field: &str, text: &str) -> Result<()> {
@@ -101,6 +109,15 @@ impl Command for GrantCredits {
                 format!("must be 1 to {MAX_CREDITS_PER_GRANT}"),
             ));
         }
+        if let Some(expires_at) = self.expires_at {
+            let now = OffsetDateTime::now_utc();
+            if !(now < expires_at && expires_at <= now + MAX_CREDIT_LIFETIME) {
+                return Err(Error::invalid(
+                    "expires_at",
+                    format!("must be in the future, at most {MAX_CREDIT_LIFETIME} from now"),
+                ));
+            }
+        }
         memo("memo", &self.memo)
     }
 
@@ -108,20 +125,19 @@ impl Command for GrantCredits {
         tx.require::<Org>(&store::keys::org(self.org), "org", self.org)?;
         let period = ledger::current_period(tx, self.org, ctx.now)?;
         let credits = AccountId::org(self.org, AccountKind::OrgCredits);
-        let posted = ledger::post(
+        let posted = ledger::grant(
             tx,
-            NewTransaction {
-                at: ctx.now,
+            NewGrant {
+                id: self.id,
                 org: self.org,
-                kind: TransactionKind::Grant,
-                reference: self.id.to_string(),
-                reverses: None,
-                postings: ledger::transfer(
-                    AccountId::system(AccountKind::CreditsIssued),
-                    credits,
-                    self.credits,
-                ),
-                memo: json!({"source": self.source, "memo": self.memo}),
+                credits: self.credits,
+                expires_at: self.expires_at,
+                at: ctx.now,
+                memo: json!({
+                    "source": self.source,
+                    "memo": self.memo,
+                    "period_start": period.start.unix_timestamp(),
+                }),
             },
         )?;
         ledger::count_grant(tx, self.org, period, self.credits)?;
@@ -134,6 +150,7 @@ impl Command for GrantCredits {
             transaction: posted.transaction.id,
             balance_after: posted.balance(credits),
             period_start: period.start,
+            expires_at: self.expires_at,
         })
     }
 }
@@ -203,33 +220,24 @@ impl RecordUsage {
         Ok(())
     }
 
-    /// Posts the run's cost; returns the transaction (none for a free run)
-    /// and the org's credit balance after it.
+    /// Posts the run's cost (after expiring what is due: expired credits
+    /// pay for nothing); returns the transaction (none for a free run) and
+    /// the org's credit balance after it.
     fn post(&self, tx: &Tx, now: OffsetDateTime) -> TxResult<(Option<Uuid>, i64)> {
-        let credits = AccountId::org(self.org, AccountKind::OrgCredits);
         if self.credits() == 0 {
-            let balance = ledger::account(tx, credits)?.balance();
-            return Ok((
-                None,
-                i64::try_from(balance).expect("balances stay inside i64"),
-            ));
+            return Ok((None, ledger::balance(tx, self.org, now)?));
         }
-        let posted = ledger::post(
+        let posted = ledger::spend(
             tx,
-            NewTransaction {
-                at: now,
+            NewSpend {
                 org: self.org,
-                kind: TransactionKind::Usage,
                 reference: self.run_id.to_string(),
-                reverses: None,
-                postings: ledger::transfer(
-                    credits,
-                    AccountId::system(AccountKind::CreditsSpent),
-                    self.credits(),
-                ),
+                credits: self.credits(),
+                at: now,
                 memo: json!({"workspace": self.workspace, "flow": self.flow}),
             },
         )?;
+        let credits = AccountId::org(self.org, AccountKind::OrgCredits);
         Ok((Some(posted.transaction.id), posted.balance(credits)))
     }
 }
@@ -243,6 +251,12 @@ impl Command for RecordUsage {
     }
     fn org(&self) -> Uuid {
         self.org
+    }
+
+    /// Runs of one org arriving together share a transaction: they all
+    /// update the org's credit account and period counters.
+    fn batch_lane(&self) -> Option<Uuid> {
+        Some(self.org)
     }
 
     fn validate(&self, _app: &App) -> Result<()> {
@@ -445,8 +459,17 @@ impl Command for ReverseTransaction {
         memo("reason", &self.reason)
     }
 
+    /// Posts the reversal and takes the reversed run or grant out of its
+    /// period's counters, so reports and low-balance signals agree.
     fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<LedgerTransaction> {
         let memo = json!({"reason": self.reason});
-        Ok(ledger::reverse(tx, self.transaction, ctx.now, memo)?.transaction)
+        let posted = ledger::reverse(tx, self.transaction, ctx.now, memo)?;
+        let original = tx.require(
+            &keys::transaction(self.transaction),
+            "transaction",
+            self.transaction,
+        )?;
+        ledger::uncount(tx, &original)?;
+        Ok(posted.transaction)
     }
 }

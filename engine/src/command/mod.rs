@@ -6,6 +6,7 @@
 //! Adding a command means one file here implementing [`Command`] and a route.
 
 mod access;
+mod batch;
 pub mod fields;
 mod invitation;
 mod ledger;
@@ -16,12 +17,15 @@ mod signup;
 mod user;
 mod workspace;
 
+use std::sync::{Arc, Mutex};
+
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use access::{ApproveAccessRequest, DenyAccessRequest, RequestAccess};
+pub use batch::{Batches, MAX_BATCH_COMMANDS};
 pub use invitation::{
     AcceptInvitation, Accepted, InvitationRef, Invite, ResendInvitation, RevokeInvitation,
     DEFAULT_INVITATION_TTL,
@@ -56,13 +60,13 @@ pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
 pub const MAX_CONSULT_ATTEMPTS: usize = 5;
 
 /// A state change.
-pub trait Command: Serialize {
+pub trait Command: Serialize + Send + Sync + 'static {
     /// The audit record's action: what the command did.
     const ACTION: &'static str;
     /// The Cedar action an acting user needs, where it is broader than
     /// `ACTION` (revoking an invitation needs `InviteMember`).
     const POLICY_ACTION: &'static str = Self::ACTION;
-    type Output: Serialize + DeserializeOwned;
+    type Output: Serialize + DeserializeOwned + Send + 'static;
 
     /// The Cedar resource the action is on (also the audit record's target).
     fn resource(&self) -> EntityRef;
@@ -115,6 +119,14 @@ pub trait Command: Serialize {
         None
     }
 
+    /// Commands with the same lane (the usage posts of one org) that arrive
+    /// together are applied in one sled transaction, each still all or
+    /// nothing (see `batch`). Only for commands whose `apply` never fails
+    /// with [`Error::Stale`]: a batched command is not consulted again.
+    fn batch_lane(&self) -> Option<Uuid> {
+        None
+    }
+
     /// For commands with a natural idempotency key (a run id): the answer
     /// already recorded for it. A replay writes nothing, not even an audit
     /// record. Runs inside the transaction, before `apply`.
@@ -134,6 +146,7 @@ pub struct ApplyContext {
 }
 
 /// A client's retry token: the key and a fingerprint of the request it came with.
+#[derive(Clone)]
 pub struct Idempotency {
     pub key: String,
     pub fingerprint: String,
@@ -211,15 +224,17 @@ pub fn execute<C: Command>(
     let mut attempt = 1;
     loop {
         let plugins = command.consult(app)?;
-        match transact(
-            app,
+        let staging = Staging {
             actor,
-            idempotency,
-            &idempotency_key,
+            idempotency: idempotency.cloned(),
+            idempotency_key: idempotency_key.clone(),
             policy_revision,
-            &command,
             plugins,
-        ) {
+        };
+        if let Some(lane) = command.batch_lane() {
+            return answer::<C>(transact_batched(app, lane, staging, command), idempotency);
+        }
+        match transact(app, &staging, &command) {
             Err(Error::Stale(what)) if attempt < MAX_CONSULT_ATTEMPTS => {
                 tracing::debug!(
                     action = C::ACTION,
@@ -228,72 +243,171 @@ pub fn execute<C: Command>(
                 );
                 attempt += 1;
             }
-            Err(Error::Stale(what)) => {
-                return Err(Error::conflict(
-                    "concurrent_change",
-                    format!("{what}, {MAX_CONSULT_ATTEMPTS} times in a row; retry the request"),
-                ))
-            }
-            Ok(Ok(output)) => return Ok(output),
-            // A concurrent retry with the same key won the race.
-            Ok(Err(record)) => return replay::<C>(record, idempotency.expect("only with a key")),
-            Err(e) => return Err(e),
+            result => return answer::<C>(result, idempotency),
         }
     }
 }
 
+/// The command's output, the replayed answer of a concurrent request with
+/// the same key that won the race, or the error.
+fn answer<C: Command>(
+    result: Result<Staged<C>>,
+    idempotency: Option<&Idempotency>,
+) -> Result<C::Output> {
+    match result {
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(record)) => replay::<C>(record, idempotency.expect("only with a key")),
+        Err(Error::Stale(what)) => Err(Error::conflict(
+            "concurrent_change",
+            format!("{what}, {MAX_CONSULT_ATTEMPTS} times in a row; retry the request"),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// What a command's transaction answers: its output, or the stored record
+/// of a request with the same idempotency key.
+type Staged<C> = std::result::Result<<C as Command>::Output, IdempotencyRecord>;
+
+/// What a command's transaction writes besides the change itself.
+struct Staging {
+    actor: Actor,
+    idempotency: Option<Idempotency>,
+    idempotency_key: Option<Vec<u8>>,
+    policy_revision: u64,
+    plugins: Vec<PluginAnswer<serde_json::Value>>,
+}
+
 /// One transaction: the change, its audit record and its idempotency
 /// record; or the stored record of a concurrent request with the same key.
-fn transact<C: Command>(
-    app: &App,
-    actor: Actor,
-    idempotency: Option<&Idempotency>,
-    idempotency_key: &Option<Vec<u8>>,
-    policy_revision: u64,
-    command: &C,
-    plugins: Vec<PluginAnswer<serde_json::Value>>,
-) -> Result<Result<C::Output, IdempotencyRecord>> {
-    let ctx = ApplyContext {
-        actor,
-        now: OffsetDateTime::now_utc(),
-    };
+fn transact<C: Command>(app: &App, staging: &Staging, command: &C) -> Result<Staged<C>> {
+    let now = OffsetDateTime::now_utc();
     let audit_id = Uuid::now_v7();
     let details = serde_json::to_value(command).expect("commands serialise");
     app.store.transact_scanning(&command.scans(), |tx| {
-        if let Some(key) = idempotency_key {
-            if let Some(record) = tx.get::<IdempotencyRecord>(key)? {
-                return Ok(Err(record));
-            }
-        }
-        if let Some(output) = command.recorded(tx)? {
-            return Ok(Ok(output));
-        }
-        let output = command.apply(tx, &ctx)?;
-        let record = AuditRecord {
-            id: audit_id,
-            at: ctx.now,
-            actor: actor.to_string(),
-            action: C::ACTION.to_string(),
-            target: command.resource(),
-            result: "ok".to_string(),
-            policy_revision,
-            details: details.clone(),
-            plugins: plugins.clone(),
-        };
-        tx.put(&keys::audit(command.org(), audit_id), &record)?;
-        if !plugins.is_empty() {
-            tx.put(&keys::audit_org(audit_id), &command.org())?;
-        }
-        if let (Some(key), Some(idempotency)) = (idempotency_key, idempotency) {
-            let record = IdempotencyRecord {
-                action: C::ACTION.to_string(),
-                fingerprint: idempotency.fingerprint.clone(),
-                output: serde_json::to_value(&output).expect("outputs serialise"),
-            };
-            tx.put(key, &record)?;
-        }
-        Ok(Ok(output))
+        stage(tx, now, staging, command, audit_id, &details)
     })
+}
+
+/// The writes of `command` on `tx`: the change, its audit record `audit_id`
+/// (with the command as `details`) and its idempotency record; or the
+/// stored record of a request with the same key.
+fn stage<C: Command>(
+    tx: &Tx,
+    now: OffsetDateTime,
+    staging: &Staging,
+    command: &C,
+    audit_id: Uuid,
+    details: &serde_json::Value,
+) -> TxResult<Staged<C>> {
+    if let Some(key) = &staging.idempotency_key {
+        if let Some(record) = tx.get::<IdempotencyRecord>(key)? {
+            return Ok(Err(record));
+        }
+    }
+    if let Some(output) = command.recorded(tx)? {
+        return Ok(Ok(output));
+    }
+    let ctx = ApplyContext {
+        actor: staging.actor,
+        now,
+    };
+    let output = command.apply(tx, &ctx)?;
+    let record = AuditRecord {
+        id: audit_id,
+        at: now,
+        actor: staging.actor.to_string(),
+        action: C::ACTION.to_string(),
+        target: command.resource(),
+        result: "ok".to_string(),
+        policy_revision: staging.policy_revision,
+        details: details.clone(),
+        plugins: staging.plugins.clone(),
+    };
+    tx.put(&keys::audit(command.org(), audit_id), &record)?;
+    if !staging.plugins.is_empty() {
+        tx.put(&keys::audit_org(audit_id), &command.org())?;
+    }
+    if let (Some(key), Some(idempotency)) = (&staging.idempotency_key, &staging.idempotency) {
+        let record = IdempotencyRecord {
+            action: C::ACTION.to_string(),
+            fingerprint: idempotency.fingerprint.clone(),
+            output: serde_json::to_value(&output).expect("outputs serialise"),
+        };
+        tx.put(key, &record)?;
+    }
+    Ok(Ok(output))
+}
+
+/// A command waiting in a batch, with what its transaction writes and,
+/// once staged, its answer.
+struct Ticket<C: Command> {
+    command: C,
+    staging: Staging,
+    audit_id: Uuid,
+    details: serde_json::Value,
+    /// The answer of the last time the command was staged (a retried batch stages it again).
+    staged: Mutex<Option<Staged<C>>>,
+    /// Set when the batch finished: the answer or why the command failed.
+    outcome: Mutex<Option<Result<Staged<C>>>>,
+    turn: batch::Turn,
+}
+
+impl<C: Command> batch::Stage for Ticket<C> {
+    fn stage(&self, tx: &Tx, now: OffsetDateTime) -> TxResult<()> {
+        let staged = stage(
+            tx,
+            now,
+            &self.staging,
+            &self.command,
+            self.audit_id,
+            &self.details,
+        )?;
+        *lock(&self.staged) = Some(staged);
+        Ok(())
+    }
+
+    fn finish(&self, aborted: Option<Error>) {
+        let outcome = match aborted {
+            Some(error) => Err(error),
+            None => Ok(lock(&self.staged)
+                .take()
+                .expect("a committed command was staged")),
+        };
+        *lock(&self.outcome) = Some(outcome);
+    }
+
+    fn turn(&self) -> &batch::Turn {
+        &self.turn
+    }
+}
+
+/// Locks a slot that is only ever replaced whole (a panic cannot tear it).
+fn lock<T>(slot: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// [`transact`] in a batch of `lane`: the command's writes share one
+/// transaction with the other commands of its batch.
+fn transact_batched<C: Command>(
+    app: &App,
+    lane: Uuid,
+    staging: Staging,
+    command: C,
+) -> Result<Staged<C>> {
+    assert!(command.scans().is_empty(), "batched commands scan nothing");
+    let ticket = Arc::new(Ticket {
+        details: serde_json::to_value(&command).expect("commands serialise"),
+        command,
+        staging,
+        audit_id: Uuid::now_v7(),
+        staged: Mutex::new(None),
+        outcome: Mutex::new(None),
+        turn: batch::Turn::default(),
+    });
+    app.batches.run(&app.store, lane, ticket.clone());
+    let outcome = lock(&ticket.outcome).take();
+    outcome.expect("a finished batch has every command's outcome")
 }
 
 /// The audit record `id` of a command that consulted plugins (only those

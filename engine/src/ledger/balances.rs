@@ -7,12 +7,11 @@ use serde::Serialize;
 use time::{Duration, Month, OffsetDateTime, Time};
 use uuid::Uuid;
 
-use super::keys;
 use super::model::{
-    Account, AccountId, AccountKind, BalanceEvent, BillingSettings, Period, PeriodSummary,
-    WorkspaceUsage,
+    Account, AccountId, AccountKind, BalanceEvent, BillingSettings, LedgerTransaction, OpenLot,
+    Period, PeriodSummary, TransactionKind, UsageRecord, WorkspaceUsage,
 };
-use super::posting;
+use super::{keys, lots, posting};
 use crate::error::{Error, Result};
 use crate::store::{Page, Store, Tx, TxResult};
 
@@ -138,15 +137,83 @@ pub fn count_usage(tx: &Tx, usage: &CountedUsage) -> TxResult<Vec<u8>> {
     Ok(crossed)
 }
 
-/// Thresholds the summary has reached but not yet signalled. An org with
-/// no allowance in the period (credits carried over) gets no signals.
-fn crossed_thresholds(summary: &PeriodSummary) -> Vec<u8> {
+/// Takes a reversed run or grant out of the counters of its period: a
+/// run's credits and count out of the period's and its workspace's usage
+/// (thresholds it no longer reaches may signal again), a grant's credits
+/// out of the allowance. Events already recorded stay: they happened.
+pub fn uncount(tx: &Tx, reversed: &LedgerTransaction) -> TxResult<()> {
+    let org = reversed.org;
+    match reversed.kind {
+        TransactionKind::Usage => {
+            let run = reversed
+                .reference
+                .parse()
+                .map_err(|_| bad_reference(reversed))?;
+            let record: UsageRecord = tx.require(&keys::usage_run(org, run), "usage run", run)?;
+            let key = keys::period(org, record.period_start);
+            let mut summary: PeriodSummary = tx.get(&key)?.unwrap_or_default();
+            summary.used_credits = sub(summary.used_credits, record.credits)?;
+            summary.runs = sub(summary.runs, 1)?;
+            let still_reached = reached(&summary);
+            summary
+                .thresholds_crossed
+                .retain(|t| still_reached.contains(t));
+            tx.put(&key, &summary)?;
+            let key = keys::workspace_usage(org, record.period_start, record.workspace);
+            let mut workspace: WorkspaceUsage =
+                tx.require(&key, "workspace usage", record.workspace)?;
+            workspace.credits = sub(workspace.credits, record.credits)?;
+            workspace.runs = sub(workspace.runs, 1)?;
+            tx.put(&key, &workspace)
+        }
+        TransactionKind::Grant => {
+            // Grants record their period's start; older ones did not.
+            let Some(start) = reversed.memo["period_start"].as_i64() else {
+                return Ok(());
+            };
+            let start =
+                OffsetDateTime::from_unix_timestamp(start).map_err(|_| bad_reference(reversed))?;
+            let key = keys::period(org, start);
+            let mut summary: PeriodSummary = tx.get(&key)?.unwrap_or_default();
+            let granted = reversed.postings[0].amount;
+            summary.allowance_credits = sub(summary.allowance_credits, granted)?;
+            tx.put(&key, &summary)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn sub(total: u64, amount: u64) -> Result<u64> {
+    total.checked_sub(amount).ok_or_else(|| {
+        Error::Internal(format!(
+            "a period counter of {total} would go below zero by {amount}"
+        ))
+    })
+}
+
+fn bad_reference(t: &LedgerTransaction) -> Error {
+    Error::Internal(format!(
+        "transaction {} has a malformed reference or memo",
+        t.id
+    ))
+}
+
+/// Thresholds the summary's usage has reached (signalled or not). An org
+/// with no allowance in the period (credits carried over) reaches none.
+fn reached(summary: &PeriodSummary) -> Vec<u8> {
     let used = u128::from(summary.used_credits) * 100;
     let allowance = u128::from(summary.allowance_credits);
     LOW_BALANCE_THRESHOLDS_PERCENT
         .into_iter()
-        .filter(|t| !summary.thresholds_crossed.contains(t))
         .filter(|t| allowance > 0 && used >= allowance * u128::from(*t))
+        .collect()
+}
+
+/// Thresholds the summary has reached but not yet signalled.
+fn crossed_thresholds(summary: &PeriodSummary) -> Vec<u8> {
+    reached(summary)
+        .into_iter()
+        .filter(|t| !summary.thresholds_crossed.contains(t))
         .collect()
 }
 
@@ -154,8 +221,12 @@ fn crossed_thresholds(summary: &PeriodSummary) -> Vec<u8> {
 #[derive(Debug, Serialize)]
 pub struct BalanceReport {
     pub org: Uuid,
-    /// Credits left (negative while in overage).
+    /// Spendable credits left (negative while in overage): the account's
+    /// balance less credits whose expiry has passed but which the next
+    /// write has yet to post as expired.
     pub credits: i64,
+    /// Credits in `credits` that expire, soonest first (the rest never do).
+    pub expiring: Vec<OpenLot>,
     pub overage_cap_credits: u64,
     pub account: Account,
     pub period: Period,
@@ -199,10 +270,20 @@ impl Reports<'_> {
             .get(&keys::account(id))?
             .unwrap_or_else(|| Account::open(id));
         let period = self.period_at(now)?;
+        let open: lots::OpenLots = self
+            .store
+            .get(&keys::open_lots(self.org))?
+            .unwrap_or_default();
+        let due = lots::due(&open.lots, now);
         Ok(BalanceReport {
             org: self.org,
-            credits: i64::try_from(account.balance())
+            credits: i64::try_from(account.balance() - i128::from(due))
                 .map_err(|_| Error::Storage("credit balance outside i64".into()))?,
+            expiring: open
+                .lots
+                .into_iter()
+                .filter(|l| l.expires_at > now)
+                .collect(),
             overage_cap_credits: account.overdraft_limit,
             account,
             summary: self.summary(period)?,

@@ -29,6 +29,10 @@ const BILLING: u8 = 0x27;
 const SEAT_CHARGE: u8 = 0x28;
 /// `original transaction id` → reversing transaction id.
 const REVERSAL: u8 = 0x29;
+/// `org | grant id` → CreditLot: every expiring grant, open or closed.
+const LOT: u8 = 0x2a;
+/// `org` → OpenLots: the org's lots with credits left, soonest expiry first.
+const OPEN_LOTS: u8 = 0x2b;
 
 fn account_bytes(id: AccountId) -> [u8; 17] {
     let mut bytes = [0; 17];
@@ -105,4 +109,16 @@ pub fn seat_charges_of(org: Uuid, period_start: OffsetDateTime) -> Vec<u8> {
 }
 pub fn reversal(original: Uuid) -> Vec<u8> {
     join(REVERSAL, &[original.as_bytes()])
+}
+pub fn lot(org: Uuid, grant: Uuid) -> Vec<u8> {
+    join(LOT, &[org.as_bytes(), grant.as_bytes()])
+}
+pub fn lots() -> Vec<u8> {
+    join(LOT, &[])
+}
+pub fn open_lots(org: Uuid) -> Vec<u8> {
+    join(OPEN_LOTS, &[org.as_bytes()])
+}
+pub fn all_open_lots() -> Vec<u8> {
+    join(OPEN_LOTS, &[])
 }

@@ -6,6 +6,8 @@
 //! - grant:       debit `credits issued` (system) → credit `org credits`
 //! - usage:       debit `org credits` → credit `credits spent` (system)
 //! - seat charge: debit `org seats receivable` → credit `revenue` (system, cents)
+//! - expiry:      debit `org credits` → credit `credits expired` (system):
+//!   the unspent rest of a grant made with an expiry, once it has passed
 //! - reversal:    the same postings with debit and credit swapped
 //!
 //! Architecture invariants: entries are written once and never changed;
@@ -15,7 +17,9 @@
 //! counters and indexes, only [`verify`] reads the whole ledger.
 
 mod balances;
+mod credits;
 pub mod keys;
+pub mod lots;
 pub mod model;
 mod posting;
 mod seats;
@@ -25,9 +29,11 @@ mod verify;
 mod tests;
 
 pub use balances::{
-    billing_settings, count_grant, count_usage, current_period, period_at, set_billing,
+    billing_settings, count_grant, count_usage, current_period, period_at, set_billing, uncount,
     BalanceReport, CountedUsage, Reports, UsageReport, LOW_BALANCE_THRESHOLDS_PERCENT,
 };
+pub use credits::{balance, grant, spend, NewGrant, NewSpend};
+pub use lots::{OpenLots, MAX_OPEN_LOTS};
 pub use model::*;
 pub use posting::{account, post, reverse, transfer, NewTransaction, Posted};
 pub use seats::{charge_seat, NewSeatCharge, SeatChargeOutcome, MAX_SEAT_PRICE_CENTS};

@@ -28,15 +28,18 @@ pub enum AccountKind {
     CreditsSpent,
     /// System: seat revenue (credited by seat charges).
     Revenue,
+    /// System: granted credits that expired unspent (credited by expiries).
+    CreditsExpired,
 }
 
 impl AccountKind {
-    pub const ALL: [AccountKind; 5] = [
+    pub const ALL: [AccountKind; 6] = [
         AccountKind::OrgCredits,
         AccountKind::OrgSeatsReceivable,
         AccountKind::CreditsIssued,
         AccountKind::CreditsSpent,
         AccountKind::Revenue,
+        AccountKind::CreditsExpired,
     ];
 
     /// The key byte; stable on disk.
@@ -47,6 +50,7 @@ impl AccountKind {
             AccountKind::CreditsIssued => 3,
             AccountKind::CreditsSpent => 4,
             AccountKind::Revenue => 5,
+            AccountKind::CreditsExpired => 6,
         }
     }
 
@@ -61,7 +65,10 @@ impl AccountKind {
     pub fn flags(self) -> AccountFlags {
         let credit_normal = matches!(
             self,
-            AccountKind::OrgCredits | AccountKind::CreditsSpent | AccountKind::Revenue
+            AccountKind::OrgCredits
+                | AccountKind::CreditsSpent
+                | AccountKind::Revenue
+                | AccountKind::CreditsExpired
         );
         AccountFlags {
             debits_must_not_exceed_credits: credit_normal,
@@ -70,9 +77,9 @@ impl AccountKind {
     }
 
     pub fn is_system(self) -> bool {
-        matches!(
+        !matches!(
             self,
-            AccountKind::CreditsIssued | AccountKind::CreditsSpent | AccountKind::Revenue
+            AccountKind::OrgCredits | AccountKind::OrgSeatsReceivable
         )
     }
 }
@@ -178,6 +185,8 @@ pub enum TransactionKind {
     Usage,
     SeatCharge,
     Reversal,
+    /// An expiring grant's unspent remainder leaving the org's credits.
+    Expiry,
 }
 
 /// A balanced set of postings, written once and never changed.
@@ -194,8 +203,54 @@ pub struct LedgerTransaction {
     pub reference: String,
     pub reverses: Option<Uuid>,
     pub postings: Vec<Posting>,
+    /// How it changed the org's expiring credit lots (see [`CreditLot`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lots: Vec<LotPosting>,
     /// What it is for (workspace and flow of a run, source of a grant…).
     pub memo: serde_json::Value,
+}
+
+/// A change to an expiring lot's spendable remainder, carried by the
+/// transaction that made it: a credit opens or refills the lot (a grant, a
+/// reversed run), a debit takes from it (a run, an expiry, a reversed grant).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotPosting {
+    pub lot: Uuid,
+    pub side: Side,
+    pub amount: u64,
+}
+
+/// The credits of one grant made with `expires_at`. They are part of the
+/// org's credit balance until spent (runs spend the soonest-expiring lot
+/// first, credits that never expire last) or until `expires_at`, when the
+/// unspent remainder is posted to `credits expired`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreditLot {
+    /// The grant's id (its transaction's reference).
+    pub id: Uuid,
+    pub org: Uuid,
+    pub granted: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Spendable credits left in the lot.
+    pub remaining: u64,
+    /// Credits that expired unspent.
+    pub expired: u64,
+    /// Expiry transactions posted for it (a reversed run can refill an
+    /// expired lot, which then expires again); they are referenced `lot/n`.
+    pub expiries: u32,
+    /// The grant was reversed: the lot is closed for good, and credits a
+    /// reversed run returns to it go to the org's non-expiring credits.
+    pub reversed: bool,
+}
+
+/// One open lot in an org's index of open lots, soonest expiry first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenLot {
+    pub lot: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub remaining: u64,
 }
 
 /// One posting as seen from its account, newest first in listings.

@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::keys;
 use super::model::{
-    Account, AccountId, AccountKind, Entry, LedgerTransaction, Posting, Side, TransactionKind, Unit,
+    Account, AccountId, AccountKind, Entry, LedgerTransaction, LotPosting, Posting, Side,
+    TransactionKind, Unit,
 };
+use super::{keys, lots};
 use crate::error::Error;
 use crate::store::{Tx, TxResult};
 
@@ -23,6 +24,8 @@ pub struct NewTransaction {
     pub reference: String,
     pub reverses: Option<Uuid>,
     pub postings: Vec<Posting>,
+    /// Its changes to the org's expiring credit lots (see `lots`).
+    pub lots: Vec<LotPosting>,
     pub memo: serde_json::Value,
 }
 
@@ -63,9 +66,9 @@ pub fn account(tx: &Tx, id: AccountId) -> TxResult<Account> {
         .unwrap_or_else(|| Account::open(id)))
 }
 
-/// Posts `new`. Refuses (writing nothing) a transaction that would take an
-/// account past its flags (402 `insufficient_credits` for an org's credits)
-/// or overflow a total.
+/// Posts `new` and applies its lot postings. Refuses (writing nothing) a
+/// transaction that would take an account past its flags (402
+/// `insufficient_credits` for an org's credits) or overflow a total.
 pub fn post(tx: &Tx, new: NewTransaction) -> TxResult<Posted> {
     assert_balanced(&new.postings);
     let mut accounts = BTreeMap::new();
@@ -103,6 +106,7 @@ pub fn post(tx: &Tx, new: NewTransaction) -> TxResult<Posted> {
         tx.put(&keys::entry(account.id, id), &entry)?;
         tx.put(&keys::account(account.id), &*account)?;
     }
+    lots::apply(tx, new.org, new.kind, &new.lots)?;
     let transaction = LedgerTransaction {
         id,
         at: new.at,
@@ -111,6 +115,7 @@ pub fn post(tx: &Tx, new: NewTransaction) -> TxResult<Posted> {
         reference: new.reference,
         reverses: new.reverses,
         postings: new.postings,
+        lots: new.lots,
         memo: new.memo,
     };
     tx.put(&keys::transaction(id), &transaction)?;
@@ -120,7 +125,10 @@ pub fn post(tx: &Tx, new: NewTransaction) -> TxResult<Posted> {
     })
 }
 
-/// Posts the mirror image of transaction `original`, at most once.
+/// Posts the mirror image of transaction `original`, at most once. Its
+/// lot postings follow the rules of `lots` (credits a reversed run returns
+/// go back to the lots they came from); lots whose expiry has passed are
+/// swept before and after.
 pub fn reverse(
     tx: &Tx,
     original: Uuid,
@@ -151,6 +159,8 @@ pub fn reverse(
             ..p.clone()
         })
         .collect();
+    lots::sweep(tx, reversed.org, at)?;
+    let lots = lots::reversal(tx, &reversed)?;
     let posted = post(
         tx,
         NewTransaction {
@@ -160,10 +170,12 @@ pub fn reverse(
             reference: original.to_string(),
             reverses: Some(original),
             postings,
+            lots,
             memo,
         },
     )?;
     tx.put(&keys::reversal(original), &posted.transaction.id)?;
+    lots::sweep(tx, reversed.org, at)?;
     Ok(posted)
 }
 

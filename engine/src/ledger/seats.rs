@@ -79,6 +79,7 @@ pub fn charge_seat(tx: &Tx, charge: NewSeatCharge) -> TxResult<SeatChargeOutcome
                 reference: seat_reference(charge.org, charge.period, charge.user),
                 reverses: None,
                 postings,
+                lots: Vec::new(),
                 memo: json!({"user": charge.user, "reason": charge.reason, "priced_by": charge.priced_by}),
             },
         )?;

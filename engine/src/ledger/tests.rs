@@ -13,7 +13,8 @@ use uuid::Uuid;
 use super::*;
 use crate::app::{Actor, App};
 use crate::command::{
-    self, CreateOrg, GrantCredits, Idempotency, RecordUsage, RegisterResource, SetBilling,
+    self, CreateOrg, GrantCredits, Idempotency, RecordUsage, RegisterResource, ReverseTransaction,
+    SetBilling,
 };
 use crate::error::Error;
 use crate::plugin::PluginHost;
@@ -52,6 +53,7 @@ fn move_credits(
                 reference,
                 reverses: None,
                 postings,
+                lots: Vec::new(),
                 memo,
             },
         )
@@ -99,20 +101,26 @@ fn usage_beyond_the_balance_is_refused_and_writes_nothing() {
     assert_eq!((report.transactions, report.entries), (2, 4));
 }
 
-#[test]
-fn an_overage_cap_lets_the_balance_go_below_zero_down_to_the_cap() {
-    let (_dir, store) = temp_store();
-    let org = Uuid::new_v4();
-    grant(&store, org, 5).unwrap();
+/// Gives `org` billing settings with an overage cap of `cap` credits.
+fn allow_overage(store: &Store, org: Uuid, cap: u64) -> BillingSettings {
     let settings = BillingSettings {
         org,
         period_start: NOW,
         period_end: NOW + Duration::days(30),
         seat_price_cents: 0,
-        overage_cap_credits: 10,
+        overage_cap_credits: cap,
         updated_at: NOW,
     };
     store.transact(|tx| set_billing(tx, &settings)).unwrap();
+    settings
+}
+
+#[test]
+fn an_overage_cap_lets_the_balance_go_below_zero_down_to_the_cap() {
+    let (_dir, store) = temp_store();
+    let org = Uuid::new_v4();
+    grant(&store, org, 5).unwrap();
+    let settings = allow_overage(&store, org, 10);
     spend(&store, org, 15).unwrap();
     assert_eq!(balance(&store, org), -10);
     assert!(spend(&store, org, 1).is_err());
@@ -330,12 +338,258 @@ fn periods_roll_by_their_length_and_default_to_the_calendar_month() {
     assert_eq!(december.end, datetime!(2027-01-01 0:00 UTC));
 }
 
+// ---- Expiring credits ------------------------------------------------------
+
+const HOUR: Duration = Duration::hours(1);
+
+/// Grants `credits` to `org` at `at`, expiring at `expires_at` (or never).
+fn grant_until(
+    store: &Store,
+    org: Uuid,
+    credits: u64,
+    expires_at: Option<OffsetDateTime>,
+    at: OffsetDateTime,
+) -> crate::error::Result<(Uuid, Posted)> {
+    let id = Uuid::new_v4();
+    let posted = store.transact(|tx| {
+        let memo = json!({});
+        let grant = NewGrant {
+            id,
+            org,
+            credits,
+            expires_at,
+            at,
+            memo,
+        };
+        crate::ledger::grant(tx, grant)
+    })?;
+    Ok((id, posted))
+}
+
+/// A run of `credits` at `at`.
+fn spend_at(
+    store: &Store,
+    org: Uuid,
+    credits: u64,
+    at: OffsetDateTime,
+) -> crate::error::Result<Posted> {
+    store.transact(|tx| {
+        let reference = Uuid::new_v4().to_string();
+        let memo = json!({});
+        let run = NewSpend {
+            org,
+            reference,
+            credits,
+            at,
+            memo,
+        };
+        crate::ledger::spend(tx, run)
+    })
+}
+
+fn open_lots_of(store: &Store, org: Uuid) -> Vec<(Uuid, u64)> {
+    let open: OpenLots = store
+        .get(&keys::open_lots(org))
+        .unwrap()
+        .unwrap_or_default();
+    open.lots.iter().map(|l| (l.lot, l.remaining)).collect()
+}
+
+fn lot(store: &Store, org: Uuid, id: Uuid) -> CreditLot {
+    store.get(&keys::lot(org, id)).unwrap().unwrap()
+}
+
+fn reports(store: &Store, org: Uuid) -> Reports<'_> {
+    Reports { store, org }
+}
+
+fn assert_verified(store: &Store) -> VerifyReport {
+    let report = verify(store).unwrap();
+    assert!(report.ok(), "{}", report.summary());
+    report
+}
+
+#[test]
+fn runs_spend_the_soonest_expiring_credits_first_and_the_rest_expires() {
+    let (_dir, store) = temp_store();
+    let org = Uuid::new_v4();
+    let (later, _) = grant_until(&store, org, 10, Some(NOW + 48 * HOUR), NOW).unwrap();
+    let (sooner, _) = grant_until(&store, org, 10, Some(NOW + 24 * HOUR), NOW).unwrap();
+    grant_until(&store, org, 10, None, NOW).unwrap();
+
+    let run = spend_at(&store, org, 15, NOW).unwrap();
+    assert_eq!(run.balance(credits(org)), 15);
+    let drawn: Vec<(Uuid, u64)> = run
+        .transaction
+        .lots
+        .iter()
+        .map(|p| (p.lot, p.amount))
+        .collect();
+    assert_eq!(drawn, [(sooner, 10), (later, 5)], "soonest expiry first");
+    assert_eq!(open_lots_of(&store, org), [(later, 5)]);
+
+    // Past `later`'s expiry a read no longer counts its 5 credits, and writes nothing.
+    let past = NOW + 72 * HOUR;
+    let report = reports(&store, org).balance(past).unwrap();
+    assert_eq!((report.credits, report.expiring.len()), (10, 0));
+    assert_eq!(balance(&store, org), 15, "a read does not post the expiry");
+
+    // The next run posts it first: only the credits that never expire pay.
+    assert_eq!(
+        spend_at(&store, org, 1, past)
+            .unwrap()
+            .balance(credits(org)),
+        9
+    );
+    assert_eq!(lot(&store, org, later).expired, 5);
+    assert_eq!(open_lots_of(&store, org), []);
+    let expired = AccountId::system(AccountKind::CreditsExpired);
+    let expired: Account = store.get(&keys::account(expired)).unwrap().unwrap();
+    assert_eq!(expired.balance(), 5);
+    let report = assert_verified(&store);
+    assert_eq!((report.credit_lots, report.transactions), (2, 6));
+}
+
+#[test]
+fn expired_credits_pay_for_nothing_and_a_refused_run_expires_nothing() {
+    let (_dir, store) = temp_store();
+    let org = Uuid::new_v4();
+    let (lot_id, _) = grant_until(&store, org, 10, Some(NOW + HOUR), NOW).unwrap();
+    let later = NOW + 2 * HOUR;
+    let refused = spend_at(&store, org, 5, later).err().unwrap();
+    assert_eq!(refused.code(), "insufficient_credits");
+    assert_eq!(
+        open_lots_of(&store, org),
+        [(lot_id, 10)],
+        "the refused run's transaction wrote nothing, not even the expiry"
+    );
+    // A grant is a write that touches the org's credits: it posts the expiry.
+    let (_, posted) = grant_until(&store, org, 3, None, later).unwrap();
+    assert_eq!(posted.balance(credits(org)), 3);
+    assert_eq!(lot(&store, org, lot_id).expired, 10);
+    assert_verified(&store);
+}
+
+#[test]
+fn a_grant_repays_the_overage_before_filling_its_lot() {
+    let (_dir, store) = temp_store();
+    let org = Uuid::new_v4();
+    allow_overage(&store, org, 10);
+    spend_at(&store, org, 6, NOW).unwrap();
+    let (lot_id, posted) = grant_until(&store, org, 10, Some(NOW + HOUR), NOW).unwrap();
+    assert_eq!(posted.balance(credits(org)), 4);
+    assert_eq!(open_lots_of(&store, org), [(lot_id, 4)]);
+    let (_, posted) = grant_until(&store, org, 1, None, NOW + 2 * HOUR).unwrap();
+    assert_eq!(posted.balance(credits(org)), 1, "the lot's 4 expired");
+    assert_verified(&store);
+}
+
+#[test]
+fn reversals_return_a_runs_credits_to_their_lots_and_refuse_what_expired() {
+    let (_dir, store) = temp_store();
+    let org = Uuid::new_v4();
+    let (lot_id, grant) = grant_until(&store, org, 10, Some(NOW + HOUR), NOW).unwrap();
+    let undo = |id: Uuid, at| store.transact(|tx| reverse(tx, id, at, json!({})));
+
+    let run = spend_at(&store, org, 4, NOW).unwrap().transaction.id;
+    undo(run, NOW).unwrap();
+    assert_eq!(
+        open_lots_of(&store, org),
+        [(lot_id, 10)],
+        "returned to the lot"
+    );
+    let run = spend_at(&store, org, 4, NOW).unwrap().transaction.id;
+
+    // After the expiry the returned credits expire too, in the same transaction.
+    let later = NOW + 2 * HOUR;
+    undo(run, later).unwrap();
+    let lot = lot(&store, org, lot_id);
+    assert_eq!((lot.remaining, lot.expired, lot.expiries), (0, 10, 2));
+    assert_eq!(balance(&store, org), 0);
+
+    let refused = undo(grant.transaction.id, later).err().unwrap();
+    assert_eq!(refused.code(), "grant_expired");
+    let mut expiry = None;
+    store
+        .for_each(&keys::transactions(), |_, t: LedgerTransaction| {
+            if t.kind == TransactionKind::Expiry {
+                expiry = Some(t.id);
+            }
+            Ok(())
+        })
+        .unwrap();
+    let refused = undo(expiry.unwrap(), later).err().unwrap();
+    assert_eq!(refused.code(), "expiry_not_reversible");
+    assert_verified(&store);
+}
+
+#[test]
+fn a_reversed_grant_takes_back_its_lot_then_credits_that_never_expire() {
+    let (_dir, store) = temp_store();
+    let org = Uuid::new_v4();
+    let (_, plain) = grant_until(&store, org, 10, None, NOW).unwrap();
+    let (lot_id, expiring) = grant_until(&store, org, 10, Some(NOW + HOUR), NOW).unwrap();
+    spend_at(&store, org, 4, NOW).unwrap();
+    let undo = |id: Uuid| store.transact(|tx| reverse(tx, id, NOW, json!({})));
+
+    // 10 never expire, 6 of the lot are left: reversing the plain grant takes
+    // the 10 that never expire, and the lot keeps its 6.
+    undo(plain.transaction.id).unwrap();
+    assert_eq!(open_lots_of(&store, org), [(lot_id, 6)]);
+    assert_eq!(balance(&store, org), 6);
+    let refused = undo(expiring.transaction.id).err().unwrap();
+    assert_eq!(
+        refused.code(),
+        "insufficient_credits",
+        "the lot's 4 spent credits"
+    );
+    assert_verified(&store);
+}
+
+#[test]
+fn an_org_has_at_most_max_open_lots() {
+    let (_dir, store) = temp_store();
+    let org = Uuid::new_v4();
+    for n in 0..MAX_OPEN_LOTS {
+        let expires_at = NOW + HOUR + Duration::seconds(n as i64);
+        grant_until(&store, org, 1, Some(expires_at), NOW).unwrap();
+    }
+    let refused = grant_until(&store, org, 1, Some(NOW + HOUR), NOW)
+        .err()
+        .unwrap();
+    assert_eq!(refused.code(), "too_many_open_lots");
+    assert!(refused.to_string().contains("MAX_OPEN_LOTS"), "{refused}");
+    grant_until(&store, org, 1, None, NOW).unwrap();
+    assert_verified(&store);
+}
+
+#[test]
+fn verify_finds_a_lot_that_disagrees_with_its_transactions() {
+    let (_dir, store) = temp_store();
+    let org = Uuid::new_v4();
+    let (lot_id, _) = grant_until(&store, org, 10, Some(NOW + HOUR), NOW).unwrap();
+    let mut tampered = lot(&store, org, lot_id);
+    tampered.remaining = 7;
+    store
+        .transact(|tx| tx.put(&keys::lot(org, lot_id), &tampered))
+        .unwrap();
+    let text = verify(&store).unwrap().summary();
+    assert!(
+        text.contains(&format!("lot {lot_id}: stored remaining 7")),
+        "{text}"
+    );
+}
+
 // ---- Property test: the real commands in random interleavings ----------
 
 /// One step of a random history.
 #[derive(Clone, Debug)]
 enum Op {
     Grant {
+        credits: u64,
+    },
+    /// A grant whose credits expire in a day (after the test): runs spend them first.
+    ExpiringGrant {
         credits: u64,
     },
     /// A grant sent with one of a few `Idempotency-Key`s: repeats are retries.
@@ -361,6 +615,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (1..60u64).prop_map(|credits| Op::Grant { credits }),
+        (1..60u64).prop_map(|credits| Op::ExpiringGrant { credits }),
         (0..3u8, 1..60u64).prop_map(|(key, credits)| Op::KeyedGrant { key, credits }),
         (0..12u8, 0..25u64).prop_map(|(run, credits)| Op::Usage { run, credits }),
         (0..4u8, 0..2000u64, 0..2u8).prop_map(|(user, cents, period)| Op::Seat {
@@ -433,6 +688,16 @@ fn step(app: &App, t: &Tenant, model: &mut Model, op: &Op) -> Result<(), TestCas
     match *op {
         Op::Grant { credits } => {
             let mut grant: GrantCredits = parse(json!({"credits": credits, "source": "purchase"}));
+            grant.org = t.org;
+            command::execute(app, Actor::System, None, grant).unwrap();
+            model.balance += i128::from(credits);
+        }
+        Op::ExpiringGrant { credits } => {
+            let expires_at = OffsetDateTime::now_utc() + Duration::days(1);
+            let mut grant: GrantCredits = parse(json!({
+                "credits": credits, "source": "promotional",
+                "expires_at": expires_at.format(&time::format_description::well_known::Rfc3339).unwrap(),
+            }));
             grant.org = t.org;
             command::execute(app, Actor::System, None, grant).unwrap();
             model.balance += i128::from(credits);
@@ -529,4 +794,62 @@ proptest! {
         let report = verify(&app.store).unwrap();
         prop_assert!(report.ok(), "{}", report.summary());
     }
+}
+
+#[test]
+fn reversing_a_run_or_a_grant_takes_it_out_of_its_period_counters() {
+    let app = shared_app();
+    let t = tenant(app);
+    let grant = |credits: u64| {
+        let mut grant: GrantCredits = parse(json!({"credits": credits, "source": "purchase"}));
+        grant.org = t.org;
+        command::execute(app, Actor::System, None, grant).unwrap()
+    };
+    let run = |n: usize, credits: u64| {
+        let mut usage: RecordUsage = parse(json!({
+            "workspace": t.workspace, "flow": t.flow, "run_id": t.runs[n], "credits": credits,
+        }));
+        usage.org = t.org;
+        command::execute(app, Actor::System, None, usage).unwrap()
+    };
+    let undo = |transaction: Uuid| {
+        let mut reversal: ReverseTransaction = parse(json!({"reason": "refund"}));
+        (reversal.transaction, reversal.org) = (transaction, t.org);
+        command::execute(app, Actor::System, None, reversal).unwrap()
+    };
+    grant(100);
+    let first = run(0, 80);
+    assert_eq!(first.thresholds_crossed, [75]);
+    run(1, 5);
+    undo(first.transaction.unwrap());
+    let reports = Reports {
+        store: &app.store,
+        org: t.org,
+    };
+    let usage = reports.usage(first.at, None, 10).unwrap();
+    let summary = &usage.summary;
+    assert_eq!((summary.used_credits, summary.runs), (5, 1));
+    assert!(summary.thresholds_crossed.is_empty(), "{summary:?}");
+    let workspace = &usage.workspaces.items[0];
+    assert_eq!((workspace.credits, workspace.runs), (5, 1));
+    assert_eq!(
+        run(2, 75).thresholds_crossed,
+        [75],
+        "a threshold the reversal took back signals again"
+    );
+
+    let extra = grant(50);
+    assert_eq!(
+        reports
+            .usage(first.at, None, 10)
+            .unwrap()
+            .summary
+            .allowance_credits,
+        150
+    );
+    undo(extra.transaction);
+    let summary = reports.usage(first.at, None, 10).unwrap().summary;
+    assert_eq!((summary.allowance_credits, summary.used_credits), (100, 80));
+    assert_eq!(reports.balance(first.at).unwrap().credits, 20);
+    assert_verified(&app.store);
 }

@@ -9,8 +9,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::keys;
+use super::lots::{self, OpenLots};
 use super::model::{
-    Account, AccountId, Entry, LedgerTransaction, Side, TransactionKind, Unit, UsageRecord,
+    Account, AccountId, AccountKind, CreditLot, Entry, LedgerTransaction, LotPosting, OpenLot,
+    Side, TransactionKind, Unit, UsageRecord,
 };
 use crate::error::Result;
 use crate::store::Store;
@@ -26,6 +28,8 @@ pub struct VerifyReport {
     pub accounts: u64,
     pub entries: u64,
     pub usage_runs: u64,
+    /// Grants made with an expiry.
+    pub credit_lots: u64,
     /// Σ of all postings per unit; debits equal credits in a sound ledger.
     pub totals: BTreeMap<Unit, Totals>,
     pub violation_count: u64,
@@ -62,8 +66,13 @@ impl VerifyReport {
     /// A few lines for a terminal.
     pub fn summary(&self) -> String {
         let mut lines = vec![format!(
-            "{} transactions, {} postings, {} accounts, {} entries, {} usage runs",
-            self.transactions, self.postings, self.accounts, self.entries, self.usage_runs
+            "{} transactions, {} postings, {} accounts, {} entries, {} usage runs, {} credit lots",
+            self.transactions,
+            self.postings,
+            self.accounts,
+            self.entries,
+            self.usage_runs,
+            self.credit_lots
         )];
         for (unit, totals) in &self.totals {
             lines.push(format!(
@@ -87,6 +96,7 @@ pub fn verify(store: &Store) -> Result<VerifyReport> {
         verifier.transactions(store)?;
         verifier.accounts(store)?;
         verifier.usage_runs(store)?;
+        verifier.lots(store)?;
         Ok(verifier.report)
     })
 }
@@ -98,6 +108,18 @@ struct Verifier {
     recomputed: HashMap<AccountId, (Totals, u64)>,
     references: HashSet<(TransactionKind, String)>,
     reversed: Vec<(Uuid, Uuid)>,
+    /// Per lot: its stored record and its state replayed from the transactions.
+    lots: HashMap<Uuid, (CreditLot, Replayed)>,
+    /// Per org: the balance of its credit account.
+    credit_balances: HashMap<Uuid, i128>,
+}
+
+/// A lot as its transactions' lot postings leave it.
+#[derive(Default)]
+struct Replayed {
+    remaining: u64,
+    expired: u64,
+    expiries: u32,
 }
 
 impl Verifier {
@@ -168,6 +190,7 @@ impl Verifier {
             self.report
                 .violation(format!("transaction {} has no postings", t.id));
         }
+        self.replay_lots(store, t)?;
         for (unit, sum) in sums {
             if sum.debits != sum.credits {
                 self.report.violation(format!(
@@ -177,6 +200,146 @@ impl Verifier {
             }
         }
         Ok(())
+    }
+
+    /// Applies `t`'s lot postings to the replayed lots and checks them
+    /// against the rules of `lots`.
+    fn replay_lots(&mut self, store: &Store, t: &LedgerTransaction) -> Result<()> {
+        let credits = AccountId::org(t.org, AccountKind::OrgCredits);
+        let amount = t
+            .postings
+            .iter()
+            .find(|p| p.account == credits)
+            .map_or(0, |p| p.amount);
+        if t.kind == TransactionKind::Usage {
+            let spendable = self.open_lots(t.org, |l| l.expires_at > t.at);
+            if t.lots != lots::draw(&spendable, amount, 0) {
+                self.report.violation(format!(
+                    "usage {}: its lot postings {:?} are not the soonest-expiring credits first",
+                    t.id, t.lots
+                ));
+            }
+        }
+        let lot_total: u64 = t.lots.iter().map(|p| p.amount).sum();
+        if lot_total > amount {
+            self.report.violation(format!(
+                "transaction {}: lot postings move {lot_total} credits of its {amount}",
+                t.id
+            ));
+        }
+        for posting in &t.lots {
+            self.replay_lot(store, t, posting)?;
+        }
+        Ok(())
+    }
+
+    fn replay_lot(&mut self, store: &Store, t: &LedgerTransaction, p: &LotPosting) -> Result<()> {
+        if !self.lots.contains_key(&p.lot) {
+            let Some(record) = store.get::<CreditLot>(&keys::lot(t.org, p.lot))? else {
+                self.report.violation(format!(
+                    "transaction {}: lot {} of org {} has no record",
+                    t.id, p.lot, t.org
+                ));
+                return Ok(());
+            };
+            self.lots.insert(p.lot, (record, Replayed::default()));
+        }
+        let (record, replayed) = self.lots.get_mut(&p.lot).expect("inserted above");
+        let mut problems = Vec::new();
+        match p.side {
+            Side::Credit => replayed.remaining += p.amount,
+            Side::Debit if p.amount > replayed.remaining => problems.push(format!(
+                "takes {} from {} left",
+                p.amount, replayed.remaining
+            )),
+            Side::Debit => replayed.remaining -= p.amount,
+        }
+        match t.kind {
+            TransactionKind::Expiry => {
+                replayed.expired += p.amount;
+                replayed.expiries += 1;
+                if t.at < record.expires_at || replayed.remaining != 0 || p.side != Side::Debit {
+                    problems.push(format!(
+                        "expiry at {} of a lot expiring at {} leaves {}",
+                        t.at, record.expires_at, replayed.remaining
+                    ));
+                }
+            }
+            TransactionKind::Grant if t.reference != p.lot.to_string() => {
+                problems.push("a grant credits another grant's lot".to_string());
+            }
+            _ => {}
+        }
+        for problem in problems {
+            self.report
+                .violation(format!("transaction {}, lot {}: {problem}", t.id, p.lot));
+        }
+        Ok(())
+    }
+
+    /// The replayed open lots of `org` that pass `keep`, soonest expiry first.
+    fn open_lots(&self, org: Uuid, keep: impl Fn(&OpenLot) -> bool) -> Vec<OpenLot> {
+        let mut open: Vec<OpenLot> = self
+            .lots
+            .values()
+            .filter(|(record, replayed)| record.org == org && replayed.remaining > 0)
+            .map(|(record, replayed)| OpenLot {
+                lot: record.id,
+                expires_at: record.expires_at,
+                remaining: replayed.remaining,
+            })
+            .filter(keep)
+            .collect();
+        open.sort_by_key(|l| (l.expires_at, l.lot));
+        open
+    }
+
+    /// Every lot record and every org's index of open lots agree with the
+    /// replayed lots; no org has lots left while its other credits are in
+    /// overage.
+    fn lots(&mut self, store: &Store) -> Result<()> {
+        store.for_each(&keys::lots(), |_, lot: CreditLot| {
+            self.report.credit_lots += 1;
+            let (remaining, expired, expiries) = match self.lots.get(&lot.id) {
+                Some((_, r)) => (r.remaining, r.expired, r.expiries),
+                None => (0, 0, 0),
+            };
+            if (lot.remaining, lot.expired, lot.expiries) != (remaining, expired, expiries) {
+                self.report.violation(format!(
+                    "lot {}: stored remaining {} expired {} in {} expiries, transactions say {remaining}, {expired} in {expiries}",
+                    lot.id, lot.remaining, lot.expired, lot.expiries
+                ));
+            }
+            Ok(())
+        })?;
+        let orgs: HashSet<Uuid> = self.lots.values().map(|(record, _)| record.org).collect();
+        let mut indexed = HashSet::new();
+        store.for_each(&keys::all_open_lots(), |key, index: OpenLots| {
+            let org = crate::store::keys::trailing_uuid(key);
+            indexed.insert(org);
+            self.org_lots(org, &index.lots);
+            Ok(())
+        })?;
+        for org in orgs.difference(&indexed) {
+            self.org_lots(*org, &[]);
+        }
+        Ok(())
+    }
+
+    fn org_lots(&mut self, org: Uuid, indexed: &[OpenLot]) {
+        let open = self.open_lots(org, |_| true);
+        if open != indexed {
+            self.report.violation(format!(
+                "org {org}: index of open lots {indexed:?}, transactions say {open:?}"
+            ));
+        }
+        let in_lots: i128 = open.iter().map(|l| i128::from(l.remaining)).sum();
+        let balance = self.credit_balances.get(&org).copied().unwrap_or(0);
+        if in_lots > balance.max(0) {
+            self.report.violation(format!(
+                "org {org}: {in_lots} credits in lots but a balance of {balance}"
+            ));
+        }
     }
 
     fn accounts(&mut self, store: &Store) -> Result<()> {
@@ -193,6 +356,9 @@ impl Verifier {
 
     fn account(&mut self, store: &Store, account: &Account) -> Result<()> {
         let id = account.id;
+        if id.kind == AccountKind::OrgCredits {
+            self.credit_balances.insert(id.owner, account.balance());
+        }
         let (totals, postings) = self.recomputed.remove(&id).unwrap_or_default();
         let stored = Totals {
             debits: u128::from(account.debits_posted),

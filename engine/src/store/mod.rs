@@ -9,7 +9,7 @@ mod durable;
 pub mod keys;
 pub mod model;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -329,19 +329,58 @@ impl Store {
                     tree,
                     scanned: &scanned,
                     feeds_checks: &feeds_checks,
+                    layer: None,
                 })
             })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Abort(e) => e,
-                sled::transaction::TransactionError::Storage(e) => e.into(),
-            })?;
-        // After the commit, so a check that reads the new generation also
-        // reads the new records. (A retried attempt may have set the flag
-        // for nothing: one needless rebuild, never a stale read.)
+            .map_err(transaction_error)?;
+        self.committed(&feeds_checks);
+        Ok(committed)
+    }
+
+    /// Runs each of `bodies` all or nothing inside one sled transaction:
+    /// a body's writes land only if it returns `Ok`; one that aborts leaves
+    /// none of its writes and the others commit. Returns each body's abort
+    /// error (`None`: its writes committed). A sled conflict reruns them all.
+    pub fn transact_each(&self, bodies: &[BatchBody]) -> Result<Vec<Option<Error>>> {
+        let _shared = self.writers.read().unwrap_or_else(|e| e.into_inner());
+        let scanned = HashMap::new();
+        let feeds_checks = Cell::new(false);
+        let aborted = self
+            .db
+            .transaction(|tree| {
+                let mut aborted = Vec::with_capacity(bodies.len());
+                for body in bodies {
+                    let tx = Tx {
+                        tree,
+                        scanned: &scanned,
+                        feeds_checks: &feeds_checks,
+                        layer: Some(RefCell::default()),
+                    };
+                    match body(&tx) {
+                        Ok(()) => {
+                            tx.commit_layer()?;
+                            aborted.push(None);
+                        }
+                        Err(ConflictableTransactionError::Abort(e)) => aborted.push(Some(e)),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(aborted)
+            })
+            .map_err(transaction_error)?;
+        self.committed(&feeds_checks);
+        Ok(aborted)
+    }
+
+    /// Advances the check generation after a commit that wrote a record
+    /// checks read: after, so a check that reads the new generation also
+    /// reads the new records. (A retried attempt or an aborted batch body
+    /// may have set the flag for nothing: one needless rebuild, never a
+    /// stale read.)
+    fn committed(&self, feeds_checks: &Cell<bool>) {
         if feeds_checks.get() {
             self.check_generation.fetch_add(1, Ordering::AcqRel);
         }
-        Ok(committed)
     }
 
     /// Waits until everything written so far is on disk. Concurrent callers
@@ -358,24 +397,40 @@ impl Store {
     }
 }
 
+fn transaction_error(e: sled::transaction::TransactionError<Error>) -> Error {
+    match e {
+        sled::transaction::TransactionError::Abort(e) => e,
+        sled::transaction::TransactionError::Storage(e) => e.into(),
+    }
+}
+
+/// One all-or-nothing part of a [`Store::transact_each`] transaction.
+pub type BatchBody<'a> = &'a (dyn Fn(&Tx) -> TxResult<()> + Sync);
+
+/// Writes staged on top of a transaction, see [`Store::transact_each`]
+/// (`None`: a removal).
+type Layer = RefCell<HashMap<Vec<u8>, Option<sled::IVec>>>;
+
 /// Typed access to the database inside a transaction.
 pub struct Tx<'a> {
     tree: &'a TransactionalTree,
     scanned: &'a HashMap<Vec<u8>, Vec<Uuid>>,
     /// Set when this attempt writes a record checks read.
     feeds_checks: &'a Cell<bool>,
+    /// In a batch: this body's writes, until it succeeds.
+    layer: Option<Layer>,
 }
 
 impl Tx<'_> {
     pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> TxResult<Option<T>> {
-        match self.tree.get(key)? {
+        match self.get_raw(key)? {
             Some(bytes) => Ok(Some(decode(&bytes)?)),
             None => Ok(None),
         }
     }
 
     pub fn exists(&self, key: &[u8]) -> TxResult<bool> {
-        Ok(self.tree.get(key)?.is_some())
+        Ok(self.get_raw(key)?.is_some())
     }
 
     /// Reads a record that must exist, or aborts with a 404.
@@ -394,17 +449,49 @@ impl Tx<'_> {
 
     pub fn put_raw(&self, key: &[u8], value: &[u8]) -> TxResult<()> {
         self.written(key);
-        self.tree.insert(key, value)?;
+        match &self.layer {
+            Some(layer) => {
+                layer.borrow_mut().insert(key.to_vec(), Some(value.into()));
+            }
+            None => {
+                self.tree.insert(key, value)?;
+            }
+        }
         Ok(())
     }
 
     pub fn get_raw(&self, key: &[u8]) -> TxResult<Option<sled::IVec>> {
+        if let Some(staged) = self
+            .layer
+            .as_ref()
+            .and_then(|l| l.borrow().get(key).cloned())
+        {
+            return Ok(staged);
+        }
         Ok(self.tree.get(key)?)
     }
 
     pub fn remove(&self, key: &[u8]) -> TxResult<()> {
         self.written(key);
-        self.tree.remove(key)?;
+        match &self.layer {
+            Some(layer) => {
+                layer.borrow_mut().insert(key.to_vec(), None);
+            }
+            None => {
+                self.tree.remove(key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the layer's writes into the transaction.
+    fn commit_layer(self) -> TxResult<()> {
+        for (key, value) in self.layer.map(RefCell::into_inner).unwrap_or_default() {
+            match value {
+                Some(value) => self.tree.insert(key, value)?,
+                None => self.tree.remove(key)?,
+            };
+        }
         Ok(())
     }
 
@@ -536,6 +623,30 @@ mod tests {
             .get::<serde_json::Value>(&keys::org(id))
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn a_failed_body_of_a_batch_writes_nothing_and_the_others_commit() {
+        let (_dir, store) = temp_store();
+        let (first, failed, last) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let write = |id: Uuid| move |tx: &Tx| tx.put(&keys::org(id), &id);
+        let (first_body, last_body) = (write(first), write(last));
+        // Reads its predecessor's write, writes, then fails.
+        let failing = |tx: &Tx| {
+            assert_eq!(tx.get::<Uuid>(&keys::org(first))?, Some(first));
+            tx.put(&keys::org(failed), &failed)?;
+            Err(Error::conflict("test", "fails after writing"))?
+        };
+        let aborted = store
+            .transact_each(&[&first_body, &failing, &last_body])
+            .unwrap();
+        assert!(matches!(
+            aborted.as_slice(),
+            [None, Some(Error::Conflict { code: "test", .. }), None]
+        ));
+        assert_eq!(store.get::<Uuid>(&keys::org(first)).unwrap(), Some(first));
+        assert_eq!(store.get::<Uuid>(&keys::org(failed)).unwrap(), None);
+        assert_eq!(store.get::<Uuid>(&keys::org(last)).unwrap(), Some(last));
     }
 
     #[test]
