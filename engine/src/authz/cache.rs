@@ -22,6 +22,11 @@ use crate::store::Store;
 /// entities, a few KiB.
 pub const MAX_CACHED_CHECKS: usize = 4096;
 
+/// The longest entity id (in bytes) a cached pair may have. Warden's own
+/// ids are 36-byte uuids; a caller's free-form id could be as large as a
+/// request body, and 4 096 of those must not pin gigabytes.
+const MAX_CACHED_ID_BYTES: usize = 256;
+
 /// Recently built check entities, keyed by principal and resource.
 pub struct EntityCache {
     entries: quick_cache::sync::Cache<(EntityRef, EntityRef), Arc<Cached>>,
@@ -56,6 +61,16 @@ impl EntityCache {
         // Read before the records: a write committing meanwhile leaves the
         // new entry already stale, never wrongly current.
         let check_generation = store.check_generation();
+        let built = |entities| {
+            Arc::new(Cached {
+                policy_revision: snapshot.revision,
+                check_generation,
+                entities,
+            })
+        };
+        if principal.id.len().max(resource.id.len()) > MAX_CACHED_ID_BYTES {
+            return Ok(built(load()?));
+        }
         let key = (principal.clone(), resource.clone());
         if let Some(cached) = self.entries.get(&key) {
             if cached.policy_revision == snapshot.revision
@@ -64,11 +79,7 @@ impl EntityCache {
                 return Ok(cached);
             }
         }
-        let built = Arc::new(Cached {
-            policy_revision: snapshot.revision,
-            check_generation,
-            entities: load()?,
-        });
+        let built = built(load()?);
         self.entries.insert(key, built.clone());
         Ok(built)
     }

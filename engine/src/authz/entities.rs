@@ -460,6 +460,21 @@ mod tests {
     }
 
     #[test]
+    fn a_check_with_an_id_too_long_to_cache_is_still_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir);
+        let request: CheckRequest = serde_json::from_value(json!({
+            "principal": {"type": "User", "id": "u".repeat(4096)},
+            "action": {"type": "Action", "id": "ViewOrg"},
+            "resource": {"type": "Org", "id": Uuid::now_v7()},
+        }))
+        .unwrap();
+        for _ in 0..2 {
+            assert!(!app.check(&request).unwrap().allowed());
+        }
+    }
+
+    #[test]
     fn a_caller_may_not_redefine_a_stored_entity() {
         let dir = tempfile::tempdir().unwrap();
         let app = app(&dir);

@@ -333,7 +333,7 @@ impl Store {
                 })
             })
             .map_err(transaction_error)?;
-        self.committed(&feeds_checks);
+        self.advance_check_generation(&feeds_checks);
         Ok(committed)
     }
 
@@ -368,7 +368,7 @@ impl Store {
                 Ok(aborted)
             })
             .map_err(transaction_error)?;
-        self.committed(&feeds_checks);
+        self.advance_check_generation(&feeds_checks);
         Ok(aborted)
     }
 
@@ -377,7 +377,7 @@ impl Store {
     /// reads the new records. (A retried attempt or an aborted batch body
     /// may have set the flag for nothing: one needless rebuild, never a
     /// stale read.)
-    fn committed(&self, feeds_checks: &Cell<bool>) {
+    fn advance_check_generation(&self, feeds_checks: &Cell<bool>) {
         if feeds_checks.get() {
             self.check_generation.fetch_add(1, Ordering::AcqRel);
         }
