@@ -33,6 +33,9 @@ pub enum Error {
     /// A configured limit was exceeded.
     #[error("{message}")]
     LimitExceeded { code: &'static str, message: String },
+    /// Too much of the same work is waiting already; retry later.
+    #[error("{message}")]
+    Busy { code: &'static str, message: String },
     /// The policy directory failed to load; the previous set keeps serving.
     #[error("policy files rejected: {0}")]
     PolicyRejected(crate::policy::LoadError),
@@ -105,6 +108,7 @@ impl Error {
             Error::PaymentRequired { .. } => StatusCode::PAYMENT_REQUIRED,
             Error::Gone { .. } => StatusCode::GONE,
             Error::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::PolicyRejected(_) | Error::PluginsRejected(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -123,7 +127,8 @@ impl Error {
             Error::Conflict { code, .. }
             | Error::PaymentRequired { code, .. }
             | Error::Gone { code, .. }
-            | Error::LimitExceeded { code, .. } => code,
+            | Error::LimitExceeded { code, .. }
+            | Error::Busy { code, .. } => code,
             Error::Stale(_) => "concurrent_change",
             Error::PolicyRejected(_) => "policy_rejected",
             Error::PluginsRejected(_) => "plugins_rejected",

@@ -72,8 +72,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             &config.data,
         )?,
     };
-    let router = crate::http::router(app.clone(), &token, config.limits.clone(), settings)
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let mut router = crate::http::router(app.clone(), &token, config.limits.clone(), settings);
+    // The trace layer logs at DEBUG (WARDEN_LOG=tower_http=debug); when
+    // that is off it would only read the clock twice per request.
+    if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
+        router = router.layer(tower_http::trace::TraceLayer::new_for_http());
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -12,7 +12,7 @@ use cedar_policy::{Authorizer, Context, Decision as CedarDecision, EntityUid, Re
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::policy::PolicySnapshot;
+use crate::policy::{Decider, PolicySnapshot};
 use crate::store::{Resource, Store};
 
 /// The most entities a caller may send with one check.
@@ -96,7 +96,12 @@ pub fn authorize(
     let action = request.action.to_uid("action")?;
     let resource = request.resource.to_uid("resource")?;
     let context = context(snapshot, &action, &request.context)?;
-    let policies = snapshot.policies_for(&action);
+    let kind = snapshot.request_kind(&principal, &action, &resource);
+    let policies = kind.map_or(&snapshot.policies, |kind| &kind.policies);
+    // A request of a kind whose empty context the schema accepts is valid
+    // as it is: validating it again would only repeat the answer.
+    let validated = request.context.is_empty() && kind.is_some_and(|k| k.empty_context_valid);
+    let schema = (!validated).then_some(&snapshot.schema);
     let load = || {
         entities::load(
             store,
@@ -119,33 +124,40 @@ pub fn authorize(
             &loaded
         }
     };
-    let cedar_request = Request::new(principal, action, resource, context, Some(&snapshot.schema))
+    let cedar_request = Request::new(principal, action, resource, context, schema)
         .map_err(|e| Error::invalid("request", e.to_string()))?;
     let response = Authorizer::new().is_authorized(&cedar_request, policies, entities);
-    let mut reason: Vec<String> = response
+    let mut deciders: Vec<&Decider> = response
         .diagnostics()
         .reason()
-        .map(ToString::to_string)
+        .map(|id| {
+            snapshot
+                .decider(id)
+                .expect("a deciding policy is in the set")
+        })
         .collect();
-    reason.sort();
+    deciders.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     let errors: Vec<String> = response
         .diagnostics()
         .errors()
         .map(ToString::to_string)
         .collect();
     let allowed = response.decision() == CedarDecision::Allow;
-    let explanation = explain(snapshot, request, allowed, &reason, &errors);
+    let explanation = explain(request, allowed, &deciders, &errors);
     Ok(Decision {
         decision: if allowed { "Allow" } else { "Deny" }.to_string(),
-        diagnostics: Diagnostics { reason, errors },
+        diagnostics: Diagnostics {
+            reason: deciders.iter().map(|d| d.id.clone()).collect(),
+            errors,
+        },
         explanation,
         policy_revision: snapshot.revision,
     })
 }
 
 /// The request's context, typed by the action's context declaration. An
-/// empty one skips the JSON conversion; `Request::new` still checks it
-/// against the schema.
+/// empty one skips the JSON conversion; whether the action accepts it is
+/// the request validation's question.
 fn context(
     snapshot: &PolicySnapshot,
     action: &EntityUid,
@@ -180,25 +192,19 @@ pub fn validate_resource(schema: &cedar_policy::Schema, resource: &Resource) -> 
 
 /// Builds the readable sentence for a decision.
 fn explain(
-    snapshot: &PolicySnapshot,
     request: &CheckRequest,
     allowed: bool,
-    reason: &[String],
+    deciders: &[&Decider],
     errors: &[String],
 ) -> String {
-    let reasons: Vec<String> = reason
-        .iter()
-        .map(|id| {
-            format!(
-                "{} ({id})",
-                snapshot.reason(&cedar_policy::PolicyId::new(id))
-            )
-        })
-        .collect();
+    let clauses = || {
+        let clauses: Vec<&str> = deciders.iter().map(|d| d.clause.as_str()).collect();
+        clauses.join("; ")
+    };
     let mut sentence = if allowed {
-        format!("Allowed: {}.", reasons.join("; "))
-    } else if !reasons.is_empty() {
-        format!("Denied by forbid policy: {}.", reasons.join("; "))
+        format!("Allowed: {}.", clauses())
+    } else if !deciders.is_empty() {
+        format!("Denied by forbid policy: {}.", clauses())
     } else {
         format!(
             "Denied: no policy permits {}::{:?} to {} on {}::{:?}.",
@@ -216,4 +222,43 @@ fn explain(
         ));
     }
     sentence
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{self, load::SCHEMA_FILE};
+
+    #[test]
+    fn an_empty_context_is_still_validated_for_an_action_that_needs_one() {
+        let policies = tempfile::tempdir().unwrap();
+        let schema = "entity User; entity Doc;
+            action View appliesTo { principal: User, resource: Doc };
+            action Share appliesTo { principal: User, resource: Doc, context: { note: String } };";
+        std::fs::write(policies.path().join(SCHEMA_FILE), schema).unwrap();
+        let permit = "@id(\"all\") @reason(\"Anyone may\")\npermit (principal, action, resource);";
+        std::fs::write(policies.path().join("all.cedar"), permit).unwrap();
+        let snapshot = policy::build(policies.path(), 1).unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let store = Store::open(data.path(), 1 << 20).unwrap();
+        let check = |action: &str| {
+            let request = CheckRequest {
+                principal: EntityRef::new("User", "u"),
+                action: EntityRef::new("Action", action),
+                resource: EntityRef::new("Doc", "d"),
+                context: serde_json::Map::new(),
+                entities: Vec::new(),
+            };
+            authorize(&store, &snapshot, &request, None)
+        };
+
+        assert!(check("View").unwrap().allowed());
+        match check("Share") {
+            Err(Error::Invalid { field, message }) => {
+                assert_eq!(field, "request");
+                assert!(message.contains("context"), "{message}");
+            }
+            other => panic!("expected an invalid request, got {other:?}"),
+        }
+    }
 }

@@ -1,21 +1,23 @@
 //! Batches: commands that name the same lane (`Command::batch_lane`: the
-//! usage posts of one org) and arrive while a batch of that lane is being
-//! applied wait, and are applied together in the next one: one sled
-//! transaction (`Store::transact_each`), so they neither conflict with each
-//! other nor pay for a transaction each. Every command of a batch is still
-//! all or nothing, with its own audit and idempotency records and its own
-//! answer: one that fails writes nothing and gets its own error, the
-//! others commit.
+//! usage posts of one org) are applied together and made durable together.
+//! A lane's leader takes the oldest waiting commands, applies them in one
+//! sled transaction (`Store::transact_each`), flushes it to disk, and only
+//! then answers them; commands that arrive meanwhile wait for the next
+//! batch. Under load a batch is whatever arrived during the previous one:
+//! one transaction and one flush for many commands, and no conflicts
+//! between them. Every command of a batch is still all or nothing, with its
+//! own audit and idempotency records and its own answer: one that fails
+//! writes nothing and gets its own error, the others commit.
 //!
-//! The first command to find its lane idle leads: it applies the oldest
-//! waiting commands (itself first), then hands the lead to the oldest
-//! command still waiting, so no caller waits for more than the batch
-//! ahead of its own.
+//! The leader runs only while its lane has work: it is the caller that
+//! found the lane idle (`execute`, on its own thread), or a blocking task
+//! the server starts (`Queued::durable`), so a server's callers wait for
+//! their batch without holding a thread each.
 
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -29,59 +31,24 @@ const BATCH_LANES: usize = 64;
 /// The most commands one batch applies: bounds a transaction's size and
 /// how long the commands in it wait for each other.
 pub const MAX_BATCH_COMMANDS: usize = 128;
+/// The most commands one lane holds waiting (32 full batches); beyond it a
+/// command gets a 429 `lane_full` rather than queueing without bound.
+pub const MAX_WAITING_COMMANDS: usize = 32 * MAX_BATCH_COMMANDS;
 
 /// One command's part of a batch.
 pub(super) trait Stage: Send + Sync {
     /// Stages the command's writes on `tx` (its own layer of the batch's
     /// transaction); may run more than once (sled retries on conflict).
     fn stage(&self, tx: &Tx, now: OffsetDateTime) -> TxResult<()>;
-    /// The batch committed: `None` if this command's writes are in it,
-    /// else why they are not.
+    /// The batch is over: `None` if this command's writes are committed
+    /// and on disk, else why they are not.
     fn finish(&self, aborted: Option<Error>);
-    /// Where its caller waits.
-    fn turn(&self) -> &Turn;
-}
-
-/// A waiting command's turn: still waiting, asked to lead, or done.
-#[derive(Default)]
-pub(super) struct Turn {
-    state: Mutex<TurnState>,
-    wake: Condvar,
-}
-
-#[derive(Clone, Copy, Default, PartialEq)]
-enum TurnState {
-    #[default]
-    Waiting,
-    Lead,
-    Done,
-}
-
-impl Turn {
-    fn lock(&self) -> MutexGuard<'_, TurnState> {
-        // A plain value replaced under the lock: a panic cannot tear it.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn set(&self, state: TurnState) {
-        *self.lock() = state;
-        self.wake.notify_one();
-    }
-
-    /// Waits until the command is done (`true`) or asked to lead (`false`).
-    fn wait(&self) -> bool {
-        let mut state = self.lock();
-        while *state == TurnState::Waiting {
-            state = self.wake.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
-        *state == TurnState::Done
-    }
 }
 
 #[derive(Default)]
 struct Lane {
     waiting: VecDeque<Arc<dyn Stage>>,
-    /// A command is applying a batch of this lane (then `waiting` may fill).
+    /// A leader is working through this lane (then `waiting` may fill).
     busy: bool,
 }
 
@@ -107,42 +74,49 @@ impl Batches {
         lane.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Applies `stage` in a batch of lane `key`; returns once it finished.
-    pub(super) fn run(&self, store: &Store, key: Uuid, stage: Arc<dyn Stage>) {
-        let lead = {
-            let mut lane = self.lane(key);
-            lane.waiting.push_back(Arc::clone(&stage));
-            !std::mem::replace(&mut lane.busy, true)
-        };
-        if !lead && stage.turn().wait() {
-            return;
+    /// Queues `stage` in lane `key`. Returns whether the lane was idle: the
+    /// caller must then see that [`Batches::lead`] runs for it.
+    pub(super) fn enqueue(&self, key: Uuid, stage: Arc<dyn Stage>) -> Result<bool, Error> {
+        let mut lane = self.lane(key);
+        if lane.waiting.len() >= MAX_WAITING_COMMANDS {
+            return Err(Error::Busy {
+                code: "lane_full",
+                message: format!(
+                    "{MAX_WAITING_COMMANDS} commands of this org already wait for their batch \
+                     (MAX_WAITING_COMMANDS); retry later"
+                ),
+            });
         }
-        // Leading: this command is the oldest waiting one (an idle lane
-        // has none waiting; the lead goes to the oldest).
-        let batch: Vec<Arc<dyn Stage>> = {
-            let mut lane = self.lane(key);
-            let size = lane.waiting.len().min(MAX_BATCH_COMMANDS);
-            lane.waiting.drain(..size).collect()
-        };
-        let aborted = apply(store, &batch);
-        {
-            let mut lane = self.lane(key);
-            match lane.waiting.front() {
-                Some(next) => next.turn().set(TurnState::Lead),
-                None => lane.busy = false,
+        lane.waiting.push_back(stage);
+        Ok(!std::mem::replace(&mut lane.busy, true))
+    }
+
+    /// Applies the waiting commands of lane `key`, a batch at a time, until
+    /// none waits.
+    pub(super) fn lead(&self, store: &Store, key: Uuid) {
+        loop {
+            let batch: Vec<Arc<dyn Stage>> = {
+                let mut lane = self.lane(key);
+                if lane.waiting.is_empty() {
+                    lane.busy = false;
+                    return;
+                }
+                let size = lane.waiting.len().min(MAX_BATCH_COMMANDS);
+                lane.waiting.drain(..size).collect()
+            };
+            let aborted = apply(store, &batch);
+            for (stage, aborted) in batch.iter().zip(aborted) {
+                stage.finish(aborted);
             }
-        }
-        for (stage, aborted) in batch.iter().zip(aborted) {
-            stage.finish(aborted);
-            stage.turn().set(TurnState::Done);
         }
     }
 }
 
-/// Runs the batch in one transaction; each command's abort error (`None`:
-/// committed). If the transaction itself fails, or a command panics (a
-/// bug: the transaction then writes nothing), every command gets why, and
-/// the lane goes on: its waiting commands must not wait forever.
+/// Runs the batch in one transaction and flushes it; each command's abort
+/// error (`None`: committed and on disk). If the transaction or the flush
+/// fails, or a command panics (a bug: the transaction then writes
+/// nothing), every command gets why, and the lane goes on: its waiting
+/// commands must not wait forever.
 fn apply(store: &Store, batch: &[Arc<dyn Stage>]) -> Vec<Option<Error>> {
     let now = OffsetDateTime::now_utc();
     let bodies: Vec<_> = batch
@@ -152,7 +126,10 @@ fn apply(store: &Store, batch: &[Arc<dyn Stage>]) -> Vec<Option<Error>> {
     let bodies: Vec<BatchBody> = bodies.iter().map(|b| b as _).collect();
     let failure = match std::panic::catch_unwind(AssertUnwindSafe(|| store.transact_each(&bodies)))
     {
-        Ok(Ok(aborted)) => return aborted,
+        Ok(Ok(aborted)) => match store.flush_blocking() {
+            Ok(()) => return aborted,
+            Err(e) => Error::Storage(format!("flush failed: {e}")),
+        },
         Ok(Err(e)) => e,
         Err(_) => Error::Internal("a command of this batch panicked; nothing was written".into()),
     };
@@ -165,5 +142,98 @@ fn copy(failure: &Error) -> Error {
         Error::Internal(message) => Error::Internal(message.clone()),
         Error::Storage(message) => Error::Storage(message.clone()),
         other => Error::Storage(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DEFAULT_CACHE_BYTES;
+
+    /// A command that writes one key, or panics while staging (a bug).
+    struct Put {
+        key: &'static [u8],
+        panics: bool,
+        finished: Mutex<Option<Option<String>>>,
+    }
+
+    impl Put {
+        fn new(key: &'static [u8], panics: bool) -> Arc<Put> {
+            Arc::new(Put {
+                key,
+                panics,
+                finished: Mutex::new(None),
+            })
+        }
+
+        /// `Some(None)`: committed; `Some(Some(why))`: failed; `None`: waiting.
+        fn finished(&self) -> Option<Option<String>> {
+            self.finished.lock().unwrap().clone()
+        }
+    }
+
+    impl Stage for Put {
+        fn stage(&self, tx: &Tx, _now: OffsetDateTime) -> TxResult<()> {
+            assert!(!self.panics, "a bug in a command");
+            tx.put_raw(self.key, b"written")
+        }
+
+        fn finish(&self, aborted: Option<Error>) {
+            *self.finished.lock().unwrap() = Some(aborted.map(|e| e.to_string()));
+        }
+    }
+
+    #[test]
+    fn a_panicking_command_fails_its_batch_and_the_lane_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).unwrap();
+        let batches = Batches::default();
+        let lane = Uuid::now_v7();
+        let (sound, buggy) = (Put::new(b"sound", false), Put::new(b"buggy", true));
+        assert!(
+            batches.enqueue(lane, sound.clone()).unwrap(),
+            "an idle lane needs a leader"
+        );
+        assert!(
+            !batches.enqueue(lane, buggy.clone()).unwrap(),
+            "a busy lane has one"
+        );
+        assert_eq!(sound.finished(), None);
+
+        batches.lead(&store, lane);
+        for put in [&sound, &buggy] {
+            let why = put.finished().expect("answered").expect("failed");
+            assert!(why.contains("panicked; nothing was written"), "{why}");
+        }
+        assert_eq!(store.get_raw(b"sound").unwrap(), None);
+
+        let after = Put::new(b"after", false);
+        assert!(
+            batches.enqueue(lane, after.clone()).unwrap(),
+            "the lane is idle again"
+        );
+        batches.lead(&store, lane);
+        assert_eq!(after.finished(), Some(None));
+        assert_eq!(&*store.get_raw(b"after").unwrap().unwrap(), b"written");
+    }
+
+    #[test]
+    fn a_full_lane_refuses_more_commands() {
+        let batches = Batches::default();
+        let lane = Uuid::now_v7();
+        for _ in 0..MAX_WAITING_COMMANDS {
+            batches.enqueue(lane, Put::new(b"k", false)).unwrap();
+        }
+        match batches.enqueue(lane, Put::new(b"k", false)) {
+            Err(Error::Busy { code, .. }) => assert_eq!(code, "lane_full"),
+            other => panic!(
+                "expected lane_full, got {:?}",
+                other.map_err(|e| e.to_string())
+            ),
+        }
+        let other_lane = std::iter::repeat_with(Uuid::now_v7)
+            .find(|key| batches.lane(*key).waiting.is_empty())
+            .unwrap();
+        assert!(batches.enqueue(other_lane, Put::new(b"k", false)).unwrap());
     }
 }

@@ -259,6 +259,10 @@ impl Command for RecordUsage {
         Some(self.org)
     }
 
+    fn may_call_plugins(&self) -> bool {
+        self.credits.is_none()
+    }
+
     fn validate(&self, _app: &App) -> Result<()> {
         if self.credits.is_some_and(|c| c > MAX_CREDITS_PER_RUN) {
             return Err(Error::invalid(

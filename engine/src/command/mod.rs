@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 pub use access::{ApproveAccessRequest, DenyAccessRequest, RequestAccess};
@@ -127,6 +128,13 @@ pub trait Command: Serialize + Send + Sync + 'static {
         None
     }
 
+    /// Whether `consult` may call a plugin, which can take up to the
+    /// plugin's time limit. The server begins a batched command that will
+    /// not on its async worker rather than on a blocking thread.
+    fn may_call_plugins(&self) -> bool {
+        true
+    }
+
     /// For commands with a natural idempotency key (a run id): the answer
     /// already recorded for it. A replay writes nothing, not even an audit
     /// record. Runs inside the transaction, before `apply`.
@@ -204,17 +212,41 @@ struct IdempotencyRecord {
     output: serde_json::Value,
 }
 
-/// Runs `command` for `actor` through the write path.
+/// Runs `command` for `actor` through the write path. A batched command
+/// waits for its batch on this thread, leading it if its lane is idle.
 pub fn execute<C: Command>(
     app: &App,
     actor: Actor,
     idempotency: Option<&Idempotency>,
-    mut command: C,
+    command: C,
 ) -> Result<C::Output> {
+    match begin(app, actor, idempotency, command)? {
+        Begun::Done(output) => Ok(output),
+        Begun::Queued(queued) => queued.wait(app),
+    }
+}
+
+/// How far [`begin`] took a command.
+pub enum Begun<C: Command> {
+    /// Applied (or replayed): its output.
+    Done(C::Output),
+    /// Batched: validated, authorized and consulted; waiting to be queued
+    /// in its lane.
+    Queued(Queued<C>),
+}
+
+/// Walks `command` through the write path up to its transaction, and
+/// through it unless the command is batched.
+pub fn begin<C: Command>(
+    app: &App,
+    actor: Actor,
+    idempotency: Option<&Idempotency>,
+    mut command: C,
+) -> Result<Begun<C>> {
     let idempotency_key = idempotency.map(|i| keys::idempotency(&actor.to_string(), &i.key));
     if let (Some(key), Some(idempotency)) = (&idempotency_key, idempotency) {
         if let Some(record) = app.store.get::<IdempotencyRecord>(key)? {
-            return replay::<C>(record, idempotency);
+            return replay::<C>(record, idempotency).map(Begun::Done);
         }
     }
     command.validate(app)?;
@@ -232,7 +264,8 @@ pub fn execute<C: Command>(
             plugins,
         };
         if let Some(lane) = command.batch_lane() {
-            return answer::<C>(transact_batched(app, lane, staging, command), idempotency);
+            assert!(serial_key.is_none(), "batched commands take no serial lock");
+            return Ok(Begun::Queued(Queued::new(lane, staging, command)));
         }
         match transact(app, &staging, &command) {
             Err(Error::Stale(what)) if attempt < MAX_CONSULT_ATTEMPTS => {
@@ -243,7 +276,7 @@ pub fn execute<C: Command>(
                 );
                 attempt += 1;
             }
-            result => return answer::<C>(result, idempotency),
+            result => return answer::<C>(result, idempotency).map(Begun::Done),
         }
     }
 }
@@ -348,9 +381,8 @@ struct Ticket<C: Command> {
     details: serde_json::Value,
     /// The answer of the last time the command was staged (a retried batch stages it again).
     staged: Mutex<Option<Staged<C>>>,
-    /// Set when the batch finished: the answer or why the command failed.
-    outcome: Mutex<Option<Result<Staged<C>>>>,
-    turn: batch::Turn,
+    /// Takes the answer, or why the command failed, to its caller.
+    done: Mutex<Option<oneshot::Sender<Result<Staged<C>>>>>,
 }
 
 impl<C: Command> batch::Stage for Ticket<C> {
@@ -374,11 +406,11 @@ impl<C: Command> batch::Stage for Ticket<C> {
                 .take()
                 .expect("a committed command was staged")),
         };
-        *lock(&self.outcome) = Some(outcome);
-    }
-
-    fn turn(&self) -> &batch::Turn {
-        &self.turn
+        if let Some(done) = lock(&self.done).take() {
+            // A caller that stopped waiting (its connection closed) needs
+            // no answer: the command committed or failed all the same.
+            let _ = done.send(outcome);
+        }
     }
 }
 
@@ -387,27 +419,69 @@ fn lock<T>(slot: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     slot.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// [`transact`] in a batch of `lane`: the command's writes share one
-/// transaction with the other commands of its batch.
-fn transact_batched<C: Command>(
-    app: &App,
+/// A batched command ready for its lane (see `batch`): its writes will
+/// share one transaction and one flush with the other commands of its
+/// batch.
+pub struct Queued<C: Command> {
     lane: Uuid,
-    staging: Staging,
-    command: C,
-) -> Result<Staged<C>> {
-    assert!(command.scans().is_empty(), "batched commands scan nothing");
-    let ticket = Arc::new(Ticket {
-        details: serde_json::to_value(&command).expect("commands serialise"),
-        command,
-        staging,
-        audit_id: Uuid::now_v7(),
-        staged: Mutex::new(None),
-        outcome: Mutex::new(None),
-        turn: batch::Turn::default(),
+    ticket: Arc<Ticket<C>>,
+    done: oneshot::Receiver<Result<Staged<C>>>,
+    idempotency: Option<Idempotency>,
+}
+
+impl<C: Command> Queued<C> {
+    fn new(lane: Uuid, staging: Staging, command: C) -> Queued<C> {
+        assert!(command.scans().is_empty(), "batched commands scan nothing");
+        let (send, done) = oneshot::channel();
+        let idempotency = staging.idempotency.clone();
+        let ticket = Arc::new(Ticket {
+            details: serde_json::to_value(&command).expect("commands serialise"),
+            command,
+            staging,
+            audit_id: Uuid::now_v7(),
+            staged: Mutex::new(None),
+            done: Mutex::new(Some(send)),
+        });
+        Queued {
+            lane,
+            ticket,
+            done,
+            idempotency,
+        }
+    }
+
+    /// Queues the command and waits on this thread until its batch is
+    /// committed and on disk, leading the lane if it was idle.
+    fn wait(self, app: &App) -> Result<C::Output> {
+        if app.batches.enqueue(self.lane, self.ticket)? {
+            app.batches.lead(&app.store, self.lane);
+        }
+        batch_answer::<C>(self.done.blocking_recv(), self.idempotency.as_ref())
+    }
+
+    /// Queues the command and waits, without holding a thread, until its
+    /// batch is committed and on disk; if the lane was idle, a blocking
+    /// task leads it.
+    pub async fn durable(self, app: &Arc<App>) -> Result<C::Output> {
+        if app.batches.enqueue(self.lane, self.ticket)? {
+            let (app, lane) = (Arc::clone(app), self.lane);
+            tokio::task::spawn_blocking(move || app.batches.lead(&app.store, lane));
+        }
+        batch_answer::<C>(self.done.await, self.idempotency.as_ref())
+    }
+}
+
+/// [`answer`] for a batched command, given what its batch sent back.
+fn batch_answer<C: Command>(
+    outcome: std::result::Result<Result<Staged<C>>, oneshot::error::RecvError>,
+    idempotency: Option<&Idempotency>,
+) -> Result<C::Output> {
+    let outcome = outcome.unwrap_or_else(|_| {
+        Err(Error::Internal(
+            "the batch ended without answering this command".into(),
+        ))
     });
-    app.batches.run(&app.store, lane, ticket.clone());
-    let outcome = lock(&ticket.outcome).take();
-    outcome.expect("a finished batch has every command's outcome")
+    answer::<C>(outcome, idempotency)
 }
 
 /// The audit record `id` of a command that consulted plugins (only those

@@ -14,10 +14,10 @@ use crate::policy::{PolicyStatus, Reloaded};
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
-        .route("/authorize", post(authorize))
-        .route("/authorize/batch", post(authorize_batch))
-        .route("/policies", get(policies))
-        .route("/policies/reload", post(reload))
+        .route("/v1/authorize", post(authorize))
+        .route("/v1/authorize/batch", post(authorize_batch))
+        .route("/v1/policies", get(policies))
+        .route("/v1/policies/reload", post(reload))
 }
 
 async fn authorize(

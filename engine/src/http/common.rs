@@ -10,7 +10,7 @@ use super::extract::{path_id, Write};
 use super::ApiState;
 use crate::app::Actor;
 use crate::authz::EntityRef;
-use crate::command::{self, Command};
+use crate::command::{self, Begun, Command};
 use crate::error::Error;
 use crate::store::{Org, Page, Resource, Workspace, MAX_PAGE_SIZE};
 
@@ -31,21 +31,33 @@ where
 }
 
 /// Runs a command through the write path and returns once the change is on
-/// disk: an answer survives a crash. The command runs on a blocking thread:
-/// it may call a plugin or wait for its org's seat lock.
+/// disk: an answer survives a crash. The command runs on a blocking thread
+/// (it may call a plugin or wait for its org's seat lock), except a batched
+/// one that calls no plugin: it is begun here and waits for its batch
+/// without holding a thread, and its batch's leader flushes it.
 pub async fn execute_durably<C>(state: &ApiState, write: Write<C>) -> Result<C::Output, Error>
 where
     C: Command + Send + 'static,
     C::Output: Send + 'static,
 {
     let app = state.app.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        command::execute(&app, write.actor, write.idempotency.as_ref(), write.body)
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("command task failed: {e}")))??;
-    state.app.store.flush().await?;
-    Ok(output)
+    let begun = if write.body.batch_lane().is_some() && !write.body.may_call_plugins() {
+        command::begin(&app, write.actor, write.idempotency.as_ref(), write.body)?
+    } else {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || {
+            command::begin(&app, write.actor, write.idempotency.as_ref(), write.body)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("command task failed: {e}")))??
+    };
+    match begun {
+        Begun::Queued(queued) => queued.durable(&app).await,
+        Begun::Done(output) => {
+            app.store.flush().await?;
+            Ok(output)
+        }
+    }
 }
 
 /// `?after=<uuid>&limit=<n>`.

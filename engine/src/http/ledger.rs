@@ -24,16 +24,16 @@ use crate::store::Page;
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
-        .route("/orgs/{id}/credits", post(grant))
-        .route("/orgs/{id}/usage", get(current_usage).post(record_usage))
-        .route("/orgs/{id}/usage/{at}", get(usage_at))
-        .route("/orgs/{id}/balance", get(balance))
-        .route("/orgs/{id}/accounts/{account}/entries", get(entries))
-        .route("/orgs/{id}/billing-events", get(events))
-        .route("/orgs/{id}/billing", get(billing).put(set_billing))
-        .route("/orgs/{id}/seat-charges", get(seat_charges))
-        .route("/ledger/verify", get(verify))
-        .route("/ledger/transactions/{id}/reversal", post(reverse))
+        .route("/v1/orgs/{id}/credits", post(grant))
+        .route("/v1/orgs/{id}/usage", get(current_usage).post(record_usage))
+        .route("/v1/orgs/{id}/usage/{at}", get(usage_at))
+        .route("/v1/orgs/{id}/balance", get(balance))
+        .route("/v1/orgs/{id}/accounts/{account}/entries", get(entries))
+        .route("/v1/orgs/{id}/billing-events", get(events))
+        .route("/v1/orgs/{id}/billing", get(billing).put(set_billing))
+        .route("/v1/orgs/{id}/seat-charges", get(seat_charges))
+        .route("/v1/ledger/verify", get(verify))
+        .route("/v1/ledger/transactions/{id}/reversal", post(reverse))
 }
 
 /// The org's reports, if the actor may view its billing.

@@ -20,34 +20,40 @@ use crate::store::{keys, Invitation, Membership, Org, Page, User};
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
-        .route("/users", post(create_user))
-        .route("/users/{id}", get(get_user))
-        .route("/orgs", post(create_org))
-        .route("/orgs/{id}", get(get_org).patch(update_org))
+        .route("/v1/users", post(create_user))
+        .route("/v1/users/{id}", get(get_user))
+        .route("/v1/orgs", post(create_org))
+        .route("/v1/orgs/{id}", get(get_org).patch(update_org))
         .route(
-            "/orgs/{id}/default-workspace",
+            "/v1/orgs/{id}/default-workspace",
             axum::routing::put(set_default_workspace),
         )
-        .route("/orgs/{id}/members", get(list_members).post(add_member))
+        .route("/v1/orgs/{id}/members", get(list_members).post(add_member))
         .route(
-            "/orgs/{id}/members/{user}",
+            "/v1/orgs/{id}/members/{user}",
             axum::routing::patch(change_role).delete(remove_member),
         )
-        .route("/orgs/{id}/invitations", get(list_invitations).post(invite))
-        .route("/orgs/{id}/invitations/{invitation}", get(get_invitation))
         .route(
-            "/orgs/{id}/invitations/{invitation}/revoke",
+            "/v1/orgs/{id}/invitations",
+            get(list_invitations).post(invite),
+        )
+        .route(
+            "/v1/orgs/{id}/invitations/{invitation}",
+            get(get_invitation),
+        )
+        .route(
+            "/v1/orgs/{id}/invitations/{invitation}/revoke",
             post(revoke_invitation),
         )
         .route(
-            "/orgs/{id}/invitations/{invitation}/resend",
+            "/v1/orgs/{id}/invitations/{invitation}/resend",
             post(resend_invitation),
         )
         .route(
-            "/orgs/{id}/invitations/{invitation}/accept",
+            "/v1/orgs/{id}/invitations/{invitation}/accept",
             post(accept_invitation),
         )
-        .route("/orgs/{id}/audit", get(list_audit))
+        .route("/v1/orgs/{id}/audit", get(list_audit))
 }
 
 async fn create_user(State(state): State<ApiState>, write: Write<CreateUser>) -> Answer<User> {

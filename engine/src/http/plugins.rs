@@ -15,10 +15,10 @@ use crate::plugin::{Hook, PluginAnswer, PluginStatus};
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
-        .route("/plugins", get(plugins))
-        .route("/plugins/reload", post(reload))
-        .route("/plugins/call", post(call))
-        .route("/plugins/replay", post(replay))
+        .route("/v1/plugins", get(plugins))
+        .route("/v1/plugins/reload", post(reload))
+        .route("/v1/plugins/call", post(call))
+        .route("/v1/plugins/replay", post(replay))
 }
 
 async fn plugins(State(state): State<ApiState>) -> Json<PluginStatus> {

@@ -24,12 +24,15 @@ pub const REVEAL_ACTION: &str = "RevealCredential";
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route(
-            "/workspaces/{id}/resources",
+            "/v1/workspaces/{id}/resources",
             get(list_resources).post(register_resource),
         )
-        .route("/resources/{id}", get(get_resource).delete(delete_resource))
-        .route("/resources/{id}/move", post(move_resource))
-        .route("/resources/{id}/reveal", post(reveal_secret))
+        .route(
+            "/v1/resources/{id}",
+            get(get_resource).delete(delete_resource),
+        )
+        .route("/v1/resources/{id}/move", post(move_resource))
+        .route("/v1/resources/{id}/reveal", post(reveal_secret))
 }
 
 async fn list_resources(

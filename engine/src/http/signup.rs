@@ -12,7 +12,7 @@ use crate::command::{SignUp, SignUpOutcome};
 use crate::error::Error;
 
 pub fn routes() -> Router<ApiState> {
-    Router::new().route("/signup", post(signup))
+    Router::new().route("/v1/signup", post(signup))
 }
 
 /// 201 when the sign-up created the user, 200 when the email was known

@@ -20,37 +20,37 @@ use crate::store::{keys, AccessRequest, Page, Workspace, WorkspaceMember, Worksp
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route(
-            "/orgs/{id}/workspaces",
+            "/v1/orgs/{id}/workspaces",
             get(list_workspaces).post(create_workspace),
         )
         .route(
-            "/workspaces/{id}",
+            "/v1/workspaces/{id}",
             get(get_workspace)
                 .patch(rename_workspace)
                 .delete(delete_workspace),
         )
         .route(
-            "/workspaces/{id}/members",
+            "/v1/workspaces/{id}/members",
             get(list_members).post(add_member),
         )
         .route(
-            "/workspaces/{id}/members/{user}",
+            "/v1/workspaces/{id}/members/{user}",
             axum::routing::patch(change_member_role).delete(remove_member),
         )
         .route(
-            "/workspaces/{id}/access-requests",
+            "/v1/workspaces/{id}/access-requests",
             get(list_requests).post(request_access),
         )
         .route(
-            "/workspaces/{id}/access-requests/{request}",
+            "/v1/workspaces/{id}/access-requests/{request}",
             get(get_request),
         )
         .route(
-            "/workspaces/{id}/access-requests/{request}/approve",
+            "/v1/workspaces/{id}/access-requests/{request}/approve",
             post(approve_request),
         )
         .route(
-            "/workspaces/{id}/access-requests/{request}/deny",
+            "/v1/workspaces/{id}/access-requests/{request}/deny",
             post(deny_request),
         )
 }
