@@ -97,7 +97,7 @@ pub fn authorize(
     let resource = request.resource.to_uid("resource")?;
     let context = context(snapshot, &action, &request.context)?;
     let kind = snapshot.request_kind(&principal, &action, &resource);
-    let policies = kind.map_or(&snapshot.policies, |kind| &kind.policies);
+    let policies = kind.map_or(&snapshot.policies, |kind| &*kind.policies);
     // A request of a kind whose empty context the schema accepts is valid
     // as it is: validating it again would only repeat the answer.
     let validated = request.context.is_empty() && kind.is_some_and(|k| k.empty_context_valid);

@@ -82,8 +82,8 @@ impl Batches {
             return Err(Error::Busy {
                 code: "lane_full",
                 message: format!(
-                    "{MAX_WAITING_COMMANDS} commands of this org already wait for their batch \
-                     (MAX_WAITING_COMMANDS); retry later"
+                    "{MAX_WAITING_COMMANDS} commands already wait in this org's batch lane \
+                     (MAX_WAITING_COMMANDS; orgs whose ids hash alike share a lane); retry later"
                 ),
             });
         }
@@ -104,19 +104,24 @@ impl Batches {
                 let size = lane.waiting.len().min(MAX_BATCH_COMMANDS);
                 lane.waiting.drain(..size).collect()
             };
-            let aborted = apply(store, &batch);
-            for (stage, aborted) in batch.iter().zip(aborted) {
-                stage.finish(aborted);
-            }
+            // A panic past `apply`'s own guard (a bug) must not leave the
+            // lane busy: the batch's unanswered commands are dropped (their
+            // callers get an internal error) and the lane goes on.
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let aborted = apply(store, &batch);
+                for (stage, aborted) in batch.iter().zip(aborted) {
+                    stage.finish(aborted);
+                }
+            }));
         }
     }
 }
 
 /// Runs the batch in one transaction and flushes it; each command's abort
-/// error (`None`: committed and on disk). If the transaction or the flush
-/// fails, or a command panics (a bug: the transaction then writes
-/// nothing), every command gets why, and the lane goes on: its waiting
-/// commands must not wait forever.
+/// error (`None`: committed and on disk). If the transaction fails, or a
+/// command panics (a bug: the transaction then writes nothing), every
+/// command gets why; if the flush fails, every committed one does. Either
+/// way the lane goes on: its waiting commands must not wait forever.
 fn apply(store: &Store, batch: &[Arc<dyn Stage>]) -> Vec<Option<Error>> {
     let now = OffsetDateTime::now_utc();
     let bodies: Vec<_> = batch
@@ -126,10 +131,16 @@ fn apply(store: &Store, batch: &[Arc<dyn Stage>]) -> Vec<Option<Error>> {
     let bodies: Vec<BatchBody> = bodies.iter().map(|b| b as _).collect();
     let failure = match std::panic::catch_unwind(AssertUnwindSafe(|| store.transact_each(&bodies)))
     {
-        Ok(Ok(aborted)) => match store.flush_blocking() {
-            Ok(()) => return aborted,
-            Err(e) => Error::Storage(format!("flush failed: {e}")),
-        },
+        Ok(Ok(aborted)) => {
+            return match store.flush_blocking() {
+                Ok(()) => aborted,
+                Err(e) => {
+                    let failure = Error::Storage(format!("flush failed: {e}"));
+                    let own = |aborted: Option<Error>| aborted.or_else(|| Some(copy(&failure)));
+                    aborted.into_iter().map(own).collect()
+                }
+            };
+        }
         Ok(Err(e)) => e,
         Err(_) => Error::Internal("a command of this batch panicked; nothing was written".into()),
     };
@@ -150,10 +161,12 @@ mod tests {
     use super::*;
     use crate::store::DEFAULT_CACHE_BYTES;
 
-    /// A command that writes one key, or panics while staging (a bug).
+    /// A command that writes one key, or panics (a bug) while staging or
+    /// while being answered.
     struct Put {
         key: &'static [u8],
         panics: bool,
+        panics_when_answered: bool,
         finished: Mutex<Option<Option<String>>>,
     }
 
@@ -162,6 +175,7 @@ mod tests {
             Arc::new(Put {
                 key,
                 panics,
+                panics_when_answered: false,
                 finished: Mutex::new(None),
             })
         }
@@ -179,8 +193,33 @@ mod tests {
         }
 
         fn finish(&self, aborted: Option<Error>) {
+            assert!(!self.panics_when_answered, "a bug in answering");
             *self.finished.lock().unwrap() = Some(aborted.map(|e| e.to_string()));
         }
+    }
+
+    #[test]
+    fn a_panic_while_answering_does_not_leave_the_lane_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).unwrap();
+        let batches = Batches::default();
+        let lane = Uuid::now_v7();
+        let buggy = Arc::new(Put {
+            key: b"buggy",
+            panics: false,
+            panics_when_answered: true,
+            finished: Mutex::new(None),
+        });
+        assert!(batches.enqueue(lane, buggy).unwrap());
+        batches.lead(&store, lane);
+
+        let after = Put::new(b"after", false);
+        assert!(
+            batches.enqueue(lane, after.clone()).unwrap(),
+            "the lane is idle again"
+        );
+        batches.lead(&store, lane);
+        assert_eq!(after.finished(), Some(None));
     }
 
     #[test]

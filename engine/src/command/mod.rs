@@ -212,8 +212,11 @@ struct IdempotencyRecord {
     output: serde_json::Value,
 }
 
-/// Runs `command` for `actor` through the write path. A batched command
-/// waits for its batch on this thread, leading it if its lane is idle.
+/// Runs `command` for `actor` through the write path, blocking this thread:
+/// not for async code (the server calls [`begin`] and, for a batched
+/// command, awaits [`Queued::durable`]). A batched command waits for its
+/// batch here; if its lane was idle, this thread leads it until no command
+/// waits.
 pub fn execute<C: Command>(
     app: &App,
     actor: Actor,

@@ -97,7 +97,7 @@ pub struct RequestKind {
     /// only these: a policy whose scope does not match never decides and
     /// never errs (Cedar checks the scope before the conditions), and
     /// evaluating the others was a third of a check.
-    pub policies: PolicySet,
+    pub policies: Arc<PolicySet>,
     /// Whether such a request with an empty context passes the schema's
     /// request validation; a check may then skip it (it was a tenth of a
     /// check). Entity ids do not matter to it unless a type is an
@@ -261,43 +261,41 @@ fn snapshot(compiled: load::Compiled, digest: String, revision: u64) -> PolicySn
 /// The [`RequestKind`]s of every action of `schema`.
 fn request_kinds(schema: &Schema, policies: &PolicySet) -> HashMap<EntityUid, Vec<RequestKind>> {
     let groups = schema.action_entities().ok();
-    schema
-        .actions()
-        .map(|action| {
-            // An action is `in` itself and in each of its action groups.
-            let mut within: Vec<&EntityUid> = vec![action];
-            if let Some(ancestors) = groups.as_ref().and_then(|g| g.ancestors(action)) {
-                within.extend(ancestors);
+    // Kinds whose policies are the same share one set: a large schema has
+    // many kinds but few distinct subsets.
+    let mut sets: HashMap<Vec<&PolicyId>, Arc<PolicySet>> = HashMap::new();
+    let mut kinds: HashMap<EntityUid, Vec<RequestKind>> = HashMap::new();
+    for action in schema.actions() {
+        // An action is `in` itself and in each of its action groups.
+        let mut within: Vec<&EntityUid> = vec![action];
+        if let Some(ancestors) = groups.as_ref().and_then(|g| g.ancestors(action)) {
+            within.extend(ancestors);
+        }
+        for principal in schema.principals_for_action(action).into_iter().flatten() {
+            for resource in schema.resources_for_action(action).into_iter().flatten() {
+                let matching: Vec<&Policy> = policies
+                    .policies()
+                    .filter(|policy| {
+                        action_scope_matches(policy, &within)
+                            && principal_scope_matches(policy, principal)
+                            && resource_scope_matches(policy, resource)
+                    })
+                    .collect();
+                let ids = matching.iter().map(|policy| policy.id()).collect();
+                let set = sets.entry(ids).or_insert_with(|| {
+                    let set = PolicySet::from_policies(matching.into_iter().cloned());
+                    Arc::new(set.expect("a subset of a valid policy set is valid"))
+                });
+                kinds.entry(action.clone()).or_default().push(RequestKind {
+                    policies: Arc::clone(set),
+                    empty_context_valid: empty_context_valid(schema, principal, action, resource),
+                    principal: principal.clone(),
+                    resource: resource.clone(),
+                });
             }
-            let principals = schema.principals_for_action(action).into_iter().flatten();
-            let kinds = principals
-                .flat_map(|principal| {
-                    let resources = schema.resources_for_action(action).into_iter().flatten();
-                    resources.map(move |resource| (principal, resource))
-                })
-                .map(|(principal, resource)| {
-                    let matching = policies
-                        .policies()
-                        .filter(|policy| {
-                            action_scope_matches(policy, &within)
-                                && principal_scope_matches(policy, principal)
-                                && resource_scope_matches(policy, resource)
-                        })
-                        .cloned();
-                    RequestKind {
-                        policies: PolicySet::from_policies(matching)
-                            .expect("a subset of a valid policy set is valid"),
-                        empty_context_valid: empty_context_valid(
-                            schema, principal, action, resource,
-                        ),
-                        principal: principal.clone(),
-                        resource: resource.clone(),
-                    }
-                })
-                .collect();
-            (action.clone(), kinds)
-        })
-        .collect()
+        }
+    }
+    kinds
 }
 
 /// Whether `policy`'s action scope matches an action `within` these uids

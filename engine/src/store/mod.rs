@@ -389,8 +389,8 @@ impl Store {
         self.commits.flush(&self.db).await
     }
 
-    /// Blocks until everything written so far is on disk (for tools that
-    /// run outside the server's runtime).
+    /// Blocks until everything written so far is on disk (for a batch's
+    /// leader, and for tools that run outside the server's runtime).
     pub fn flush_blocking(&self) -> Result<()> {
         self.db.flush()?;
         Ok(())
