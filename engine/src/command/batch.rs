@@ -198,6 +198,18 @@ mod tests {
         }
     }
 
+    /// The lane is idle again and commits the next command.
+    fn assert_lane_goes_on(batches: &Batches, store: &Store, lane: Uuid) {
+        let after = Put::new(b"after", false);
+        assert!(
+            batches.enqueue(lane, after.clone()).unwrap(),
+            "the lane is idle again"
+        );
+        batches.lead(store, lane);
+        assert_eq!(after.finished(), Some(None));
+        assert_eq!(&*store.get_raw(b"after").unwrap().unwrap(), b"written");
+    }
+
     #[test]
     fn a_panic_while_answering_does_not_leave_the_lane_busy() {
         let dir = tempfile::tempdir().unwrap();
@@ -213,13 +225,7 @@ mod tests {
         assert!(batches.enqueue(lane, buggy).unwrap());
         batches.lead(&store, lane);
 
-        let after = Put::new(b"after", false);
-        assert!(
-            batches.enqueue(lane, after.clone()).unwrap(),
-            "the lane is idle again"
-        );
-        batches.lead(&store, lane);
-        assert_eq!(after.finished(), Some(None));
+        assert_lane_goes_on(&batches, &store, lane);
     }
 
     #[test]
@@ -246,14 +252,7 @@ mod tests {
         }
         assert_eq!(store.get_raw(b"sound").unwrap(), None);
 
-        let after = Put::new(b"after", false);
-        assert!(
-            batches.enqueue(lane, after.clone()).unwrap(),
-            "the lane is idle again"
-        );
-        batches.lead(&store, lane);
-        assert_eq!(after.finished(), Some(None));
-        assert_eq!(&*store.get_raw(b"after").unwrap().unwrap(), b"written");
+        assert_lane_goes_on(&batches, &store, lane);
     }
 
     #[test]
