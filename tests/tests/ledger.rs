@@ -21,12 +21,17 @@ struct Tenant {
 }
 
 fn tenant(server: &Server, plan: &str) -> Tenant {
-    let admin = server.user("admin@acme.com");
-    let member = server.user("member@acme.com");
+    tenant_named(server, plan, "acme")
+}
+
+/// An org `name` with an admin and a member (`admin@<name>.com`, …).
+fn tenant_named(server: &Server, plan: &str, name: &str) -> Tenant {
+    let admin = server.user(&format!("admin@{name}.com"));
+    let member = server.user(&format!("member@{name}.com"));
     let org = server
         .post(
             "/v1/orgs",
-            json!({"name": "Acme", "plan": plan, "admin": admin}),
+            json!({"name": name, "plan": plan, "admin": admin}),
         )
         .expect(201);
     let workspace = org["default_workspace"].as_str().unwrap().to_string();
@@ -388,6 +393,43 @@ fn concurrent_spending_never_overdraws() {
         .get(&format!("/v1/orgs/{}/balance", t.org))
         .expect(200);
     assert_eq!(balance["credits"], 0, "{balance}");
+}
+
+#[test]
+fn concurrent_posts_of_different_orgs_each_spend_their_own_credits() {
+    const POSTS_EACH: u64 = 24;
+    let server = Server::start();
+    let tenants = [
+        tenant_named(&server, "pro", "acme"),
+        tenant_named(&server, "pro", "globex"),
+    ];
+    for t in &tenants {
+        t.grant(&server, 100);
+    }
+    // Posts of both orgs arrive together, so they share batches.
+    std::thread::scope(|s| {
+        for n in 0..POSTS_EACH {
+            for (i, t) in tenants.iter().enumerate() {
+                let (server, credits) = (&server, i as u64 + 1);
+                let run = run_id((i as u64) << 32 | n);
+                s.spawn(move || {
+                    let usage = format!("/v1/orgs/{}/usage", t.org);
+                    server
+                        .post_as(&t.member, &usage, t.usage(&run, Some(credits)))
+                        .expect(201);
+                });
+            }
+        }
+    });
+    for (i, t) in tenants.iter().enumerate() {
+        let balance = server
+            .get(&format!("/v1/orgs/{}/balance", t.org))
+            .expect(200);
+        let spent = POSTS_EACH * (i as u64 + 1);
+        assert_eq!(balance["credits"], 100 - spent, "{balance}");
+    }
+    let verified = server.get("/v1/ledger/verify").expect(200);
+    assert_eq!(verified["violation_count"], 0, "{verified}");
 }
 
 /// SIGKILLs during continuous acknowledged usage posts.

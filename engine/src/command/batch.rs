@@ -1,5 +1,5 @@
-//! Batches: commands that name the same lane (`Command::batch_lane`: the
-//! usage posts of one org) are applied together and made durable together.
+//! Batches: commands that name the same lane (`Command::batch_lane`: all
+//! usage posts) are applied together and made durable together.
 //! A lane's leader takes the oldest waiting commands, applies them in one
 //! sled transaction (`Store::transact_each`), flushes it to disk, and only
 //! then answers them; commands that arrive meanwhile wait for the next
@@ -82,8 +82,8 @@ impl Batches {
             return Err(Error::Busy {
                 code: "lane_full",
                 message: format!(
-                    "{MAX_WAITING_COMMANDS} commands already wait in this org's batch lane \
-                     (MAX_WAITING_COMMANDS; orgs whose ids hash alike share a lane); retry later"
+                    "{MAX_WAITING_COMMANDS} commands already wait for their batch \
+                     (MAX_WAITING_COMMANDS); retry later"
                 ),
             });
         }

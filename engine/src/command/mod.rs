@@ -120,7 +120,7 @@ pub trait Command: Serialize + Send + Sync + 'static {
         None
     }
 
-    /// Commands with the same lane (the usage posts of one org) that arrive
+    /// Commands with the same lane (usage posts) that arrive
     /// together are applied in one sled transaction, each still all or
     /// nothing (see `batch`). Only for commands whose `apply` never fails
     /// with [`Error::Stale`]: a batched command is not consulted again.
