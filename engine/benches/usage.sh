@@ -3,7 +3,7 @@
 # POST /v1/orgs/{org}/usage through the real server on loopback, with 1 and
 # with 32 concurrent clients. Every post has a fresh run id, so every one is
 # a new ledger transaction; all spend one org's credits (the worst case: one
-# hot account).
+# hot account), or, with ORGS=N, the credits of N orgs in turn.
 #
 #   engine/benches/usage.sh [SECONDS=10]
 #
@@ -14,6 +14,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DURATION=${1:-10}
+ORGS=${ORGS:-1}
 TOKEN=usage-bench-token-0123456789
 command -v wrk >/dev/null || { echo "usage.sh: wrk not found (apt-get install -y wrk)" >&2; exit 1; }
 
@@ -45,22 +46,29 @@ post() {
     curl -sf -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d "$3" "$URL/v1$2" \
         | python3 -c "import json,sys; print(json.load(sys.stdin)$1)"
 }
-ORG_JSON=$(curl -sf -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
-    -d '{"name":"Bench","plan":"pro"}' "$URL/v1/orgs")
-ORG=$(echo "$ORG_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-WS=$(echo "$ORG_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["default_workspace"])')
-FLOW=$(post '["id"]' "/workspaces/$WS/resources" '{"type":"Flow","attributes":{"name":"bench"}}')
-post '["balance_after"]' "/orgs/$ORG/credits" '{"credits":1000000000000,"source":"purchase"}' >/dev/null
+# Each org with its flow and 10^12 credits, as a Lua table row {org, workspace, flow}.
+TENANTS=
+for _ in $(seq "$ORGS"); do
+    ORG_JSON=$(curl -sf -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
+        -d '{"name":"Bench","plan":"pro"}' "$URL/v1/orgs")
+    ORG=$(echo "$ORG_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    WS=$(echo "$ORG_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["default_workspace"])')
+    FLOW=$(post '["id"]' "/workspaces/$WS/resources" '{"type":"Flow","attributes":{"name":"bench"}}')
+    post '["balance_after"]' "/orgs/$ORG/credits" '{"credits":1000000000000,"source":"purchase"}' >/dev/null
+    TENANTS="$TENANTS{\"$ORG\", \"$WS\", \"$FLOW\"},"
+done
 
 # Each connection numbers its own runs; the prefix keeps runs unique across the two measurements.
 cat >"$WORK/usage.lua" <<LUA
+local tenants = {$TENANTS}
 local counter = 0
 local prefix = os.getenv("RUN_PREFIX")
 request = function()
     counter = counter + 1
+    local t = tenants[counter % #tenants + 1]
     local run = string.format("%s-4000-8000-%012x", prefix, counter)
-    local body = '{"workspace":"$WS","flow":"$FLOW","run_id":"' .. run .. '","credits":1}'
-    return wrk.format("POST", "/v1/orgs/$ORG/usage", {
+    local body = '{"workspace":"' .. t[2] .. '","flow":"' .. t[3] .. '","run_id":"' .. run .. '","credits":1}'
+    return wrk.format("POST", "/v1/orgs/" .. t[1] .. "/usage", {
         ["Content-Type"] = "application/json",
         ["Authorization"] = "Bearer $TOKEN",
     }, body)
@@ -77,7 +85,7 @@ measure() {
         | awk -v c="$clients" '/Requests\/sec/ {rps=$2} /non-2xx/ {bad=$2} /^p50/ {lat=$0}
               END {printf "%2d clients: %8.0f acknowledged usage posts/s (%s), non-2xx %d\n", c, rps, lat, bad}'
 }
-echo "usage.sh: $PROFILE build, ${DURATION}s each, one org, 1 credit per post, flush before every 201"
+echo "usage.sh: $PROFILE build, ${DURATION}s each, $ORGS org(s), 1 credit per post, flush before every 201"
 measure 1 00000001-0000
 measure 32 00000032-0000
 curl -sf -H "Authorization: Bearer $TOKEN" "$URL/v1/ledger/verify" \
