@@ -53,7 +53,7 @@ pub struct App {
     pub plugins: Arc<PluginHost>,
     serial: [Mutex<()>; SERIAL_STRIPES],
     entity_cache: EntityCache,
-    /// The lanes of batched commands (usage posts), see `Command::batch_lane`.
+    /// The queue of batched commands (usage posts), see `Command::batched`.
     pub batches: crate::command::Batches,
 }
 

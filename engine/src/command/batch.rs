@@ -1,38 +1,35 @@
-//! Batches: commands that name the same lane (`Command::batch_lane`: all
-//! usage posts) are applied together and made durable together.
-//! A lane's leader takes the oldest waiting commands, applies them in one
-//! sled transaction (`Store::transact_each`), flushes it to disk, and only
-//! then answers them; commands that arrive meanwhile wait for the next
-//! batch. Under load a batch is whatever arrived during the previous one:
-//! one transaction and one flush for many commands, and no conflicts
-//! between them. Every command of a batch is still all or nothing, with its
-//! own audit and idempotency records and its own answer: one that fails
-//! writes nothing and gets its own error, the others commit.
+//! Batches: batched commands (`Command::batched`: usage posts, of any org)
+//! are applied together and made durable together. The queue's leader
+//! takes the oldest waiting commands, applies them in one sled transaction
+//! (`Store::transact_each`), flushes it to disk, and only then answers
+//! them; commands that arrive meanwhile wait for the next batch. Under load
+//! a batch is whatever arrived during the previous one: one transaction and
+//! one flush for many commands, and no conflicts between them (every usage
+//! post writes the system account `credits spent`, so concurrent
+//! transactions would conflict). Every command of a batch is still all or
+//! nothing, with its own audit and idempotency records and its own answer:
+//! one that fails writes nothing and gets its own error, the others commit.
 //!
-//! The leader runs only while its lane has work: it is the caller that
-//! found the lane idle (`execute`, on its own thread), or a blocking task
-//! the server starts (`Queued::durable`), so a server's callers wait for
-//! their batch without holding a thread each.
+//! The leader runs only while commands wait: it is the caller that found
+//! the queue idle (`execute`, on its own thread), or a blocking task the
+//! server starts (`Queued::durable`), so a server's callers wait for their
+//! batch without holding a thread each.
 
 use std::collections::VecDeque;
-use std::hash::{Hash, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::error::Error;
 use crate::store::{BatchBody, Store, Tx, TxResult};
 
-/// Lanes; lane keys that hash alike share one (their commands are then
-/// batched together, which is harmless).
-const BATCH_LANES: usize = 64;
 /// The most commands one batch applies: bounds a transaction's size and
 /// how long the commands in it wait for each other.
 pub const MAX_BATCH_COMMANDS: usize = 128;
-/// The most commands one lane holds waiting (32 full batches); beyond it a
-/// command gets a 429 `lane_full` rather than queueing without bound.
+/// The most commands waiting for a batch (32 full batches); beyond it a
+/// command gets a 429 `batch_queue_full` rather than queueing without
+/// bound.
 pub const MAX_WAITING_COMMANDS: usize = 32 * MAX_BATCH_COMMANDS;
 
 /// One command's part of a batch.
@@ -46,67 +43,56 @@ pub(super) trait Stage: Send + Sync {
 }
 
 #[derive(Default)]
-struct Lane {
+struct Queue {
     waiting: VecDeque<Arc<dyn Stage>>,
-    /// A leader is working through this lane (then `waiting` may fill).
+    /// A leader is working through the queue (then `waiting` may fill).
     busy: bool,
 }
 
-/// The batch lanes of one `App`.
+/// The batch queue of one `App`.
+#[derive(Default)]
 pub struct Batches {
-    lanes: [Mutex<Lane>; BATCH_LANES],
-}
-
-impl Default for Batches {
-    fn default() -> Self {
-        Batches {
-            lanes: std::array::from_fn(|_| Mutex::default()),
-        }
-    }
+    queue: Mutex<Queue>,
 }
 
 impl Batches {
-    fn lane(&self, key: Uuid) -> MutexGuard<'_, Lane> {
-        let mut hasher = std::hash::DefaultHasher::new();
-        key.hash(&mut hasher);
-        let lane = &self.lanes[(hasher.finish() % BATCH_LANES as u64) as usize];
+    fn queue(&self) -> MutexGuard<'_, Queue> {
         // The queue is changed whole under the lock: a panic cannot tear it.
-        lane.lock().unwrap_or_else(|e| e.into_inner())
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `stage` in lane `key`. Returns whether the lane was idle: the
-    /// caller must then see that [`Batches::lead`] runs for it.
-    pub(super) fn enqueue(&self, key: Uuid, stage: Arc<dyn Stage>) -> Result<bool, Error> {
-        let mut lane = self.lane(key);
-        if lane.waiting.len() >= MAX_WAITING_COMMANDS {
+    /// Queues `stage`. Returns whether the queue was idle: the caller must
+    /// then see that [`Batches::lead`] runs.
+    pub(super) fn enqueue(&self, stage: Arc<dyn Stage>) -> Result<bool, Error> {
+        let mut queue = self.queue();
+        if queue.waiting.len() >= MAX_WAITING_COMMANDS {
             return Err(Error::Busy {
-                code: "lane_full",
+                code: "batch_queue_full",
                 message: format!(
                     "{MAX_WAITING_COMMANDS} commands already wait for their batch \
                      (MAX_WAITING_COMMANDS); retry later"
                 ),
             });
         }
-        lane.waiting.push_back(stage);
-        Ok(!std::mem::replace(&mut lane.busy, true))
+        queue.waiting.push_back(stage);
+        Ok(!std::mem::replace(&mut queue.busy, true))
     }
 
-    /// Applies the waiting commands of lane `key`, a batch at a time, until
-    /// none waits.
-    pub(super) fn lead(&self, store: &Store, key: Uuid) {
+    /// Applies the waiting commands, a batch at a time, until none waits.
+    pub(super) fn lead(&self, store: &Store) {
         loop {
             let batch: Vec<Arc<dyn Stage>> = {
-                let mut lane = self.lane(key);
-                if lane.waiting.is_empty() {
-                    lane.busy = false;
+                let mut queue = self.queue();
+                if queue.waiting.is_empty() {
+                    queue.busy = false;
                     return;
                 }
-                let size = lane.waiting.len().min(MAX_BATCH_COMMANDS);
-                lane.waiting.drain(..size).collect()
+                let size = queue.waiting.len().min(MAX_BATCH_COMMANDS);
+                queue.waiting.drain(..size).collect()
             };
             // A panic past `apply`'s own guard (a bug) must not leave the
-            // lane busy: the batch's unanswered commands are dropped (their
-            // callers get an internal error) and the lane goes on.
+            // queue busy: the batch's unanswered commands are dropped (their
+            // callers get an internal error) and the queue goes on.
             let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 let aborted = apply(store, &batch);
                 for (stage, aborted) in batch.iter().zip(aborted) {
@@ -121,7 +107,7 @@ impl Batches {
 /// error (`None`: committed and on disk). If the transaction fails, or a
 /// command panics (a bug: the transaction then writes nothing), every
 /// command gets why; if the flush fails, every committed one does. Either
-/// way the lane goes on: its waiting commands must not wait forever.
+/// way the queue goes on: its waiting commands must not wait forever.
 fn apply(store: &Store, batch: &[Arc<dyn Stage>]) -> Vec<Option<Error>> {
     let now = OffsetDateTime::now_utc();
     let bodies: Vec<_> = batch
@@ -198,80 +184,78 @@ mod tests {
         }
     }
 
-    /// The lane is idle again and commits the next command.
-    fn assert_lane_goes_on(batches: &Batches, store: &Store, lane: Uuid) {
+    /// A store in a temp dir, and an idle queue.
+    fn fixture() -> (tempfile::TempDir, Store, Batches) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).unwrap();
+        (dir, store, Batches::default())
+    }
+
+    /// The queue is idle again and commits the next command.
+    fn assert_queue_goes_on(batches: &Batches, store: &Store) {
         let after = Put::new(b"after", false);
         assert!(
-            batches.enqueue(lane, after.clone()).unwrap(),
-            "the lane is idle again"
+            batches.enqueue(after.clone()).unwrap(),
+            "the queue is idle again"
         );
-        batches.lead(store, lane);
+        batches.lead(store);
         assert_eq!(after.finished(), Some(None));
         assert_eq!(&*store.get_raw(b"after").unwrap().unwrap(), b"written");
     }
 
     #[test]
-    fn a_panic_while_answering_does_not_leave_the_lane_busy() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).unwrap();
-        let batches = Batches::default();
-        let lane = Uuid::now_v7();
+    fn a_panic_while_answering_does_not_leave_the_queue_busy() {
+        let (_dir, store, batches) = fixture();
         let buggy = Arc::new(Put {
             key: b"buggy",
             panics: false,
             panics_when_answered: true,
             finished: Mutex::new(None),
         });
-        assert!(batches.enqueue(lane, buggy).unwrap());
-        batches.lead(&store, lane);
+        assert!(batches.enqueue(buggy).unwrap());
+        batches.lead(&store);
 
-        assert_lane_goes_on(&batches, &store, lane);
+        assert_queue_goes_on(&batches, &store);
     }
 
     #[test]
-    fn a_panicking_command_fails_its_batch_and_the_lane_goes_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), DEFAULT_CACHE_BYTES).unwrap();
-        let batches = Batches::default();
-        let lane = Uuid::now_v7();
+    fn a_panicking_command_fails_its_batch_and_the_queue_goes_on() {
+        let (_dir, store, batches) = fixture();
         let (sound, buggy) = (Put::new(b"sound", false), Put::new(b"buggy", true));
         assert!(
-            batches.enqueue(lane, sound.clone()).unwrap(),
-            "an idle lane needs a leader"
+            batches.enqueue(sound.clone()).unwrap(),
+            "an idle queue needs a leader"
         );
         assert!(
-            !batches.enqueue(lane, buggy.clone()).unwrap(),
-            "a busy lane has one"
+            !batches.enqueue(buggy.clone()).unwrap(),
+            "a busy queue has one"
         );
         assert_eq!(sound.finished(), None);
 
-        batches.lead(&store, lane);
+        batches.lead(&store);
         for put in [&sound, &buggy] {
             let why = put.finished().expect("answered").expect("failed");
             assert!(why.contains("panicked; nothing was written"), "{why}");
         }
         assert_eq!(store.get_raw(b"sound").unwrap(), None);
 
-        assert_lane_goes_on(&batches, &store, lane);
+        assert_queue_goes_on(&batches, &store);
     }
 
     #[test]
-    fn a_full_lane_refuses_more_commands() {
-        let batches = Batches::default();
-        let lane = Uuid::now_v7();
+    fn a_full_queue_refuses_more_commands() {
+        let (_dir, store, batches) = fixture();
         for _ in 0..MAX_WAITING_COMMANDS {
-            batches.enqueue(lane, Put::new(b"k", false)).unwrap();
+            batches.enqueue(Put::new(b"k", false)).unwrap();
         }
-        match batches.enqueue(lane, Put::new(b"k", false)) {
-            Err(Error::Busy { code, .. }) => assert_eq!(code, "lane_full"),
+        match batches.enqueue(Put::new(b"k", false)) {
+            Err(Error::Busy { code, .. }) => assert_eq!(code, "batch_queue_full"),
             other => panic!(
-                "expected lane_full, got {:?}",
+                "expected batch_queue_full, got {:?}",
                 other.map_err(|e| e.to_string())
             ),
         }
-        let other_lane = std::iter::repeat_with(Uuid::now_v7)
-            .find(|key| batches.lane(*key).waiting.is_empty())
-            .unwrap();
-        assert!(batches.enqueue(other_lane, Put::new(b"k", false)).unwrap());
+        batches.lead(&store);
+        assert_queue_goes_on(&batches, &store);
     }
 }

@@ -256,10 +256,9 @@ impl Command for RecordUsage {
     /// Runs arriving together share a transaction, whatever their org:
     /// runs of one org all update its credit account and period counters,
     /// and every run updates the system account `credits spent`, so runs
-    /// of different orgs in concurrent transactions conflicted in sled and
-    /// retried (8 orgs posted at half the rate of one).
-    fn batch_lane(&self) -> Option<Uuid> {
-        Some(Uuid::nil())
+    /// in concurrent transactions would conflict in sled and retry.
+    fn batched(&self) -> bool {
+        true
     }
 
     fn may_call_plugins(&self) -> bool {

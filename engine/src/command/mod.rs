@@ -120,12 +120,12 @@ pub trait Command: Serialize + Send + Sync + 'static {
         None
     }
 
-    /// Commands with the same lane (usage posts) that arrive
-    /// together are applied in one sled transaction, each still all or
-    /// nothing (see `batch`). Only for commands whose `apply` never fails
-    /// with [`Error::Stale`]: a batched command is not consulted again.
-    fn batch_lane(&self) -> Option<Uuid> {
-        None
+    /// Batched commands (usage posts) that arrive together are applied in
+    /// one sled transaction, each still all or nothing (see `batch`). Only
+    /// for commands whose `apply` never fails with [`Error::Stale`]: a
+    /// batched command is not consulted again.
+    fn batched(&self) -> bool {
+        false
     }
 
     /// Whether `consult` may call a plugin, which can take up to the
@@ -215,8 +215,8 @@ struct IdempotencyRecord {
 /// Runs `command` for `actor` through the write path, blocking this thread:
 /// not for async code (the server calls [`begin`] and, for a batched
 /// command, awaits [`Queued::durable`]). A batched command waits for its
-/// batch here; if its lane was idle, this thread leads it until no command
-/// waits.
+/// batch here; if the batch queue was idle, this thread leads it until no
+/// command waits.
 pub fn execute<C: Command>(
     app: &App,
     actor: Actor,
@@ -234,7 +234,7 @@ pub enum Begun<C: Command> {
     /// Applied (or replayed): its output.
     Done(C::Output),
     /// Batched: validated, authorized and consulted; waiting to be queued
-    /// in its lane.
+    /// for its batch.
     Queued(Queued<C>),
 }
 
@@ -266,9 +266,9 @@ pub fn begin<C: Command>(
             policy_revision,
             plugins,
         };
-        if let Some(lane) = command.batch_lane() {
+        if command.batched() {
             assert!(serial_key.is_none(), "batched commands take no serial lock");
-            return Ok(Begun::Queued(Queued::new(lane, staging, command)));
+            return Ok(Begun::Queued(Queued::new(staging, command)));
         }
         match transact(app, &staging, &command) {
             Err(Error::Stale(what)) if attempt < MAX_CONSULT_ATTEMPTS => {
@@ -422,18 +422,17 @@ fn lock<T>(slot: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     slot.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A batched command ready for its lane (see `batch`): its writes will
+/// A batched command ready for its batch (see `batch`): its writes will
 /// share one transaction and one flush with the other commands of its
 /// batch.
 pub struct Queued<C: Command> {
-    lane: Uuid,
     ticket: Arc<Ticket<C>>,
     done: oneshot::Receiver<Result<Staged<C>>>,
     idempotency: Option<Idempotency>,
 }
 
 impl<C: Command> Queued<C> {
-    fn new(lane: Uuid, staging: Staging, command: C) -> Queued<C> {
+    fn new(staging: Staging, command: C) -> Queued<C> {
         assert!(command.scans().is_empty(), "batched commands scan nothing");
         let (send, done) = oneshot::channel();
         let idempotency = staging.idempotency.clone();
@@ -446,7 +445,6 @@ impl<C: Command> Queued<C> {
             done: Mutex::new(Some(send)),
         });
         Queued {
-            lane,
             ticket,
             done,
             idempotency,
@@ -454,21 +452,21 @@ impl<C: Command> Queued<C> {
     }
 
     /// Queues the command and waits on this thread until its batch is
-    /// committed and on disk, leading the lane if it was idle.
+    /// committed and on disk, leading the batch queue if it was idle.
     fn wait(self, app: &App) -> Result<C::Output> {
-        if app.batches.enqueue(self.lane, self.ticket)? {
-            app.batches.lead(&app.store, self.lane);
+        if app.batches.enqueue(self.ticket)? {
+            app.batches.lead(&app.store);
         }
         batch_answer::<C>(self.done.blocking_recv(), self.idempotency.as_ref())
     }
 
     /// Queues the command and waits, without holding a thread, until its
-    /// batch is committed and on disk; if the lane was idle, a blocking
-    /// task leads it.
+    /// batch is committed and on disk; if the batch queue was idle, a
+    /// blocking task leads it.
     pub async fn durable(self, app: &Arc<App>) -> Result<C::Output> {
-        if app.batches.enqueue(self.lane, self.ticket)? {
-            let (app, lane) = (Arc::clone(app), self.lane);
-            tokio::task::spawn_blocking(move || app.batches.lead(&app.store, lane));
+        if app.batches.enqueue(self.ticket)? {
+            let app = Arc::clone(app);
+            tokio::task::spawn_blocking(move || app.batches.lead(&app.store));
         }
         batch_answer::<C>(self.done.await, self.idempotency.as_ref())
     }

@@ -21,11 +21,11 @@ pub type Answer<T> = Result<(StatusCode, Json<T>), Error>;
 
 /// Runs a command through the write path and answers `status` with its
 /// output.
-pub async fn run<C>(state: &ApiState, write: Write<C>, status: StatusCode) -> Answer<C::Output>
-where
-    C: Command + Send + 'static,
-    C::Output: Send + 'static,
-{
+pub async fn run<C: Command>(
+    state: &ApiState,
+    write: Write<C>,
+    status: StatusCode,
+) -> Answer<C::Output> {
     let output = execute_durably(state, write).await?;
     Ok((status, Json(output)))
 }
@@ -35,13 +35,12 @@ where
 /// (it may call a plugin or wait for its org's seat lock), except a batched
 /// one that calls no plugin: it is begun here and waits for its batch
 /// without holding a thread, and its batch's leader flushes it.
-pub async fn execute_durably<C>(state: &ApiState, write: Write<C>) -> Result<C::Output, Error>
-where
-    C: Command + Send + 'static,
-    C::Output: Send + 'static,
-{
+pub async fn execute_durably<C: Command>(
+    state: &ApiState,
+    write: Write<C>,
+) -> Result<C::Output, Error> {
     let app = state.app.clone();
-    let begun = if write.body.batch_lane().is_some() && !write.body.may_call_plugins() {
+    let begun = if write.body.batched() && !write.body.may_call_plugins() {
         command::begin(&app, write.actor, write.idempotency.as_ref(), write.body)?
     } else {
         let app = app.clone();

@@ -94,7 +94,7 @@ const ROUTES: &[Route] = &[
     route(Post, "/v1/signup", "Create or find a user by email and auto-join by verified domain (system actor only): `{\"email\"}` → `{\"user\", \"created\", \"joined\", \"reason\", \"decided_by\"}`; 201 created, 200 known", None, 201, Any, &[403, 409, 502]),
     route(Post, "/v1/orgs/{id}/credits", "Grant credits (system actor only): `{\"credits\", \"source\", \"memo\"?, \"expires_at\"?}`", None, 201, Any, WRITE),
     route(Get, "/v1/orgs/{id}/usage", "Usage of the current period: totals and per workspace (ViewBilling)", None, 200, Any, READ),
-    route(Post, "/v1/orgs/{id}/usage", "Record a flow run's usage: `{\"workspace\", \"flow\", \"run_id\", \"credits\"?}`; the run id is its idempotency key; 402 insufficient_credits; 429 lane_full when MAX_WAITING_COMMANDS posts already wait for their batch (RecordUsage)", None, 201, Any, &[402, 403, 404, 409, 429, 502]),
+    route(Post, "/v1/orgs/{id}/usage", "Record a flow run's usage: `{\"workspace\", \"flow\", \"run_id\", \"credits\"?}`; the run id is its idempotency key; 402 insufficient_credits; 429 batch_queue_full when MAX_WAITING_COMMANDS posts already wait for their batch (RecordUsage)", None, 201, Any, &[402, 403, 404, 409, 429, 502]),
     route(Get, "/v1/orgs/{id}/usage/{at}", "Usage of the period containing an RFC 3339 time (ViewBilling)", None, 200, Any, READ),
     route(Get, "/v1/orgs/{id}/balance", "Credit balance, overage cap and the period's allowance and use (ViewBilling)", None, 200, Any, READ),
     route(Get, "/v1/orgs/{id}/accounts/{account}/entries", "An account's entries (`credits` or `seats_receivable`), newest first, paged (ViewBilling)", None, 200, Any, READ),

@@ -112,10 +112,12 @@ fn refill(amount: u64, overage: u64, mut wanted: Vec<LotPosting>) -> Vec<LotPost
     wanted
 }
 
-/// The org's credit balance and its part that never expires (negative in overage).
-fn balance_and_pool(tx: &Tx, org: Uuid, open: &OpenLots) -> TxResult<(i128, i128)> {
+/// The part of the org's credit balance that never expires (negative in
+/// overage).
+fn pool(tx: &Tx, org: Uuid, open: &OpenLots) -> TxResult<i128> {
     let balance = posting::account(tx, AccountId::org(org, AccountKind::OrgCredits))?.balance();
-    Ok((balance, balance - open.total() as i128))
+    // At most MAX_OPEN_LOTS lots of u64 credits: far inside i128.
+    Ok(balance - open.total() as i128)
 }
 
 /// The lot postings of a run spending `amount` (after [`sweep`]).
@@ -144,7 +146,7 @@ pub fn open(
         reversed: false,
     };
     tx.put(&keys::lot(org, grant), &lot)?;
-    let (_, pool) = balance_and_pool(tx, org, &open_lots(tx, org)?)?;
+    let pool = pool(tx, org, &open_lots(tx, org)?)?;
     let wanted = vec![LotPosting {
         lot: grant,
         side: Side::Credit,
@@ -198,7 +200,7 @@ pub fn reversal(tx: &Tx, original: &LedgerTransaction) -> TxResult<Vec<LotPostin
         return Ok(Vec::new());
     };
     let open = open_lots(tx, org)?;
-    let (_, pool) = balance_and_pool(tx, org, &open)?;
+    let pool = pool(tx, org, &open)?;
     match (original.kind, posting.side) {
         (TransactionKind::Expiry, _) => Err(Error::conflict(
             "expiry_not_reversible",

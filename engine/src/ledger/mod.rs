@@ -19,7 +19,7 @@
 mod balances;
 mod credits;
 pub mod keys;
-pub mod lots;
+mod lots;
 pub mod model;
 mod posting;
 mod seats;
@@ -33,8 +33,8 @@ pub use balances::{
     BalanceReport, CountedUsage, Reports, UsageReport, LOW_BALANCE_THRESHOLDS_PERCENT,
 };
 pub use credits::{balance, grant, spend, NewGrant, NewSpend};
-pub use lots::{OpenLots, MAX_OPEN_LOTS};
+pub use lots::MAX_OPEN_LOTS;
 pub use model::*;
-pub use posting::{account, post, reverse, transfer, NewTransaction, Posted};
+pub use posting::{reverse, Posted};
 pub use seats::{charge_seat, NewSeatCharge, SeatChargeOutcome, MAX_SEAT_PRICE_CENTS};
 pub use verify::{verify, Totals, VerifyReport, MAX_REPORTED_VIOLATIONS};

@@ -10,6 +10,8 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use super::lots::OpenLots;
+use super::posting::{account, post, transfer, NewTransaction};
 use super::*;
 use crate::app::{Actor, App};
 use crate::command::{

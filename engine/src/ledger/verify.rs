@@ -202,8 +202,11 @@ impl Verifier {
         Ok(())
     }
 
-    /// Applies `t`'s lot postings to the replayed lots and checks them
-    /// against the rules of `lots`.
+    /// Applies `t`'s lot postings to the replayed lots and checks what
+    /// they can check alone: a run draws the soonest-expiring credits first
+    /// (by `lots::draw`, the rule itself), no posting takes more than its
+    /// lot holds, an expiry empties its lot at or after `expires_at`, a
+    /// grant credits only its own lot.
     fn replay_lots(&mut self, store: &Store, t: &LedgerTransaction) -> Result<()> {
         let credits = AccountId::org(t.org, AccountKind::OrgCredits);
         let amount = t
@@ -220,10 +223,14 @@ impl Verifier {
                 ));
             }
         }
-        let lot_total: u64 = t.lots.iter().map(|p| p.amount).sum();
-        if lot_total > amount {
+        let lot_total = t
+            .lots
+            .iter()
+            .try_fold(0u64, |sum, p| sum.checked_add(p.amount));
+        if lot_total.is_none_or(|total| total > amount) {
+            let moved = lot_total.map_or("more than u64::MAX".into(), |total| total.to_string());
             self.report.violation(format!(
-                "transaction {}: lot postings move {lot_total} credits of its {amount}",
+                "transaction {}: lot postings move {moved} credits of its {amount}",
                 t.id
             ));
         }
@@ -247,7 +254,10 @@ impl Verifier {
         let (record, replayed) = self.lots.get_mut(&p.lot).expect("inserted above");
         let mut problems = Vec::new();
         match p.side {
-            Side::Credit => replayed.remaining += p.amount,
+            Side::Credit => match replayed.remaining.checked_add(p.amount) {
+                Some(remaining) => replayed.remaining = remaining,
+                None => problems.push(format!("adds {} past u64", p.amount)),
+            },
             Side::Debit if p.amount > replayed.remaining => problems.push(format!(
                 "takes {} from {} left",
                 p.amount, replayed.remaining
@@ -256,7 +266,7 @@ impl Verifier {
         }
         match t.kind {
             TransactionKind::Expiry => {
-                replayed.expired += p.amount;
+                replayed.expired = replayed.expired.saturating_add(p.amount);
                 replayed.expiries += 1;
                 if t.at < record.expires_at || replayed.remaining != 0 || p.side != Side::Debit {
                     problems.push(format!(
