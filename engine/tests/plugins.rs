@@ -69,6 +69,7 @@ impl Fixture {
     }
 
     fn host_with(&self, pins: HookPins) -> PluginHost {
+        let pins = Box::new(move || Ok(pins.clone()));
         PluginHost::open(&self.plugins(), &self.dir.path().join("data"), pins).unwrap()
     }
 }
@@ -361,8 +362,15 @@ fn a_component_for_another_abi_version_is_refused_naming_both() {
     let wrong = plugin_status(&status, "wrong-abi");
     assert_eq!(wrong.state, PluginState::Failed);
     assert_eq!(wrong.version, None);
-    // Nothing loaded: the hook stays with the built-in rule.
-    assert_eq!(served_by(&status, Hook::Autojoin).as_deref(), Some(BUILTIN));
+    // Nothing loaded, and the hook it declares fails closed rather than
+    // falling back to the built-in rule.
+    assert_eq!(served_by(&status, Hook::Autojoin), None);
+    let error = plugin_error(host.autojoin(&signup("ann@acme.com")));
+    assert_eq!(error.kind, FailureKind::Unavailable, "{error}");
+    assert!(
+        error.message.contains("wrong-abi failed to load"),
+        "{error}"
+    );
 }
 
 #[test]

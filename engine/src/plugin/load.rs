@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use super::abi::{self, Prepared};
 use super::cache::{self, ArtifactCache};
+use super::hooks::Hook;
 use super::manifest::{Manifest, MANIFEST_FILE, MAX_MANIFEST_BYTES};
 use super::runtime::Runtime;
 
@@ -94,11 +95,7 @@ pub struct Files {
 
 /// Reads and validates the manifest and reads the component.
 pub fn read(source: &Source) -> Result<Files, String> {
-    let manifest_name = source.manifest.display().to_string();
-    let text = read_bounded(&source.manifest, MAX_MANIFEST_BYTES)?;
-    let text = String::from_utf8(text).map_err(|_| format!("{manifest_name}: not UTF-8 text"))?;
-    let manifest =
-        Manifest::parse(&text, &source.name).map_err(|e| format!("{manifest_name}: {e}"))?;
+    let (manifest, text) = read_manifest(source)?;
     let wasm = read_bounded(&manifest.component_path(source.base()), MAX_COMPONENT_BYTES)?;
     let sha256 = hex::encode(Sha256::digest(&wasm));
     let fingerprint = hex::encode(Sha256::digest(format!(
@@ -111,6 +108,23 @@ pub fn read(source: &Source) -> Result<Files, String> {
         sha256,
         fingerprint,
     })
+}
+
+/// The hooks `source`'s manifest declares, if it reads and is valid.
+pub fn declared_hooks(source: &Source) -> Option<Vec<Hook>> {
+    read_manifest(source)
+        .ok()
+        .map(|(manifest, _)| manifest.hooks)
+}
+
+/// The validated manifest and its text.
+fn read_manifest(source: &Source) -> Result<(Manifest, String), String> {
+    let manifest_name = source.manifest.display().to_string();
+    let text = read_bounded(&source.manifest, MAX_MANIFEST_BYTES)?;
+    let text = String::from_utf8(text).map_err(|_| format!("{manifest_name}: not UTF-8 text"))?;
+    let manifest =
+        Manifest::parse(&text, &source.name).map_err(|e| format!("{manifest_name}: {e}"))?;
+    Ok((manifest, text))
 }
 
 fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, String> {
