@@ -3,10 +3,11 @@
 
 mod cache;
 mod entities;
+mod ids;
 mod values;
 
 pub use cache::{EntityCache, MAX_CACHED_CHECKS};
-pub use entities::{org_role_id, workspace_role_id};
+pub use entities::{org_role_id, workspace_role_id, MAX_ENTITY_NODES};
 
 use cedar_policy::{Authorizer, Context, Decision as CedarDecision, EntityUid, Request};
 use serde::{Deserialize, Serialize};
@@ -34,8 +35,11 @@ impl EntityRef {
         }
     }
 
-    /// The Cedar uid; `field` names the request field for errors.
+    /// The Cedar uid of a reference a caller sent, whose id must be
+    /// canonical if it spells a uuid (see `ids`); `field` names the request
+    /// field for errors.
     pub fn to_uid(&self, field: &str) -> Result<EntityUid> {
+        ids::require_canonical(&self.kind, &self.id, || format!("{field}.id"))?;
         values::uid(&self.kind, &self.id).map_err(|e| Error::invalid(format!("{field}.type"), e))
     }
 }
@@ -95,6 +99,9 @@ pub fn authorize(
     let principal = request.principal.to_uid("principal")?;
     let action = request.action.to_uid("action")?;
     let resource = request.resource.to_uid("resource")?;
+    for (name, value) in &request.context {
+        ids::require_canonical_within(value, &mut format!("context.{name}"))?;
+    }
     let context = context(snapshot, &action, &request.context)?;
     let kind = snapshot.request_kind(&principal, &action, &resource);
     let policies = kind.map_or(&snapshot.policies, |kind| &*kind.policies);
@@ -109,6 +116,7 @@ pub fn authorize(
             &request.principal,
             &request.resource,
             &request.entities,
+            &mut entities::Budget::default(),
         )
     };
     let cached;

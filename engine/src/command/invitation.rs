@@ -2,6 +2,8 @@
 //! with a role; the invitation expires, can be revoked or resent, and the
 //! user with that address accepts it once, which makes them a member.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -15,6 +17,7 @@ use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
 use crate::plugin::PluginAnswer;
+use crate::policy::PolicySnapshot;
 use crate::store::{
     keys, Invitation, InvitationStatus, Membership, Org, OrgRole, Tx, TxResult, User,
     WorkspaceMember,
@@ -213,9 +216,9 @@ impl Command for AcceptInvitation {
         self.0.org
     }
 
-    fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
+    fn authorize(&self, app: &App, actor: Actor) -> Result<Arc<PolicySnapshot>> {
         acting_user(app, actor, Self::ACTION)?;
-        Ok(app.policies.current().revision)
+        Ok(app.policies.current())
     }
 
     fn serial_key(&self) -> Option<String> {

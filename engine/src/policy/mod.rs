@@ -31,7 +31,9 @@ const WATCH_DEBOUNCE: Duration = Duration::from_millis(150);
 pub struct PolicySnapshot {
     /// Increases by one with every successful reload that changed something.
     pub revision: u64,
-    /// sha256 of the directory's files.
+    /// sha256 over the name and text of the schema and of every policy
+    /// file, in name order: the same files give the same digest in every
+    /// process, so audit records name the exact rules across restarts.
     pub digest: String,
     pub schema: Schema,
     /// The schema's action entities, added to every check's entities.
@@ -125,6 +127,7 @@ pub struct ReloadFailure {
 pub struct PolicyStatus {
     pub directory: String,
     pub revision: u64,
+    /// The active set's [`PolicySnapshot::digest`].
     pub digest: String,
     #[serde(with = "time::serde::rfc3339")]
     pub loaded_at: OffsetDateTime,
