@@ -21,9 +21,12 @@ use crate::store::{Org, OrgRole, Resource, Store, Workspace, WorkspaceRole};
 /// How many ancestors (nested folders, workspace, org) a resource may have.
 const MAX_ANCESTOR_DEPTH: usize = 8;
 /// The most entity nodes one check may touch: each entity the caller sent,
-/// each parent those name, and each store lookup of an entity they lead to.
-/// The work of building a check's entities is linear in this count.
-pub const MAX_ENTITY_NODES: usize = 1000;
+/// each parent those name, each entity reached from the resource, and each
+/// store lookup of a supplied uid or parent. The work of building a check's
+/// entities is linear in this count (a reference to an entity already
+/// reached costs one set lookup, and there are no more of those than
+/// parents sent).
+pub const MAX_ENTITY_NODES: usize = 2000;
 
 /// What one check has spent of [`MAX_ENTITY_NODES`].
 #[derive(Default)]
@@ -97,12 +100,25 @@ pub(super) fn load(
         .enumerate()
         .map(|(index, value)| {
             Entity::from_json_value(value.clone(), Some(schema))
-                .map_err(|e| Error::invalid(format!("entities[{index}]"), e.to_string()))
+                .map_err(|e| Error::invalid(format!("entities[{index}]"), with_causes(&e)))
         })
         .collect::<Result<Vec<_>>>()?;
     stored
         .add_entities(supplied, Some(schema))
-        .map_err(|e| Error::invalid("entities", e.to_string()))
+        .map_err(|e| Error::invalid("entities", with_causes(&e)))
+}
+
+/// A Cedar error with its causes: Cedar's own message often names only the
+/// kind of problem ("entity does not conform to the schema").
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    message
 }
 
 /// The uid and parents of one entity the caller sent.
@@ -215,11 +231,9 @@ impl Loader<'_> {
             {
                 continue;
             }
+            self.budget.spend(1)?;
             let stored = match Uuid::try_parse(&uid.id) {
-                Ok(id) => {
-                    self.budget.spend(1)?;
-                    self.stored(&uid.kind, id, depth)?
-                }
+                Ok(id) => self.stored(&uid.kind, id, depth)?,
                 Err(_) => false,
             };
             if let (false, Some(&index)) = (stored, self.by_uid.get(&uid)) {
@@ -501,38 +515,9 @@ mod tests {
 
     use super::*;
     use crate::app::{Actor, App};
+    use crate::authz::tests::{app, org, user};
     use crate::authz::CheckRequest;
-    use crate::command::{self, AddMember, ChangeRole, CreateOrg, CreateUser};
-    use crate::plugin::PluginHost;
-    use crate::policy::PolicyEngine;
-
-    fn app(dir: &tempfile::TempDir) -> App {
-        let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
-        App::new(
-            Store::open(&dir.path().join("db"), 1 << 22).unwrap(),
-            PolicyEngine::open(&policies).unwrap(),
-            PluginHost::builtin().unwrap(),
-        )
-    }
-
-    fn run<C: command::Command + serde::de::DeserializeOwned>(app: &App, body: Value) -> C::Output {
-        let command: C = serde_json::from_value(body).unwrap();
-        command::execute(app, Actor::System, None, command).unwrap()
-    }
-
-    fn user(app: &App, email: &str) -> Uuid {
-        run::<CreateUser>(app, json!({"email": email})).id
-    }
-
-    /// An org with `admin` as its admin, and `guest` as an internal guest.
-    fn org(app: &App, admin: Uuid, guest: Uuid) -> Org {
-        let org = run::<CreateOrg>(app, json!({"name": "org", "plan": "pro", "admin": admin}));
-        let mut add: AddMember =
-            serde_json::from_value(json!({"user": guest, "role": "guest_internal"})).unwrap();
-        add.org = org.id;
-        command::execute(app, Actor::System, None, add).unwrap();
-        org
-    }
+    use crate::command::{self, ChangeRole};
 
     fn loaded(app: &App, principal: Uuid, resource: &EntityRef) -> Vec<String> {
         let principal = EntityRef::new("User", principal);

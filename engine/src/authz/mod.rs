@@ -4,6 +4,8 @@
 mod cache;
 mod entities;
 mod ids;
+#[cfg(test)]
+mod tests;
 mod values;
 
 pub use cache::{EntityCache, MAX_CACHED_CHECKS};
@@ -230,43 +232,4 @@ fn explain(
         ));
     }
     sentence
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::policy::{self, load::SCHEMA_FILE};
-
-    #[test]
-    fn an_empty_context_is_still_validated_for_an_action_that_needs_one() {
-        let policies = tempfile::tempdir().unwrap();
-        let schema = "entity User; entity Doc;
-            action View appliesTo { principal: User, resource: Doc };
-            action Share appliesTo { principal: User, resource: Doc, context: { note: String } };";
-        std::fs::write(policies.path().join(SCHEMA_FILE), schema).unwrap();
-        let permit = "@id(\"all\") @reason(\"Anyone may\")\npermit (principal, action, resource);";
-        std::fs::write(policies.path().join("all.cedar"), permit).unwrap();
-        let snapshot = policy::build(policies.path(), 1).unwrap();
-        let data = tempfile::tempdir().unwrap();
-        let store = Store::open(data.path(), 1 << 20).unwrap();
-        let check = |action: &str| {
-            let request = CheckRequest {
-                principal: EntityRef::new("User", "u"),
-                action: EntityRef::new("Action", action),
-                resource: EntityRef::new("Doc", "d"),
-                context: serde_json::Map::new(),
-                entities: Vec::new(),
-            };
-            authorize(&store, &snapshot, &request, None)
-        };
-
-        assert!(check("View").unwrap().allowed());
-        match check("Share") {
-            Err(Error::Invalid { field, message }) => {
-                assert_eq!(field, "request");
-                assert!(message.contains("context"), "{message}");
-            }
-            other => panic!("expected an invalid request, got {other:?}"),
-        }
-    }
 }
