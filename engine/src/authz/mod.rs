@@ -184,8 +184,12 @@ fn context(
 }
 
 /// Checks that a workspace resource, as it would be stored, conforms to the
-/// schema (its type is declared, its attributes have the declared types).
+/// schema (its type is declared, its attributes have the declared types)
+/// and that every entity its attributes name has a canonical id.
 pub fn validate_resource(schema: &cedar_policy::Schema, resource: &Resource) -> Result<()> {
+    for (name, value) in &resource.attributes {
+        ids::require_canonical_within(value, &mut format!("attributes.{name}"))?;
+    }
     let entity = entities::resource_entity(resource)?;
     cedar_policy::Entities::from_entities([entity], Some(schema))
         .map(drop)

@@ -539,6 +539,35 @@ mod tests {
     }
 
     #[test]
+    fn the_digest_names_the_files_whatever_the_process() {
+        let dir = policy_dir(&[("a.cedar", PERMIT)]);
+        let digest = || build(dir.path(), 1).unwrap().digest;
+        let first = digest();
+        assert_eq!(first.len(), 64, "{first}");
+        assert_eq!(
+            digest(),
+            first,
+            "a second load of the same files (as after a restart)"
+        );
+        assert_eq!(
+            PolicyEngine::open(dir.path()).unwrap().status().digest,
+            first
+        );
+
+        std::fs::write(dir.path().join("a.cedar"), format!("{PERMIT}\n")).unwrap();
+        let edited = digest();
+        assert_ne!(edited, first, "an edit changes it");
+
+        std::fs::rename(dir.path().join("a.cedar"), dir.path().join("b.cedar")).unwrap();
+        assert_ne!(digest(), edited, "so does a rename");
+
+        let schema = format!("{SCHEMA} entity Folder;");
+        std::fs::write(dir.path().join(load::SCHEMA_FILE), schema).unwrap();
+        std::fs::rename(dir.path().join("b.cedar"), dir.path().join("a.cedar")).unwrap();
+        assert_ne!(digest(), edited, "and a schema edit");
+    }
+
+    #[test]
     fn a_schema_file_is_required() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.cedar"), PERMIT).unwrap();
