@@ -57,7 +57,10 @@ pub struct CheckRequest {
     #[schema(value_type = Object)]
     pub context: serde_json::Map<String, serde_json::Value>,
     /// Extra entities in Cedar's JSON entity format, for resources Warden
-    /// does not store. They may not redefine entities Warden stores.
+    /// does not store; they may sit in a stored workspace or folder. They
+    /// may not be entities Warden stores (nor role groups of a stored org
+    /// or workspace) nor make anything a member of a stored org or role
+    /// group. Ids that spell a uuid must spell it canonically.
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub entities: Vec<serde_json::Value>,
