@@ -3,8 +3,9 @@
 //! its role groups in those orgs and workspaces, plus what the caller sent.
 //!
 //! Architecture invariant: the number of store reads is bounded by the depth
-//! of the resource's ancestry, never by the number of orgs, users or
-//! resources. The principal's memberships outside the resource's org are not
+//! of the resource's ancestry and by what the caller sent (within
+//! [`MAX_ENTITY_NODES`]), never by the number of orgs, users or resources.
+//! A caller's entity never stands in for one of Warden's. The principal's memberships outside the resource's org are not
 //! read: no default policy lets anything cross orgs, so they cannot matter.
 
 use std::collections::{HashMap, HashSet, VecDeque};
