@@ -4,6 +4,8 @@
 //! org whose `invitation_mode` is `on_invite` admits the email at once
 //! instead (its seat charged at the point of inviting).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -18,6 +20,7 @@ use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
 use crate::plugin::PluginAnswer;
+use crate::policy::PolicySnapshot;
 use crate::store::{
     keys, Invitation, InvitationMode, InvitationStatus, Membership, Org, OrgRole, Tx, TxResult,
     User, WorkspaceMember,
@@ -278,9 +281,9 @@ impl Command for AcceptInvitation {
         self.0.org
     }
 
-    fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
+    fn authorize(&self, app: &App, actor: Actor) -> Result<Arc<PolicySnapshot>> {
         acting_user(app, actor, Self::ACTION)?;
-        Ok(app.policies.current().revision)
+        Ok(app.policies.current())
     }
 
     fn serial_key(&self) -> Option<String> {

@@ -98,8 +98,15 @@ pub fn router(
         .with_state(state)
 }
 
+/// Liveness and the active policy set: its revision in this process and
+/// its content digest, which names the same rules across restarts.
 async fn healthz(State(state): State<ApiState>) -> Json<serde_json::Value> {
-    Json(json!({"status": "ok", "policy_revision": state.app.policies.current().revision}))
+    let policies = state.app.policies.current();
+    Json(json!({
+        "status": "ok",
+        "policy_revision": policies.revision,
+        "policy_digest": policies.digest,
+    }))
 }
 
 async fn not_found() -> Error {

@@ -81,11 +81,11 @@ const READ: &[u16] = &[403, 404];
 
 /// Every route, as `http::router` serves it.
 const ROUTES: &[Route] = &[
-    route(Get, "/healthz", "Liveness and the active policy revision (no token)", None, 200, Any, &[]),
+    route(Get, "/healthz", "Liveness, the active policy revision and digest (no token)", None, 200, Any, &[]),
     route(Get, "/openapi.json", "This document (no token)", None, 200, Any, &[]),
     route(Post, "/v1/authorize", "One check: may principal do action on resource?", Some("CheckRequest"), 200, One("Decision"), &[]),
     route(Post, "/v1/authorize/batch", "Checks in order: `{\"requests\": [CheckRequest…]}` → `{\"policy_revision\", \"results\"}`", None, 200, Any, &[]),
-    route(Get, "/v1/policies", "Active policy revision, files and the last reload error", None, 200, Any, &[]),
+    route(Get, "/v1/policies", "Active policy revision, digest, files and the last reload error", None, 200, Any, &[]),
     route(Post, "/v1/policies/reload", "Reload the policy directory now", None, 200, Any, &[422]),
     route(Get, "/v1/plugins", "Loaded plugins and hooks", None, 200, Any, &[]),
     route(Post, "/v1/plugins/reload", "Reload the plugin directory now", None, 200, Any, &[422]),
