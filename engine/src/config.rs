@@ -9,7 +9,10 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use crate::command::DEFAULT_INVITATION_TTL;
-use crate::http::{HttpLimits, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES};
+use crate::http::{
+    ConnectionLimits, HttpLimits, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT,
+};
 use crate::plugin::{self, HookPins};
 use crate::store::DEFAULT_CACHE_BYTES;
 
@@ -45,6 +48,18 @@ pub struct Settings {
     /// or d (`36h`) [default: 7d]
     #[arg(long, env = "WARDEN_INVITATION_TTL")]
     pub invitation_ttl: Option<String>,
+    /// Most connections open at once; one more is closed at once [default: 512]
+    #[arg(long, env = "WARDEN_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Time a client has to send a request's headers, which is also the
+    /// longest a kept-alive connection may wait idle: seconds, or a number
+    /// with s, m, h or d [default: 10s]
+    #[arg(long, env = "WARDEN_HEADER_TIMEOUT")]
+    pub header_timeout: Option<String>,
+    /// Time a request has from its headers to its answer, its body
+    /// included: seconds, or a number with s, m, h or d [default: 30s]
+    #[arg(long, env = "WARDEN_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<String>,
     /// File holding the 256-bit key that encrypts credential secrets, as 64
     /// hex digits [default: <data>/credential.key, generated on first start]
     #[arg(long, env = "WARDEN_CREDENTIAL_KEY_FILE")]
@@ -63,6 +78,7 @@ pub struct ServeConfig {
     pub plugins: PathBuf,
     pub listen: SocketAddr,
     pub limits: HttpLimits,
+    pub connections: ConnectionLimits,
     pub cache_bytes: u64,
     pub plugin_hooks: HookPins,
     /// The config file read, if any: `[plugin_hooks]` is read again from
@@ -96,14 +112,33 @@ impl ServeConfig {
         };
         anyhow::ensure!(limits.max_body_bytes > 0, "max_body_bytes must be positive");
         anyhow::ensure!(limits.max_batch > 0, "max_batch must be positive");
-        let invitation_ttl = match given.invitation_ttl.or(from_file.invitation_ttl) {
-            Some(text) => parse_duration(&text).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "invitation_ttl {text:?} is not a positive duration like 3600, 90m, 36h or 7d"
-                )
-            })?,
-            None => DEFAULT_INVITATION_TTL,
+        let invitation_ttl = duration_setting(
+            "invitation_ttl",
+            given.invitation_ttl.or(from_file.invitation_ttl),
+            DEFAULT_INVITATION_TTL,
+        )?;
+        let connections = ConnectionLimits {
+            max_connections: given
+                .max_connections
+                .or(from_file.max_connections)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            header_timeout: duration_setting(
+                "header_timeout",
+                given.header_timeout.or(from_file.header_timeout),
+                DEFAULT_HEADER_TIMEOUT.try_into()?,
+            )?
+            .try_into()?,
+            request_timeout: duration_setting(
+                "request_timeout",
+                given.request_timeout.or(from_file.request_timeout),
+                DEFAULT_REQUEST_TIMEOUT.try_into()?,
+            )?
+            .try_into()?,
         };
+        anyhow::ensure!(
+            connections.max_connections > 0,
+            "max_connections must be positive"
+        );
         let plugin_hooks = plugin::parse_pins(&from_file.plugin_hooks.unwrap_or_default())
             .map_err(|e| anyhow::anyhow!("invalid config file: {e}"))?;
         Ok(ServeConfig {
@@ -124,6 +159,7 @@ impl ServeConfig {
                 None => DEFAULT_LISTEN.parse().expect("valid default address"),
             },
             limits,
+            connections,
             cache_bytes: given
                 .cache_bytes
                 .or(from_file.cache_bytes)
@@ -133,6 +169,20 @@ impl ServeConfig {
             invitation_ttl,
             credential_key_file: given.credential_key_file.or(from_file.credential_key_file),
         })
+    }
+}
+
+/// The duration setting `name` as given, or `default`.
+fn duration_setting(
+    name: &str,
+    given: Option<String>,
+    default: time::Duration,
+) -> anyhow::Result<time::Duration> {
+    match given {
+        Some(text) => parse_duration(&text).ok_or_else(|| {
+            anyhow::anyhow!("{name} {text:?} is not a positive duration like 3600, 90m, 36h or 7d")
+        }),
+        None => Ok(default),
     }
 }
 

@@ -36,6 +36,9 @@ pub enum Error {
     /// Too much of the same work is waiting already; retry later.
     #[error("{message}")]
     Busy { code: &'static str, message: String },
+    /// The server could not answer in time (`request_timeout`); retry.
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     /// The policy directory failed to load; the previous set keeps serving.
     #[error("policy files rejected: {0}")]
     PolicyRejected(crate::policy::LoadError),
@@ -109,6 +112,7 @@ impl Error {
             Error::Gone { .. } => StatusCode::GONE,
             Error::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::PolicyRejected(_) | Error::PluginsRejected(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -129,7 +133,8 @@ impl Error {
             | Error::PaymentRequired { code, .. }
             | Error::Gone { code, .. }
             | Error::LimitExceeded { code, .. }
-            | Error::Busy { code, .. } => code,
+            | Error::Busy { code, .. }
+            | Error::Unavailable { code, .. } => code,
             Error::Stale(_) => "concurrent_change",
             Error::PolicyRejected(_) => "policy_rejected",
             Error::PluginsRejected(_) => "plugins_rejected",

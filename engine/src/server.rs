@@ -88,9 +88,13 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(%address, policies = %config.policies.display(), plugins = %config.plugins.display(), data = %config.data.display(), "warden serving");
     println!("warden listening on http://{address}");
     std::io::stdout().flush()?;
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    crate::http::serve(
+        listener,
+        router,
+        config.connections.clone(),
+        shutdown_signal(),
+    )
+    .await;
     app.store.flush().await?;
     tracing::info!("warden stopped");
     Ok(())

@@ -10,6 +10,7 @@ mod openapi;
 mod orgs;
 mod plugins;
 mod resources;
+mod serve;
 mod signup;
 mod workspaces;
 
@@ -35,6 +36,10 @@ use crate::secrets::CredentialKey;
 
 pub use extract::ApiJson;
 pub use openapi::document as openapi_document;
+pub use serve::{
+    serve, ConnectionLimits, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT,
+};
 
 /// Default largest request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -1,0 +1,243 @@
+//! Connections: the accept loop in front of the router, with the bounds
+//! that keep one client from holding the server — at most
+//! `max_connections` at once, a deadline for each request's headers (which
+//! is also how long a kept-alive connection may sit idle), a deadline for
+//! each whole request — plus the net under every handler: a panic answers
+//! a JSON 500 instead of dropping the connection. Shutting down stops
+//! accepting, lets the requests in flight finish (up to the request
+//! deadline) and closes idle connections.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use futures_util::FutureExt as _;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tower_service::Service as _;
+use uuid::Uuid;
+
+use crate::error::Error;
+
+/// Default most connections open at once; one more is closed at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default time a client has to send a request's headers, and the longest a
+/// kept-alive connection may wait idle for its next request.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a request has from its headers to its answer (reading the
+/// body included).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a failed `accept` (out of file descriptors, say) waits before
+/// the next: the loop must not spin while the server has no descriptor.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// The bounds on connections, from the configuration.
+#[derive(Clone, Debug)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then finishes
+/// the requests in flight (each still bounded by `request_timeout`).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Every connection holds a receiver; shutdown sends on it, then waits
+    // until all of them are dropped.
+    let (stop, stopping) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "connection refused: max_connections are open"
+            );
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = guarded(router.clone(), limits.request_timeout);
+        let mut stopping = stopping.clone();
+        let header_timeout = limits.header_timeout;
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stopping.wait_for(|stop| *stop).map(|_| ()) => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    drop(stopping);
+    stop.closed().await;
+}
+
+/// The router as a hyper service whose every request is answered within
+/// `timeout` (a 503 `request_timeout` after it) and whose panics answer a
+/// JSON 500 naming a request id that the log names too.
+fn guarded(
+    router: Router,
+    timeout: Duration,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<Response, std::convert::Infallible>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |request: Request<Incoming>| {
+        let mut router = router.clone();
+        async move {
+            let answer = router.call(request.map(Body::new));
+            let answer = AssertUnwindSafe(answer).catch_unwind();
+            Ok(match tokio::time::timeout(timeout, answer).await {
+                Ok(Ok(Ok(response))) => response,
+                Ok(Ok(Err(never))) => match never {},
+                Ok(Err(panic)) => {
+                    let request_id = Uuid::now_v7();
+                    let why = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(%request_id, "a handler panicked: {why}");
+                    Error::Internal(format!("a bug stopped this request (request id {request_id}); nothing more was done"))
+                        .into_response()
+                }
+                Err(_) => Error::Unavailable {
+                    code: "request_timeout",
+                    message: format!(
+                        "the request took longer than {} ms (request_timeout)",
+                        timeout.as_millis()
+                    ),
+                }
+                .into_response(),
+            })
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+
+    use axum::routing::get;
+
+    use super::*;
+
+    /// Serves `router` on a loopback port with `limits` until the returned
+    /// sender is dropped or sent on; returns the address.
+    fn start(
+        router: Router,
+        limits: ConnectionLimits,
+    ) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                address_tx.send(listener.local_addr().unwrap()).unwrap();
+                serve(listener, router, limits, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            });
+        });
+        (address_rx.recv().unwrap(), stop)
+    }
+
+    fn get_once(address: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    }
+
+    #[test]
+    fn a_panicking_handler_answers_a_json_500_and_the_server_goes_on() {
+        let router = Router::new()
+            .route("/panic", get(|| async { panic!("a bug") as &str }))
+            .route("/ok", get(|| async { "ok" }));
+        let (address, _stop) = start(router, ConnectionLimits::default());
+        let answer = get_once(address, "/panic");
+        assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+        assert!(answer.contains("\"code\":\"internal_error\""), "{answer}");
+        assert!(answer.contains("request id"), "{answer}");
+        assert!(get_once(address, "/ok").ends_with("ok"));
+    }
+
+    #[test]
+    fn a_request_past_its_deadline_answers_503() {
+        let router = Router::new().route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
+        let limits = ConnectionLimits {
+            request_timeout: Duration::from_millis(200),
+            ..ConnectionLimits::default()
+        };
+        let (address, _stop) = start(router, limits);
+        let answer = get_once(address, "/slow");
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains("request_timeout"), "{answer}");
+    }
+}
