@@ -1,6 +1,7 @@
 //! Policy test cases: `tests/*.json` next to the policies, each with a set
 //! of entities and cases (request → expected decision and deciding
-//! policies). `warden policy test` and `cargo test` run them.
+//! policies). `warden policy test` and `cargo test` run them; the default
+//! policies' tests must also ask about every action of the schema.
 
 use std::collections::BTreeSet;
 use std::path::Path;
