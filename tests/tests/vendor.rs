@@ -265,6 +265,7 @@ fn a_tenant_admin_changes_the_tenants_settings_but_no_body_naming_a_vendor_term(
     let tenant_fields = [
         ("name", json!("Acme Inc")),
         ("autojoin_role", json!("guest_internal")),
+        ("invitation_mode", json!("on_invite")),
     ];
     let vendor_fields = [("plan", json!("team")), ("seat_limit", json!(50))];
     let fields: Vec<_> = tenant_fields.iter().chain(&vendor_fields).collect();
