@@ -7,8 +7,9 @@
 use serde_json::{json, Value};
 use warden_e2e::Server;
 
-/// An org with its Admin, a Member who edits the default workspace, a flow
-/// there, billing settings and credits, all set up by the vendor.
+/// An org with its Admin, a Member (joining made them an editor of the
+/// default workspace), a flow there, and billing settings and credits the
+/// vendor set.
 struct Tenant {
     org: String,
     workspace: String,
@@ -51,13 +52,6 @@ impl Tenant {
                 &tenant.admin,
                 &tenant.path("/members"),
                 json!({"user": tenant.member, "role": "member"}),
-            )
-            .expect(201);
-        server
-            .post_as(
-                &tenant.admin,
-                &format!("/v1/workspaces/{}/members", tenant.workspace),
-                json!({"user": tenant.member, "role": "editor"}),
             )
             .expect(201);
         let flow = server
