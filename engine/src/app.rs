@@ -140,4 +140,30 @@ impl App {
             })
         }
     }
+
+    /// [`App::require`] for an action on the vendor's terms (`ManagePlan`,
+    /// `ManageBilling`, `PriceUsage`): what an org pays and gets is set by
+    /// the vendor, the system actor, and no default policy grants it to a
+    /// tenant role. A denial says so, naming the `terms` asked for.
+    pub fn require_vendor_term(
+        &self,
+        actor: Actor,
+        action: &str,
+        resource: EntityRef,
+        terms: &str,
+    ) -> Result<u64> {
+        self.require(actor, action, resource)
+            .map_err(|error| match error {
+                Error::Forbidden {
+                    explanation,
+                    policies,
+                } => Error::Forbidden {
+                    explanation: format!(
+                        "{explanation} {terms} are the vendor's terms: the app's backend sets them (the admin token without X-Warden-Actor) unless a policy grants {action}."
+                    ),
+                    policies,
+                },
+                other => other,
+            })
+    }
 }

@@ -1,5 +1,6 @@
 //! The default policies validate and pass their own test cases
-//! (`policies/tests`), the same run as `warden policy test policies`.
+//! (`policies/tests`), the same run as `warden policy test policies`, and
+//! the cases ask about every action of the schema.
 
 use std::path::Path;
 
@@ -18,4 +19,9 @@ fn default_policies_pass_their_tests() {
     );
     let report = testing::report(&outcomes);
     assert!(outcomes.iter().all(|o| o.passed), "{report}");
+    assert_eq!(
+        testing::untested_actions(&snapshot, &outcomes),
+        Vec::<String>::new(),
+        "actions no policy test asks about"
+    );
 }

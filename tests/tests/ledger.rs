@@ -98,7 +98,7 @@ fn usage_spends_granted_credits_once_per_run_and_signals_low_balance() {
     assert_eq!(t.grant(&server, 100)["balance_after"], 100);
 
     let first = server
-        .post_as(&t.member, &usage, t.usage(&run_id(1), Some(80)))
+        .post(&usage, t.usage(&run_id(1), Some(80)))
         .expect(201);
     assert_eq!(
         (
@@ -108,23 +108,24 @@ fn usage_spends_granted_credits_once_per_run_and_signals_low_balance() {
         (json!(20), json!([75]))
     );
     let again = server
-        .post_as(&t.member, &usage, t.usage(&run_id(1), Some(80)))
+        .post(&usage, t.usage(&run_id(1), Some(80)))
         .expect(201);
     assert_eq!(again, first, "a retried run answers the first record");
     let conflicting = server
-        .post_as(&t.member, &usage, t.usage(&run_id(1), Some(5)))
+        .post(&usage, t.usage(&run_id(1), Some(5)))
         .expect(409);
     assert_eq!(error_code(&conflicting), "run_already_recorded");
 
     let second = server
-        .post_as(&t.member, &usage, t.usage(&run_id(2), Some(20)))
+        .post(&usage, t.usage(&run_id(2), Some(20)))
         .expect(201);
     assert_eq!(second["thresholds_crossed"], json!([90]));
     let refused = server
-        .post_as(&t.member, &usage, t.usage(&run_id(3), Some(1)))
+        .post(&usage, t.usage(&run_id(3), Some(1)))
         .expect(402);
     assert_eq!(error_code(&refused), "insufficient_credits");
-    // Without credits the usage-pricing hook (here the built-in rule) prices the run.
+    // A member records a run without credits: the usage-pricing hook (here
+    // the built-in rule) prices it.
     let priced = server
         .post_as(&t.member, &usage, t.usage(&run_id(4), None))
         .expect(201);
@@ -224,7 +225,7 @@ fn ledger_calls_are_authorized_and_bad_input_names_the_field() {
     server.post(&credits, grant).expect(201);
 
     let denied = server
-        .post_as(&guest, &usage, t.usage(&run_id(1), Some(1)))
+        .post_as(&guest, &usage, t.usage(&run_id(1), None))
         .expect(403);
     assert_eq!(error_code(&denied), "forbidden");
     let mut elsewhere = t.usage(&run_id(1), Some(1));
@@ -258,22 +259,12 @@ fn ledger_calls_are_authorized_and_bad_input_names_the_field() {
         "period_start": "2026-01-01T00:00:00Z", "period_end": "2026-02-01T00:00:00Z",
         "seat_price_cents": 1200, "overage_cap_credits": 10,
     });
-    let overage = server.send(
-        "PUT",
-        &billing,
-        Some(settings.to_string()),
-        &[("X-Warden-Actor", &t.admin)],
-    );
+    let overage = server.send("PUT", &billing, Some(settings.to_string()), &[]);
     assert_eq!(error_code(&overage.expect(409)), "overage_needs_paid_plan");
     let mut settings = settings;
     settings["overage_cap_credits"] = json!(0);
     server
-        .send(
-            "PUT",
-            &billing,
-            Some(settings.to_string()),
-            &[("X-Warden-Actor", &t.admin)],
-        )
+        .send("PUT", &billing, Some(settings.to_string()), &[])
         .expect(201);
     assert_eq!(
         server.get_as(&t.admin, &billing).expect(200)["seat_price_cents"],
@@ -312,7 +303,7 @@ fn expiring_credits_are_spent_first_and_leave_the_balance_when_they_expire() {
     assert_eq!(expiring["expires_at"], rfc3339);
     t.grant(&server, 30);
     let run = server
-        .post_as(&t.member, &usage, t.usage(&run_id(1), Some(20)))
+        .post(&usage, t.usage(&run_id(1), Some(20)))
         .expect(201);
     assert_eq!(run["balance_after"], 60);
     let before = server.get(&balance).expect(200);
@@ -333,7 +324,7 @@ fn expiring_credits_are_spent_first_and_leave_the_balance_when_they_expire() {
         "{after}"
     );
     let run = server
-        .post_as(&t.member, &usage, t.usage(&run_id(2), Some(5)))
+        .post(&usage, t.usage(&run_id(2), Some(5)))
         .expect(201);
     assert_eq!(
         run["balance_after"], 25,
@@ -375,7 +366,7 @@ fn concurrent_spending_never_overdraws() {
         for n in 0..POSTS {
             let (server, t, usage, statuses) = (&server, &t, &usage, &statuses);
             s.spawn(move || {
-                let answer = server.post_as(&t.member, usage, t.usage(&run_id(n), Some(1)));
+                let answer = server.post(usage, t.usage(&run_id(n), Some(1)));
                 *statuses.lock().unwrap().entry(answer.status).or_default() += 1;
             });
         }
@@ -409,7 +400,7 @@ fn concurrent_posts_of_different_orgs_each_spend_their_own_credits() {
                 s.spawn(move || {
                     let usage = format!("/v1/orgs/{}/usage", t.org);
                     server
-                        .post_as(&t.member, &usage, t.usage(&run, Some(credits)))
+                        .post(&usage, t.usage(&run, Some(credits)))
                         .expect(201);
                 });
             }

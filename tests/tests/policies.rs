@@ -1,6 +1,6 @@
 //! Policy files change the rules of the running server: edits take effect
 //! without a restart, broken edits are rejected and reported while the last
-//! good set keeps serving.
+//! good set keeps serving; the role matrix holds an edit to the rules.
 
 use std::process::Command;
 use std::time::Duration;
@@ -178,4 +178,60 @@ fn a_broken_policy_directory_stops_the_server_from_starting() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("bad.cedar"), "{stderr}");
+}
+
+#[test]
+fn the_role_matrix_refuses_admin_policies_that_grant_the_vendors_terms() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(policies.join("tests")).unwrap();
+    let defaults = warden_e2e::repo_root().join("policies");
+    for file in [
+        "schema.cedarschema",
+        "admins.cedar",
+        "billing.cedar",
+        "members.cedar",
+        "guests.cedar",
+        "guards.cedar",
+        "tests/role-matrix.json",
+    ] {
+        std::fs::copy(defaults.join(file), policies.join(file)).unwrap();
+    }
+    let run = || {
+        let output = Command::new(warden_bin())
+            .args(["policy", "test"])
+            .arg(&policies)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let (passed, out) = run();
+    assert!(passed, "{out}");
+    // Admins back to "every action on their org".
+    let admins = std::fs::read_to_string(policies.join("admins.cedar")).unwrap();
+    let start = admins.find("@id(\"org-admin\")").unwrap();
+    let end = admins.find("@id(\"org-admin-workspaces\")").unwrap();
+    let every_action = r#"@id("org-admin")
+@reason("Admins may do everything inside their own organization")
+permit (principal, action, resource is Org)
+when { principal in resource.admins };
+
+"#;
+    let widened = format!("{}{every_action}{}", &admins[..start], &admins[end..]);
+    std::fs::write(policies.join("admins.cedar"), widened).unwrap();
+    let (passed, out) = run();
+    assert!(!passed, "{out}");
+    let failures: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(!failures.is_empty(), "{out}");
+    for failure in &failures {
+        assert!(
+            failure.contains("ManagePlan") || failure.contains("ManageBilling"),
+            "only the vendor's terms change: {failure}"
+        );
+        assert!(failure.contains("got Allow [org-admin]"), "{failure}");
+    }
+    assert_eq!(failures.len(), 6, "3 org Admins x 2 vendor terms:\n{out}");
 }

@@ -31,12 +31,7 @@ fn org(server: &Server, seat_limit: u32) -> Org {
     });
     let path = format!("/v1/orgs/{id}/billing");
     server
-        .send(
-            "PUT",
-            &path,
-            Some(billing.to_string()),
-            &[("X-Warden-Actor", &admin)],
-        )
+        .send("PUT", &path, Some(billing.to_string()), &[])
         .expect(201);
     Org { id, admin }
 }

@@ -1,9 +1,13 @@
 //! Credits, usage, billing settings and reversals: the ledger's commands.
 //!
-//! Who may: granting credits and reversing transactions are system-only
-//! (billing runs them, not org users); recording usage needs `RecordUsage`
-//! on the flow (by default: org members who may run the workspace's flows,
-//! and admins); billing settings need `ManageBilling` on the org (admins).
+//! Who may: granting credits and reversing transactions move money and are
+//! system-only (the vendor's billing runs them; no policy can grant them).
+//! Billing settings need `ManageBilling` on the org and a run's own price
+//! `PriceUsage` on the flow: the vendor's terms, which no default policy
+//! grants to a tenant role (a deployment may delegate them by a policy).
+//! Recording usage needs `RecordUsage` on the flow (by default: org members
+//! who may run the workspace's flows, and admins); without `PriceUsage` the
+//! run is priced by the `usage-pricing` hook.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -11,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{ApplyContext, Command};
-use crate::app::App;
+use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
 use crate::ledger::{
@@ -34,6 +38,11 @@ pub const MAX_BILLING_PERIOD: Duration = Duration::days(400);
 pub const MAX_MEMO_BYTES: usize = 500;
 /// How far ahead a grant's `expires_at` may be.
 pub const MAX_CREDIT_LIFETIME: Duration = Duration::days(3660);
+
+/// The Cedar action that names a run's credits instead of the usage-pricing
+/// hook: a vendor's term (a tenant who chose its own price could drain the
+/// org or under-report).
+pub const PRICE_USAGE: &str = "PriceUsage";
 
 /// Why credits were granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +182,7 @@ pub struct RecordUsage {
     pub workspace: Uuid,
     pub flow: Uuid,
     pub run_id: Uuid,
+    /// The run's price, for actors allowed `PriceUsage` (the vendor).
     /// Omitted: the usage-pricing plugin prices the run.
     #[serde(default)]
     pub credits: Option<u64>,
@@ -263,6 +273,16 @@ impl Command for RecordUsage {
 
     fn may_call_plugins(&self) -> bool {
         self.credits.is_none()
+    }
+
+    /// `RecordUsage` on the flow, and `PriceUsage` too when the body names
+    /// the run's `credits`.
+    fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
+        let revision = app.require(actor, Self::ACTION, self.resource())?;
+        if self.credits.is_none() {
+            return Ok(revision);
+        }
+        app.require_vendor_term(actor, PRICE_USAGE, self.resource(), "the credits of a run")
     }
 
     fn validate(&self, _app: &App) -> Result<()> {
@@ -357,7 +377,8 @@ impl Command for RecordUsage {
     }
 }
 
-/// Sets an org's billing period, seat price and overage cap.
+/// Sets an org's billing period, seat price and overage cap: the vendor's
+/// terms (`ManageBilling`).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetBilling {
@@ -382,6 +403,11 @@ impl Command for SetBilling {
     }
     fn org(&self) -> Uuid {
         self.org
+    }
+
+    fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
+        let terms = "the billing period, seat price and overage cap";
+        app.require_vendor_term(actor, Self::ACTION, self.resource(), terms)
     }
 
     fn validate(&self, _app: &App) -> Result<()> {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::seats::{self, SeatQuote};
 use super::{fields, ApplyContext, Command};
-use crate::app::App;
+use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
 use crate::plugin::PluginAnswer;
@@ -20,6 +20,10 @@ use crate::store::{
 
 /// Name of the workspace every new org starts with.
 pub const DEFAULT_WORKSPACE_NAME: &str = "Default";
+
+/// The Cedar action that sets an org's plan and seat limit: the vendor's
+/// terms, which no default policy grants to a tenant role.
+pub const MANAGE_PLAN: &str = "ManagePlan";
 
 /// Creates an org with its default workspace and, optionally, its first admin.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -229,7 +233,11 @@ fn require_member(tx: &Tx, org: Uuid, user: Uuid) -> TxResult<Membership> {
         .ok_or_else(|| Error::not_found("member", format!("{user} of org {org}")).into())
 }
 
-/// Changes the plan, seat limit, name or verified domains of an org.
+/// Changes the name, verified domains, auto-join role or invitation mode of
+/// an org (the tenant's settings, `UpdateOrg`) and its plan or seat limit
+/// (the vendor's terms, `ManagePlan`). The actor needs the action of every
+/// field sent: a tenant Admin's body naming `plan` is refused whole,
+/// whatever else it holds.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrg {
@@ -254,6 +262,21 @@ pub struct UpdateOrg {
     pub invitation_mode: Option<InvitationMode>,
 }
 
+impl UpdateOrg {
+    /// Whether the body changes the tenant's own settings.
+    fn changes_settings(&self) -> bool {
+        self.name.is_some()
+            || self.verified_domains.is_some()
+            || self.autojoin_role.is_some()
+            || self.invitation_mode.is_some()
+    }
+
+    /// Whether the body changes the vendor's terms.
+    fn changes_terms(&self) -> bool {
+        self.plan.is_some() || self.seat_limit.is_some()
+    }
+}
+
 impl Command for UpdateOrg {
     const ACTION: &'static str = "UpdateOrg";
     type Output = Org;
@@ -265,14 +288,21 @@ impl Command for UpdateOrg {
         self.org
     }
 
+    /// `ManagePlan` for `plan` and `seat_limit`, `UpdateOrg` for the rest;
+    /// both when the body holds both.
+    fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
+        if self.changes_terms() {
+            let terms = "plan and seat_limit";
+            let revision = app.require_vendor_term(actor, MANAGE_PLAN, self.resource(), terms)?;
+            if !self.changes_settings() {
+                return Ok(revision);
+            }
+        }
+        app.require(actor, Self::ACTION, self.resource())
+    }
+
     fn validate(&self, _app: &App) -> Result<()> {
-        if self.name.is_none()
-            && self.plan.is_none()
-            && self.seat_limit.is_none()
-            && self.verified_domains.is_none()
-            && self.autojoin_role.is_none()
-            && self.invitation_mode.is_none()
-        {
+        if !self.changes_settings() && !self.changes_terms() {
             return Err(Error::invalid(
                 "body",
                 "name, plan, seat_limit, verified_domains, autojoin_role or invitation_mode is needed",

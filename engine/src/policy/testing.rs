@@ -1,6 +1,7 @@
 //! Policy test cases: `tests/*.json` next to the policies, each with a set
 //! of entities and cases (request → expected decision and deciding
-//! policies). `warden policy test` and `cargo test` run them.
+//! policies). `warden policy test` and `cargo test` run them; the default
+//! policies' tests must also ask about every action of the schema.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -44,6 +45,8 @@ struct TestCase {
 pub struct CaseOutcome {
     pub file: String,
     pub name: String,
+    /// The action the case asks about.
+    pub action: String,
     pub expected: String,
     pub actual: String,
     pub passed: bool,
@@ -124,10 +127,25 @@ fn run_case(
     Ok(CaseOutcome {
         file: file.to_string(),
         name: case.name.clone(),
+        action: case.action.clone(),
         expected: describe(&case.decision, expected_reasons),
         actual: describe(decision, &reasons),
         passed: decision == case.decision && *expected_reasons == reasons,
     })
+}
+
+/// The actions of `snapshot`'s schema that no case asks about, sorted: the
+/// rules nothing tests.
+pub fn untested_actions(snapshot: &PolicySnapshot, outcomes: &[CaseOutcome]) -> Vec<String> {
+    let tested: BTreeSet<&str> = outcomes.iter().map(|o| o.action.as_str()).collect();
+    let mut untested: Vec<String> = snapshot
+        .schema
+        .actions()
+        .map(|uid| uid.id().unescaped().to_string())
+        .filter(|action| !tested.contains(action.as_str()))
+        .collect();
+    untested.sort();
+    untested
 }
 
 /// A table of the outcomes, failures first, and a closing count line.
