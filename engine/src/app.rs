@@ -151,7 +151,7 @@ impl App {
         action: &str,
         resource: EntityRef,
         terms: &str,
-    ) -> Result<u64> {
+    ) -> Result<Arc<PolicySnapshot>> {
         self.require(actor, action, resource)
             .map_err(|error| match error {
                 Error::Forbidden {

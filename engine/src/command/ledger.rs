@@ -9,6 +9,8 @@
 //! who may run the workspace's flows, and admins); without `PriceUsage` the
 //! run is priced by the `usage-pricing` hook.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -25,6 +27,7 @@ use crate::ledger::{
 use crate::plugin::guards::MAX_CREDITS_PER_RUN;
 use crate::plugin::types::FlowRun;
 use crate::plugin::PluginAnswer;
+use crate::policy::PolicySnapshot;
 use crate::store::{self, Org, Resource, Tx, TxResult, Workspace};
 
 /// The most credits one grant may add.
@@ -277,7 +280,7 @@ impl Command for RecordUsage {
 
     /// `RecordUsage` on the flow, and `PriceUsage` too when the body names
     /// the run's `credits`.
-    fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
+    fn authorize(&self, app: &App, actor: Actor) -> Result<Arc<PolicySnapshot>> {
         let revision = app.require(actor, Self::ACTION, self.resource())?;
         if self.credits.is_none() {
             return Ok(revision);
@@ -405,7 +408,7 @@ impl Command for SetBilling {
         self.org
     }
 
-    fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
+    fn authorize(&self, app: &App, actor: Actor) -> Result<Arc<PolicySnapshot>> {
         let terms = "the billing period, seat price and overage cap";
         app.require_vendor_term(actor, Self::ACTION, self.resource(), terms)
     }

@@ -2,6 +2,8 @@
 //! remove. Every role change keeps `admin_count` and `seats_used` in the
 //! same transaction, and none may take an org's last Admin.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -13,6 +15,7 @@ use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
 use crate::plugin::PluginAnswer;
+use crate::policy::PolicySnapshot;
 use crate::store::{
     keys, InvitationMode, Membership, MembershipStatus, Org, OrgRole, Plan, Tx, TxResult, User,
     Workspace, WorkspaceMember, WorkspaceRole,
@@ -290,7 +293,7 @@ impl Command for UpdateOrg {
 
     /// `ManagePlan` for `plan` and `seat_limit`, `UpdateOrg` for the rest;
     /// both when the body holds both.
-    fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
+    fn authorize(&self, app: &App, actor: Actor) -> Result<Arc<PolicySnapshot>> {
         if self.changes_terms() {
             let terms = "plan and seat_limit";
             let revision = app.require_vendor_term(actor, MANAGE_PLAN, self.resource(), terms)?;
