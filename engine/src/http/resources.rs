@@ -89,7 +89,11 @@ async fn get_resource(
 fn authorize_read(state: &ApiState, actor: Actor, resource: &Resource) -> Result<(), Error> {
     state
         .app
-        .require(actor, "ViewResource", EntityRef::new(&resource.kind, resource.id))
+        .require(
+            actor,
+            "ViewResource",
+            EntityRef::new(&resource.kind, resource.id),
+        )
         .map(drop)
 }
 

@@ -126,7 +126,11 @@ async fn get_workspace(
 fn authorize_read(state: &ApiState, actor: Actor, workspace: &Workspace) -> Result<(), Error> {
     state
         .app
-        .require(actor, "ViewWorkspace", EntityRef::new("Workspace", workspace.id))
+        .require(
+            actor,
+            "ViewWorkspace",
+            EntityRef::new("Workspace", workspace.id),
+        )
         .map(drop)
 }
 
