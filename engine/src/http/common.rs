@@ -92,45 +92,59 @@ impl PageQuery {
 pub const MAX_LISTING_EXAMINED: usize = 1_000;
 const _: () = assert!(MAX_LISTING_EXAMINED >= MAX_PAGE_SIZE);
 
-/// One page of a listing: the candidates after `query.after`, in the
-/// order `candidates` pages them, each kept only if `read` — the same
-/// decision as the item's single read — allows it. `read` answers the item,
+/// Fewest index keys a listing reads at a time: a listing that leaves out
+/// most items reads its candidates in few range scans, not one per item.
+const MIN_LISTING_CHUNK: usize = 64;
+
+/// One page of a listing: the ids under an index `prefix | id` after
+/// `query.after`, in id order, each kept only if `read` — the same decision
+/// as the item's single read — allows it. `read` answers the item,
 /// `Ok(None)` for one gone since it was listed, or `Error::Forbidden` for
 /// one the actor may not read, which is left out; any other error fails the
 /// listing.
 ///
-/// It reads on until the page holds `query.limit()` items, the candidates
-/// end, or `MAX_LISTING_EXAMINED` have been examined. So a page may hold
-/// fewer items than asked for, even none, and still carry a `next`: the
-/// last candidate examined, from which the client continues past the items
-/// left out. The system actor's reads are all allowed.
-pub fn visible_page<C, T>(
+/// It reads on until the page holds `query.limit()` items, the ids end, or
+/// `MAX_LISTING_EXAMINED` have been examined. So a page may hold fewer
+/// items than asked for, even none, and still carry a `next`: the last id
+/// examined, from which the client continues past the items left out. The
+/// system actor's reads are all allowed.
+pub fn visible_page<T>(
     app: &App,
     actor: Actor,
     query: &PageQuery,
-    mut candidates: impl FnMut(Option<Uuid>, usize) -> Result<Page<C>, Error>,
-    mut read: impl FnMut(C) -> Result<Option<T>, Error>,
+    prefix: &[u8],
+    mut read: impl FnMut(Uuid) -> Result<Option<T>, Error>,
 ) -> Result<Json<Page<T>>, Error> {
     app.acting_user(actor)?;
     let limit = query.limit();
     let mut items = Vec::with_capacity(limit);
     let (mut after, mut examined) = (query.after, 0);
     loop {
-        // Never more than the page still needs: a chunk is examined whole,
-        // so the page cannot overflow and `next` is the chunk's own.
-        let wanted = (limit - items.len()).min(MAX_LISTING_EXAMINED - examined);
-        let chunk = candidates(after, wanted)?;
-        examined += chunk.items.len();
-        for candidate in chunk.items {
-            match read(candidate) {
+        let budget = MAX_LISTING_EXAMINED - examined;
+        let chunk = app.store.page_ids(
+            prefix,
+            after,
+            (limit - items.len()).max(MIN_LISTING_CHUNK).min(budget),
+        )?;
+        let last = chunk.items.len().saturating_sub(1);
+        for (i, id) in chunk.items.into_iter().enumerate() {
+            examined += 1;
+            match read(id) {
                 Ok(item) => items.extend(item),
                 Err(Error::Forbidden { .. }) => {}
                 Err(e) => return Err(e),
             }
+            if items.len() == limit || examined == MAX_LISTING_EXAMINED {
+                let more = i < last || chunk.next.is_some();
+                return Ok(Json(Page {
+                    items,
+                    next: more.then_some(id),
+                }));
+            }
         }
         after = chunk.next;
-        if after.is_none() || items.len() == limit || examined == MAX_LISTING_EXAMINED {
-            return Ok(Json(Page { items, next: after }));
+        if after.is_none() {
+            return Ok(Json(Page { items, next: None }));
         }
     }
 }

@@ -172,14 +172,17 @@ async fn list_invitations(
     let page = PageQuery::parse(query)?;
     let org = org(&state, &id)?;
     let email = state.app.acting_user(actor)?.map(|user| user.email);
-    let prefix = keys::invitations_of_org(org.id);
     let now = time::OffsetDateTime::now_utc();
     visible_page(
         &state.app,
         actor,
         &page,
-        |after, limit| state.app.store.page(&prefix, after, limit),
-        |invitation: Invitation| {
+        &keys::invitations_of_org(org.id),
+        |id| {
+            let key = keys::invitation(org.id, id);
+            let Some(invitation) = state.app.store.get::<Invitation>(&key)? else {
+                return Ok(None);
+            };
             authorize_invitation_read(&state, actor, email.as_deref(), &invitation)?;
             Ok(Some(invitation.as_of(now)))
         },

@@ -53,7 +53,7 @@ async fn list_resources(
         &state.app,
         actor,
         &page,
-        |after, limit| store.page_ids(&keys::resources_of_workspace(workspace.id), after, limit),
+        &keys::resources_of_workspace(workspace.id),
         |id| {
             let Some(resource) = store.resource(id)? else {
                 return Ok(None);

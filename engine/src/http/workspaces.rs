@@ -83,7 +83,7 @@ async fn list_workspaces(
         &state.app,
         actor,
         &page,
-        |after, limit| store.page_ids(&keys::workspaces_of_org(org.id), after, limit),
+        &keys::workspaces_of_org(org.id),
         |id| {
             let Some(workspace) = store.workspace(id)? else {
                 return Ok(None);
@@ -230,13 +230,16 @@ async fn list_requests(
 ) -> Result<Json<Page<AccessRequest>>, Error> {
     let page = PageQuery::parse(query)?;
     let workspace = workspace(&state, &id)?;
-    let prefix = keys::access_requests_of_workspace(workspace.id);
     visible_page(
         &state.app,
         actor,
         &page,
-        |after, limit| state.app.store.page(&prefix, after, limit),
-        |request: AccessRequest| {
+        &keys::access_requests_of_workspace(workspace.id),
+        |id| {
+            let key = keys::access_request(workspace.id, id);
+            let Some(request) = state.app.store.get::<AccessRequest>(&key)? else {
+                return Ok(None);
+            };
             authorize_request_read(&state, actor, &request)?;
             Ok(Some(request))
         },
