@@ -641,23 +641,13 @@ fn a_listing_examines_a_bounded_number_of_items_and_continues_past_hidden_ones()
         id_of(&org),
         org["default_workspace"].as_str().unwrap().parse().unwrap(),
     );
+    // A Member, who joins the default workspace.
     let add = json!({"user": reader, "role": "member"});
     assert_eq!(
         api.call(
             None,
             "POST",
             &format!("/v1/orgs/{org_id}/members"),
-            Some(add)
-        )
-        .0,
-        201
-    );
-    let add = json!({"user": reader, "role": "viewer"});
-    assert_eq!(
-        api.call(
-            None,
-            "POST",
-            &format!("/v1/workspaces/{workspace}/members"),
             Some(add)
         )
         .0,

@@ -7,9 +7,9 @@
 use serde_json::{json, Value};
 use warden_e2e::Server;
 
-/// Acme (Pro): Ann its Admin; Bob, an org Member and editor of the default
-/// workspace; Cora, an org Member outside it; a flow and Bob's personal
-/// credential in the default workspace.
+/// Acme (Pro): Ann its Admin; its workspace Research; Bob, an org Member
+/// and editor of Research; Cora, an org Member outside it; a flow and Bob's
+/// personal credential in Research.
 struct Acme {
     org: String,
     workspace: String,
@@ -31,7 +31,7 @@ impl Acme {
                 json!({"name": "acme", "plan": "pro", "admin": ann}),
             )
             .expect(201);
-        let (org, workspace) = (str_of(&org["id"]), str_of(&org["default_workspace"]));
+        let org = str_of(&org["id"]);
         for user in [&bob, &cora] {
             server
                 .post(
@@ -40,6 +40,13 @@ impl Acme {
                 )
                 .expect(201);
         }
+        let workspace = server
+            .post_as(
+                &ann,
+                &format!("/v1/orgs/{org}/workspaces"),
+                json!({"name": "Research"}),
+            )
+            .created_id();
         server
             .post(
                 &format!("/v1/workspaces/{workspace}/members"),
@@ -205,17 +212,9 @@ fn a_listing_pages_over_the_items_it_leaves_out() {
 fn lists_show_a_requester_and_an_invitee_their_own_items() {
     let server = Server::start();
     let acme = Acme::create(&server);
-    let research = server
-        .post_as(
-            &acme.ann,
-            &format!("/v1/orgs/{}/workspaces", acme.org),
-            json!({"name": "Research"}),
-        )
-        .created_id();
-
     // Cora asks to join Research: she reads her request alone and in the
-    // list, Bob sees none of it, the Admin sees it.
-    let requests = format!("/v1/workspaces/{research}/access-requests");
+    // list, Bob (no admin of Research) sees none of it, the Admin sees it.
+    let requests = format!("/v1/workspaces/{}/access-requests", acme.workspace);
     let request = server
         .post_as(&acme.cora, &requests, json!({}))
         .created_id();
