@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::plugin::PluginHost;
 use crate::policy::PolicyEngine;
 use crate::policy::PolicySnapshot;
-use crate::store::{Store, Workspace};
+use crate::store::{Store, User, Workspace};
 
 /// Who performs a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +104,21 @@ impl App {
             .ok_or_else(|| Error::not_found("workspace", id))
     }
 
+    /// The acting user's record, none for the system; 400 naming
+    /// `X-Warden-Actor` when no such user exists.
+    pub fn acting_user(&self, actor: Actor) -> Result<Option<User>> {
+        let Actor::User(id) = actor else {
+            return Ok(None);
+        };
+        match self.store.user(id)? {
+            Some(user) => Ok(Some(user)),
+            None => Err(Error::invalid(
+                "X-Warden-Actor",
+                format!("no user with id {id}"),
+            )),
+        }
+    }
+
     /// Fails with 403 (and the readable explanation) unless `actor` may
     /// perform `action` on `resource`. Returns the policy set that
     /// decided, for the audit record.
@@ -117,12 +132,7 @@ impl App {
         let Actor::User(user) = actor else {
             return Ok(snapshot);
         };
-        if self.store.user(user)?.is_none() {
-            return Err(Error::invalid(
-                "X-Warden-Actor",
-                format!("no user with id {user}"),
-            ));
-        }
+        self.acting_user(actor)?;
         let request = CheckRequest {
             principal: EntityRef::new("User", user),
             action: EntityRef::new("Action", action),

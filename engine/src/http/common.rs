@@ -3,12 +3,12 @@
 
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::extract::{path_id, Write};
 use super::ApiState;
-use crate::app::Actor;
+use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::command::{self, Begun, Command};
 use crate::error::Error;
@@ -85,52 +85,92 @@ impl PageQuery {
     }
 }
 
-/// Turns a page of ids into a page of records.
-pub fn load_page<T: Serialize>(
-    ids: Page<Uuid>,
-    load: impl Fn(Uuid) -> Result<Option<T>, Error>,
+/// Most candidate items one listing request examines (loads and decides)
+/// before it answers. With the page size it bounds what a listing costs: at
+/// most this many single-read decisions, however few of the items the actor
+/// may see. At least `MAX_PAGE_SIZE`, so a page can always fill.
+pub const MAX_LISTING_EXAMINED: usize = 1_000;
+const _: () = assert!(MAX_LISTING_EXAMINED >= MAX_PAGE_SIZE);
+
+/// Fewest index keys a listing reads at a time: a listing that leaves out
+/// most items reads its candidates in few range scans, not one per item.
+const MIN_LISTING_CHUNK: usize = 64;
+
+/// One page of a listing: the ids under an index `prefix | id` after
+/// `query.after`, in id order, each kept only if `read` — the same decision
+/// as the item's single read — allows it. `read` answers the item,
+/// `Ok(None)` for one gone since it was listed, or `Error::Forbidden` for
+/// one the actor may not read, which is left out; any other error fails the
+/// listing.
+///
+/// It reads on until the page holds `query.limit()` items, the ids end, or
+/// `MAX_LISTING_EXAMINED` have been examined. So a page may hold fewer
+/// items than asked for, even none, and still carry a `next`: the last id
+/// examined, from which the client continues past the items left out. The
+/// system actor's reads are all allowed.
+pub fn visible_page<T>(
+    app: &App,
+    actor: Actor,
+    query: &PageQuery,
+    prefix: &[u8],
+    mut read: impl FnMut(Uuid) -> Result<Option<T>, Error>,
 ) -> Result<Json<Page<T>>, Error> {
-    let mut items = Vec::with_capacity(ids.items.len());
-    for id in ids.items {
-        items.extend(load(id)?);
+    app.acting_user(actor)?;
+    let limit = query.limit();
+    let mut items = Vec::with_capacity(limit);
+    let (mut after, mut examined) = (query.after, 0);
+    loop {
+        let budget = MAX_LISTING_EXAMINED - examined;
+        let chunk = app.store.page_ids(
+            prefix,
+            after,
+            (limit - items.len()).max(MIN_LISTING_CHUNK).min(budget),
+        )?;
+        let last = chunk.items.len().saturating_sub(1);
+        for (i, id) in chunk.items.into_iter().enumerate() {
+            examined += 1;
+            match read(id) {
+                Ok(item) => items.extend(item),
+                Err(Error::Forbidden { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            if items.len() == limit || examined == MAX_LISTING_EXAMINED {
+                let more = i < last || chunk.next.is_some();
+                return Ok(Json(Page {
+                    items,
+                    next: more.then_some(id),
+                }));
+            }
+        }
+        after = chunk.next;
+        if after.is_none() {
+            return Ok(Json(Page { items, next: None }));
+        }
     }
-    Ok(Json(Page {
-        items,
-        next: ids.next,
-    }))
 }
 
-/// Reads an org the actor may see with `action`; returns the revision that allowed it.
-pub fn visible_org(state: &ApiState, actor: Actor, id: &str, action: &str) -> Result<Org, Error> {
+/// Reads an org (404 if missing) without checking the actor.
+pub fn org(state: &ApiState, id: &str) -> Result<Org, Error> {
     let id = path_id("id", id)?;
-    let org = state
+    state
         .app
         .store
         .org(id)?
-        .ok_or_else(|| Error::not_found("org", id))?;
+        .ok_or_else(|| Error::not_found("org", id))
+}
+
+/// Reads an org the actor may see with `action`.
+pub fn visible_org(state: &ApiState, actor: Actor, id: &str, action: &str) -> Result<Org, Error> {
+    let org = org(state, id)?;
     state
         .app
-        .require(actor, action, EntityRef::new("Org", id))?;
+        .require(actor, action, EntityRef::new("Org", org.id))?;
     Ok(org)
 }
 
 /// Reads a workspace (404 if missing) without checking the actor.
 pub fn workspace(state: &ApiState, id: &str) -> Result<Workspace, Error> {
     state.app.workspace(path_id("id", id)?)
-}
-
-/// Reads a workspace the actor may see with `action`.
-pub fn visible_workspace(
-    state: &ApiState,
-    actor: Actor,
-    id: &str,
-    action: &str,
-) -> Result<Workspace, Error> {
-    let workspace = workspace(state, id)?;
-    state
-        .app
-        .require(actor, action, EntityRef::new("Workspace", workspace.id))?;
-    Ok(workspace)
 }
 
 /// Reads a resource (404 if missing) without checking the actor.

@@ -36,7 +36,10 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/ledger/transactions/{id}/reversal", post(reverse))
 }
 
-/// The org's reports, if the actor may view its billing.
+/// The org's reports, if the actor may view its billing. The rows of the
+/// billing listings (entries, events, seat charges, usage per workspace)
+/// have no read of their own: the org's `ViewBilling` decides every item
+/// alike, so it is decided once.
 fn reports<'a>(state: &'a ApiState, actor: Actor, id: &str) -> Result<Reports<'a>, Error> {
     let org = visible_org(state, actor, id, "ViewBilling")?;
     Ok(Reports {

@@ -34,6 +34,7 @@ use crate::app::App;
 use crate::error::Error;
 use crate::secrets::CredentialKey;
 
+pub use common::MAX_LISTING_EXAMINED;
 pub use extract::ApiJson;
 pub use openapi::document as openapi_document;
 pub use serve::{

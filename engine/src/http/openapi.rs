@@ -78,6 +78,9 @@ use HttpMethod::{Delete, Get, Patch, Post, Put};
 const WRITE: &[u16] = &[403, 404, 409];
 /// Statuses of a management read.
 const READ: &[u16] = &[403, 404];
+/// Statuses of a listing that leaves out the items the actor may not read
+/// instead of refusing.
+const FILTERED: &[u16] = &[404];
 
 /// Every route, as `http::router` serves it.
 const ROUTES: &[Route] = &[
@@ -114,14 +117,14 @@ const ROUTES: &[Route] = &[
     route(Post, "/v1/orgs/{id}/members", "Add an existing user with a role (InviteMember)", Some("AddMember"), 201, One("Membership"), WRITE),
     route(Patch, "/v1/orgs/{id}/members/{user}", "Promote or demote a member; 409 last_admin for the last Admin (ChangeRole)", Some("ChangeRole"), 200, One("Membership"), WRITE),
     route(Delete, "/v1/orgs/{id}/members/{user}", "Remove a member and their workspace memberships; 409 last_admin (RemoveMember)", None, 200, One("Membership"), WRITE),
-    route(Get, "/v1/orgs/{id}/invitations", "Invitations, oldest first, paged (InviteMember)", None, 200, Page("Invitation"), READ),
+    route(Get, "/v1/orgs/{id}/invitations", "The invitations the actor may read one by one (InviteMember, or the invitee), oldest first, paged", None, 200, Page("Invitation"), FILTERED),
     route(Post, "/v1/orgs/{id}/invitations", "Invite an email address with a role; 409 invitation_pending or already_member (InviteMember)", Some("Invite"), 201, One("Invitation"), WRITE),
     route(Get, "/v1/orgs/{id}/invitations/{invitation}", "Read an invitation (InviteMember, or the invitee)", None, 200, One("Invitation"), READ),
     route(Post, "/v1/orgs/{id}/invitations/{invitation}/revoke", "Revoke; 409 invitation_accepted, 410 invitation_revoked (InviteMember)", None, 200, One("Invitation"), &[403, 404, 409, 410]),
     route(Post, "/v1/orgs/{id}/invitations/{invitation}/resend", "Pending again with a new expiry (InviteMember)", None, 200, One("Invitation"), &[403, 404, 409, 410]),
     route(Post, "/v1/orgs/{id}/invitations/{invitation}/accept", "Accept as the invited user (email must match); 409 invitation_accepted, 410 invitation_expired/invitation_revoked", None, 200, One("Accepted"), &[403, 404, 409, 410]),
     route(Get, "/v1/orgs/{id}/audit", "Audit records, newest first, paged (ViewAudit)", None, 200, Page("AuditRecord"), READ),
-    route(Get, "/v1/orgs/{id}/workspaces", "The org's workspaces with the actor's membership, paged (ListWorkspaces)", None, 200, Page("WorkspaceListing"), READ),
+    route(Get, "/v1/orgs/{id}/workspaces", "The org's workspaces the actor may read one by one (ViewWorkspace on each), with the actor's membership, paged", None, 200, Page("WorkspaceListing"), FILTERED),
     route(Post, "/v1/orgs/{id}/workspaces", "Create a workspace; beyond the default one needs Pro+ (CreateWorkspace)", Some("CreateWorkspace"), 201, One("Workspace"), WRITE),
     route(Get, "/v1/workspaces/{id}", "Read a workspace (ViewWorkspace)", None, 200, One("Workspace"), READ),
     route(Patch, "/v1/workspaces/{id}", "Rename (UpdateWorkspace)", Some("RenameWorkspace"), 200, One("Workspace"), WRITE),
@@ -130,12 +133,12 @@ const ROUTES: &[Route] = &[
     route(Post, "/v1/workspaces/{id}/members", "Add an org member (ManageWorkspaceMembers)", Some("AddWorkspaceMember"), 201, One("WorkspaceMember"), WRITE),
     route(Patch, "/v1/workspaces/{id}/members/{user}", "Change a workspace role (ManageWorkspaceMembers)", Some("ChangeWorkspaceRole"), 200, One("WorkspaceMember"), WRITE),
     route(Delete, "/v1/workspaces/{id}/members/{user}", "Remove from the workspace (ManageWorkspaceMembers)", None, 200, One("WorkspaceMember"), WRITE),
-    route(Get, "/v1/workspaces/{id}/access-requests", "Access requests, oldest first, paged (ManageWorkspaceMembers)", None, 200, Page("AccessRequest"), READ),
+    route(Get, "/v1/workspaces/{id}/access-requests", "The access requests the actor may read one by one (the requester or ManageWorkspaceMembers), oldest first, paged", None, 200, Page("AccessRequest"), FILTERED),
     route(Post, "/v1/workspaces/{id}/access-requests", "Ask to join as the acting user; 409 access_request_open or already_member (RequestAccess)", Some("RequestAccess"), 201, One("AccessRequest"), WRITE),
     route(Get, "/v1/workspaces/{id}/access-requests/{request}", "Read a request (the requester or ManageWorkspaceMembers)", None, 200, One("AccessRequest"), READ),
     route(Post, "/v1/workspaces/{id}/access-requests/{request}/approve", "Approve with a role; 409 access_request_decided (ManageWorkspaceMembers)", Some("ApproveAccessRequest"), 200, One("AccessRequest"), WRITE),
     route(Post, "/v1/workspaces/{id}/access-requests/{request}/deny", "Deny; 409 access_request_decided (ManageWorkspaceMembers)", None, 200, One("AccessRequest"), WRITE),
-    route(Get, "/v1/workspaces/{id}/resources", "Resources of a workspace, paged (ViewWorkspace)", None, 200, Page("Resource"), READ),
+    route(Get, "/v1/workspaces/{id}/resources", "The workspace's resources the actor may read one by one (ViewResource on each), paged", None, 200, Page("Resource"), FILTERED),
     route(Post, "/v1/workspaces/{id}/resources", "Register a resource; a Credential may carry a `secret`, stored sealed (CreateResource)", Some("RegisterResource"), 201, One("Resource"), WRITE),
     route(Get, "/v1/resources/{id}", "Read a resource, never its secret (ViewResource)", None, 200, One("Resource"), READ),
     route(Delete, "/v1/resources/{id}", "Delete a resource (a folder once empty) and its secret (DeleteResource)", None, 200, One("Resource"), WRITE),
@@ -268,7 +271,7 @@ fn body_schema(body: Body) -> RefOr<Schema> {
                         Type::String,
                         Type::Null,
                     ]))
-                    .description(Some("pass as `after` for the next page; null on the last")),
+                    .description(Some("pass as `after` for the next page; null on the last. A page may hold fewer items than `limit`, even none, when the listing left out items the actor may not read")),
             )
             .required("next")
             .into(),

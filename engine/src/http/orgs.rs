@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::common::{run, visible_org, Answer, PageQuery};
+use super::common::{org, run, visible_org, visible_page, Answer, PageQuery};
 use super::extract::{path_id, ActingUser, Write};
 use super::ApiState;
 use crate::app::Actor;
@@ -107,6 +107,8 @@ async fn set_default_workspace(
     run(&state, write, StatusCode::OK).await
 }
 
+/// The org's members. A membership has no read of its own: the org's
+/// `ViewMembers` decides every item alike, so it is decided once.
 async fn list_members(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
@@ -159,6 +161,8 @@ async fn invite(
     run(&state, write, StatusCode::CREATED).await
 }
 
+/// The org's invitations that the actor may read one by one, oldest
+/// first: all of them for the org's inviters, their own for an invitee.
 async fn list_invitations(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
@@ -166,22 +170,25 @@ async fn list_invitations(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<Invitation>>, Error> {
     let page = PageQuery::parse(query)?;
-    let org = visible_org(&state, actor, &id, "InviteMember")?;
-    let mut invitations: Page<Invitation> =
-        state
-            .app
-            .store
-            .page(&keys::invitations_of_org(org.id), page.after, page.limit())?;
+    let org = org(&state, &id)?;
+    let email = state.app.acting_user(actor)?.map(|user| user.email);
     let now = time::OffsetDateTime::now_utc();
-    invitations.items = invitations
-        .items
-        .into_iter()
-        .map(|i| i.as_of(now))
-        .collect();
-    Ok(Json(invitations))
+    visible_page(
+        &state.app,
+        actor,
+        &page,
+        &keys::invitations_of_org(org.id),
+        |id| {
+            let key = keys::invitation(org.id, id);
+            let Some(invitation) = state.app.store.get::<Invitation>(&key)? else {
+                return Ok(None);
+            };
+            authorize_invitation_read(&state, actor, email.as_deref(), &invitation)?;
+            Ok(Some(invitation.as_of(now)))
+        },
+    )
 }
 
-/// The org's inviters and the invitee (by email) may read an invitation.
 async fn get_invitation(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
@@ -193,20 +200,27 @@ async fn get_invitation(
         .store
         .get(&keys::invitation(org, id))?
         .ok_or_else(|| Error::not_found("invitation", id))?;
-    let invitee = match actor.user() {
-        Some(user) => state
-            .app
-            .store
-            .user(user)?
-            .is_some_and(|u| u.email == invitation.email),
-        None => false,
-    };
-    if !invitee {
-        state
-            .app
-            .require(actor, "InviteMember", EntityRef::new("Org", org))?;
-    }
+    let email = state.app.acting_user(actor)?.map(|user| user.email);
+    authorize_invitation_read(&state, actor, email.as_deref(), &invitation)?;
     Ok(Json(invitation.as_of(time::OffsetDateTime::now_utc())))
+}
+
+/// Who may read an invitation, alone or in a listing: the invitee (the
+/// acting user whose email, `actor_email`, it was sent to) and the org's
+/// inviters (`InviteMember` on the org).
+fn authorize_invitation_read(
+    state: &ApiState,
+    actor: Actor,
+    actor_email: Option<&str>,
+    invitation: &Invitation,
+) -> Result<(), Error> {
+    if actor_email == Some(invitation.email.as_str()) {
+        return Ok(());
+    }
+    state
+        .app
+        .require(actor, "InviteMember", EntityRef::new("Org", invitation.org))
+        .map(drop)
 }
 
 fn invitation_ref(id: &str, invitation: &str) -> Result<InvitationRef, Error> {
@@ -245,7 +259,9 @@ async fn accept_invitation(
     run(&state, write, StatusCode::OK).await
 }
 
-/// Newest first; `after` is the `next` of the previous page.
+/// Newest first; `after` is the `next` of the previous page. An audit
+/// record has no read of its own: the org's `ViewAudit` decides every item
+/// alike, so it is decided once.
 async fn list_audit(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,

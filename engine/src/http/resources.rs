@@ -8,9 +8,10 @@ use axum::{Json, Router};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::common::{load_page, resource, run, visible_workspace, workspace, Answer, PageQuery};
+use super::common::{resource, run, visible_page, workspace, Answer, PageQuery};
 use super::extract::{ActingUser, Write};
 use super::ApiState;
+use crate::app::Actor;
 use crate::authz::EntityRef;
 use crate::command::{
     self, DeleteResource, MoveResource, RegisterResource, ResourceRef, CREDENTIAL_TYPE,
@@ -35,6 +36,10 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/resources/{id}/reveal", post(reveal_secret))
 }
 
+/// The workspace's resources (folders, flows, credentials, at any depth)
+/// that the actor may read one by one: each is decided as
+/// `GET /v1/resources/{id}` decides it, so a listing never shows a flow of a
+/// workspace the actor is not in, nor someone else's personal credential.
 async fn list_resources(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
@@ -42,13 +47,21 @@ async fn list_resources(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<Resource>>, Error> {
     let page = PageQuery::parse(query)?;
-    let workspace = visible_workspace(&state, actor, &id, "ViewWorkspace")?;
-    let ids = state.app.store.page_ids(
+    let workspace = workspace(&state, &id)?;
+    let store = &state.app.store;
+    visible_page(
+        &state.app,
+        actor,
+        &page,
         &keys::resources_of_workspace(workspace.id),
-        page.after,
-        page.limit(),
-    )?;
-    load_page(ids, |id| state.app.store.resource(id))
+        |id| {
+            let Some(resource) = store.resource(id)? else {
+                return Ok(None);
+            };
+            authorize_read(&state, actor, &resource)?;
+            Ok(Some(resource))
+        },
+    )
 }
 
 async fn register_resource(
@@ -68,12 +81,20 @@ async fn get_resource(
     Path(id): Path<String>,
 ) -> Result<Json<Resource>, Error> {
     let resource = resource(&state, &id)?;
-    state.app.require(
-        actor,
-        "ViewResource",
-        EntityRef::new(&resource.kind, resource.id),
-    )?;
+    authorize_read(&state, actor, &resource)?;
     Ok(Json(resource))
+}
+
+/// Who may read a resource, alone or in a listing: `ViewResource` on it.
+fn authorize_read(state: &ApiState, actor: Actor, resource: &Resource) -> Result<(), Error> {
+    state
+        .app
+        .require(
+            actor,
+            "ViewResource",
+            EntityRef::new(&resource.kind, resource.id),
+        )
+        .map(drop)
 }
 
 async fn delete_resource(

@@ -6,9 +6,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
-use super::common::{load_page, run, visible_org, visible_workspace, workspace, Answer, PageQuery};
+use super::common::{org, run, visible_page, workspace, Answer, PageQuery};
 use super::extract::{path_id, ActingUser, Write};
 use super::ApiState;
+use crate::app::Actor;
 use crate::authz::EntityRef;
 use crate::command::{
     AddWorkspaceMember, ApproveAccessRequest, ChangeWorkspaceRole, CreateWorkspace,
@@ -66,8 +67,9 @@ pub struct WorkspaceListing {
     pub role: Option<WorkspaceRole>,
 }
 
-/// Every workspace of the org (members see them all), flagged with the
-/// acting user's membership.
+/// The org's workspaces that the actor may read one by one (as
+/// `GET /v1/workspaces/{id}` decides: Members see them all, Internal Guests
+/// those they belong to), flagged with the acting user's membership.
 async fn list_workspaces(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
@@ -75,27 +77,30 @@ async fn list_workspaces(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<WorkspaceListing>>, Error> {
     let page = PageQuery::parse(query)?;
-    let org = visible_org(&state, actor, &id, "ListWorkspaces")?;
-    let ids =
-        state
-            .app
-            .store
-            .page_ids(&keys::workspaces_of_org(org.id), page.after, page.limit())?;
-    load_page(ids, |id| {
-        let Some(workspace) = state.app.store.workspace(id)? else {
-            return Ok(None);
-        };
-        let role = match actor.user() {
-            Some(user) => state.app.store.workspace_member(id, user)?.map(|m| m.role),
-            None => None,
-        };
-        Ok(Some(WorkspaceListing {
-            is_default: org.default_workspace == Some(id),
-            member: role.is_some(),
-            role,
-            workspace,
-        }))
-    })
+    let org = org(&state, &id)?;
+    let store = &state.app.store;
+    visible_page(
+        &state.app,
+        actor,
+        &page,
+        &keys::workspaces_of_org(org.id),
+        |id| {
+            let Some(workspace) = store.workspace(id)? else {
+                return Ok(None);
+            };
+            authorize_read(&state, actor, &workspace)?;
+            let role = match actor.user() {
+                Some(user) => store.workspace_member(id, user)?.map(|m| m.role),
+                None => None,
+            };
+            Ok(Some(WorkspaceListing {
+                is_default: org.default_workspace == Some(id),
+                member: role.is_some(),
+                role,
+                workspace,
+            }))
+        },
+    )
 }
 
 async fn create_workspace(
@@ -112,7 +117,21 @@ async fn get_workspace(
     ActingUser(actor): ActingUser,
     Path(id): Path<String>,
 ) -> Result<Json<Workspace>, Error> {
-    visible_workspace(&state, actor, &id, "ViewWorkspace").map(Json)
+    let workspace = workspace(&state, &id)?;
+    authorize_read(&state, actor, &workspace)?;
+    Ok(Json(workspace))
+}
+
+/// Who may read a workspace, alone or in a listing: `ViewWorkspace` on it.
+fn authorize_read(state: &ApiState, actor: Actor, workspace: &Workspace) -> Result<(), Error> {
+    state
+        .app
+        .require(
+            actor,
+            "ViewWorkspace",
+            EntityRef::new("Workspace", workspace.id),
+        )
+        .map(drop)
 }
 
 async fn rename_workspace(
@@ -135,6 +154,9 @@ async fn delete_workspace(
     run(&state, write, StatusCode::OK).await
 }
 
+/// The workspace's members. A membership has no read of its own: who may
+/// read the workspace (`ViewWorkspace`) may read each of them, so that one
+/// decision serves for every item.
 async fn list_members(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
@@ -142,7 +164,8 @@ async fn list_members(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<WorkspaceMember>>, Error> {
     let page = PageQuery::parse(query)?;
-    let workspace = visible_workspace(&state, actor, &id, "ViewWorkspace")?;
+    let workspace = workspace(&state, &id)?;
+    authorize_read(&state, actor, &workspace)?;
     state
         .app
         .store
@@ -196,7 +219,9 @@ async fn request_access(
     run(&state, write, StatusCode::CREATED).await
 }
 
-/// Who may approve them sees a workspace's requests, oldest first.
+/// The workspace's access requests that the actor may read one by one,
+/// oldest first: all of them for whoever may approve them, their own for a
+/// requester.
 async fn list_requests(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
@@ -204,19 +229,23 @@ async fn list_requests(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<AccessRequest>>, Error> {
     let page = PageQuery::parse(query)?;
-    let workspace = visible_workspace(&state, actor, &id, "ManageWorkspaceMembers")?;
-    state
-        .app
-        .store
-        .page(
-            &keys::access_requests_of_workspace(workspace.id),
-            page.after,
-            page.limit(),
-        )
-        .map(Json)
+    let workspace = workspace(&state, &id)?;
+    visible_page(
+        &state.app,
+        actor,
+        &page,
+        &keys::access_requests_of_workspace(workspace.id),
+        |id| {
+            let key = keys::access_request(workspace.id, id);
+            let Some(request) = state.app.store.get::<AccessRequest>(&key)? else {
+                return Ok(None);
+            };
+            authorize_request_read(&state, actor, &request)?;
+            Ok(Some(request))
+        },
+    )
 }
 
-/// The requester and whoever may approve it may read a request.
 async fn get_request(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
@@ -229,14 +258,28 @@ async fn get_request(
         .store
         .get(&keys::access_request(workspace.id, id))?
         .ok_or_else(|| Error::not_found("access request", id))?;
-    if actor.user() != Some(request.user) {
-        state.app.require(
+    authorize_request_read(&state, actor, &request)?;
+    Ok(Json(request))
+}
+
+/// Who may read an access request, alone or in a listing: the requester,
+/// and whoever may approve it (`ManageWorkspaceMembers` on its workspace).
+fn authorize_request_read(
+    state: &ApiState,
+    actor: Actor,
+    request: &AccessRequest,
+) -> Result<(), Error> {
+    if actor.user() == Some(request.user) {
+        return Ok(());
+    }
+    state
+        .app
+        .require(
             actor,
             "ManageWorkspaceMembers",
-            EntityRef::new("Workspace", workspace.id),
-        )?;
-    }
-    Ok(Json(request))
+            EntityRef::new("Workspace", request.workspace),
+        )
+        .map(drop)
 }
 
 async fn approve_request(
