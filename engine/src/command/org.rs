@@ -8,7 +8,7 @@ use uuid::Uuid;
 use serde_json::Value;
 
 use super::seats::{self, SeatQuote};
-use super::{fields, ApplyContext, Command};
+use super::{domain, fields, ApplyContext, Command};
 use crate::app::App;
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
@@ -33,6 +33,8 @@ pub struct CreateOrg {
     pub plan: Plan,
     #[serde(default)]
     pub seat_limit: u32,
+    /// Domains the vendor confirms for the new org: verified claims (409
+    /// `domain_taken` if another org holds one).
     #[serde(default)]
     pub verified_domains: Vec<String>,
     /// A user who becomes the org's first Admin.
@@ -69,10 +71,7 @@ impl Command for CreateOrg {
             name: fields::name("name", &self.name)?,
             plan: self.plan,
             seat_limit: self.seat_limit,
-            verified_domains: fields::verifiable_domains(
-                "verified_domains",
-                &self.verified_domains,
-            )?,
+            verified_domains: Vec::new(),
             default_workspace: Some(self.default_workspace),
             autojoin_role: self.autojoin_role,
             workspace_count: 1,
@@ -88,8 +87,8 @@ impl Command for CreateOrg {
         };
         tx.put(&keys::workspace(workspace.id), &workspace)?;
         tx.put(&keys::org_workspace(org.id, workspace.id), &())?;
-        for domain in &org.verified_domains {
-            tx.put(&keys::domain_org(domain, org.id), &())?;
+        for domain in fields::verifiable_domains("verified_domains", &self.verified_domains)? {
+            domain::confirm_by_vendor(tx, &mut org, &domain, ctx.now)?;
         }
         if let Some(admin) = self.admin {
             tx.require::<User>(&keys::user(admin), "user", admin)?;
@@ -222,7 +221,7 @@ fn require_member(tx: &Tx, org: Uuid, user: Uuid) -> TxResult<Membership> {
         .ok_or_else(|| Error::not_found("member", format!("{user} of org {org}")).into())
 }
 
-/// Changes the plan, seat limit, name or verified domains of an org.
+/// Changes the plan, seat limit, name or auto-join role of an org.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrg {
@@ -236,9 +235,11 @@ pub struct UpdateOrg {
     /// exceed it (billing charges the difference).
     #[serde(default)]
     pub seat_limit: Option<u32>,
-    /// Replaces the list.
-    #[serde(default)]
-    pub verified_domains: Option<Vec<String>>,
+    /// Refused: domains are claimed and proven (`command::domain`); the
+    /// field is read only to say so.
+    #[serde(default, skip_serializing)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub verified_domains: Option<Value>,
     /// The role users who auto-join by a verified domain get (not admin).
     #[serde(default)]
     pub autojoin_role: Option<OrgRole>,
@@ -256,22 +257,24 @@ impl Command for UpdateOrg {
     }
 
     fn validate(&self, _app: &App) -> Result<()> {
+        if self.verified_domains.is_some() {
+            return Err(Error::invalid(
+                "verified_domains",
+                "domains are claimed with POST /v1/orgs/{id}/domains and verified by a DNS TXT record or by the vendor",
+            ));
+        }
         if self.name.is_none()
             && self.plan.is_none()
             && self.seat_limit.is_none()
-            && self.verified_domains.is_none()
             && self.autojoin_role.is_none()
         {
             return Err(Error::invalid(
                 "body",
-                "name, plan, seat_limit, verified_domains or autojoin_role is needed",
+                "name, plan, seat_limit or autojoin_role is needed",
             ));
         }
         if let Some(name) = &self.name {
             fields::name("name", name)?;
-        }
-        if let Some(domains) = &self.verified_domains {
-            fields::verifiable_domains("verified_domains", domains)?;
         }
         if let Some(role) = self.autojoin_role {
             fields::autojoin_role("autojoin_role", role)?;
@@ -283,16 +286,6 @@ impl Command for UpdateOrg {
         let mut org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
         if let Some(name) = &self.name {
             org.name = fields::name("name", name)?;
-        }
-        if let Some(domains) = &self.verified_domains {
-            let domains = fields::verifiable_domains("verified_domains", domains)?;
-            for old in &org.verified_domains {
-                tx.remove(&keys::domain_org(old, org.id))?;
-            }
-            for new in &domains {
-                tx.put(&keys::domain_org(new, org.id), &())?;
-            }
-            org.verified_domains = domains;
         }
         org.autojoin_role = self.autojoin_role.unwrap_or(org.autojoin_role);
         org.plan = self.plan.unwrap_or(org.plan);
