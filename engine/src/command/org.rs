@@ -238,7 +238,7 @@ pub struct UpdateOrg {
     /// Refused: domains are claimed and proven (`command::domain`); the
     /// field is read only to say so.
     #[serde(default, skip_serializing)]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(ignore)]
     pub verified_domains: Option<Value>,
     /// The role users who auto-join by a verified domain get (not admin).
     #[serde(default)]

@@ -137,6 +137,8 @@ pub struct Org {
     pub plan: Plan,
     /// Seats included in the plan; 0 means unlimited.
     pub seat_limit: u32,
+    /// The domains the org holds verified (normalised), in the order they
+    /// were verified; kept with the domain claims in the same transactions.
     pub verified_domains: Vec<String>,
     pub default_workspace: Option<Uuid>,
     /// The role users who auto-join (by a verified email domain) get.
