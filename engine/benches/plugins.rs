@@ -21,7 +21,8 @@ const PERCENTILE_CALLS: usize = 20_000;
 
 fn host(data: &Path) -> PluginHost {
     let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
-    let host = PluginHost::open(&plugins, data, HookPins::new()).expect("plugin host");
+    let host =
+        PluginHost::open(&plugins, data, Box::new(|| Ok(HookPins::new()))).expect("plugin host");
     let status = host.status();
     for hook in &status.hooks {
         assert_ne!(hook.served_by.as_deref(), Some("builtin"), "{hook:?}");

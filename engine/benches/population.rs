@@ -13,9 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 use warden::app::{Actor, App};
-use warden::command::{
-    self, AddMember, AddWorkspaceMember, Command, CreateOrg, CreateUser, RegisterResource,
-};
+use warden::command::{self, AddMember, Command, CreateOrg, CreateUser, RegisterResource};
 use warden::plugin::PluginHost;
 use warden::server::open_app;
 
@@ -117,12 +115,9 @@ fn seed_org(app: &App, index: usize, members: usize) -> anyhow::Result<(Uuid, Uu
         .default_workspace
         .expect("orgs start with a default workspace");
     for user in &ids[1..] {
+        // A new Member edits the default workspace.
         run::<AddMember>(app, json!({"user": user, "role": "member"}), |c| {
             c.org = org.id
-        })?;
-        run::<AddWorkspaceMember>(app, json!({"user": user, "role": "editor"}), |c| {
-            c.org = org.id;
-            c.workspace = workspace;
         })?;
     }
     let flow = run::<RegisterResource>(

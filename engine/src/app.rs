@@ -105,12 +105,17 @@ impl App {
     }
 
     /// Fails with 403 (and the readable explanation) unless `actor` may
-    /// perform `action` on `resource`. Returns the policy revision that
+    /// perform `action` on `resource`. Returns the policy set that
     /// decided, for the audit record.
-    pub fn require(&self, actor: Actor, action: &str, resource: EntityRef) -> Result<u64> {
+    pub fn require(
+        &self,
+        actor: Actor,
+        action: &str,
+        resource: EntityRef,
+    ) -> Result<Arc<PolicySnapshot>> {
         let snapshot = self.policies.current();
         let Actor::User(user) = actor else {
-            return Ok(snapshot.revision);
+            return Ok(snapshot);
         };
         if self.store.user(user)?.is_none() {
             return Err(Error::invalid(
@@ -127,7 +132,7 @@ impl App {
         };
         let decision = self.check_against(&snapshot, &request)?;
         if decision.allowed() {
-            Ok(decision.policy_revision)
+            Ok(snapshot)
         } else {
             Err(Error::Forbidden {
                 explanation: decision.explanation,

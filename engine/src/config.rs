@@ -70,6 +70,9 @@ pub struct ServeConfig {
     pub limits: HttpLimits,
     pub cache_bytes: u64,
     pub plugin_hooks: HookPins,
+    /// The config file read, if any: `[plugin_hooks]` is read again from
+    /// it at every plugin reload.
+    pub file: Option<PathBuf>,
     pub invitation_ttl: time::Duration,
     pub credential_key_file: Option<PathBuf>,
     /// None when none is configured and the system lists none.
@@ -80,11 +83,12 @@ impl ServeConfig {
     /// Merges flags/env over the config file (`file`, or `./warden.toml` if
     /// it exists) over the defaults.
     pub fn resolve(given: Settings, file: Option<&Path>) -> anyhow::Result<ServeConfig> {
-        let from_file = match file {
+        let file = match file {
+            Some(path) => Some(path.to_path_buf()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
+        };
+        let from_file = match &file {
             Some(path) => read_file(path)?,
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                read_file(Path::new(DEFAULT_CONFIG_FILE))?
-            }
             None => Settings::default(),
         };
         let limits = HttpLimits {
@@ -132,6 +136,7 @@ impl ServeConfig {
                 .or(from_file.cache_bytes)
                 .unwrap_or(DEFAULT_CACHE_BYTES),
             plugin_hooks,
+            file,
             invitation_ttl,
             credential_key_file: given.credential_key_file.or(from_file.credential_key_file),
             dns_resolver: given
@@ -158,6 +163,13 @@ fn parse_duration(text: &str) -> Option<time::Duration> {
     };
     let seconds = number.parse::<i64>().ok()?.checked_mul(seconds_per_unit)?;
     (seconds > 0).then(|| time::Duration::seconds(seconds))
+}
+
+/// `[plugin_hooks]` of the config file at `path` as it is now.
+pub fn plugin_hooks(path: &Path) -> Result<HookPins, String> {
+    let settings = read_file(path).map_err(|e| format!("{e:#}"))?;
+    plugin::parse_pins(&settings.plugin_hooks.unwrap_or_default())
+        .map_err(|e| format!("invalid config file {}: {e}", path.display()))
 }
 
 fn read_file(path: &Path) -> anyhow::Result<Settings> {

@@ -112,6 +112,7 @@ impl Error {
             Error::PolicyRejected(_) | Error::PluginsRejected(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            Error::Plugin(e) if e.kind.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Error::Plugin(_) => StatusCode::BAD_GATEWAY,
             Error::Storage(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -132,6 +133,7 @@ impl Error {
             Error::Stale(_) => "concurrent_change",
             Error::PolicyRejected(_) => "policy_rejected",
             Error::PluginsRejected(_) => "plugins_rejected",
+            Error::Plugin(e) if e.kind.is_unavailable() => "plugin_unavailable",
             Error::Plugin(_) => "plugin_failed",
             Error::Storage(_) => "storage_error",
             Error::Internal(_) => "internal_error",

@@ -308,7 +308,7 @@ fn plugin_replay(
             })?
         }
         None => {
-            let host = PluginHost::open(plugins, data, HookPins::new())?;
+            let host = PluginHost::open(plugins, data, Box::new(|| Ok(HookPins::new())))?;
             command::replay_audit(&store, audit_id, |hook, input| host.call_json(hook, input))?
         }
     };

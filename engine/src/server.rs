@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::app::App;
 use crate::config::ServeConfig;
 use crate::http::ManagementSettings;
-use crate::plugin::PluginHost;
+use crate::plugin::{PinSource, PluginHost};
 use crate::policy::PolicyEngine;
 use crate::secrets::CredentialKey;
 use crate::store::Store;
@@ -37,7 +37,11 @@ pub fn open_app(
 }
 
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    let plugins = PluginHost::open(&config.plugins, &config.data, config.plugin_hooks.clone())?;
+    std::fs::create_dir_all(&config.data)
+        .with_context(|| format!("cannot create data directory {}", config.data.display()))?;
+    // Before anything else: a bad token file must stop the server early.
+    let token = admin_token(&config.data)?;
+    let plugins = PluginHost::open(&config.plugins, &config.data, pin_source(&config))?;
     let app = Arc::new(open_app(
         &config.data,
         &config.policies,
@@ -64,7 +68,6 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             None
         }
     };
-    let token = admin_token(&config.data)?;
     let settings = ManagementSettings {
         invitation_ttl: config.invitation_ttl,
         credential_key: CredentialKey::load_or_create(
@@ -94,19 +97,49 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `[plugin_hooks]` as the config file says at each plugin reload (the
+/// pins resolved at start, when there is no file).
+fn pin_source(config: &ServeConfig) -> PinSource {
+    match config.file.clone() {
+        Some(file) => Box::new(move || crate::config::plugin_hooks(&file)),
+        None => {
+            let pins = config.plugin_hooks.clone();
+            Box::new(move || Ok(pins.clone()))
+        }
+    }
+}
+
+/// The shortest admin token accepted, from the environment or a file.
+const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
 /// The admin token: `WARDEN_ADMIN_TOKEN`, else the data directory's token
 /// file, else a new random token written there (mode 0600) and printed once.
+/// A token shorter than `MIN_ADMIN_TOKEN_CHARS` (an empty file left by a
+/// crash, say) stops the server: it would let in requests with no token.
 fn admin_token(data: &Path) -> anyhow::Result<String> {
     if let Ok(token) = std::env::var("WARDEN_ADMIN_TOKEN") {
         anyhow::ensure!(
-            token.len() >= 16,
-            "WARDEN_ADMIN_TOKEN must be at least 16 characters"
+            token.len() >= MIN_ADMIN_TOKEN_CHARS,
+            "WARDEN_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters"
         );
         return Ok(token);
     }
     let path = data.join(ADMIN_TOKEN_FILE);
-    if let Ok(token) = std::fs::read_to_string(&path) {
-        return Ok(token.trim().to_string());
+    match std::fs::read_to_string(&path) {
+        Ok(token) => {
+            let token = token.trim();
+            anyhow::ensure!(
+                token.len() >= MIN_ADMIN_TOKEN_CHARS,
+                "{} holds {} characters, fewer than the {MIN_ADMIN_TOKEN_CHARS} a token needs; \
+                 delete it to generate a new token, or write one of at least \
+                 {MIN_ADMIN_TOKEN_CHARS} characters",
+                path.display(),
+                token.len()
+            );
+            return Ok(token.to_string());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
     }
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
@@ -117,12 +150,31 @@ fn admin_token(data: &Path) -> anyhow::Result<String> {
     Ok(token)
 }
 
+/// Creates `path` (mode 0600) holding `text`, all or nothing: the text is
+/// written and synced to a temporary file first, which is then linked to
+/// `path`, so a crash leaves either no file or the whole one, and an
+/// existing file is never replaced.
 pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", hex::encode(nonce)));
+    let temporary = std::path::PathBuf::from(temporary);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(text.as_bytes())
+    let written = options.open(&temporary).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    linked?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -19,7 +19,7 @@ use warden::command::{
 };
 use warden::plugin::PluginHost;
 use warden::policy::PolicyEngine;
-use warden::store::{consistency, keys, OrgRole, Resource, Store, WorkspaceRole};
+use warden::store::{consistency, keys, InvitationMode, OrgRole, Resource, Store, WorkspaceRole};
 
 const USERS: usize = 6;
 const ORGS: usize = 2;
@@ -197,6 +197,12 @@ impl World {
                 verified_domains: vec![format!("org{o}.example")],
                 admin: Some(world.users[o]),
                 autojoin_role: OrgRole::Member,
+                // Both ways an invitation can admit, one org each.
+                invitation_mode: if o % 2 == 0 {
+                    InvitationMode::OnAccept
+                } else {
+                    InvitationMode::OnInvite
+                },
             };
             let org = run(&world, Actor::System, create).unwrap();
             let extra = CreateWorkspace {
@@ -225,13 +231,7 @@ impl World {
                 role,
                 accept_as,
             } => {
-                let invite = Invite {
-                    id: Uuid::now_v7(),
-                    org: self.orgs[org],
-                    email: email(user),
-                    role,
-                    ttl: Duration::days(7),
-                };
+                let invite = Invite::new(self.orgs[org], email(user), role, Duration::days(7));
                 if let Some(invitation) = run(self, Actor::System, invite) {
                     let target = InvitationRef {
                         org: self.orgs[org],
@@ -245,13 +245,12 @@ impl World {
                 }
             }
             Op::InviteRevoke { org, user } => {
-                let invite = Invite {
-                    id: Uuid::now_v7(),
-                    org: self.orgs[org],
-                    email: email(user),
-                    role: OrgRole::Member,
-                    ttl: Duration::days(7),
-                };
+                let invite = Invite::new(
+                    self.orgs[org],
+                    email(user),
+                    OrgRole::Member,
+                    Duration::days(7),
+                );
                 if let Some(invitation) = run(self, Actor::System, invite) {
                     let target = InvitationRef {
                         org: self.orgs[org],
@@ -285,7 +284,8 @@ impl World {
                 let add = AddWorkspaceMember {
                     org: self.orgs[org],
                     workspace: self.workspaces[org][ws],
-                    user: self.users[user],
+                    user: Some(self.users[user]),
+                    email: None,
                     role,
                 };
                 run(self, Actor::System, add);

@@ -69,6 +69,7 @@ impl Fixture {
     }
 
     fn host_with(&self, pins: HookPins) -> PluginHost {
+        let pins = Box::new(move || Ok(pins.clone()));
         PluginHost::open(&self.plugins(), &self.dir.path().join("data"), pins).unwrap()
     }
 }
@@ -344,6 +345,8 @@ fn huge_output_is_refused() {
     let error = plugin_error(host.autojoin(&signup("ann@acme.com")));
     assert_eq!(error.kind, FailureKind::OutputTooLarge, "{error}");
     assert!(error.message.contains("limits.max_output_bytes"), "{error}");
+    // Refused while the host copied it: the 10 MiB were never held.
+    assert!(error.message.contains("stopped while copying"), "{error}");
 }
 
 #[test]
@@ -361,8 +364,15 @@ fn a_component_for_another_abi_version_is_refused_naming_both() {
     let wrong = plugin_status(&status, "wrong-abi");
     assert_eq!(wrong.state, PluginState::Failed);
     assert_eq!(wrong.version, None);
-    // Nothing loaded: the hook stays with the built-in rule.
-    assert_eq!(served_by(&status, Hook::Autojoin).as_deref(), Some(BUILTIN));
+    // Nothing loaded, and the hook it declares fails closed rather than
+    // falling back to the built-in rule.
+    assert_eq!(served_by(&status, Hook::Autojoin), None);
+    let error = plugin_error(host.autojoin(&signup("ann@acme.com")));
+    assert_eq!(error.kind, FailureKind::Unavailable, "{error}");
+    assert!(
+        error.message.contains("wrong-abi failed to load"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -568,4 +578,59 @@ fn a_stand_alone_manifest_reuses_a_component_with_its_own_config() {
         answer.output.reason
     );
     assert_eq!(answer.config, json!({"skip_domains": ["ACME.com"]}));
+}
+
+/// Replaces `domain-autojoin`'s component with `make(path)`'s file and
+/// returns what the reload said about the plugin.
+fn reload_with_component(make: impl FnOnce(&Path)) -> String {
+    let fixture = Fixture::with(&["domain-autojoin"]);
+    let component = fixture
+        .plugins()
+        .join("domain-autojoin/domain-autojoin.wasm");
+    std::fs::remove_file(&component).unwrap();
+    make(&component);
+    // On a thread with a deadline: a loader that blocks must fail the test,
+    // not hang it.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let host = fixture.host();
+        let status = host.status();
+        let plugin = plugin_status(&status, "domain-autojoin");
+        assert_eq!(plugin.state, PluginState::Failed);
+        let _ = done.send(plugin.last_error.clone().unwrap());
+    });
+    finished
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the loader answers without blocking")
+}
+
+#[cfg(unix)]
+#[test]
+fn the_loader_reads_only_regular_files_inside_the_plugin_directory() {
+    let fifo = reload_with_component(|path| {
+        let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path and a mode.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    });
+    assert!(fifo.contains("not a regular file"), "{fifo}");
+
+    let device = reload_with_component(|path| {
+        std::os::unix::fs::symlink("/dev/zero", path).unwrap();
+    });
+    assert!(device.contains("outside the plugin directory"), "{device}");
+
+    let outside = tempfile::tempdir().unwrap();
+    let elsewhere = outside.path().join("component.wasm");
+    std::fs::copy(
+        plugin_src("domain-autojoin").join("domain-autojoin.wasm"),
+        &elsewhere,
+    )
+    .unwrap();
+    let escaped = reload_with_component(|path| {
+        std::os::unix::fs::symlink(&elsewhere, path).unwrap();
+    });
+    assert!(
+        escaped.contains("outside the plugin directory"),
+        "{escaped}"
+    );
 }

@@ -197,6 +197,11 @@ impl Server {
         self.dir.path().join("policies")
     }
 
+    /// This server's config file (`warden.toml` in its working directory).
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.path().join("warden.toml")
+    }
+
     /// This server's plugin directory.
     pub fn plugins_dir(&self) -> PathBuf {
         self.dir.path().join("plugins")

@@ -237,3 +237,119 @@ fn a_restart_keeps_the_data() {
         .expect(409);
     assert_eq!(error_code(&taken), "email_taken");
 }
+
+/// Sends `request` (a whole HTTP/1.1 request) as it is and returns the
+/// answer's status and body: for headers no client library sends twice.
+fn raw_request(server: &Server, request: &str) -> (u16, Value) {
+    use std::io::{Read as _, Write as _};
+    let address = server.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn the_bearer_scheme_is_case_insensitive_and_sent_once() {
+    let server = Server::start();
+    for scheme in ["bearer", "BEARER", "Bearer", "bEaReR"] {
+        let auth = format!("{scheme} {TOKEN}");
+        let answer = server.send("GET", "/v1/policies", None, &[("Authorization", &auth)]);
+        assert_eq!(answer.status, 200, "{scheme}");
+    }
+    let twice = format!(
+        "GET /v1/policies HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Authorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+    );
+    let (status, body) = raw_request(&server, &twice);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(error_code(&body), "unauthenticated");
+}
+
+#[test]
+fn an_actor_named_twice_is_a_400_and_writes_nothing() {
+    let server = Server::start();
+    let admin = server.user("admin@acme.com");
+    let member = server.user("member@acme.com");
+    let org = server
+        .post(
+            "/v1/orgs",
+            json!({"name": "Acme", "plan": "pro", "admin": admin}),
+        )
+        .created_id();
+    let body = json!({"user": member, "role": "admin"}).to_string();
+    let request = format!(
+        "POST /v1/orgs/{org}/members HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         X-Warden-Actor: {member}\r\nX-Warden-Actor: {admin}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, answer) = raw_request(&server, &request);
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["field"], "x-warden-actor");
+    let members = server.get(&format!("/v1/orgs/{org}/members")).expect(200);
+    assert_eq!(members["items"].as_array().unwrap().len(), 1, "{members}");
+}
+
+#[test]
+fn a_token_file_too_short_to_be_a_token_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for content in ["", "\n", "short"] {
+        std::fs::write(data.join("admin.token"), content).unwrap();
+        let output = std::process::Command::new(warden_e2e::warden_bin())
+            .arg("serve")
+            .arg("--data")
+            .arg(&data)
+            .args(["--listen", "127.0.0.1:0"])
+            .env_remove("WARDEN_ADMIN_TOKEN")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "started with {content:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("admin.token holds"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_generated_token_file_is_private_and_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // An unreadable policy directory stops the server after the token is
+    // written, so the test needs no port.
+    let output = std::process::Command::new(warden_e2e::warden_bin())
+        .arg("serve")
+        .arg("--data")
+        .arg(&data)
+        .args(["--policies", "no-such-dir", "--listen", "127.0.0.1:0"])
+        .env_remove("WARDEN_ADMIN_TOKEN")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let token = std::fs::read_to_string(data.join("admin.token")).unwrap();
+    assert_eq!(token.len(), 64, "{token:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(data.join("admin.token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

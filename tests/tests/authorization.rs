@@ -94,6 +94,12 @@ impl Fixture {
                     json!({"user": ids[user], "role": role}),
                 )
                 .expect(201);
+            // A new member lands in the default workspace by their org
+            // role; the matrix wants the workspace roles it names instead.
+            let default = &ids[&format!("{org}-default")];
+            let landed = format!("/v1/workspaces/{default}/members/{}", ids[user]);
+            let removed = server.call(None, "DELETE", &landed, None).status;
+            assert!([200, 404].contains(&removed), "{removed}");
             if !workspace.is_empty() {
                 server
                     .post(
@@ -376,4 +382,203 @@ fn requests_that_break_the_schema_are_rejected() {
     );
     assert_eq!(answer.status, 400, "{}", answer.body);
     assert_eq!(answer.body["error"]["field"], "context");
+}
+
+/// The spellings of a uuid that `Uuid::parse_str` reads as the same id.
+fn spellings(id: &str) -> Vec<String> {
+    let upper = id.to_uppercase();
+    vec![
+        upper.clone(),
+        format!("{}{}", &id[..18], &upper[18..]),
+        id.replace('-', ""),
+        format!("{{{id}}}"),
+        format!("urn:uuid:{id}"),
+    ]
+}
+
+#[test]
+fn no_spelling_of_a_stored_id_lets_a_caller_redefine_it() {
+    let server = Server::start();
+    let fixture = Fixture::create(&server);
+    let ids = &fixture.ids;
+    let (guest, flow) = (&ids["acme-guest-external"], &ids["acme-private-flow"]);
+    assert_eq!(
+        server.check(guest, "ViewResource", "Flow", flow)["decision"],
+        "Deny",
+        "the flow is not shared with the External Guest"
+    );
+    // The exploit: the stored flow, redefined as shared with her.
+    let ask = |spelled: &str| {
+        let forged = json!({
+            "uid": {"type": "Flow", "id": spelled},
+            "attrs": {
+                "org": {"type": "Org", "id": ids["acme"]},
+                "workspace": {"type": "Workspace", "id": ids["acme-default"]},
+                "shared_with": [{"type": "User", "id": guest}],
+            },
+            "parents": [{"type": "Workspace", "id": ids["acme-default"]}],
+        });
+        json!({
+            "principal": {"type": "User", "id": guest},
+            "action": {"type": "Action", "id": "ViewResource"},
+            "resource": {"type": "Flow", "id": spelled},
+            "entities": [forged],
+        })
+    };
+    let answer = server.post("/v1/authorize", ask(flow));
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.body["error"]["field"], "entities[0]");
+    for spelled in spellings(flow) {
+        // Warden's own routes read the spelling as the stored flow…
+        let stored = server.get(&format!("/v1/resources/{spelled}")).expect(200);
+        assert_eq!(&stored["id"], flow);
+        // …so a check refuses it, naming the canonical spelling.
+        let answer = server.post("/v1/authorize", ask(&spelled));
+        assert_eq!(answer.status, 400, "{spelled}: {}", answer.body);
+        assert_eq!(answer.body["error"]["code"], "invalid_request");
+        assert_eq!(answer.body["error"]["field"], "resource.id");
+        let message = answer.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(flow.as_str()), "{message}");
+    }
+
+    // The same in a batch: the misspelled item fails alone.
+    let spelled = flow.to_uppercase();
+    let requests = json!([ask(&spelled), {
+        "principal": {"type": "User", "id": guest},
+        "action": {"type": "Action", "id": "ViewResource"},
+        "resource": {"type": "Flow", "id": ids["acme-flow"]},
+    }]);
+    let answer = server
+        .post("/v1/authorize/batch", json!({ "requests": requests }))
+        .expect(200);
+    let error = answer["results"][0]["error"]["message"].as_str().unwrap();
+    assert!(error.starts_with("requests[0]: resource.id"), "{error}");
+    assert_eq!(answer["results"][1]["decision"], "Allow");
+
+    // Nor may a caller make anyone a member of a stored org's role group.
+    let admins = format!("{}/admin", ids["acme"]);
+    let claim = |group: &str| {
+        json!({
+            "principal": {"type": "User", "id": "app-user"},
+            "action": {"type": "Action", "id": "UpdateOrg"},
+            "resource": {"type": "Org", "id": ids["acme"]},
+            "entities": [{"uid": {"type": "User", "id": "app-user"}, "attrs": {"email": "a@b.c"},
+                          "parents": [{"type": "OrgRole", "id": group}]}],
+        })
+    };
+    let answer = server.post("/v1/authorize", claim(&admins));
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.body["error"]["field"], "entities[0].parents[0]");
+    let answer = server.post("/v1/authorize", claim(&admins.to_uppercase()));
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.body["error"]["field"], "entities[0].parents[0].id");
+}
+
+#[test]
+fn heavy_supplied_entities_are_answered_or_refused_by_a_named_limit() {
+    let server = Server::start();
+    let user = server.user("solo@example.com");
+    let folder = |id: String, parents: Vec<Value>| {
+        json!({"uid": {"type": "Folder", "id": id}, "parents": parents,
+               "attrs": {"org": {"type": "Org", "id": "o"}, "workspace": {"type": "Workspace", "id": "w"},
+                         "shared_with": []}})
+    };
+    let reference = |i: usize| json!({"type": "Folder", "id": format!("e{i}")});
+    let ask = |entities: Vec<Value>| {
+        server.post(
+            "/v1/authorize",
+            json!({
+                "principal": {"type": "User", "id": user},
+                "action": {"type": "Action", "id": "ViewResource"},
+                "resource": {"type": "Folder", "id": "e0"},
+                "entities": entities,
+            }),
+        )
+    };
+    // Eight levels, each naming the next and itself 16 times: once 16⁹
+    // steps on a server worker, now a cycle found in linear time.
+    let levels = (0..8)
+        .map(|i| {
+            let mut parents = vec![reference(i + 1); 16];
+            parents.extend(vec![reference(i); 16]);
+            folder(format!("e{i}"), parents)
+        })
+        .collect();
+    let answer = ask(levels);
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    let message = answer.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("cycle"), "{message}");
+
+    // 100 entities each naming all the others.
+    let complete = (0..100)
+        .map(|i| {
+            folder(
+                format!("e{i}"),
+                (0..100).filter(|j| *j != i).map(reference).collect(),
+            )
+        })
+        .collect();
+    let answer = ask(complete);
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.body["error"]["field"], "entities");
+    let message = answer.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("MAX_ENTITY_NODES"), "{message}");
+
+    // A chain of 100 is answered.
+    let chain = (0..100)
+        .map(|i| {
+            folder(
+                format!("e{i}"),
+                if i < 99 {
+                    vec![reference(i + 1)]
+                } else {
+                    vec![]
+                },
+            )
+        })
+        .collect();
+    assert_eq!(ask(chain).expect(200)["decision"], "Deny");
+}
+
+#[test]
+fn audit_records_name_the_policy_set_by_its_digest_across_restarts() {
+    let mut server = Server::start();
+    let health = server.get("/healthz").expect(200);
+    let digest = health["policy_digest"].as_str().unwrap().to_string();
+    assert_eq!(digest.len(), 64, "{health}");
+    assert_eq!(server.get("/v1/policies").expect(200)["digest"], digest);
+
+    let admin = server.user("admin@example.com");
+    let org = server
+        .post(
+            "/v1/orgs",
+            json!({"name": "acme", "plan": "pro", "admin": admin}),
+        )
+        .created_id();
+    let audit = server.get(&format!("/v1/orgs/{org}/audit")).expect(200);
+    assert_eq!(audit["items"][0]["policy_digest"], digest, "{audit}");
+
+    server.restart();
+    let health = server.get("/healthz").expect(200);
+    assert_eq!(health["policy_digest"], digest, "same files, same digest");
+    assert_eq!(health["policy_revision"], 1, "the revision restarts");
+
+    // An edit makes a new set with a new digest; old records keep theirs.
+    let path = server.policies_dir().join("members.cedar");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}\n// edited\n")).unwrap();
+    let reloaded = server.post("/v1/policies/reload", json!({})).expect(200);
+    assert!(reloaded["outcome"] == "loaded" || reloaded["outcome"] == "unchanged");
+    let edited = server.get("/healthz").expect(200)["policy_digest"].clone();
+    assert_ne!(edited, digest);
+    server
+        .post_as(
+            &admin,
+            &format!("/v1/orgs/{org}/workspaces"),
+            json!({"name": "research"}),
+        )
+        .expect(201);
+    let audit = server.get(&format!("/v1/orgs/{org}/audit")).expect(200);
+    assert_eq!(audit["items"][0]["policy_digest"], edited, "{audit}");
+    assert_eq!(audit["items"][1]["policy_digest"], digest, "{audit}");
 }

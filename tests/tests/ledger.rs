@@ -43,13 +43,7 @@ fn tenant_named(server: &Server, plan: &str, name: &str) -> Tenant {
             json!({"user": member, "role": "member"}),
         )
         .expect(201);
-    server
-        .post_as(
-            &admin,
-            &format!("/v1/workspaces/{workspace}/members"),
-            json!({"user": member, "role": "editor"}),
-        )
-        .expect(201);
+    // The member lands in the default workspace as an editor.
     let flow = server
         .post_as(
             &admin,

@@ -107,7 +107,8 @@ fn the_dry_run_call_returns_the_answer_record() {
 
 #[test]
 fn a_misbehaving_plugin_dropped_in_fails_502_with_its_logs_and_the_server_keeps_serving() {
-    let server = Server::start_with_plugins(&[]);
+    // An empty config file, so that `[plugin_hooks]` can be edited later.
+    let server = Server::start_configured(&[], &[], Some(""));
     let builtin = server
         .post("/v1/plugins/call", autojoin_call("ann@acme.com"))
         .expect(200);
@@ -146,14 +147,72 @@ fn a_misbehaving_plugin_dropped_in_fails_502_with_its_logs_and_the_server_keeps_
     let status = server.get("/v1/plugins").expect(200);
     assert_eq!(plugin(&status, "trap")["failures"], 2);
 
+    // A plugin that goes away leaves its hook failing closed, not served
+    // by the built-in rule, until the config chooses that rule.
     std::fs::remove_dir_all(server.plugins_dir().join("trap")).unwrap();
     let removed = server.wait_for(RELOAD_TIMEOUT, |s| {
-        served_by(&s.get("/v1/plugins").body, "autojoin") == "builtin"
+        served_by(&s.get("/v1/plugins").body, "autojoin").is_null()
     });
-    assert!(removed, "the watcher dropped the removed plugin");
+    assert!(removed, "the watcher noticed the removed plugin");
+    let gone = server
+        .post("/v1/plugins/call", autojoin_call("ann@acme.com"))
+        .expect(503);
+    assert_eq!(gone["error"]["code"], "plugin_unavailable");
+    assert!(
+        gone["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("plugin trap served hook autojoin and its files are gone"),
+        "{gone}"
+    );
+    std::fs::write(
+        server.config_file(),
+        "[plugin_hooks]\nautojoin = \"builtin\"\nseat-billing = \"builtin\"\n",
+    )
+    .unwrap();
+    let reloaded = server.post("/v1/plugins/reload", json!({})).expect(200);
+    assert_eq!(served_by(&reloaded, "autojoin"), "builtin");
     server
         .post("/v1/plugins/call", autojoin_call("ann@acme.com"))
         .expect(200);
+}
+
+#[test]
+fn a_plugin_that_fails_to_load_fails_its_hooks_closed() {
+    let server = Server::start_configured(&[], &[], None);
+    let staging = server.data_dir().join("broken-autojoin");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(
+        staging.join("plugin.toml"),
+        "name = \"broken-autojoin\"\nversion = \"0.1.0\"\ncomponent = \"broken.wasm\"\nhooks = [\"autojoin\"]\n",
+    )
+    .unwrap();
+    std::fs::write(staging.join("broken.wasm"), b"not wasm").unwrap();
+    std::fs::rename(&staging, server.plugins_dir().join("broken-autojoin")).unwrap();
+
+    let rejected = server.post("/v1/plugins/reload", json!({})).expect(422);
+    assert_eq!(rejected["error"]["code"], "plugins_rejected");
+    let status = server.get("/v1/plugins").expect(200);
+    assert!(served_by(&status, "autojoin").is_null(), "{status}");
+    assert_eq!(served_by(&status, "seat-billing"), "builtin");
+    let failed = server
+        .post("/v1/plugins/call", autojoin_call("ann@acme.com"))
+        .expect(503);
+    assert_eq!(failed["error"]["code"], "plugin_unavailable");
+    assert_eq!(failed["error"]["plugin"], "broken-autojoin");
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("plugin broken-autojoin failed to load"),
+        "{failed}"
+    );
+    // A sign-up, which asks the hook, fails closed and creates no user.
+    let signup = server.post("/v1/signup", json!({"email": "ann@acme.com"}));
+    assert_eq!(signup.status, 503, "{}", signup.body);
+    server
+        .post("/v1/users", json!({"email": "ann@acme.com"}))
+        .expect(201);
 }
 
 #[test]
@@ -207,7 +266,8 @@ fn warden_toml_chooses_between_two_plugins_on_one_hook() {
     let conflicted = Server::start_configured(&[], &plugins, None);
     let error = conflicted
         .post("/v1/plugins/call", autojoin_call("ann@acme.com"))
-        .expect(502);
+        .expect(503);
+    assert_eq!(error["error"]["code"], "plugin_unavailable");
     assert_eq!(error["error"]["kind"], "conflict");
     let status = conflicted.get("/v1/plugins").expect(200);
     let hook = status["hooks"]

@@ -3,33 +3,63 @@
 //! its role groups in those orgs and workspaces, plus what the caller sent.
 //!
 //! Architecture invariant: the number of store reads is bounded by the depth
-//! of the resource's ancestry, never by the number of orgs, users or
-//! resources. The principal's memberships outside the resource's org are not
+//! of the resource's ancestry and by what the caller sent (within
+//! [`MAX_ENTITY_NODES`]), never by the number of orgs, users or resources.
+//! A caller's entity never stands in for one of Warden's. The principal's memberships outside the resource's org are not
 //! read: no default policy lets anything cross orgs, so they cannot matter.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use cedar_policy::{Entities, Entity, RestrictedExpression};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{values, EntityRef, MAX_REQUEST_ENTITIES};
+use super::{ids, values, EntityRef, MAX_REQUEST_ENTITIES};
 use crate::error::{Error, Result};
 use crate::policy::PolicySnapshot;
 use crate::store::{Org, OrgRole, Resource, Store, Workspace, WorkspaceRole};
 
 /// How many ancestors (nested folders, workspace, org) a resource may have.
 const MAX_ANCESTOR_DEPTH: usize = 8;
-/// How many parents of one caller-supplied entity are looked up in the store.
-const MAX_SUPPLIED_PARENTS: usize = 16;
+/// The most entity nodes one check may touch: each entity the caller sent,
+/// each parent those name, each entity reached from the resource, and each
+/// store lookup of a supplied uid or parent. The work of building a check's
+/// entities is linear in this count (a reference to an entity already
+/// reached costs one set lookup, and there are no more of those than
+/// parents sent).
+pub const MAX_ENTITY_NODES: usize = 2000;
 
-/// Loads the entities for a check of `principal` on `resource`.
+/// What one check has spent of [`MAX_ENTITY_NODES`].
+#[derive(Default)]
+pub(super) struct Budget {
+    pub(super) spent: usize,
+}
+
+impl Budget {
+    fn spend(&mut self, nodes: usize) -> Result<()> {
+        self.spent += nodes;
+        if self.spent <= MAX_ENTITY_NODES {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            "entities",
+            format!(
+                "the entities sent, the parents they name and the stored entities they lead to \
+                 come to more than {MAX_ENTITY_NODES} nodes (MAX_ENTITY_NODES)"
+            ),
+        ))
+    }
+}
+
+/// Loads the entities for a check of `principal` on `resource`, spending
+/// `budget` on every node touched.
 pub(super) fn load(
     store: &Store,
     snapshot: &PolicySnapshot,
     principal: &EntityRef,
     resource: &EntityRef,
     supplied: &[Value],
+    budget: &mut Budget,
 ) -> Result<Entities> {
     if supplied.len() > MAX_REQUEST_ENTITIES {
         return Err(Error::invalid(
@@ -40,28 +70,22 @@ pub(super) fn load(
             ),
         ));
     }
+    let references = references(supplied, budget)?;
     let mut loader = Loader {
         store,
-        supplied: supplied_uids(supplied)?,
-        supplied_values: supplied,
+        by_uid: by_uid(&references)?,
+        supplied: &references,
+        budget,
         built: Vec::new(),
         seen: HashSet::new(),
+        visited: HashSet::new(),
+        pending: VecDeque::new(),
         orgs: HashMap::new(),
         workspaces: Vec::new(),
     };
-    loader.resource(resource, 0)?;
+    loader.ancestry(resource)?;
     loader.principal(principal)?;
-    for (uid, index) in &loader.supplied {
-        if loader.seen.contains(uid) {
-            return Err(Error::invalid(
-                format!("entities[{index}]"),
-                format!(
-                    "{}::{:?} is stored by Warden and cannot be sent with a request",
-                    uid.kind, uid.id
-                ),
-            ));
-        }
-    }
+    loader.refuse_forgeries()?;
     // Warden's own entities fit the schema by construction (the policy
     // tests hold them to it), so only the caller's are checked for
     // conformance: validating every stored entity was 15% of a check.
@@ -77,54 +101,147 @@ pub(super) fn load(
         .enumerate()
         .map(|(index, value)| {
             Entity::from_json_value(value.clone(), Some(schema))
-                .map_err(|e| Error::invalid(format!("entities[{index}]"), e.to_string()))
+                .map_err(|e| Error::invalid(format!("entities[{index}]"), with_causes(&e)))
         })
         .collect::<Result<Vec<_>>>()?;
     stored
         .add_entities(supplied, Some(schema))
-        .map_err(|e| Error::invalid("entities", e.to_string()))
+        .map_err(|e| Error::invalid("entities", with_causes(&e)))
 }
 
-/// The uids of the caller's entities, with their positions for error messages.
-fn supplied_uids(supplied: &[Value]) -> Result<HashMap<EntityRef, usize>> {
-    supplied
-        .iter()
-        .enumerate()
-        .map(|(index, entity)| {
-            serde_json::from_value::<EntityRef>(entity.get("uid").cloned().unwrap_or(Value::Null))
-                .map(|uid| (uid, index))
-                .map_err(|_| {
-                    Error::invalid(
-                        format!("entities[{index}].uid"),
-                        "expected {\"type\": …, \"id\": …}",
-                    )
-                })
-        })
-        .collect()
+/// A Cedar error with its causes: Cedar's own message often names only the
+/// kind of problem ("entity does not conform to the schema").
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    message
+}
+
+/// The uid and parents of one entity the caller sent.
+struct Supplied {
+    uid: EntityRef,
+    parents: Vec<EntityRef>,
+}
+
+/// Reads the uid and parents of each entity the caller sent (in either of
+/// Cedar's JSON forms), holds every id in them, their attributes and tags
+/// to its canonical spelling, and spends a node on each entity and parent.
+fn references(entities: &[Value], budget: &mut Budget) -> Result<Vec<Supplied>> {
+    let mut read = Vec::with_capacity(entities.len());
+    for (index, entity) in entities.iter().enumerate() {
+        let field = |rest: &str| format!("entities[{index}]{rest}");
+        let uid = reference(entity.get("uid"), || field(".uid"))?;
+        let parents = match entity.get("parents") {
+            None => &Vec::new(),
+            Some(Value::Array(parents)) => parents,
+            Some(_) => {
+                return Err(Error::invalid(
+                    field(".parents"),
+                    "expected an array of entity references",
+                ))
+            }
+        };
+        budget.spend(1 + parents.len())?;
+        let parents = parents
+            .iter()
+            .enumerate()
+            .map(|(at, parent)| reference(Some(parent), || field(&format!(".parents[{at}]"))))
+            .collect::<Result<_>>()?;
+        for key in ["attrs", "tags"] {
+            if let Some(values) = entity.get(key) {
+                ids::require_canonical_within(values, &mut field(&format!(".{key}")))?;
+            }
+        }
+        read.push(Supplied { uid, parents });
+    }
+    Ok(read)
+}
+
+/// One entity reference of the caller's, with a canonical id.
+fn reference(value: Option<&Value>, field: impl Fn() -> String) -> Result<EntityRef> {
+    let (kind, id) = value.and_then(ids::reference).ok_or_else(|| {
+        Error::invalid(
+            field(),
+            "expected an entity reference {\"type\": …, \"id\": …}",
+        )
+    })?;
+    ids::require_canonical(kind, id, || format!("{}.id", field()))?;
+    Ok(EntityRef::new(kind, id))
+}
+
+/// Where each of the caller's entities is in the request, by uid; a uid
+/// sent twice is refused.
+fn by_uid(supplied: &[Supplied]) -> Result<HashMap<EntityRef, usize>> {
+    let mut positions = HashMap::with_capacity(supplied.len());
+    for (index, entity) in supplied.iter().enumerate() {
+        if let Some(first) = positions.insert(entity.uid.clone(), index) {
+            return Err(Error::invalid(
+                format!("entities[{index}].uid"),
+                format!(
+                    "{}::{:?} is sent twice (also as entities[{first}])",
+                    entity.uid.kind, entity.uid.id
+                ),
+            ));
+        }
+    }
+    Ok(positions)
+}
+
+/// Whether a caller's entity of type `child` may sit under one of Warden's
+/// entities of type `parent`: a caller's resource may sit in a stored
+/// workspace or folder. Nothing of the caller's joins a stored org or a
+/// role group, and no user or role group of the caller's sits under
+/// anything of Warden's: who belongs to a stored org or workspace is
+/// Warden's to say.
+fn may_place(child: &str, parent: &str) -> bool {
+    const MEMBERSHIP_TYPES: [&str; 3] = ["User", "OrgRole", "WorkspaceRole"];
+    !MEMBERSHIP_TYPES.contains(&child)
+        && !matches!(parent, "Org" | "OrgRole" | "WorkspaceRole" | "User")
 }
 
 struct Loader<'a> {
     store: &'a Store,
-    supplied: HashMap<EntityRef, usize>,
-    supplied_values: &'a [Value],
+    supplied: &'a [Supplied],
+    by_uid: HashMap<EntityRef, usize>,
+    budget: &'a mut Budget,
     built: Vec<Entity>,
+    /// The entities built so far.
     seen: HashSet<EntityRef>,
+    /// Every entity reference followed, stored or the caller's.
+    visited: HashSet<EntityRef>,
+    /// References still to follow, with their distance from the resource.
+    pending: VecDeque<(EntityRef, usize)>,
     orgs: HashMap<Uuid, Org>,
     workspaces: Vec<Uuid>,
 }
 
 impl Loader<'_> {
-    /// Adds `uid` and its ancestors, from the store or from the caller's entities.
-    fn resource(&mut self, uid: &EntityRef, depth: usize) -> Result<()> {
-        if depth > MAX_ANCESTOR_DEPTH || self.seen.contains(uid) {
-            return Ok(());
-        }
-        let stored = match Uuid::parse_str(&uid.id) {
-            Ok(id) => self.stored(&uid.kind, id, depth)?,
-            Err(_) => false,
-        };
-        if !stored {
-            self.supplied_parents(uid, depth)?;
+    /// Adds `uid` and its ancestors, from the store or from the caller's
+    /// entities, nearest first; each entity is followed once.
+    fn ancestry(&mut self, uid: &EntityRef) -> Result<()> {
+        self.pending.push_back((uid.clone(), 0));
+        while let Some((uid, depth)) = self.pending.pop_front() {
+            if depth > MAX_ANCESTOR_DEPTH
+                || self.seen.contains(&uid)
+                || !self.visited.insert(uid.clone())
+            {
+                continue;
+            }
+            self.budget.spend(1)?;
+            let stored = match Uuid::try_parse(&uid.id) {
+                Ok(id) => self.stored(&uid.kind, id, depth)?,
+                Err(_) => false,
+            };
+            if let (false, Some(&index)) = (stored, self.by_uid.get(&uid)) {
+                let parents = &self.supplied[index].parents;
+                let next = parents.iter().map(|parent| (parent.clone(), depth + 1));
+                self.pending.extend(next);
+            }
         }
         Ok(())
     }
@@ -147,20 +264,61 @@ impl Loader<'_> {
         }
     }
 
-    /// Follows the parents of an entity the caller sent, so that a caller's
-    /// resource placed in a stored workspace gets that workspace's ancestry.
-    fn supplied_parents(&mut self, uid: &EntityRef, depth: usize) -> Result<()> {
-        let Some(&index) = self.supplied.get(uid) else {
-            return Ok(());
-        };
-        let parents: Vec<EntityRef> = self.supplied_values[index]
-            .get("parents")
-            .and_then(|p| serde_json::from_value(p.clone()).ok())
-            .unwrap_or_default();
-        for parent in parents.iter().take(MAX_SUPPLIED_PARENTS) {
-            self.resource(parent, depth + 1)?;
+    /// Refuses a caller's entity that is one of Warden's (stored, or a role
+    /// group of a stored org or workspace, whether or not this check loaded
+    /// it), or that names one of Warden's entities as a parent where
+    /// [`may_place`] does not allow it.
+    fn refuse_forgeries(&mut self) -> Result<()> {
+        let supplied = self.supplied;
+        for (index, entity) in supplied.iter().enumerate() {
+            let uid = &entity.uid;
+            if self.is_wardens(uid)? {
+                return Err(Error::invalid(
+                    format!("entities[{index}]"),
+                    format!(
+                        "{}::{:?} is stored by Warden and cannot be sent with a request",
+                        uid.kind, uid.id
+                    ),
+                ));
+            }
+            for (at, parent) in entity.parents.iter().enumerate() {
+                if !may_place(&uid.kind, &parent.kind) && self.is_wardens(parent)? {
+                    return Err(Error::invalid(
+                        format!("entities[{index}].parents[{at}]"),
+                        format!(
+                            "{}::{:?} is Warden's: who belongs to a stored org or workspace \
+                             comes from the store, and a {} sent with a request cannot be placed in it",
+                            parent.kind, parent.id, uid.kind
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Whether `uid` is one of Warden's entities: built for this check, or
+    /// in the store (a role group belongs to a stored org or workspace).
+    fn is_wardens(&mut self, uid: &EntityRef) -> Result<bool> {
+        if self.seen.contains(uid) {
+            return Ok(true);
+        }
+        let owner = match uid.kind.as_str() {
+            "OrgRole" | "WorkspaceRole" => {
+                uid.id.split_once('/').map_or(&*uid.id, |(owner, _)| owner)
+            }
+            _ => &uid.id,
+        };
+        let Ok(id) = Uuid::try_parse(owner) else {
+            return Ok(false);
+        };
+        self.budget.spend(1)?;
+        Ok(match uid.kind.as_str() {
+            "Org" | "OrgRole" => self.store.org(id)?.is_some(),
+            "Workspace" | "WorkspaceRole" => self.store.workspace(id)?.is_some(),
+            "User" => self.store.user(id)?.is_some(),
+            _ => self.store.resource(id)?.is_some(),
+        })
     }
 
     fn org(&mut self, id: Uuid) -> Result<Option<&Org>> {
@@ -227,7 +385,8 @@ impl Loader<'_> {
             self.workspace(workspace)?;
         }
         if let Some(folder) = resource.folder {
-            self.resource(&EntityRef::new("Folder", folder), depth + 1)?;
+            let folder = EntityRef::new("Folder", folder);
+            self.pending.push_back((folder, depth + 1));
         }
         self.built.push(resource_entity(&resource)?);
         self.seen
@@ -357,38 +516,9 @@ mod tests {
 
     use super::*;
     use crate::app::{Actor, App};
+    use crate::authz::tests::{app, org, user};
     use crate::authz::CheckRequest;
-    use crate::command::{self, AddMember, ChangeRole, CreateOrg, CreateUser};
-    use crate::plugin::PluginHost;
-    use crate::policy::PolicyEngine;
-
-    fn app(dir: &tempfile::TempDir) -> App {
-        let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
-        App::new(
-            Store::open(&dir.path().join("db"), 1 << 22).unwrap(),
-            PolicyEngine::open(&policies).unwrap(),
-            PluginHost::builtin().unwrap(),
-        )
-    }
-
-    fn run<C: command::Command + serde::de::DeserializeOwned>(app: &App, body: Value) -> C::Output {
-        let command: C = serde_json::from_value(body).unwrap();
-        command::execute(app, Actor::System, None, command).unwrap()
-    }
-
-    fn user(app: &App, email: &str) -> Uuid {
-        run::<CreateUser>(app, json!({"email": email})).id
-    }
-
-    /// An org with `admin` as its admin, and `guest` as an internal guest.
-    fn org(app: &App, admin: Uuid, guest: Uuid) -> Org {
-        let org = run::<CreateOrg>(app, json!({"name": "org", "plan": "pro", "admin": admin}));
-        let mut add: AddMember =
-            serde_json::from_value(json!({"user": guest, "role": "guest_internal"})).unwrap();
-        add.org = org.id;
-        command::execute(app, Actor::System, None, add).unwrap();
-        org
-    }
+    use crate::command::{self, ChangeRole};
 
     fn loaded(app: &App, principal: Uuid, resource: &EntityRef) -> Vec<String> {
         let principal = EntityRef::new("User", principal);
@@ -398,6 +528,7 @@ mod tests {
             &principal,
             resource,
             &[],
+            &mut Budget::default(),
         )
         .unwrap();
         let mut uids: Vec<String> = entities.iter().map(|e| e.uid().to_string()).collect();
@@ -490,6 +621,7 @@ mod tests {
             &EntityRef::new("User", alice),
             &EntityRef::new("Org", target.id),
             &[forged],
+            &mut Budget::default(),
         )
         .err()
         .unwrap();
@@ -506,9 +638,16 @@ mod tests {
         let snapshot = app.policies.current();
         let many = vec![json!({}); MAX_REQUEST_ENTITIES + 1];
         let principal = EntityRef::new("User", Uuid::now_v7());
-        let error = load(&app.store, &snapshot, &principal, &principal, &many)
-            .err()
-            .unwrap();
+        let error = load(
+            &app.store,
+            &snapshot,
+            &principal,
+            &principal,
+            &many,
+            &mut Budget::default(),
+        )
+        .err()
+        .unwrap();
         assert!(
             matches!(error, Error::Invalid { ref field, .. } if field == "entities"),
             "{error}"

@@ -3,10 +3,13 @@
 
 mod cache;
 mod entities;
+mod ids;
+#[cfg(test)]
+mod tests;
 mod values;
 
 pub use cache::{EntityCache, MAX_CACHED_CHECKS};
-pub use entities::{org_role_id, workspace_role_id};
+pub use entities::{org_role_id, workspace_role_id, MAX_ENTITY_NODES};
 
 use cedar_policy::{Authorizer, Context, Decision as CedarDecision, EntityUid, Request};
 use serde::{Deserialize, Serialize};
@@ -34,8 +37,11 @@ impl EntityRef {
         }
     }
 
-    /// The Cedar uid; `field` names the request field for errors.
+    /// The Cedar uid of a reference a caller sent, whose id must be
+    /// canonical if it spells a uuid (see `ids`); `field` names the request
+    /// field for errors.
     pub fn to_uid(&self, field: &str) -> Result<EntityUid> {
+        ids::require_canonical(&self.kind, &self.id, || format!("{field}.id"))?;
         values::uid(&self.kind, &self.id).map_err(|e| Error::invalid(format!("{field}.type"), e))
     }
 }
@@ -51,7 +57,10 @@ pub struct CheckRequest {
     #[schema(value_type = Object)]
     pub context: serde_json::Map<String, serde_json::Value>,
     /// Extra entities in Cedar's JSON entity format, for resources Warden
-    /// does not store. They may not redefine entities Warden stores.
+    /// does not store; they may sit in a stored workspace or folder. They
+    /// may not be entities Warden stores (nor role groups of a stored org
+    /// or workspace) nor make anything a member of a stored org or role
+    /// group. Ids that spell a uuid must spell it canonically.
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub entities: Vec<serde_json::Value>,
@@ -95,6 +104,9 @@ pub fn authorize(
     let principal = request.principal.to_uid("principal")?;
     let action = request.action.to_uid("action")?;
     let resource = request.resource.to_uid("resource")?;
+    for (name, value) in &request.context {
+        ids::require_canonical_within(value, &mut format!("context.{name}"))?;
+    }
     let context = context(snapshot, &action, &request.context)?;
     let kind = snapshot.request_kind(&principal, &action, &resource);
     let policies = kind.map_or(&snapshot.policies, |kind| &*kind.policies);
@@ -109,6 +121,7 @@ pub fn authorize(
             &request.principal,
             &request.resource,
             &request.entities,
+            &mut entities::Budget::default(),
         )
     };
     let cached;
@@ -174,8 +187,12 @@ fn context(
 }
 
 /// Checks that a workspace resource, as it would be stored, conforms to the
-/// schema (its type is declared, its attributes have the declared types).
+/// schema (its type is declared, its attributes have the declared types)
+/// and that every entity its attributes name has a canonical id.
 pub fn validate_resource(schema: &cedar_policy::Schema, resource: &Resource) -> Result<()> {
+    for (name, value) in &resource.attributes {
+        ids::require_canonical_within(value, &mut format!("attributes.{name}"))?;
+    }
     let entity = entities::resource_entity(resource)?;
     cedar_policy::Entities::from_entities([entity], Some(schema))
         .map(drop)
@@ -222,43 +239,4 @@ fn explain(
         ));
     }
     sentence
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::policy::{self, load::SCHEMA_FILE};
-
-    #[test]
-    fn an_empty_context_is_still_validated_for_an_action_that_needs_one() {
-        let policies = tempfile::tempdir().unwrap();
-        let schema = "entity User; entity Doc;
-            action View appliesTo { principal: User, resource: Doc };
-            action Share appliesTo { principal: User, resource: Doc, context: { note: String } };";
-        std::fs::write(policies.path().join(SCHEMA_FILE), schema).unwrap();
-        let permit = "@id(\"all\") @reason(\"Anyone may\")\npermit (principal, action, resource);";
-        std::fs::write(policies.path().join("all.cedar"), permit).unwrap();
-        let snapshot = policy::build(policies.path(), 1).unwrap();
-        let data = tempfile::tempdir().unwrap();
-        let store = Store::open(data.path(), 1 << 20).unwrap();
-        let check = |action: &str| {
-            let request = CheckRequest {
-                principal: EntityRef::new("User", "u"),
-                action: EntityRef::new("Action", action),
-                resource: EntityRef::new("Doc", "d"),
-                context: serde_json::Map::new(),
-                entities: Vec::new(),
-            };
-            authorize(&store, &snapshot, &request, None)
-        };
-
-        assert!(check("View").unwrap().allowed());
-        match check("Share") {
-            Err(Error::Invalid { field, message }) => {
-                assert_eq!(field, "request");
-                assert!(message.contains("context"), "{message}");
-            }
-            other => panic!("expected an invalid request, got {other:?}"),
-        }
-    }
 }

@@ -2,6 +2,8 @@
 //! admins (or the org's Admins) approve with a role or deny. One open
 //! request per user and workspace.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -11,6 +13,7 @@ use super::{acting_user, fields, ApplyContext, Command};
 use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
+use crate::policy::PolicySnapshot;
 use crate::store::{keys, AccessRequest, AccessRequestState, Tx, TxResult, WorkspaceRole};
 
 /// Asks for access to a workspace, as the acting user.
@@ -46,7 +49,7 @@ impl Command for RequestAccess {
         }
     }
 
-    fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
+    fn authorize(&self, app: &App, actor: Actor) -> Result<Arc<PolicySnapshot>> {
         acting_user(app, actor, Self::ACTION)?;
         app.require(actor, Self::ACTION, self.resource())
     }

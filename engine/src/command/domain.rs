@@ -6,6 +6,7 @@
 pub mod dns;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -17,6 +18,7 @@ use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
 use crate::plugin::PluginAnswer;
+use crate::policy::PolicySnapshot;
 use crate::store::{claim_token, keys, ClaimState, DomainClaim, DomainProof, Org, Tx, TxResult};
 
 /// The Cedar action that lets a user manage an org's domains: the one that
@@ -120,7 +122,7 @@ impl Command for VerifyDomain {
 
     /// A DNS proof needs the policies' `UpdateOrg`; a confirmation without
     /// DNS needs the vendor.
-    fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
+    fn authorize(&self, app: &App, actor: Actor) -> Result<Arc<PolicySnapshot>> {
         if self.method == DomainProof::Vendor {
             require_system(actor, "confirm a domain without DNS proof")?;
         }

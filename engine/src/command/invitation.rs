@@ -1,6 +1,10 @@
 //! Invitations: an Admin (by the default policies) invites an email address
 //! with a role; the invitation expires, can be revoked or resent, and the
-//! user with that address accepts it once, which makes them a member.
+//! user with that address accepts it once, which makes them a member. An
+//! org whose `invitation_mode` is `on_invite` admits the email at once
+//! instead (its seat charged at the point of inviting).
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -10,14 +14,16 @@ use serde_json::Value;
 
 use super::org::{admit_member, join_default_workspace};
 use super::seats::{self, SeatQuote};
+use super::user::insert_user;
 use super::{acting_user, fields, ApplyContext, Command};
 use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
 use crate::plugin::PluginAnswer;
+use crate::policy::PolicySnapshot;
 use crate::store::{
-    keys, Invitation, InvitationStatus, Membership, Org, OrgRole, Tx, TxResult, User,
-    WorkspaceMember,
+    keys, Invitation, InvitationMode, InvitationStatus, Membership, Org, OrgRole, Tx, TxResult,
+    User, WorkspaceMember,
 };
 
 /// How long an invitation stays valid unless `invitation_ttl` says otherwise.
@@ -36,6 +42,31 @@ pub struct Invite {
     /// How long the invitation stays valid (the server's `invitation_ttl`).
     #[serde(skip)]
     pub ttl: Duration,
+    /// The id a user created by an `on_invite` invitation gets.
+    #[serde(default = "Uuid::now_v7", skip_deserializing)]
+    pub new_user: Uuid,
+    /// The org's invitation mode when the seat was priced.
+    #[serde(skip)]
+    mode: InvitationMode,
+    /// The seat-billing hook's price for the seat an `on_invite`
+    /// invitation takes.
+    #[serde(skip)]
+    seat: Option<SeatQuote>,
+}
+
+impl Invite {
+    pub fn new(org: Uuid, email: String, role: OrgRole, ttl: Duration) -> Invite {
+        Invite {
+            id: Uuid::now_v7(),
+            org,
+            email,
+            role,
+            ttl,
+            new_user: Uuid::now_v7(),
+            mode: InvitationMode::default(),
+            seat: None,
+        }
+    }
 }
 
 impl Command for Invite {
@@ -53,11 +84,33 @@ impl Command for Invite {
         fields::email("email", &self.email).map(drop)
     }
 
+    fn serial_key(&self) -> Option<String> {
+        Some(seats::serial_key(self.org))
+    }
+
+    fn consult(&mut self, app: &App) -> Result<Vec<PluginAnswer<Value>>> {
+        let org = app
+            .store
+            .org(self.org)?
+            .ok_or_else(|| Error::not_found("org", self.org))?;
+        self.mode = org.invitation_mode;
+        if self.mode == InvitationMode::OnInvite {
+            self.seat = seats::quote(app, self.org, self.role)?;
+        }
+        Ok(seats::answers(&self.seat))
+    }
+
     fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<Invitation> {
-        let org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
+        let mut org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
+        if org.invitation_mode != self.mode {
+            return Err(Error::Stale(format!("org {} changed its invitation mode", org.id)).into());
+        }
         let email = fields::email("email", &self.email)?;
-        if let Some(raw) = tx.get_raw(&keys::user_by_email(&email))? {
-            let user = Uuid::from_slice(&raw).map_err(|e| Error::Storage(e.to_string()))?;
+        let existing = match tx.get_raw(&keys::user_by_email(&email))? {
+            Some(raw) => Some(Uuid::from_slice(&raw).map_err(|e| Error::Storage(e.to_string()))?),
+            None => None,
+        };
+        if let Some(user) = existing {
             if tx.exists(&keys::membership(org.id, user))? {
                 return Err(Error::conflict(
                     "already_member",
@@ -67,7 +120,7 @@ impl Command for Invite {
             }
         }
         refuse_second_pending(tx, org.id, &email, self.id, ctx.now)?;
-        let invitation = Invitation {
+        let mut invitation = Invitation {
             id: self.id,
             org: org.id,
             email,
@@ -79,11 +132,26 @@ impl Command for Invite {
             accepted_by: None,
             closed_at: None,
         };
+        match self.mode {
+            InvitationMode::OnAccept => tx.put_raw(
+                &keys::pending_invitation(org.id, &invitation.email),
+                invitation.id.as_bytes(),
+            )?,
+            InvitationMode::OnInvite => {
+                let user = match existing {
+                    Some(user) => user,
+                    None => insert_user(tx, self.new_user, invitation.email.clone(), ctx)?.id,
+                };
+                seats::charge(tx, &self.seat, &org, user, self.role, ctx.now)?;
+                admit_member(tx, &mut org, user, self.role, ctx)?;
+                join_default_workspace(tx, &org, user, self.role, ctx)?;
+                tx.put(&keys::org(org.id), &org)?;
+                invitation.status = InvitationStatus::Accepted;
+                invitation.accepted_by = Some(user);
+                invitation.closed_at = Some(ctx.now);
+            }
+        }
         tx.put(&keys::invitation(org.id, invitation.id), &invitation)?;
-        tx.put_raw(
-            &keys::pending_invitation(org.id, &invitation.email),
-            invitation.id.as_bytes(),
-        )?;
         Ok(invitation)
     }
 }
@@ -213,9 +281,9 @@ impl Command for AcceptInvitation {
         self.0.org
     }
 
-    fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
+    fn authorize(&self, app: &App, actor: Actor) -> Result<Arc<PolicySnapshot>> {
         acting_user(app, actor, Self::ACTION)?;
-        Ok(app.policies.current().revision)
+        Ok(app.policies.current())
     }
 
     fn serial_key(&self) -> Option<String> {

@@ -53,6 +53,7 @@ use crate::authz::EntityRef;
 use crate::error::{Error, Result};
 use crate::plugin::replay::{self, Replay};
 use crate::plugin::{Hook, PluginAnswer};
+use crate::policy::PolicySnapshot;
 use crate::store::{keys, Store, Tx, TxResult};
 
 /// The longest `Idempotency-Key` accepted.
@@ -87,13 +88,14 @@ pub trait Command: Serialize + Send + Sync + 'static {
         Ok(())
     }
 
-    /// Decides whether `actor` may run the command; returns the deciding
-    /// policy revision. By default: the system actor for system-only
-    /// commands, else the policies for `ACTION` on `resource()`.
-    fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
+    /// Decides whether `actor` may run the command; returns the policy set
+    /// that decided (the audit record names it). By default: the system
+    /// actor for system-only commands, else the policies for `ACTION` on
+    /// `resource()`.
+    fn authorize(&self, app: &App, actor: Actor) -> Result<Arc<PolicySnapshot>> {
         if self.system_only() {
             require_system(actor, Self::ACTION)?;
-            Ok(app.policies.current().revision)
+            Ok(app.policies.current())
         } else {
             app.require(actor, Self::POLICY_ACTION, self.resource())
         }
@@ -197,7 +199,14 @@ pub struct AuditRecord {
     pub action: String,
     pub target: EntityRef,
     pub result: String,
+    /// The revision of the policy set that decided, counted from 1 by each
+    /// process: only meaningful next to `policy_digest`.
     pub policy_revision: u64,
+    /// sha256 of the policy set that decided (schema and policy files, as
+    /// `GET /v1/policies` shows it): names the exact rules across restarts.
+    /// Absent from records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_digest: Option<String>,
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
     /// The plugin answers the command acted on: who answered (name, version,
@@ -255,7 +264,7 @@ pub fn begin<C: Command>(
         }
     }
     command.validate(app)?;
-    let policy_revision = command.authorize(app, actor)?;
+    let policies = command.authorize(app, actor)?;
     let serial_key = command.serial_key();
     let _serial = serial_key.as_deref().map(|key| app.serialize(key));
     let mut attempt = 1;
@@ -265,7 +274,7 @@ pub fn begin<C: Command>(
             actor,
             idempotency: idempotency.cloned(),
             idempotency_key: idempotency_key.clone(),
-            policy_revision,
+            policies: Arc::clone(&policies),
             plugins,
         };
         if command.batched() {
@@ -312,7 +321,8 @@ struct Staging {
     actor: Actor,
     idempotency: Option<Idempotency>,
     idempotency_key: Option<Vec<u8>>,
-    policy_revision: u64,
+    /// The policy set that authorized the command.
+    policies: Arc<PolicySnapshot>,
     plugins: Vec<PluginAnswer<serde_json::Value>>,
 }
 
@@ -358,7 +368,8 @@ fn stage<C: Command>(
         action: C::ACTION.to_string(),
         target: command.resource(),
         result: "ok".to_string(),
-        policy_revision: staging.policy_revision,
+        policy_revision: staging.policies.revision,
+        policy_digest: Some(staging.policies.digest.clone()),
         details: details.clone(),
         plugins: staging.plugins.clone(),
     };
@@ -529,7 +540,7 @@ pub fn audit_read(
     org: Uuid,
     action: &str,
     target: EntityRef,
-    policy_revision: u64,
+    policies: Arc<PolicySnapshot>,
 ) -> Result<()> {
     let record = AuditRecord {
         id: Uuid::now_v7(),
@@ -538,7 +549,8 @@ pub fn audit_read(
         action: action.to_string(),
         target,
         result: "ok".to_string(),
-        policy_revision,
+        policy_revision: policies.revision,
+        policy_digest: Some(policies.digest.clone()),
         details: serde_json::Value::Null,
         plugins: Vec::new(),
     };

@@ -14,8 +14,8 @@ use crate::authz::EntityRef;
 use crate::error::{Error, Result};
 use crate::plugin::PluginAnswer;
 use crate::store::{
-    keys, Membership, MembershipStatus, Org, OrgRole, Plan, Tx, TxResult, User, Workspace,
-    WorkspaceMember, WorkspaceRole,
+    keys, InvitationMode, Membership, MembershipStatus, Org, OrgRole, Plan, Tx, TxResult, User,
+    Workspace, WorkspaceMember, WorkspaceRole,
 };
 
 /// Name of the workspace every new org starts with.
@@ -43,6 +43,9 @@ pub struct CreateOrg {
     /// The role users who auto-join by a verified domain get (not admin).
     #[serde(default = "OrgRole::autojoin_default")]
     pub autojoin_role: OrgRole,
+    /// Whether invitations admit at once or when accepted.
+    #[serde(default)]
+    pub invitation_mode: InvitationMode,
 }
 
 impl Command for CreateOrg {
@@ -74,6 +77,7 @@ impl Command for CreateOrg {
             verified_domains: Vec::new(),
             default_workspace: Some(self.default_workspace),
             autojoin_role: self.autojoin_role,
+            invitation_mode: self.invitation_mode,
             workspace_count: 1,
             seats_used: 0,
             admin_count: 0,
@@ -93,7 +97,7 @@ impl Command for CreateOrg {
         if let Some(admin) = self.admin {
             tx.require::<User>(&keys::user(admin), "user", admin)?;
             admit_member(tx, &mut org, admin, OrgRole::Admin, ctx)?;
-            add_workspace_member(tx, workspace.id, admin, WorkspaceRole::Admin, ctx)?;
+            join_default_workspace(tx, &org, admin, OrgRole::Admin, ctx)?;
         }
         tx.put(&keys::org(org.id), &org)?;
         Ok(org)
@@ -150,6 +154,7 @@ impl Command for AddMember {
         tx.require::<User>(&keys::user(self.user), "user", self.user)?;
         seats::charge(tx, &self.seat, &org, self.user, self.role, ctx.now)?;
         let membership = admit_member(tx, &mut org, self.user, self.role, ctx)?;
+        join_default_workspace(tx, &org, self.user, self.role, ctx)?;
         tx.put(&keys::org(org.id), &org)?;
         Ok(membership)
     }
@@ -158,8 +163,10 @@ impl Command for AddMember {
 /// Makes `user` a member of `org` with `role`: the membership, its index and
 /// the org's counters, inside the caller's transaction; the caller writes
 /// `org` back. Every way into an org goes through here (creating it with an
-/// admin, adding a member, accepting an invitation), so this is where a
-/// change that follows a new member (such as a seat charge) belongs.
+/// admin, adding a member, an invitation, auto-join), so this is where a
+/// change that follows a new member (such as a seat charge) belongs; each
+/// of them then puts the member in the default workspace by
+/// [`default_workspace_role`].
 pub fn admit_member(
     tx: &Tx,
     org: &mut Org,
@@ -243,6 +250,9 @@ pub struct UpdateOrg {
     /// The role users who auto-join by a verified domain get (not admin).
     #[serde(default)]
     pub autojoin_role: Option<OrgRole>,
+    /// Whether invitations admit at once (`on_invite`) or when accepted.
+    #[serde(default)]
+    pub invitation_mode: Option<InvitationMode>,
 }
 
 impl Command for UpdateOrg {
@@ -267,10 +277,11 @@ impl Command for UpdateOrg {
             && self.plan.is_none()
             && self.seat_limit.is_none()
             && self.autojoin_role.is_none()
+            && self.invitation_mode.is_none()
         {
             return Err(Error::invalid(
                 "body",
-                "name, plan, seat_limit or autojoin_role is needed",
+                "name, plan, seat_limit, autojoin_role or invitation_mode is needed",
             ));
         }
         if let Some(name) = &self.name {
@@ -288,6 +299,7 @@ impl Command for UpdateOrg {
             org.name = fields::name("name", name)?;
         }
         org.autojoin_role = self.autojoin_role.unwrap_or(org.autojoin_role);
+        org.invitation_mode = self.invitation_mode.unwrap_or(org.invitation_mode);
         org.plan = self.plan.unwrap_or(org.plan);
         org.seat_limit = self.seat_limit.unwrap_or(org.seat_limit);
         tx.put(&keys::org(org.id), &org)?;
@@ -473,7 +485,8 @@ pub(super) fn remove_workspace_member(tx: &Tx, workspace: Uuid, user: Uuid) -> T
 }
 
 /// The workspace role a new org member gets in the org's default
-/// workspace: Admins administer it, Members edit, Internal Guests view;
+/// workspace, whichever way they joined (created the org, added, invited,
+/// auto-joined): Admins administer it, Members edit, Internal Guests view;
 /// External Guests see only what is shared with them and join no workspace.
 pub fn default_workspace_role(role: OrgRole) -> Option<WorkspaceRole> {
     match role {

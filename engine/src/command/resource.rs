@@ -1,6 +1,8 @@
 //! Resources (flows, credentials, folders…) in workspaces: register,
 //! delete, move between workspaces of one org; credentials' secrets.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -10,6 +12,7 @@ use super::{ApplyContext, Command};
 use crate::app::{Actor, App};
 use crate::authz::{self, EntityRef};
 use crate::error::{Error, Result};
+use crate::policy::PolicySnapshot;
 use crate::secrets::{CredentialKey, MAX_SECRET_BYTES};
 use crate::store::{keys, Resource, Tx, TxResult, Workspace};
 
@@ -274,7 +277,7 @@ impl Command for MoveResource {
         Ok(())
     }
 
-    fn authorize(&self, app: &App, actor: Actor) -> Result<u64> {
+    fn authorize(&self, app: &App, actor: Actor) -> Result<Arc<PolicySnapshot>> {
         app.workspace(self.workspace)?;
         app.require(actor, Self::ACTION, self.resource())?;
         app.require(

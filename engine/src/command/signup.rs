@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::org::{add_workspace_member, admit_member};
+use super::org::{add_workspace_member, admit_member, default_workspace_role};
 use super::seats::{self, SeatQuote};
 use super::user::insert_user;
 use super::{fields, ApplyContext, Command};
@@ -14,7 +14,7 @@ use crate::authz::EntityRef;
 use crate::error::{Error, Result};
 use crate::plugin::types::{CandidateOrg, Join, JoinDecision, Signup};
 use crate::plugin::PluginAnswer;
-use crate::store::{keys, Org, OrgRole, Tx, TxResult, User, WorkspaceRole};
+use crate::store::{keys, Org, OrgRole, Tx, TxResult, User};
 
 /// `POST /v1/signup`: the system actor (the app's backend) signs a user up.
 #[derive(Debug, Serialize, Deserialize)]
@@ -186,22 +186,21 @@ fn admit(
     }
     seats::charge(tx, &consulted.seat, &org, user, join.role, ctx.now)?;
     admit_member(tx, &mut org, user, join.role, ctx)?;
-    for &workspace in &join.workspace_ids {
-        add_workspace_member(tx, workspace, user, autojoin_workspace_role(join.role), ctx)?;
-    }
+    // The same workspace role as every other way in; a role that joins no
+    // workspace (External Guests) joins none of those the hook named.
+    let workspaces = match default_workspace_role(join.role) {
+        Some(role) => {
+            for &workspace in &join.workspace_ids {
+                add_workspace_member(tx, workspace, user, role, ctx)?;
+            }
+            join.workspace_ids.clone()
+        }
+        None => Vec::new(),
+    };
     tx.put(&keys::org(org.id), &org)?;
     Ok(Some(Joined {
         org: org.id,
         role: join.role,
-        workspaces: join.workspace_ids.clone(),
+        workspaces,
     }))
-}
-
-/// Auto-joined members edit their default workspace's resources; guests
-/// only view them.
-fn autojoin_workspace_role(role: OrgRole) -> WorkspaceRole {
-    match role {
-        OrgRole::Admin | OrgRole::Member => WorkspaceRole::Editor,
-        OrgRole::GuestInternal | OrgRole::GuestExternal => WorkspaceRole::Viewer,
-    }
 }

@@ -58,7 +58,8 @@ impl Command for CreateWorkspace {
     }
 }
 
-/// Adds a member of the org to one of its workspaces.
+/// Adds a member of the org to one of its workspaces, named by user id or
+/// by email.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddWorkspaceMember {
@@ -67,8 +68,41 @@ pub struct AddWorkspaceMember {
     pub org: Uuid,
     #[serde(skip_deserializing)]
     pub workspace: Uuid,
-    pub user: Uuid,
+    /// The member's user id; or else `email`.
+    #[serde(default)]
+    pub user: Option<Uuid>,
+    /// The email of a member of the workspace's org.
+    #[serde(default)]
+    pub email: Option<String>,
     pub role: WorkspaceRole,
+}
+
+impl AddWorkspaceMember {
+    /// The user the body names, by id or by (normalised) email.
+    fn user(&self, tx: &Tx) -> TxResult<Uuid> {
+        match (&self.user, &self.email) {
+            (Some(user), None) => Ok(*user),
+            (None, Some(email)) => {
+                let email = fields::email("email", email)?;
+                match tx.get_raw(&keys::user_by_email(&email))? {
+                    Some(raw) => {
+                        Ok(Uuid::from_slice(&raw).map_err(|e| Error::Storage(e.to_string()))?)
+                    }
+                    None => Err(not_org_member(&email, self.org).into()),
+                }
+            }
+            _ => {
+                Err(Error::invalid("user", "name the member by user or by email, not both").into())
+            }
+        }
+    }
+}
+
+fn not_org_member(who: &str, org: Uuid) -> Error {
+    Error::conflict(
+        "not_org_member",
+        format!("{who} is not a member of the workspace's org {org}"),
+    )
 }
 
 impl Command for AddWorkspaceMember {
@@ -82,19 +116,28 @@ impl Command for AddWorkspaceMember {
         self.org
     }
 
+    fn validate(&self, _app: &App) -> Result<()> {
+        match (&self.user, &self.email) {
+            (Some(_), None) => Ok(()),
+            (None, Some(email)) => fields::email("email", email).map(drop),
+            (None, None) => Err(Error::invalid(
+                "user",
+                "name the member: user (an id) or email",
+            )),
+            (Some(_), Some(_)) => Err(Error::invalid(
+                "email",
+                "name the member by user or by email, not both",
+            )),
+        }
+    }
+
     fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<WorkspaceMember> {
         let workspace = require_workspace(tx, self.workspace)?;
-        if !tx.exists(&keys::membership(workspace.org, self.user))? {
-            return Err(Error::conflict(
-                "not_org_member",
-                format!(
-                    "user {} is not a member of the workspace's org {}",
-                    self.user, workspace.org
-                ),
-            )
-            .into());
+        let user = self.user(tx)?;
+        if !tx.exists(&keys::membership(workspace.org, user))? {
+            return Err(not_org_member(&format!("user {user}"), workspace.org).into());
         }
-        add_workspace_member(tx, workspace.id, self.user, self.role, ctx)
+        add_workspace_member(tx, workspace.id, user, self.role, ctx)
     }
 }
 

@@ -83,15 +83,20 @@ impl<S: Send + Sync> FromRequestParts<S> for ActingUser {
     }
 }
 
+/// The value of header `name`, sent at most once: two values (an actor and
+/// another actor, say) are a 400, never "the first one wins".
 fn header_str<'a>(parts: &'a Parts, name: &str) -> Result<Option<&'a str>, Error> {
-    parts
-        .headers
-        .get(name)
-        .map(|v| {
-            v.to_str()
-                .map_err(|_| Error::invalid(name, "must be visible ASCII"))
-        })
-        .transpose()
+    let mut values = parts.headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Error::invalid(name, "sent more than once; send it once"));
+    }
+    value
+        .to_str()
+        .map(Some)
+        .map_err(|_| Error::invalid(name, "must be visible ASCII"))
 }
 
 async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, Error> {

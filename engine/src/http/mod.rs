@@ -102,8 +102,15 @@ pub fn router(
         .with_state(state)
 }
 
+/// Liveness and the active policy set: its revision in this process and
+/// its content digest, which names the same rules across restarts.
 async fn healthz(State(state): State<ApiState>) -> Json<serde_json::Value> {
-    Json(json!({"status": "ok", "policy_revision": state.app.policies.current().revision}))
+    let policies = state.app.policies.current();
+    Json(json!({
+        "status": "ok",
+        "policy_revision": policies.revision,
+        "policy_digest": policies.digest,
+    }))
 }
 
 async fn not_found() -> Error {
@@ -152,18 +159,29 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
+        let presented = bearer_token(request.headers()).unwrap_or("");
+        // The server refuses to start with an empty token, so "" never matches.
         if bool::from(presented.as_bytes().ct_eq(self.token.as_bytes())) {
             Either::Right(self.inner.call(request))
         } else {
             Either::Left(ready(Ok(Error::Unauthenticated.into_response())))
         }
     }
+}
+
+/// The token of the one `Authorization: Bearer <token>` header; the scheme
+/// is case-insensitive (RFC 9110 §11.1). Two `Authorization` headers
+/// authenticate nothing.
+fn bearer_token(headers: &header::HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next()?.to_str().ok()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_matches(' '))
 }
 
 impl IntoResponse for Error {

@@ -95,6 +95,13 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// No plugin could be asked (none chosen, none loaded, no free slot):
+    /// the hook's server is unavailable, rather than a plugin answering
+    /// badly.
+    pub fn is_unavailable(self) -> bool {
+        matches!(self, FailureKind::Conflict | FailureKind::Unavailable)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailureKind::OutOfFuel => "out_of_fuel",

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use super::abi::{self, Prepared};
 use super::cache::{self, ArtifactCache};
+use super::hooks::Hook;
 use super::manifest::{Manifest, MANIFEST_FILE, MAX_MANIFEST_BYTES};
 use super::runtime::Runtime;
 
@@ -25,6 +26,9 @@ pub struct Source {
     /// The name the location implies; the manifest must carry the same.
     pub name: String,
     pub manifest: PathBuf,
+    /// The directory it was found in: every file it reads must resolve
+    /// (symbolic links followed) to a regular file inside it.
+    pub root: PathBuf,
 }
 
 impl Source {
@@ -41,12 +45,14 @@ impl Source {
             return manifest.is_file().then(|| Source {
                 name: file_name.to_string(),
                 manifest,
+                root: root_of(path),
             });
         }
         let stem = file_name.strip_suffix(".toml")?;
         path.is_file().then(|| Source {
             name: stem.to_string(),
             manifest: path.to_path_buf(),
+            root: root_of(path),
         })
     }
 
@@ -94,12 +100,12 @@ pub struct Files {
 
 /// Reads and validates the manifest and reads the component.
 pub fn read(source: &Source) -> Result<Files, String> {
-    let manifest_name = source.manifest.display().to_string();
-    let text = read_bounded(&source.manifest, MAX_MANIFEST_BYTES)?;
-    let text = String::from_utf8(text).map_err(|_| format!("{manifest_name}: not UTF-8 text"))?;
-    let manifest =
-        Manifest::parse(&text, &source.name).map_err(|e| format!("{manifest_name}: {e}"))?;
-    let wasm = read_bounded(&manifest.component_path(source.base()), MAX_COMPONENT_BYTES)?;
+    let (manifest, text) = read_manifest(source)?;
+    let wasm = read_bounded(
+        &manifest.component_path(source.base()),
+        &source.root,
+        MAX_COMPONENT_BYTES,
+    )?;
     let sha256 = hex::encode(Sha256::digest(&wasm));
     let fingerprint = hex::encode(Sha256::digest(format!(
         "{}\n{sha256}",
@@ -113,15 +119,78 @@ pub fn read(source: &Source) -> Result<Files, String> {
     })
 }
 
-fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+/// The hooks `source`'s manifest declares, if it reads and is valid.
+pub fn declared_hooks(source: &Source) -> Option<Vec<Hook>> {
+    read_manifest(source)
+        .ok()
+        .map(|(manifest, _)| manifest.hooks)
+}
+
+/// The validated manifest and its text.
+fn read_manifest(source: &Source) -> Result<(Manifest, String), String> {
+    let manifest_name = source.manifest.display().to_string();
+    let text = read_bounded(&source.manifest, &source.root, MAX_MANIFEST_BYTES)?;
+    let text = String::from_utf8(text).map_err(|_| format!("{manifest_name}: not UTF-8 text"))?;
+    let manifest =
+        Manifest::parse(&text, &source.name).map_err(|e| format!("{manifest_name}: {e}"))?;
+    Ok((manifest, text))
+}
+
+/// The directory a plugin found at `path` is confined to: the one holding
+/// it (canonical, so that links are judged by where they lead).
+fn root_of(path: &Path) -> PathBuf {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    parent
+        .canonicalize()
+        .unwrap_or_else(|_| parent.to_path_buf())
+}
+
+/// Reads the regular file `path`, at most `max` bytes, if it resolves to a
+/// place inside `root`. A FIFO, a device (a link to `/dev/zero`, say) or a
+/// link out of the plugin directory is refused before a byte is read: the
+/// file is opened without blocking and checked through its own handle.
+fn read_bounded(path: &Path, root: &Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
     let name = path.display();
-    let size = std::fs::metadata(path)
-        .map_err(|e| format!("{name}: cannot read: {e}"))?
-        .len();
-    if size > max {
-        return Err(format!("{name}: {size} bytes is over the limit of {max}"));
+    let resolved = path
+        .canonicalize()
+        .map_err(|e| format!("{name}: cannot read: {e}"))?;
+    if !resolved.starts_with(root) {
+        return Err(format!(
+            "{name}: resolves to {}, outside the plugin directory {}",
+            resolved.display(),
+            root.display()
+        ));
     }
-    std::fs::read(path).map_err(|e| format!("{name}: cannot read: {e}"))
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options
+        .open(&resolved)
+        .map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let metadata = file
+        .metadata()
+        .map_err(|e| format!("{name}: cannot read: {e}"))?;
+    if !metadata.is_file() {
+        return Err(format!("{name}: not a regular file"));
+    }
+    if metadata.len() > max {
+        return Err(format!(
+            "{name}: {} bytes is over the limit of {max}",
+            metadata.len()
+        ));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{name}: cannot read: {e}"))?;
+    if bytes.len() as u64 > max {
+        return Err(format!(
+            "{name}: grew over the limit of {max} bytes while read"
+        ));
+    }
+    Ok(bytes)
 }
 
 /// A plugin ready to serve calls.

@@ -41,7 +41,7 @@ pub use answer::{FailureKind, Level, LogLine, PluginAnswer, PluginError, BUILTIN
 pub use cache::CACHE_DIR;
 pub use hooks::Hook;
 pub use registry::{
-    parse_pins, HookInfo, HookPins, Pin, PluginInfo, PluginState, PluginStatus, Problem,
+    parse_pins, HookInfo, HookPins, Pin, PinSource, PluginInfo, PluginState, PluginStatus, Problem,
 };
 pub use runtime::{EPOCH_TICK, MAX_CONCURRENT_INSTANCES, MAX_LOG_LINES, MAX_LOG_LINE_BYTES};
 
@@ -64,7 +64,7 @@ pub struct PluginHost {
     /// `None`: no plugin directory; every hook is built in.
     dir: Option<PathBuf>,
     cache: Option<ArtifactCache>,
-    pins: HookPins,
+    pins: PinSource,
     active: ArcSwap<Snapshot>,
     /// Serialises reloads.
     reload_lock: Mutex<()>,
@@ -83,7 +83,8 @@ impl PluginHost {
     /// Loads the plugins of `dir`, caching compiled components under
     /// `data_dir`. Plugins that fail to load are reported in the status, not
     /// fatal: the server starts and serves the hooks it can.
-    pub fn open(dir: &Path, data_dir: &Path, pins: HookPins) -> anyhow::Result<PluginHost> {
+    /// `pins` gives the current `[plugin_hooks]`; it is read at every reload.
+    pub fn open(dir: &Path, data_dir: &Path, pins: PinSource) -> anyhow::Result<PluginHost> {
         let runtime = Runtime::new()?;
         let cache = ArtifactCache::open(data_dir, runtime.engine()).map_err(|e| {
             anyhow::anyhow!("cannot create {}: {e}", data_dir.join(CACHE_DIR).display())
@@ -101,7 +102,7 @@ impl PluginHost {
             Runtime::new()?,
             None,
             None,
-            HookPins::new(),
+            Box::new(|| Ok(HookPins::new())),
         ))
     }
 
@@ -109,13 +110,13 @@ impl PluginHost {
         runtime: Runtime,
         dir: Option<PathBuf>,
         cache: Option<ArtifactCache>,
-        pins: HookPins,
+        pins: PinSource,
     ) -> PluginHost {
         PluginHost {
             runtime,
             dir,
             cache,
-            active: ArcSwap::from_pointee(registry::empty(&pins)),
+            active: ArcSwap::from_pointee(registry::empty()),
             pins,
             reload_lock: Mutex::new(()),
             stats: Mutex::new(BTreeMap::new()),
@@ -132,7 +133,7 @@ impl PluginHost {
         };
         let previous = self.active.load_full();
         let build = |files| load::build(&self.runtime, self.cache.as_ref(), files);
-        let next = registry::rebuild(dir, &previous, &self.pins, build, &self.stats);
+        let next = registry::rebuild(dir, &previous, (self.pins)(), build, &self.stats);
         let problems = next.problems();
         self.active.store(Arc::new(next));
         if problems.is_empty() {

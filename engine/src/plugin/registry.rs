@@ -32,6 +32,10 @@ pub enum Pin {
 /// Hook → the plugin chosen to serve it, for hooks that need a choice.
 pub type HookPins = BTreeMap<Hook, Pin>;
 
+/// Reads the current `[plugin_hooks]` at every reload (the server re-reads
+/// its config file), so pins change with the plugins they choose between.
+pub type PinSource = Box<dyn Fn() -> Result<HookPins, String> + Send + Sync>;
+
 /// Parses `[plugin_hooks]` (hook name → plugin name or "builtin").
 pub fn parse_pins(table: &BTreeMap<String, String>) -> Result<HookPins, String> {
     let mut pins = HookPins::new();
@@ -62,7 +66,23 @@ pub struct Entry {
     pub serving: Option<Arc<LoadedPlugin>>,
     /// Why the current files did not load.
     pub error: Option<String>,
+    /// The hooks its files declare, as far as they could be read: a plugin
+    /// that failed to load still claims them (`None`: its manifest did not
+    /// read, so it may claim any hook).
+    pub declared: Option<Vec<Hook>>,
     pub stats: Arc<Stats>,
+}
+
+impl Entry {
+    /// Whether this plugin failed to load, serves nothing, and may have been
+    /// meant to serve `hook`.
+    fn failed_claiming(&self, hook: Hook) -> bool {
+        self.serving.is_none()
+            && self
+                .declared
+                .as_ref()
+                .is_none_or(|hooks| hooks.contains(&hook))
+    }
 }
 
 /// Who answers a hook.
@@ -82,8 +102,16 @@ pub enum Route {
 pub struct Snapshot {
     pub plugins: BTreeMap<String, Entry>,
     pub routes: BTreeMap<Hook, Route>,
+    /// The plugin each hook was last served by, so that a plugin that
+    /// disappears leaves its hooks failing closed rather than falling back
+    /// to the built-in rule (a pin in `[plugin_hooks]` releases them).
+    pub bound: BTreeMap<Hook, String>,
+    /// The pins the routes were chosen with.
+    pub pins: HookPins,
     /// The directory itself could not be read (the previous plugins stay).
     pub dir_error: Option<String>,
+    /// `[plugin_hooks]` could not be read (the previous pins stay).
+    pub pins_error: Option<String>,
     pub reloaded_at: OffsetDateTime,
 }
 
@@ -107,18 +135,23 @@ impl std::fmt::Display for Problem {
     }
 }
 
-/// Builds the next snapshot from the directory, reusing unchanged plugins
-/// of `previous` and keeping its versions of plugins that fail to load.
+/// Builds the next snapshot from the directory and the pins (`Err`: they
+/// could not be read, `previous`'s stay), reusing unchanged plugins of
+/// `previous` and keeping its versions of plugins that fail to load.
 pub fn rebuild(
     dir: &Path,
     previous: &Snapshot,
-    pins: &HookPins,
+    pins: Result<HookPins, String>,
     mut build: impl FnMut(load::Files) -> Result<LoadedPlugin, String>,
     stats: &Mutex<BTreeMap<String, Arc<Stats>>>,
 ) -> Snapshot {
+    let (pins, pins_error) = match pins {
+        Ok(pins) => (pins, None),
+        Err(e) => (previous.pins.clone(), Some(e)),
+    };
     let sources = match load::scan(dir) {
         Ok(sources) => sources,
-        Err(e) => return keep_with_dir_error(previous, pins, e, stats),
+        Err(e) => return keep_with_dir_error(previous, pins, pins_error, e, stats),
     };
     let mut plugins = BTreeMap::new();
     let mut first_manifest: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -143,33 +176,30 @@ pub fn rebuild(
             Ok(plugin) => (Some(plugin), None),
             Err(e) => (prev, Some(e)),
         };
+        let declared = match &serving {
+            Some(plugin) if error.is_none() => Some(plugin.manifest.hooks.clone()),
+            _ => load::declared_hooks(&source),
+        };
         let stats = stats_of(stats, &source.name);
         plugins.insert(
             source.name,
             Entry {
                 serving,
                 error,
+                declared,
                 stats,
             },
         );
     }
     Snapshot {
-        routes: resolve(&plugins, pins),
-        plugins,
-        dir_error: None,
-        reloaded_at: OffsetDateTime::now_utc(),
+        pins_error,
+        ..Snapshot::new(plugins, pins, &previous.bound, None)
     }
 }
 
 /// The empty snapshot a server starts from (every hook built in).
-pub fn empty(pins: &HookPins) -> Snapshot {
-    let plugins = BTreeMap::new();
-    Snapshot {
-        routes: resolve(&plugins, pins),
-        plugins,
-        dir_error: None,
-        reloaded_at: OffsetDateTime::now_utc(),
-    }
+pub fn empty() -> Snapshot {
+    Snapshot::new(BTreeMap::new(), HookPins::new(), &BTreeMap::new(), None)
 }
 
 fn load_one(
@@ -186,7 +216,8 @@ fn load_one(
 
 fn keep_with_dir_error(
     previous: &Snapshot,
-    pins: &HookPins,
+    pins: HookPins,
+    pins_error: Option<String>,
     error: String,
     stats: &Mutex<BTreeMap<String, Arc<Stats>>>,
 ) -> Snapshot {
@@ -197,16 +228,15 @@ fn keep_with_dir_error(
             let entry = Entry {
                 serving: e.serving.clone(),
                 error: e.error.clone(),
+                declared: e.declared.clone(),
                 stats: stats_of(stats, name),
             };
             (name.clone(), entry)
         })
         .collect();
     Snapshot {
-        routes: resolve(&plugins, pins),
-        plugins,
-        dir_error: Some(error),
-        reloaded_at: OffsetDateTime::now_utc(),
+        pins_error,
+        ..Snapshot::new(plugins, pins, &previous.bound, Some(error))
     }
 }
 
@@ -217,10 +247,15 @@ fn stats_of(stats: &Mutex<BTreeMap<String, Arc<Stats>>>, name: &str) -> Arc<Stat
 
 /// Chooses who serves each hook: the pinned plugin (or the built-in rule)
 /// if `[plugin_hooks]` names one; else the one plugin that declares the
-/// hook; else the built-in rule. Two plugins and no pin is a conflict, and
-/// a pin to a plugin that cannot serve fails closed: neither silently falls
-/// back to another rule.
-pub fn resolve(plugins: &BTreeMap<String, Entry>, pins: &HookPins) -> BTreeMap<Hook, Route> {
+/// hook; else the built-in rule, unless a plugin that may declare the hook
+/// failed to load or the plugin that served it (`bound`) is gone. Two
+/// plugins and no pin is a conflict, and a pin to a plugin that cannot
+/// serve fails closed: none of these silently falls back to another rule.
+fn resolve(
+    plugins: &BTreeMap<String, Entry>,
+    pins: &HookPins,
+    bound: &BTreeMap<Hook, String>,
+) -> BTreeMap<Hook, Route> {
     Hook::ALL
         .into_iter()
         .map(|hook| {
@@ -230,7 +265,8 @@ pub fn resolve(plugins: &BTreeMap<String, Entry>, pins: &HookPins) -> BTreeMap<H
                 .map(|(name, _)| name)
                 .collect();
             let route = match (pins.get(&hook), declaring.as_slice()) {
-                (Some(Pin::Builtin), _) | (None, []) => Route::Builtin,
+                (Some(Pin::Builtin), _) => Route::Builtin,
+                (None, []) => unserved(plugins, hook, bound.get(&hook)),
                 (Some(Pin::Plugin(name)), _) if declaring.contains(&name) => Route::Plugin(name.clone()),
                 (Some(Pin::Plugin(name)), _) => Route::Unavailable {
                     plugin: name.clone(),
@@ -256,6 +292,32 @@ pub fn resolve(plugins: &BTreeMap<String, Entry>, pins: &HookPins) -> BTreeMap<H
         .collect()
 }
 
+/// The route of an unpinned hook that no loaded plugin declares: the
+/// built-in rule, unless a plugin meant to serve it failed to load or went
+/// away.
+fn unserved(plugins: &BTreeMap<String, Entry>, hook: Hook, bound: Option<&String>) -> Route {
+    let unavailable = |plugin: &str, why: String| {
+        Route::Unavailable {
+        plugin: plugin.to_string(),
+        kind: FailureKind::Unavailable,
+        message: format!(
+            "{why}; hook {hook} fails closed until it loads, or until [plugin_hooks] {hook} = \"{BUILTIN_NAME}\" in warden.toml chooses the built-in rule"
+        ),
+    }
+    };
+    if let Some((name, entry)) = plugins.iter().find(|(_, e)| e.failed_claiming(hook)) {
+        let error = entry.error.as_deref().unwrap_or("unknown error");
+        return unavailable(name, format!("plugin {name} failed to load: {error}"));
+    }
+    match bound {
+        Some(name) if !plugins.contains_key(name) => unavailable(
+            name,
+            format!("plugin {name} served hook {hook} and its files are gone"),
+        ),
+        _ => Route::Builtin,
+    }
+}
+
 fn pinned_unavailable(plugins: &BTreeMap<String, Entry>, hook: Hook, name: &str) -> String {
     let why = match plugins.get(name) {
         None => "there is no such plugin".to_string(),
@@ -275,13 +337,43 @@ fn pinned_unavailable(plugins: &BTreeMap<String, Entry>, hook: Hook, name: &str)
 }
 
 impl Snapshot {
+    fn new(
+        plugins: BTreeMap<String, Entry>,
+        pins: HookPins,
+        previous_bound: &BTreeMap<Hook, String>,
+        dir_error: Option<String>,
+    ) -> Snapshot {
+        let routes = resolve(&plugins, &pins, previous_bound);
+        let bound = routes
+            .iter()
+            .filter_map(|(hook, route)| match route {
+                Route::Plugin(name) => Some((*hook, name.clone())),
+                Route::Builtin => None,
+                Route::Unavailable { .. } => previous_bound.get(hook).map(|n| (*hook, n.clone())),
+            })
+            .collect();
+        Snapshot {
+            plugins,
+            routes,
+            bound,
+            pins,
+            dir_error,
+            pins_error: None,
+            reloaded_at: OffsetDateTime::now_utc(),
+        }
+    }
+
     /// Everything wrong with this snapshot, for the reload's answer.
     pub fn problems(&self) -> Vec<Problem> {
-        let dir = self.dir_error.iter().map(|e| Problem {
-            plugin: None,
-            hook: None,
-            message: e.clone(),
-        });
+        let dir = self
+            .dir_error
+            .iter()
+            .chain(&self.pins_error)
+            .map(|e| Problem {
+                plugin: None,
+                hook: None,
+                message: e.clone(),
+            });
         let plugins = self.plugins.iter().filter_map(|(name, e)| {
             e.error.as_ref().map(|error| Problem {
                 plugin: Some(name.clone()),
@@ -358,7 +450,7 @@ impl Snapshot {
         PluginStatus {
             directory: directory.map(|d| d.display().to_string()),
             reloaded_at: self.reloaded_at,
-            last_error: self.dir_error.clone(),
+            last_error: self.dir_error.clone().or_else(|| self.pins_error.clone()),
             plugins,
             hooks,
         }

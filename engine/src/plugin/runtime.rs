@@ -42,6 +42,15 @@ const MAX_TABLE_ELEMENTS: usize = 20_000;
 /// further lines are counted, not kept.
 pub const MAX_LOG_LINES: usize = 64;
 pub const MAX_LOG_LINE_BYTES: usize = 1024;
+/// A call's wall-clock bound is this many times its CPU-time bound
+/// (`limits.timeout_ms`), and at least `MIN_WALL_CLOCK_GRACE` more: a call
+/// waiting for a core on a loaded machine still finishes, but no call
+/// holds its thread for long, however the OS schedules it.
+const WALL_CLOCK_PER_CPU_TIME: u32 = 4;
+const MIN_WALL_CLOCK_GRACE: Duration = Duration::from_millis(250);
+/// How wasmtime says a call's data would overrun its hostcall fuel, which
+/// we set to `limits.max_output_bytes` (its error type is private).
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 
 /// The store of one call.
 pub type CallStore = Store<CallState>;
@@ -110,8 +119,12 @@ impl Runtime {
         let limits = plugin.manifest.limits;
         let mut store = Store::new(&self.engine, CallState::new(&limits));
         store.limiter(|state| state as &mut dyn ResourceLimiter);
-        store.epoch_deadline_callback(|store| Ok(past_deadline(store.data())));
+        store.epoch_deadline_callback(|mut store| Ok(past_deadline(store.data_mut())));
         store.set_fuel(limits.fuel).expect("fuel is enabled");
+        // Bounds every copy out of the guest (the answer's strings, a log
+        // line) while it is made, not after: a plugin cannot make the host
+        // allocate more than its output limit.
+        store.set_hostcall_fuel(usize::try_from(limits.max_output_bytes).unwrap_or(usize::MAX));
         // Instantiation runs no guest code for our components, but bound it
         // anyway; `start_deadline` restarts the clock for the call itself.
         start_deadline(&mut store);
@@ -119,6 +132,7 @@ impl Runtime {
         let result = H::invoke(&plugin.prepared, &mut store, input, &plugin.config_text);
         let elapsed = started.elapsed();
         let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
+        let stopped_by_wall_clock = store.data().stopped_by_wall_clock;
         let logs = store.into_data().into_logs();
         let fail = |kind, message: String, logs| PluginError {
             plugin: plugin.manifest.name.clone(),
@@ -130,15 +144,13 @@ impl Runtime {
         let returned = match result {
             Ok(returned) => returned,
             Err(error) => {
-                let (kind, message) = classify(&error, &limits);
+                let (kind, message) = classify(&error, &limits, stopped_by_wall_clock);
                 return Err(fail(kind, message, logs));
             }
         };
-        let log_bytes: usize = logs.iter().map(|l| l.message.len()).sum();
-        let size = returned.bytes + log_bytes;
-        if size as u64 > limits.max_output_bytes {
+        if returned.bytes as u64 > limits.max_output_bytes {
             let message = format!(
-                "returned {} bytes of strings and {log_bytes} bytes of log lines, over the limit of {} (limits.max_output_bytes)",
+                "returned {} bytes of strings, over the limit of {} (limits.max_output_bytes)",
                 returned.bytes, limits.max_output_bytes
             );
             return Err(fail(FailureKind::OutputTooLarge, message, logs));
@@ -169,21 +181,32 @@ impl Runtime {
 /// restart it after instantiation, so only the call itself counts.
 pub fn start_deadline(store: &mut CallStore) {
     let ticks = store.data().deadline_ticks;
-    store.data_mut().cpu_at_start = thread_cpu_time();
+    let state = store.data_mut();
+    state.cpu_at_start = thread_cpu_time();
+    state.wall_clock_deadline = Instant::now() + state.wall_clock_limit;
     store.set_epoch_deadline(ticks);
 }
 
 /// Runs when the epoch deadline passes. The epoch measures wall-clock time,
 /// which also counts while the OS runs other threads; on a loaded machine
-/// that would fail calls that did little work. So the call is stopped only
-/// once its own thread has used `timeout_ms` of CPU; until then the check
-/// repeats every tick. (Fuel bounds the work too.)
-fn past_deadline(state: &CallState) -> UpdateDeadline {
+/// that would fail calls that did little work. So the call is stopped once
+/// its own thread has used `timeout_ms` of CPU, or once its wall-clock
+/// bound (a multiple of that) has passed; until then the check repeats
+/// every tick. (Fuel bounds the work too.)
+fn past_deadline(state: &mut CallState) -> UpdateDeadline {
     if thread_cpu_time().saturating_sub(state.cpu_at_start) >= state.timeout {
+        UpdateDeadline::Interrupt
+    } else if Instant::now() >= state.wall_clock_deadline {
+        state.stopped_by_wall_clock = true;
         UpdateDeadline::Interrupt
     } else {
         UpdateDeadline::Continue(1)
     }
+}
+
+/// The wall-clock bound of a call whose CPU-time bound is `timeout`.
+fn wall_clock_limit(timeout: Duration) -> Duration {
+    (timeout * WALL_CLOCK_PER_CPU_TIME).max(timeout + MIN_WALL_CLOCK_GRACE)
 }
 
 /// CPU time used by the calling thread (a plugin call runs on one thread).
@@ -208,9 +231,23 @@ fn thread_cpu_time() -> Duration {
 }
 
 /// Names what stopped a call, in the terms of the manifest's limits.
-fn classify(error: &wasmtime::Error, limits: &Limits) -> (FailureKind, String) {
+fn classify(
+    error: &wasmtime::Error,
+    limits: &Limits,
+    stopped_by_wall_clock: bool,
+) -> (FailureKind, String) {
     if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
         return (FailureKind::Memory, cap.to_string());
+    }
+    if error
+        .chain()
+        .any(|cause| cause.to_string().contains(HOSTCALL_FUEL_EXHAUSTED))
+    {
+        let message = format!(
+            "returned more than {} bytes of strings (limits.max_output_bytes); stopped while copying them out",
+            limits.max_output_bytes
+        );
+        return (FailureKind::OutputTooLarge, message);
     }
     if let Some(not_prepared) = error.downcast_ref::<NotPrepared>() {
         return (FailureKind::Abi, not_prepared.to_string());
@@ -226,6 +263,14 @@ fn classify(error: &wasmtime::Error, limits: &Limits) -> (FailureKind, String) {
             format!(
                 "used all {} fuel (limits.fuel) without returning",
                 limits.fuel
+            ),
+        ),
+        Some(Trap::Interrupt) if stopped_by_wall_clock => (
+            FailureKind::Timeout,
+            format!(
+                "ran {} ms of wall-clock time without returning ({WALL_CLOCK_PER_CPU_TIME} × limits.timeout_ms, at least {} ms more than it)",
+                wall_clock_limit(Duration::from_millis(limits.timeout_ms)).as_millis(),
+                MIN_WALL_CLOCK_GRACE.as_millis()
             ),
         ),
         Some(Trap::Interrupt) => (
@@ -259,6 +304,10 @@ pub struct CallState {
     timeout: Duration,
     /// The thread's CPU time when the call started.
     cpu_at_start: Duration,
+    wall_clock_limit: Duration,
+    wall_clock_deadline: Instant,
+    /// The call was stopped by its wall-clock bound, not its CPU time.
+    stopped_by_wall_clock: bool,
     logs: Vec<LogLine>,
     dropped_lines: usize,
 }
@@ -270,6 +319,9 @@ impl CallState {
             deadline_ticks: limits.timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1,
             timeout: Duration::from_millis(limits.timeout_ms),
             cpu_at_start: Duration::ZERO,
+            wall_clock_limit: wall_clock_limit(Duration::from_millis(limits.timeout_ms)),
+            wall_clock_deadline: Instant::now(),
+            stopped_by_wall_clock: false,
             logs: Vec::new(),
             dropped_lines: 0,
         }

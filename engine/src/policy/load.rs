@@ -24,7 +24,8 @@ pub struct Sources {
     schema: String,
     /// File name → text, sorted by name.
     policies: BTreeMap<String, String>,
-    /// sha256 over every file name and text.
+    /// sha256 over every file's name and text, the schema first, then the
+    /// policy files in name order (see [`crate::policy::PolicySnapshot::digest`]).
     pub digest: String,
 }
 

@@ -31,7 +31,9 @@ const WATCH_DEBOUNCE: Duration = Duration::from_millis(150);
 pub struct PolicySnapshot {
     /// Increases by one with every successful reload that changed something.
     pub revision: u64,
-    /// sha256 of the directory's files.
+    /// sha256 over the name and text of the schema and of every policy
+    /// file, in name order: the same files give the same digest in every
+    /// process, so audit records name the exact rules across restarts.
     pub digest: String,
     pub schema: Schema,
     /// The schema's action entities, added to every check's entities.
@@ -125,6 +127,7 @@ pub struct ReloadFailure {
 pub struct PolicyStatus {
     pub directory: String,
     pub revision: u64,
+    /// The active set's [`PolicySnapshot::digest`].
     pub digest: String,
     #[serde(with = "time::serde::rfc3339")]
     pub loaded_at: OffsetDateTime,
@@ -533,6 +536,35 @@ mod tests {
             .policies
             .policy(&PolicyId::new("view-all"))
             .is_some());
+    }
+
+    #[test]
+    fn the_digest_names_the_files_whatever_the_process() {
+        let dir = policy_dir(&[("a.cedar", PERMIT)]);
+        let digest = || build(dir.path(), 1).unwrap().digest;
+        let first = digest();
+        assert_eq!(first.len(), 64, "{first}");
+        assert_eq!(
+            digest(),
+            first,
+            "a second load of the same files (as after a restart)"
+        );
+        assert_eq!(
+            PolicyEngine::open(dir.path()).unwrap().status().digest,
+            first
+        );
+
+        std::fs::write(dir.path().join("a.cedar"), format!("{PERMIT}\n")).unwrap();
+        let edited = digest();
+        assert_ne!(edited, first, "an edit changes it");
+
+        std::fs::rename(dir.path().join("a.cedar"), dir.path().join("b.cedar")).unwrap();
+        assert_ne!(digest(), edited, "so does a rename");
+
+        let schema = format!("{SCHEMA} entity Folder;");
+        std::fs::write(dir.path().join(load::SCHEMA_FILE), schema).unwrap();
+        std::fs::rename(dir.path().join("b.cedar"), dir.path().join("a.cedar")).unwrap();
+        assert_ne!(digest(), edited, "and a schema edit");
     }
 
     #[test]

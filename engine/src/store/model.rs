@@ -27,6 +27,19 @@ impl Plan {
     }
 }
 
+/// When an invitation makes its email a member of the org.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvitationMode {
+    /// When the invited user accepts it (the email must match).
+    #[default]
+    OnAccept,
+    /// At once: the user with that email (created if there is none) joins
+    /// the org and its default workspace, and a seat beyond the limit is
+    /// charged at the point of inviting.
+    OnInvite,
+}
+
 /// A member's role in one organization.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -144,6 +157,9 @@ pub struct Org {
     /// The role users who auto-join (by a verified email domain) get.
     #[serde(default = "OrgRole::autojoin_default")]
     pub autojoin_role: OrgRole,
+    /// Whether an invitation admits its email at once or when accepted.
+    #[serde(default)]
+    pub invitation_mode: InvitationMode,
     /// Derived counters, kept in the same transaction as the records they count.
     pub workspace_count: u32,
     pub seats_used: u32,
