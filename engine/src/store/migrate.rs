@@ -65,7 +65,7 @@ pub(super) fn domain_claims(store: &Store) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{consistency, ClaimState, OrgRole, Plan};
+    use crate::store::{consistency, ClaimState, InvitationMode, OrgRole, Plan};
 
     fn org(name: &str, created_at: OffsetDateTime, domains: &[&str]) -> Org {
         Org {
@@ -76,6 +76,7 @@ mod tests {
             verified_domains: domains.iter().map(|d| d.to_string()).collect(),
             default_workspace: None,
             autojoin_role: OrgRole::Member,
+            invitation_mode: InvitationMode::default(),
             workspace_count: 0,
             seats_used: 0,
             admin_count: 0,
