@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::command::domain::dns;
 use crate::command::DEFAULT_INVITATION_TTL;
 use crate::http::{
     ConnectionLimits, HttpLimits, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BATCH,
@@ -64,6 +65,10 @@ pub struct Settings {
     /// hex digits [default: <data>/credential.key, generated on first start]
     #[arg(long, env = "WARDEN_CREDENTIAL_KEY_FILE")]
     pub credential_key_file: Option<PathBuf>,
+    /// The DNS resolver (`ip:port`) that checks domain claims' TXT records
+    /// [default: the first nameserver of /etc/resolv.conf]
+    #[arg(long, env = "WARDEN_DNS_RESOLVER")]
+    pub dns_resolver: Option<SocketAddr>,
     /// Config file only: `[plugin_hooks]`, hook name → the plugin that
     /// serves it (or "builtin"), for hooks that several plugins declare.
     #[arg(skip)]
@@ -86,6 +91,8 @@ pub struct ServeConfig {
     pub file: Option<PathBuf>,
     pub invitation_ttl: time::Duration,
     pub credential_key_file: Option<PathBuf>,
+    /// None when none is configured and the system lists none.
+    pub dns_resolver: Option<SocketAddr>,
 }
 
 impl ServeConfig {
@@ -168,6 +175,10 @@ impl ServeConfig {
             file,
             invitation_ttl,
             credential_key_file: given.credential_key_file.or(from_file.credential_key_file),
+            dns_resolver: given
+                .dns_resolver
+                .or(from_file.dns_resolver)
+                .or_else(dns::system_resolver),
         })
     }
 }
@@ -241,6 +252,16 @@ mod tests {
         assert_eq!(config.limits.max_batch, 10);
         assert_eq!(config.limits.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(config.policies, PathBuf::from("policies"));
+    }
+
+    #[test]
+    fn the_dns_resolver_is_configurable() {
+        let file = config_file("dns_resolver = \"127.0.0.1:5353\"\n");
+        let config = ServeConfig::resolve(Settings::default(), Some(file.path())).unwrap();
+        assert_eq!(config.dns_resolver, Some("127.0.0.1:5353".parse().unwrap()));
+        let file = config_file("dns_resolver = \"not an address\"\n");
+        let error = ServeConfig::resolve(Settings::default(), Some(file.path())).unwrap_err();
+        assert!(format!("{error:#}").contains("dns_resolver"), "{error:#}");
     }
 
     #[test]

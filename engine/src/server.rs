@@ -74,6 +74,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             config.credential_key_file.as_deref(),
             &config.data,
         )?,
+        dns_resolver: config.dns_resolver,
     };
     let mut router = crate::http::router(app.clone(), &token, config.limits.clone(), settings);
     // The trace layer logs at DEBUG (WARDEN_LOG=tower_http=debug); when

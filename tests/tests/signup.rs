@@ -266,3 +266,87 @@ fn concurrent_signups_each_join_once() {
     let org = server.get(&format!("/v1/orgs/{org}")).expect(200);
     assert_eq!(org["seats_used"], 12);
 }
+
+#[test]
+fn one_address_has_one_spelling_and_look_alikes_never_auto_join() {
+    let server = Server::start_with_plugins(&[AUTOJOIN]);
+    let (org, _) = acme(&server);
+
+    let (status, ann) = signup(&server, "ann@acme.com");
+    assert_eq!(status, 201, "{ann}");
+    let ann_id = ann["user"]["id"].clone();
+    // A trailing dot (the DNS root) or other case is the same Ann.
+    for spelling in ["ann@acme.com.", "ANN@Acme.COM.", " Ann@ACME.com "] {
+        let (status, again) = signup(&server, spelling);
+        assert_eq!(status, 200, "{spelling:?}: {again}");
+        assert_eq!(again["user"]["id"], ann_id, "{spelling:?} is a second Ann");
+    }
+    let taken = server
+        .post("/v1/users", json!({"email": "ann@acme.com."}))
+        .expect(409);
+    assert_eq!(taken["error"]["code"], "email_taken");
+
+    // Invisible characters, a right-to-left override and a Cyrillic `а`
+    // make addresses that look like Acme's: refused, saying why.
+    for (address, reason) in [
+        ("ann@acme\u{200B}.com", "U+200B, an invisible character"),
+        ("a\u{200D}nn@acme.com", "U+200D, an invisible character"),
+        ("ann@acme.com\u{FEFF}", "U+FEFF, an invisible character"),
+        (
+            "ann@\u{202E}moc.emca",
+            "U+202E, a bidirectional control character",
+        ),
+        ("ann@\u{0430}cme.com", "mixes Cyrillic and Latin"),
+        ("ann@xn--cme-5cd.com", "mixes Cyrillic and Latin"),
+        ("\u{0430}nn@acme.com", "mixes Cyrillic and Latin"),
+    ] {
+        let (status, error) = signup(&server, address);
+        assert_eq!(status, 400, "{address:?}: {error}");
+        assert_eq!(error["error"]["field"], "email", "{error}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(reason), "{address:?}: {message}");
+        // Nor do other paths that take an email accept them.
+        server
+            .post("/v1/users", json!({"email": address}))
+            .expect(400);
+    }
+    assert_eq!(members(&server, &org).len(), 2, "only the admin and Ann");
+}
+
+#[test]
+fn an_autojoin_plugin_never_gives_more_than_the_orgs_autojoin_role() {
+    let server = Server::start_with_plugins(&["tests/plugins/autojoin-guest-role"]);
+    // The plugin joins everyone as an internal guest.
+    let external = server
+        .post(
+            "/v1/orgs",
+            json!({"name": "Outsiders", "plan": "team", "verified_domains": ["outsiders.example"], "autojoin_role": "guest_external"}),
+        )
+        .created_id();
+    let (status, error) = signup(&server, "olga@outsiders.example");
+    assert_eq!(status, 502, "{error}");
+    assert_eq!(error["error"]["kind"], "invalid_output", "{error}");
+    assert!(
+        error["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("above org"),
+        "{error}"
+    );
+    assert!(members(&server, &external).is_empty());
+    server
+        .post("/v1/users", json!({"email": "olga@outsiders.example"}))
+        .expect(201);
+
+    // An internal guest is below an org's `member`: allowed.
+    let members_org = server
+        .post(
+            "/v1/orgs",
+            json!({"name": "Members", "plan": "team", "verified_domains": ["members.example"]}),
+        )
+        .created_id();
+    let (status, max) = signup(&server, "max@members.example");
+    assert_eq!(status, 201, "{max}");
+    assert_eq!(max["joined"]["org"], json!(members_org));
+    assert_eq!(max["joined"]["role"], "guest_internal");
+}

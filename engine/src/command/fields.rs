@@ -49,30 +49,39 @@ pub fn note(field: &str, value: &str) -> Result<String> {
     Ok(trimmed.to_string())
 }
 
-/// Normalises an email address (trim, lower-case) and checks its shape:
-/// one `@`, a non-empty local part and a valid domain.
+/// The longest input taken for an email address or a domain before it is
+/// normalised (a Unicode domain's UTF-8 can be longer than its punycode).
+pub const MAX_ADDRESS_INPUT_BYTES: usize = 4 * MAX_EMAIL_BYTES;
+/// The longest domain name (RFC 1035), in its ASCII (punycode) form.
+pub const MAX_DOMAIN_BYTES: usize = 253;
+/// The longest label of a domain name (RFC 1035).
+pub const MAX_LABEL_BYTES: usize = 63;
+
+/// Normalises an email address once, for every path that takes one: trim,
+/// lower-case, and the domain as [`domain`] normalises it (`Ann@ACME.com.`
+/// and `ann@acme.com` are one address). Refuses invisible and bidi control
+/// characters and local parts that mix scripts (look-alikes of another
+/// address), saying which.
 pub fn email(field: &str, value: &str) -> Result<String> {
-    let email = value.trim().to_lowercase();
-    if email.len() > MAX_EMAIL_BYTES {
-        return Err(Error::invalid(
-            field,
-            format!("must be at most {MAX_EMAIL_BYTES} bytes"),
-        ));
-    }
-    let Some((local, domain_part)) = email.split_once('@') else {
-        return Err(Error::invalid(
-            field,
-            format!("{value:?} is not an email address"),
-        ));
-    };
+    let trimmed = value.trim();
+    bounded_input(field, trimmed)?;
+    refuse_invisible(field, trimmed)?;
+    let not_an_email = || Error::invalid(field, format!("{value:?} is not an email address"));
+    let (local, domain_part) = trimmed.rsplit_once('@').ok_or_else(not_an_email)?;
     let local_ok = !local.is_empty()
         && !local
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == '@');
-    if !local_ok || domain(field, domain_part).is_err() {
+    if !local_ok {
+        return Err(not_an_email());
+    }
+    let local = local.to_lowercase();
+    single_script(field, &local)?;
+    let email = format!("{local}@{}", domain(field, domain_part)?);
+    if email.len() > MAX_EMAIL_BYTES {
         return Err(Error::invalid(
             field,
-            format!("{value:?} is not an email address"),
+            format!("must be at most {MAX_EMAIL_BYTES} bytes"),
         ));
     }
     Ok(email)
@@ -83,25 +92,149 @@ pub fn email_domain(email: &str) -> &str {
     email.rsplit_once('@').map_or("", |(_, d)| d)
 }
 
-/// Normalises a DNS domain name (trim, lower-case) and checks it: labels of
-/// letters, digits and hyphens, at least two labels.
+/// Normalises a DNS domain name once: trim, drop one trailing dot (the
+/// root), IDNA to ASCII (lower-case, punycode: `bücher.de` is stored as
+/// `xn--bcher-kva.de`). Refuses invisible and bidi control characters and
+/// labels that mix scripts (`аcme` with a Cyrillic `а`), saying which;
+/// then checks the ASCII form: at least two labels of letters, digits and
+/// hyphens.
 pub fn domain(field: &str, value: &str) -> Result<String> {
-    let domain = value.trim().trim_end_matches('.').to_lowercase();
-    let labels: Vec<&str> = domain.split('.').collect();
+    let trimmed = value.trim();
+    bounded_input(field, trimmed)?;
+    refuse_invisible(field, trimmed)?;
+    let name = trimmed.strip_suffix('.').unwrap_or(trimmed);
+    let not_a_domain = || Error::invalid(field, format!("{value:?} is not a domain name"));
+    // The Unicode form decodes punycode labels, so look-alikes spelled as
+    // `xn--…` are caught too.
+    let (unicode, decoded) = idna::domain_to_unicode(name);
+    decoded.map_err(|_| not_a_domain())?;
+    refuse_invisible(field, &unicode)?;
+    for label in unicode.split('.') {
+        single_script(field, label)?;
+    }
+    let ascii = idna::domain_to_ascii_strict(name).map_err(|_| not_a_domain())?;
+    let labels: Vec<&str> = ascii.split('.').collect();
     let label_ok = |l: &&str| {
         !l.is_empty()
-            && l.len() <= 63
+            && l.len() <= MAX_LABEL_BYTES
             && !l.starts_with('-')
             && !l.ends_with('-')
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
-    if domain.len() > 253 || labels.len() < 2 || !labels.iter().all(label_ok) {
+    if ascii.len() > MAX_DOMAIN_BYTES || labels.len() < 2 || !labels.iter().all(label_ok) {
+        return Err(not_a_domain());
+    }
+    Ok(ascii)
+}
+
+/// Refuses input too long to be an address before any work on it.
+fn bounded_input(field: &str, value: &str) -> Result<()> {
+    if value.len() > MAX_ADDRESS_INPUT_BYTES {
         return Err(Error::invalid(
             field,
-            format!("{value:?} is not a domain name"),
+            format!("must be at most {MAX_ADDRESS_INPUT_BYTES} bytes (MAX_ADDRESS_INPUT_BYTES)"),
         ));
     }
-    Ok(domain)
+    Ok(())
+}
+
+/// Bidirectional controls: they make text display in another order than it
+/// is stored (`U+202E` shows `moc.emca` as `acme.com`).
+const BIDI_CONTROLS: &[(char, char)] = &[
+    ('\u{061C}', '\u{061C}'),
+    ('\u{200E}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2066}', '\u{2069}'),
+];
+
+/// Characters that display as nothing: Unicode's format characters
+/// (category Cf) and the other invisible fillers and selectors. An
+/// address holding one looks like another address.
+const INVISIBLE: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{034F}', '\u{034F}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180B}', '\u{180F}'),
+    ('\u{200B}', '\u{200D}'),
+    ('\u{2060}', '\u{2065}'),
+    ('\u{206A}', '\u{206F}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FE00}', '\u{FE0F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+    ('\u{E0100}', '\u{E01EF}'),
+];
+
+/// What kind of hidden character `c` is, if it is one.
+fn hidden_character(c: char) -> Option<&'static str> {
+    let within = |ranges: &[(char, char)]| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&c));
+    if within(BIDI_CONTROLS) {
+        Some("a bidirectional control character")
+    } else if within(INVISIBLE) {
+        Some("an invisible character")
+    } else if c.is_control() {
+        Some("a control character")
+    } else {
+        None
+    }
+}
+
+/// Refuses a value holding a character that displays as nothing or
+/// reorders the text around it, naming the first one.
+fn refuse_invisible(field: &str, value: &str) -> Result<()> {
+    match value
+        .chars()
+        .find_map(|c| hidden_character(c).map(|what| (c, what)))
+    {
+        Some((c, what)) => Err(Error::invalid(
+            field,
+            format!(
+                "contains U+{:04X}, {what}: it makes the address look like another one",
+                u32::from(c)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a label (or an email's local part) whose letters come from more
+/// than one script (UTS 39 mixed-script detection: Japanese kana with Han
+/// is one script), naming them: `аcme` with a Cyrillic `а` looks like
+/// `acme`.
+fn single_script(field: &str, label: &str) -> Result<()> {
+    use unicode_script::{Script, UnicodeScript};
+    use unicode_security::MixedScript;
+    if label.is_single_script() {
+        return Ok(());
+    }
+    let mut scripts: Vec<&str> = Vec::new();
+    for script in label.chars().map(|c| c.script()) {
+        let name = script.full_name();
+        if !matches!(script, Script::Common | Script::Inherited) && !scripts.contains(&name) {
+            scripts.push(name);
+        }
+    }
+    Err(Error::invalid(
+        field,
+        format!(
+            "{label:?} mixes {} letters: a look-alike of another name is refused",
+            scripts.join(" and ")
+        ),
+    ))
 }
 
 /// Normalised, de-duplicated domains.
@@ -127,14 +260,27 @@ pub fn domains(field: &str, values: &[String]) -> Result<Vec<String>> {
 pub fn verifiable_domains(field: &str, values: &[String]) -> Result<Vec<String>> {
     let domains = domains(field, values)?;
     for (i, domain) in domains.iter().enumerate() {
-        if let Some(what) = refused_domain(domain) {
-            return Err(Error::invalid(
-                format!("{field}[{i}]"),
-                format!("{domain} is {what}; it cannot be an org's verified domain"),
-            ));
-        }
+        verifiable(&format!("{field}[{i}]"), domain)?;
     }
     Ok(domains)
+}
+
+/// One domain an org may claim and verify, normalised.
+pub fn verifiable_domain(field: &str, value: &str) -> Result<String> {
+    let domain = domain(field, value)?;
+    verifiable(field, &domain)?;
+    Ok(domain)
+}
+
+/// Refuses a (normalised) domain that says nothing about an employer.
+fn verifiable(field: &str, domain: &str) -> Result<()> {
+    match refused_domain(domain) {
+        Some(what) => Err(Error::invalid(
+            field,
+            format!("{domain} is {what}; it cannot be an org's verified domain"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Auto-join may make a user anything but an admin: admins are chosen by
@@ -163,6 +309,72 @@ mod tests {
             "ann@-acme.com",
         ] {
             assert!(email("email", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn one_address_has_one_spelling() {
+        for spelling in [
+            "ann@acme.com",
+            "Ann@ACME.com.",
+            " ann@acme.com. ",
+            "ANN@Acme.Com",
+        ] {
+            assert_eq!(email("email", spelling).unwrap(), "ann@acme.com");
+        }
+        assert_eq!(domain("d", "Bücher.DE.").unwrap(), "xn--bcher-kva.de");
+        assert_eq!(domain("d", "xn--bcher-kva.de").unwrap(), "xn--bcher-kva.de");
+        assert_eq!(
+            email("email", "jörg@Bücher.de").unwrap(),
+            "jörg@xn--bcher-kva.de"
+        );
+        assert!(domain("d", "acme.com..").is_err());
+    }
+
+    #[test]
+    fn look_alike_addresses_are_refused_with_the_reason() {
+        let refused = [
+            ("ann@acme\u{200B}.com", "U+200B, an invisible character"),
+            ("ann\u{200D}@acme.com", "U+200D, an invisible character"),
+            ("\u{FEFF}ann@acme.com", "U+FEFF, an invisible character"),
+            ("ann@acme.c\u{00AD}om", "U+00AD, an invisible character"),
+            ("ann@\u{202E}moc.emca", "U+202E, a bidirectional control"),
+            ("ann@acme\u{2066}.com", "U+2066, a bidirectional control"),
+            ("ann@\u{0430}cme.com", "mixes Cyrillic and Latin"),
+            ("\u{0430}nn@acme.com", "mixes Cyrillic and Latin"),
+            ("ann@xn--cme-5cd.com", "mixes Cyrillic and Latin"),
+            ("ann@\u{03BF}racle.com", "mixes Greek and Latin"),
+        ];
+        for (address, reason) in refused {
+            let error = email("email", address).unwrap_err().to_string();
+            assert!(error.contains(reason), "{address:?}: {error}");
+            assert!(error.starts_with("email: "), "{error}");
+        }
+        // One script per label is fine, whatever the script.
+        assert!(domain("d", "пример.рф").is_ok());
+        assert!(domain("d", "例え.テスト").is_ok());
+    }
+
+    proptest::proptest! {
+        /// Normalising is idempotent: a stored address normalises to itself.
+        #[test]
+        fn normalised_addresses_are_fixed_points(address in "\\PC{0,40}") {
+            if let Ok(normalised) = email("email", &address) {
+                proptest::prop_assert_eq!(email("email", &normalised).unwrap(), normalised.clone());
+                proptest::prop_assert!(normalised.chars().all(|c| hidden_character(c).is_none()));
+            }
+        }
+
+        /// Inserting an invisible character anywhere never yields an address.
+        #[test]
+        fn hidden_characters_are_always_refused(
+            at in 0usize..12,
+            hidden in proptest::sample::select(vec!['\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{202E}', '\u{2066}', '\u{FEFF}', '\u{00AD}', '\u{180E}']),
+        ) {
+            let mut address: Vec<char> = "ann@acme.com".chars().collect();
+            address.insert(at.min(address.len()), hidden);
+            let address: String = address.into_iter().collect();
+            proptest::prop_assert!(email("email", &address).is_err(), "{:?} accepted", address);
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod access;
 mod batch;
+pub mod domain;
 pub mod fields;
 mod invitation;
 mod ledger;
@@ -27,6 +28,7 @@ use uuid::Uuid;
 
 pub use access::{ApproveAccessRequest, DenyAccessRequest, RequestAccess};
 pub use batch::{Batches, MAX_BATCH_COMMANDS};
+pub use domain::{ClaimDomain, RemoveDomain, VerifyDomain};
 pub use invitation::{
     AcceptInvitation, Accepted, InvitationRef, Invite, ResendInvitation, RevokeInvitation,
     DEFAULT_INVITATION_TTL,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use serde_json::Value;
 
 use super::seats::{self, SeatQuote};
-use super::{fields, ApplyContext, Command};
+use super::{domain, fields, ApplyContext, Command};
 use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
@@ -40,6 +40,8 @@ pub struct CreateOrg {
     pub plan: Plan,
     #[serde(default)]
     pub seat_limit: u32,
+    /// Domains the vendor confirms for the new org: verified claims (409
+    /// `domain_taken` if another org holds one).
     #[serde(default)]
     pub verified_domains: Vec<String>,
     /// A user who becomes the org's first Admin.
@@ -79,10 +81,7 @@ impl Command for CreateOrg {
             name: fields::name("name", &self.name)?,
             plan: self.plan,
             seat_limit: self.seat_limit,
-            verified_domains: fields::verifiable_domains(
-                "verified_domains",
-                &self.verified_domains,
-            )?,
+            verified_domains: Vec::new(),
             default_workspace: Some(self.default_workspace),
             autojoin_role: self.autojoin_role,
             invitation_mode: self.invitation_mode,
@@ -99,8 +98,8 @@ impl Command for CreateOrg {
         };
         tx.put(&keys::workspace(workspace.id), &workspace)?;
         tx.put(&keys::org_workspace(org.id, workspace.id), &())?;
-        for domain in &org.verified_domains {
-            tx.put(&keys::domain_org(domain, org.id), &())?;
+        for domain in fields::verifiable_domains("verified_domains", &self.verified_domains)? {
+            domain::confirm_by_vendor(tx, &mut org, &domain, ctx.now)?;
         }
         if let Some(admin) = self.admin {
             tx.require::<User>(&keys::user(admin), "user", admin)?;
@@ -236,11 +235,11 @@ fn require_member(tx: &Tx, org: Uuid, user: Uuid) -> TxResult<Membership> {
         .ok_or_else(|| Error::not_found("member", format!("{user} of org {org}")).into())
 }
 
-/// Changes the name, verified domains, auto-join role or invitation mode of
-/// an org (the tenant's settings, `UpdateOrg`) and its plan or seat limit
-/// (the vendor's terms, `ManagePlan`). The actor needs the action of every
-/// field sent: a tenant Admin's body naming `plan` is refused whole,
-/// whatever else it holds.
+/// Changes the name, auto-join role or invitation mode of an org (the
+/// tenant's settings, `UpdateOrg`) and its plan or seat limit (the vendor's
+/// terms, `ManagePlan`). The actor needs the action of every field sent: a
+/// tenant Admin's body naming `plan` is refused whole, whatever else it
+/// holds. Domains are claimed and proven instead (`command::domain`).
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrg {
@@ -254,9 +253,11 @@ pub struct UpdateOrg {
     /// exceed it (billing charges the difference).
     #[serde(default)]
     pub seat_limit: Option<u32>,
-    /// Replaces the list.
-    #[serde(default)]
-    pub verified_domains: Option<Vec<String>>,
+    /// Refused: domains are claimed and proven (`command::domain`); the
+    /// field is read only to say so.
+    #[serde(default, skip_serializing)]
+    #[schema(ignore)]
+    pub verified_domains: Option<Value>,
     /// The role users who auto-join by a verified domain get (not admin).
     #[serde(default)]
     pub autojoin_role: Option<OrgRole>,
@@ -305,17 +306,20 @@ impl Command for UpdateOrg {
     }
 
     fn validate(&self, _app: &App) -> Result<()> {
+        if self.verified_domains.is_some() {
+            return Err(Error::invalid(
+                "verified_domains",
+                "domains are claimed with POST /v1/orgs/{id}/domains and verified by a DNS TXT record or by the vendor",
+            ));
+        }
         if !self.changes_settings() && !self.changes_terms() {
             return Err(Error::invalid(
                 "body",
-                "name, plan, seat_limit, verified_domains, autojoin_role or invitation_mode is needed",
+                "name, plan, seat_limit, autojoin_role or invitation_mode is needed",
             ));
         }
         if let Some(name) = &self.name {
             fields::name("name", name)?;
-        }
-        if let Some(domains) = &self.verified_domains {
-            fields::verifiable_domains("verified_domains", domains)?;
         }
         if let Some(role) = self.autojoin_role {
             fields::autojoin_role("autojoin_role", role)?;
@@ -327,16 +331,6 @@ impl Command for UpdateOrg {
         let mut org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
         if let Some(name) = &self.name {
             org.name = fields::name("name", name)?;
-        }
-        if let Some(domains) = &self.verified_domains {
-            let domains = fields::verifiable_domains("verified_domains", domains)?;
-            for old in &org.verified_domains {
-                tx.remove(&keys::domain_org(old, org.id))?;
-            }
-            for new in &domains {
-                tx.put(&keys::domain_org(new, org.id), &())?;
-            }
-            org.verified_domains = domains;
         }
         org.autojoin_role = self.autojoin_role.unwrap_or(org.autojoin_role);
         org.invitation_mode = self.invitation_mode.unwrap_or(org.invitation_mode);

@@ -1,5 +1,6 @@
 //! Sign-up: creates (or finds) a user by email, and lets the auto-join hook
-//! decide whether they join an org that verified their email's domain.
+//! decide whether they join the one org that holds their email's domain
+//! verified (see `command::domain`).
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -11,7 +12,7 @@ use super::{fields, ApplyContext, Command};
 use crate::app::App;
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
-use crate::plugin::types::{CandidateOrg, Join, JoinDecision, Signup, MAX_CANDIDATES};
+use crate::plugin::types::{CandidateOrg, Join, JoinDecision, Signup};
 use crate::plugin::PluginAnswer;
 use crate::store::{keys, Org, OrgRole, Tx, TxResult, User};
 
@@ -98,7 +99,7 @@ impl Command for SignUp {
         }
         let candidates = app
             .store
-            .orgs_verifying(fields::email_domain(&email), MAX_CANDIDATES)?
+            .domain_owner(fields::email_domain(&email))?
             .iter()
             .map(CandidateOrg::from)
             .collect();
@@ -162,7 +163,7 @@ fn find_or_create_user(
 
 /// Makes `user` a member of the org the hook chose, and of its workspaces,
 /// unless they already are; `None` if they were. The org must still be as
-/// the hook saw it.
+/// the hook saw it and still hold the email's domain.
 fn admit(
     tx: &Tx,
     join: &Join,
@@ -176,7 +177,8 @@ fn admit(
         .candidates
         .iter()
         .find(|c| c.org_id == org.id);
-    if seen != Some(&CandidateOrg::from(&org)) {
+    let owner: Option<Uuid> = tx.get(&keys::domain_owner(&consulted.signup.domain()))?;
+    if seen != Some(&CandidateOrg::from(&org)) || owner != Some(org.id) {
         return Err(Error::Stale(format!("org {} changed during sign-up", org.id)).into());
     }
     if tx.exists(&keys::membership(org.id, user))? {

@@ -4,6 +4,7 @@
 
 mod checks;
 mod common;
+mod domains;
 mod extract;
 mod ledger;
 mod openapi;
@@ -61,6 +62,8 @@ pub struct ManagementSettings {
     pub invitation_ttl: time::Duration,
     /// Seals and opens credential secrets.
     pub credential_key: CredentialKey,
+    /// Where domain claims' TXT records are looked up (`dns_resolver`).
+    pub dns_resolver: Option<std::net::SocketAddr>,
 }
 
 /// What every handler can reach.
@@ -91,6 +94,7 @@ pub fn router(
         .merge(resources::routes())
         .merge(plugins::routes())
         .merge(signup::routes())
+        .merge(domains::routes())
         .route_layer(RequireToken(Arc::from(admin_token)));
     // Merged, not nested under "/v1": the routes spell out their "/v1"
     // and no prefix is stripped per request.

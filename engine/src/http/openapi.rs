@@ -18,11 +18,12 @@ use utoipa::ToSchema;
 use crate::authz::{CheckRequest, Decision};
 use crate::command::{
     Accepted, AddMember, AddWorkspaceMember, ApproveAccessRequest, AuditRecord, ChangeRole,
-    ChangeWorkspaceRole, CreateOrg, CreateUser, CreateWorkspace, Invite, MoveResource,
+    ChangeWorkspaceRole, ClaimDomain, CreateOrg, CreateUser, CreateWorkspace, Invite, MoveResource,
     RegisterResource, RenameWorkspace, RequestAccess, SetDefaultWorkspace, UpdateOrg,
 };
 use crate::store::{
-    AccessRequest, Invitation, Membership, Org, Resource, User, Workspace, WorkspaceMember,
+    AccessRequest, DomainClaim, Invitation, Membership, Org, Resource, User, Workspace,
+    WorkspaceMember,
 };
 
 use super::resources::Revealed;
@@ -111,7 +112,11 @@ const ROUTES: &[Route] = &[
     route(Get, "/v1/users/{id}", "Read a user (the system, or the user themself)", None, 200, One("User"), READ),
     route(Post, "/v1/orgs", "Create an org with its default workspace (system actor only)", Some("CreateOrg"), 201, One("Org"), &[403, 404]),
     route(Get, "/v1/orgs/{id}", "Read an org (ViewOrg); `seats_used` counts Admins, Members and Internal Guests", None, 200, One("Org"), READ),
-    route(Patch, "/v1/orgs/{id}", "Change name, verified domains, auto-join role or invitation mode (UpdateOrg), plan or seat limit (ManagePlan, the vendor's)", Some("UpdateOrg"), 200, One("Org"), WRITE),
+    route(Patch, "/v1/orgs/{id}", "Change name, auto-join role or invitation mode (UpdateOrg), plan or seat limit (ManagePlan, the vendor's); `verified_domains` is refused (claim domains instead)", Some("UpdateOrg"), 200, One("Org"), WRITE),
+    route(Get, "/v1/orgs/{id}/domains", "Domain claims with their TXT records, oldest first, paged (UpdateOrg)", None, 200, Page("DomainClaim"), READ),
+    route(Post, "/v1/orgs/{id}/domains", "Claim a domain: `{\"domain\"}` → a pending claim and the TXT record to publish; 409 domain_taken, domain_already_claimed, too_many_domains (UpdateOrg)", Some("ClaimDomain"), 201, One("DomainClaim"), WRITE),
+    route(Post, "/v1/orgs/{id}/domains/{domain}/verify", "Prove a claim: `{\"method\": \"dns\"}` (default; Warden looks the TXT record up) or `{\"method\": \"vendor\"}` (system actor only); 409 domain_not_proven, dns_lookup_failed, dns_unavailable, domain_taken (UpdateOrg)", None, 200, One("DomainClaim"), WRITE),
+    route(Delete, "/v1/orgs/{id}/domains/{domain}", "Remove a claim; a verified domain stops auto-joining and is free for another org (UpdateOrg)", None, 200, One("DomainClaim"), WRITE),
     route(Put, "/v1/orgs/{id}/default-workspace", "Make one of the org's workspaces its default (SetDefaultWorkspace)", Some("SetDefaultWorkspace"), 200, One("Org"), WRITE),
     route(Get, "/v1/orgs/{id}/members", "Members with their roles, paged (ViewMembers)", None, 200, Page("Membership"), READ),
     route(Post, "/v1/orgs/{id}/members", "Add an existing user with a role (InviteMember)", Some("AddMember"), 201, One("Membership"), WRITE),
@@ -310,6 +315,8 @@ fn components() -> utoipa::openapi::Components {
         add::<Invite>,
         add::<Invitation>,
         add::<Accepted>,
+        add::<ClaimDomain>,
+        add::<DomainClaim>,
         add::<AuditRecord>,
         add::<CreateWorkspace>,
         add::<RenameWorkspace>,

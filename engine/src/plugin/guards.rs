@@ -82,8 +82,9 @@ pub fn autojoin_precheck(signup: &Signup) -> Option<JoinDecision> {
 
 /// A join must name a candidate org that verified the email's domain, add
 /// the user only to that org's default workspace (the only workspace the
-/// host told the plugin about), each at most once, and never as an admin
-/// (an org's admins are chosen by people, not by an email domain).
+/// host told the plugin about), each at most once, never as an admin (an
+/// org's admins are chosen by people, not by an email domain) and never in
+/// a role above the org's `autojoin_role` (its admins' choice).
 pub fn check_join(signup: &Signup, decision: &JoinDecision) -> Result<(), String> {
     let Some(join) = &decision.join else {
         return Ok(());
@@ -114,6 +115,14 @@ pub fn check_join(signup: &Signup, decision: &JoinDecision) -> Result<(), String
     }
     if join.role == OrgRole::Admin {
         return Err("auto-join never grants the admin role".to_string());
+    }
+    if join.role.rank() > org.autojoin_role.rank() {
+        return Err(format!(
+            "role {} is above org {}'s autojoin_role {}",
+            join.role.as_str(),
+            org.org_id,
+            org.autojoin_role.as_str()
+        ));
     }
     Ok(())
 }
@@ -164,6 +173,10 @@ mod tests {
     const WORKSPACE: Uuid = Uuid::from_u128(2);
 
     fn signup(email: &str) -> Signup {
+        signup_with_role(email, OrgRole::Member)
+    }
+
+    fn signup_with_role(email: &str, autojoin_role: OrgRole) -> Signup {
         Signup {
             email: email.into(),
             candidates: vec![CandidateOrg {
@@ -173,7 +186,7 @@ mod tests {
                 default_workspace: Some(WORKSPACE),
                 seats_used: 0,
                 seat_limit: 0,
-                autojoin_role: OrgRole::Member,
+                autojoin_role,
             }],
         }
     }
@@ -216,10 +229,34 @@ mod tests {
                 join(ORG, vec![WORKSPACE], OrgRole::Admin),
                 "admin",
             ),
+            (
+                signup_with_role("a@acme.com", OrgRole::GuestInternal),
+                join(ORG, vec![WORKSPACE], OrgRole::Member),
+                "above org 00000000-0000-0000-0000-000000000001's autojoin_role guest_internal",
+            ),
+            (
+                signup_with_role("a@acme.com", OrgRole::GuestExternal),
+                join(ORG, vec![], OrgRole::GuestInternal),
+                "above",
+            ),
         ];
         for (input, decision, expected) in refused {
             let error = check_join(&input, &decision).unwrap_err();
             assert!(error.contains(expected), "{expected:?} not in {error:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever role an org chose for auto-joined users, a plugin may
+        /// give that role or a lesser one, never a greater one.
+        #[test]
+        fn auto_joined_roles_never_exceed_the_orgs_choice(
+            chosen in proptest::sample::select(OrgRole::ALL[1..].to_vec()),
+            given in proptest::sample::select(OrgRole::ALL.to_vec()),
+        ) {
+            let decision = join(ORG, vec![WORKSPACE], given);
+            let allowed = check_join(&signup_with_role("a@acme.com", chosen), &decision).is_ok();
+            proptest::prop_assert_eq!(allowed, given.rank() <= chosen.rank());
         }
     }
 

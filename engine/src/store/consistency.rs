@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::keys::{self, trailing_uuid};
 use super::{decode, AccessRequest, AccessRequestState, Invitation, InvitationStatus, Membership};
-use super::{Org, OrgRole, Resource, Store, Workspace, WorkspaceMember};
+use super::{ClaimState, DomainClaim, Org, OrgRole, Resource, Store, Workspace, WorkspaceMember};
 use crate::error::Result;
 
 /// Every record of one kind, decoded.
@@ -56,29 +56,62 @@ pub fn check(store: &Store) -> Result<Vec<String>> {
     Ok(problems)
 }
 
-/// The verified-domain index (sign-up's candidates) lists exactly the
-/// orgs' verified domains.
+/// The domain indexes agree with the claims: one `org | domain` entry per
+/// claim; the owner index holds exactly the verified claims, which are
+/// exactly the orgs' `verified_domains`; no schema 1 index is left.
 fn domains_agree(
     store: &Store,
     orgs: &BTreeMap<Uuid, Org>,
     problems: &mut Vec<String>,
 ) -> Result<()> {
-    let mut index = BTreeSet::new();
-    for entry in store.scan(&[keys::DOMAIN_ORGS]) {
-        let (key, _) = entry?;
-        // `tag | domain | 0x00 | org`
-        let domain = String::from_utf8_lossy(&key[1..key.len() - 17]).into_owned();
-        index.insert((domain, trailing_uuid(&key)));
+    let claims: Vec<DomainClaim> = records(store, keys::DOMAIN_CLAIM)?;
+    let mut by_org_domain = BTreeSet::new();
+    for entry in store.scan(&[keys::ORG_DOMAIN]) {
+        let (key, value) = entry?;
+        // `tag | org | domain` → claim id
+        let domain = String::from_utf8_lossy(&key[17..]).into_owned();
+        by_org_domain.insert((trailing_uuid(&key[..17]), domain, decode::<Uuid>(&value)?));
     }
-    let expected: BTreeSet<(String, Uuid)> = orgs
+    let expected: BTreeSet<(Uuid, String, Uuid)> = claims
+        .iter()
+        .map(|c| (c.org, c.domain.clone(), c.id))
+        .collect();
+    if by_org_domain != expected {
+        problems.push(format!(
+            "org→domain index differs from the claims: {:?}",
+            by_org_domain
+                .symmetric_difference(&expected)
+                .collect::<Vec<_>>()
+        ));
+    }
+    let mut owners = BTreeSet::new();
+    for entry in store.scan(&[keys::DOMAIN_OWNER]) {
+        let (key, value) = entry?;
+        let domain = String::from_utf8_lossy(&key[1..]).into_owned();
+        owners.insert((domain, decode::<Uuid>(&value)?));
+    }
+    let verified: BTreeSet<(String, Uuid)> = claims
+        .iter()
+        .filter(|c| c.state == ClaimState::Verified)
+        .map(|c| (c.domain.clone(), c.org))
+        .collect();
+    let of_orgs: BTreeSet<(String, Uuid)> = orgs
         .values()
         .flat_map(|o| o.verified_domains.iter().map(|d| (d.clone(), o.id)))
         .collect();
-    if index != expected {
-        problems.push(format!(
-            "verified-domain index differs from the orgs' domains: {:?}",
-            index.symmetric_difference(&expected).collect::<Vec<_>>()
-        ));
+    for (what, set) in [
+        ("verified claims", &verified),
+        ("orgs' verified_domains", &of_orgs),
+    ] {
+        if &owners != set {
+            problems.push(format!(
+                "domain owner index differs from the {what}: {:?}",
+                owners.symmetric_difference(set).collect::<Vec<_>>()
+            ));
+        }
+    }
+    if store.scan(&keys::legacy_domain_orgs()).next().is_some() {
+        problems.push("the schema 1 domain index (tag 0x30) is still present".into());
     }
     Ok(())
 }

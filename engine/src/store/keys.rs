@@ -41,12 +41,19 @@ pub(super) const CREDENTIAL_SECRET: u8 = 0x14;
 /// `folder | resource` → (); a folder's direct children.
 pub(super) const FOLDER_CHILDREN: u8 = 0x15;
 // 0x20–0x2f: the ledger (`ledger::keys`).
-/// `domain | 0x00 | org` → (); the orgs that verified a domain (sign-up's
-/// auto-join candidates).
-pub(super) const DOMAIN_ORGS: u8 = 0x30;
+/// Schema 1 only: `domain | 0x00 | org` → (), the orgs that verified a
+/// domain; opening a schema 1 store migrates it (`store::migrate`).
+pub(super) const LEGACY_DOMAIN_ORGS: u8 = 0x30;
 /// `audit id` → org id, for audit records that hold plugin answers (so
 /// `warden plugin replay <audit id>` finds them without the org).
 pub(super) const AUDIT_ORG: u8 = 0x31;
+/// `org | claim (uuid v7)` → DomainClaim; an org's domain claims, oldest first.
+pub(super) const DOMAIN_CLAIM: u8 = 0x32;
+/// `org | domain` → claim id; one claim per org and domain.
+pub(super) const ORG_DOMAIN: u8 = 0x33;
+/// `domain` → org id; the one org that holds the domain verified (sign-up's
+/// only auto-join candidate).
+pub(super) const DOMAIN_OWNER: u8 = 0x34;
 
 /// Whether the record under `key` is one a check reads to build its
 /// entities (`authz::entities`): writing it invalidates what checks cached.
@@ -128,11 +135,20 @@ pub fn audit_of_org(org: Uuid) -> Vec<u8> {
 pub fn audit_org(id: Uuid) -> Vec<u8> {
     join(AUDIT_ORG, &[id.as_bytes()])
 }
-pub fn domain_org(domain: &str, org: Uuid) -> Vec<u8> {
-    join(DOMAIN_ORGS, &[domain.as_bytes(), &[0], org.as_bytes()])
+pub fn legacy_domain_orgs() -> Vec<u8> {
+    vec![LEGACY_DOMAIN_ORGS]
 }
-pub fn orgs_of_domain(domain: &str) -> Vec<u8> {
-    join(DOMAIN_ORGS, &[domain.as_bytes(), &[0]])
+pub fn domain_claim(org: Uuid, claim: Uuid) -> Vec<u8> {
+    join(DOMAIN_CLAIM, &[org.as_bytes(), claim.as_bytes()])
+}
+pub fn domain_claims_of_org(org: Uuid) -> Vec<u8> {
+    join(DOMAIN_CLAIM, &[org.as_bytes()])
+}
+pub fn org_domain(org: Uuid, domain: &str) -> Vec<u8> {
+    join(ORG_DOMAIN, &[org.as_bytes(), domain.as_bytes()])
+}
+pub fn domain_owner(domain: &str) -> Vec<u8> {
+    join(DOMAIN_OWNER, &[domain.as_bytes()])
 }
 pub fn idempotency(scope: &str, key: &str) -> Vec<u8> {
     join(IDEMPOTENCY, &[scope.as_bytes(), &[0], key.as_bytes()])

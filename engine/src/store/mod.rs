@@ -7,6 +7,7 @@
 pub mod consistency;
 mod durable;
 pub mod keys;
+mod migrate;
 pub mod model;
 
 use std::cell::{Cell, RefCell};
@@ -22,8 +23,9 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 pub use model::*;
 
-/// The on-disk layout version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The on-disk layout version this build reads and writes. Version 1
+/// stores are migrated when opened (`migrate`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Default size of sled's page cache: the store never holds the whole
 /// database in memory, only this much of it.
@@ -101,6 +103,11 @@ impl Store {
                 let found = <[u8; 4]>::try_from(bytes.as_ref())
                     .map(u32::from_be_bytes)
                     .map_err(|_| anyhow::anyhow!("database has a corrupt schema version"))?;
+                if found == 1 {
+                    migrate::domain_claims(self)?;
+                    self.db.flush()?;
+                    return Ok(());
+                }
                 anyhow::ensure!(
                     found == SCHEMA_VERSION,
                     "database schema version {found} is not supported by this build (expects {SCHEMA_VERSION})"
@@ -132,14 +139,19 @@ impl Store {
             None => Ok(None),
         }
     }
-    /// Up to `limit` orgs that verified `domain` (normalised), by the index.
-    pub fn orgs_verifying(&self, domain: &str, limit: usize) -> Result<Vec<Org>> {
-        let ids = self.page_ids(&keys::orgs_of_domain(domain), None, limit)?;
-        let mut orgs = Vec::with_capacity(ids.items.len());
-        for id in ids.items {
-            orgs.extend(self.org(id)?);
+    /// The one org that holds `domain` (normalised) verified, if any.
+    pub fn domain_owner(&self, domain: &str) -> Result<Option<Org>> {
+        match self.get::<Uuid>(&keys::domain_owner(domain))? {
+            Some(org) => self.org(org),
+            None => Ok(None),
         }
-        Ok(orgs)
+    }
+    /// `org`'s claim on `domain` (normalised), if it made one.
+    pub fn domain_claim(&self, org: Uuid, domain: &str) -> Result<Option<DomainClaim>> {
+        match self.get::<Uuid>(&keys::org_domain(org, domain))? {
+            Some(claim) => self.get(&keys::domain_claim(org, claim)),
+            None => Ok(None),
+        }
     }
     pub fn membership(&self, org: Uuid, user: Uuid) -> Result<Option<Membership>> {
         self.get(&keys::membership(org, user))

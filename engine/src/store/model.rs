@@ -72,6 +72,17 @@ impl OrgRole {
         OrgRole::Member
     }
 
+    /// How much the role may do: Admin 3, Member 2, Internal Guest 1,
+    /// External Guest 0. Each role may do at least what those below it may.
+    pub fn rank(self) -> u8 {
+        match self {
+            OrgRole::Admin => 3,
+            OrgRole::Member => 2,
+            OrgRole::GuestInternal => 1,
+            OrgRole::GuestExternal => 0,
+        }
+    }
+
     /// Whether this role takes a seat: Admins, Members and Internal Guests do,
     /// External Guests do not.
     pub fn takes_seat(self) -> bool {
@@ -139,6 +150,8 @@ pub struct Org {
     pub plan: Plan,
     /// Seats included in the plan; 0 means unlimited.
     pub seat_limit: u32,
+    /// The domains the org holds verified (normalised), in the order they
+    /// were verified; kept with the domain claims in the same transactions.
     pub verified_domains: Vec<String>,
     pub default_workspace: Option<Uuid>,
     /// The role users who auto-join (by a verified email domain) get.
@@ -299,4 +312,89 @@ pub struct AccessRequest {
     pub decided_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// Where a domain claim stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimState {
+    /// Claimed; the TXT record is not proven yet. Pending claims give nothing.
+    Pending,
+    /// Proven: the org is the one org that holds the domain.
+    Verified,
+}
+
+/// How a domain claim was proven.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DomainProof {
+    /// Warden found the claim's TXT record through its resolver.
+    #[default]
+    Dns,
+    /// The vendor (the system actor) confirmed it.
+    Vendor,
+}
+
+/// The DNS TXT record that proves a claim: `name` must hold `value`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TxtRecord {
+    pub name: String,
+    pub value: String,
+}
+
+/// The label under a claimed domain whose TXT record proves the claim.
+pub const CHALLENGE_LABEL: &str = "_warden-challenge";
+/// What the proving TXT record's value starts with; the claim's token follows.
+pub const CHALLENGE_PREFIX: &str = "warden-verification=";
+
+impl DomainClaim {
+    /// A pending claim of `org` on `domain` (normalised) with a fresh token.
+    pub fn pending(id: Uuid, org: Uuid, domain: &str, token: &str, now: OffsetDateTime) -> Self {
+        DomainClaim {
+            id,
+            org,
+            domain: domain.to_string(),
+            state: ClaimState::Pending,
+            txt_record: TxtRecord {
+                name: format!("{CHALLENGE_LABEL}.{domain}"),
+                value: format!("{CHALLENGE_PREFIX}{token}"),
+            },
+            created_at: now,
+            verified_at: None,
+            verified_by: None,
+        }
+    }
+
+    /// The claim, proven by `proof` at `now`.
+    pub fn verified(mut self, proof: DomainProof, now: OffsetDateTime) -> Self {
+        self.state = ClaimState::Verified;
+        self.verified_at = Some(now);
+        self.verified_by = Some(proof);
+        self
+    }
+}
+
+/// A claim token: 122 random bits as 32 hex digits, unguessable so that
+/// only someone who can publish DNS records for the domain can prove it.
+pub fn claim_token() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+/// An org's claim on an email domain. Only a verified claim lets users of
+/// the domain auto-join, and at most one org holds a domain verified.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DomainClaim {
+    /// A uuid v7, so an org's claims list oldest first.
+    pub id: Uuid,
+    pub org: Uuid,
+    /// Normalised (lower-case ASCII, punycode).
+    pub domain: String,
+    pub state: ClaimState,
+    /// What to publish to prove the claim by DNS.
+    pub txt_record: TxtRecord,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub verified_at: Option<OffsetDateTime>,
+    pub verified_by: Option<DomainProof>,
 }

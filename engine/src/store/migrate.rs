@@ -1,0 +1,136 @@
+//! Moving a store written by an older layout up to [`SCHEMA_VERSION`], once,
+//! when it is opened and before anything else reads it.
+
+use std::collections::HashSet;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{claim_token, decode, keys, DomainClaim, DomainProof, Org, Store, SCHEMA_VERSION};
+
+/// Schema 1 → 2: domains became claims. Schema 1 let any number of orgs
+/// list a domain as verified (`Org.verified_domains` and an index of
+/// `domain | org` pairs); schema 2 gives each domain to at most one org.
+/// Every listed domain becomes a claim: the oldest org listing it (then the
+/// lowest id) keeps it verified, as confirmed by the vendor; any later org
+/// keeps a pending claim it has to prove, and loses the domain from its
+/// `verified_domains` (logged). The old index is removed. One transaction,
+/// with the new schema version.
+pub(super) fn domain_claims(store: &Store) -> anyhow::Result<()> {
+    let mut orgs: Vec<Org> = Vec::new();
+    for entry in store.scan(&[keys::ORG]) {
+        orgs.push(decode(&entry?.1)?);
+    }
+    orgs.sort_by_key(|o| (o.created_at, o.id));
+    let legacy: Vec<sled::IVec> = store
+        .scan(&keys::legacy_domain_orgs())
+        .map(|entry| entry.map(|(key, _)| key))
+        .collect::<crate::error::Result<_>>()?;
+    let now = OffsetDateTime::now_utc();
+    store.transact(|tx| {
+        let mut owned = HashSet::new();
+        for org in &orgs {
+            let mut kept = Vec::new();
+            for domain in &org.verified_domains {
+                let id = Uuid::now_v7();
+                let mut claim = DomainClaim::pending(id, org.id, domain, &claim_token(), now);
+                if owned.insert(domain.clone()) {
+                    claim = claim.verified(DomainProof::Vendor, now);
+                    tx.put(&keys::domain_owner(domain), &org.id)?;
+                    kept.push(domain.clone());
+                } else {
+                    tracing::warn!(
+                        org = %org.id,
+                        "{domain} is verified by an older org; org {} keeps a pending claim on it",
+                        org.id
+                    );
+                }
+                tx.put(&keys::domain_claim(org.id, id), &claim)?;
+                tx.put(&keys::org_domain(org.id, domain), &id)?;
+            }
+            if kept != org.verified_domains {
+                let mut org = org.clone();
+                org.verified_domains = kept;
+                tx.put(&keys::org(org.id), &org)?;
+            }
+        }
+        for key in &legacy {
+            tx.remove(key)?;
+        }
+        tx.put_raw(&keys::schema_version(), &SCHEMA_VERSION.to_be_bytes())
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{consistency, ClaimState, InvitationMode, OrgRole, Plan};
+
+    fn org(name: &str, created_at: OffsetDateTime, domains: &[&str]) -> Org {
+        Org {
+            id: Uuid::now_v7(),
+            name: name.into(),
+            plan: Plan::Pro,
+            seat_limit: 0,
+            verified_domains: domains.iter().map(|d| d.to_string()).collect(),
+            default_workspace: None,
+            autojoin_role: OrgRole::Member,
+            invitation_mode: InvitationMode::default(),
+            workspace_count: 0,
+            seats_used: 0,
+            admin_count: 0,
+            created_at,
+        }
+    }
+
+    #[test]
+    fn a_schema_1_domain_stays_with_its_oldest_org_and_the_others_must_prove_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let early = OffsetDateTime::now_utc() - time::Duration::days(30);
+        let acme = org("Acme", early, &["acme.com", "acme.io"]);
+        let attacker = org("Attacker", early + time::Duration::days(1), &["acme.com"]);
+        {
+            let db = sled::open(&path).unwrap();
+            db.insert(keys::schema_version(), &1u32.to_be_bytes())
+                .unwrap();
+            for org in [&acme, &attacker] {
+                db.insert(keys::org(org.id), super::super::encode(org))
+                    .unwrap();
+                for domain in &org.verified_domains {
+                    let key = keys::join(
+                        keys::LEGACY_DOMAIN_ORGS,
+                        &[domain.as_bytes(), &[0], org.id.as_bytes()],
+                    );
+                    db.insert(key, &[]).unwrap();
+                }
+            }
+            db.flush().unwrap();
+        }
+        let store = Store::open(&path, 1 << 20).unwrap();
+        assert_eq!(consistency::check(&store).unwrap(), Vec::<String>::new());
+        assert_eq!(store.domain_owner("acme.com").unwrap().unwrap().id, acme.id);
+        assert_eq!(store.domain_owner("acme.io").unwrap().unwrap().id, acme.id);
+        let kept = store.domain_claim(acme.id, "acme.com").unwrap().unwrap();
+        assert_eq!(
+            (kept.state, kept.verified_by),
+            (ClaimState::Verified, Some(DomainProof::Vendor))
+        );
+        let lost = store
+            .domain_claim(attacker.id, "acme.com")
+            .unwrap()
+            .unwrap();
+        assert_eq!(lost.state, ClaimState::Pending);
+        assert!(store
+            .org(attacker.id)
+            .unwrap()
+            .unwrap()
+            .verified_domains
+            .is_empty());
+        drop(store);
+        // Reopening finds schema 2 and changes nothing.
+        let store = Store::open(&path, 1 << 20).unwrap();
+        assert_eq!(store.domain_owner("acme.com").unwrap().unwrap().id, acme.id);
+    }
+}
