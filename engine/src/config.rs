@@ -19,6 +19,11 @@ use crate::store::DEFAULT_CACHE_BYTES;
 
 pub const DEFAULT_CONFIG_FILE: &str = "warden.toml";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8180";
+/// The longest `invitation_ttl` accepted: invitations outliving a year are
+/// a mistake, and `now + ttl` must stay a valid time.
+pub const MAX_INVITATION_TTL: time::Duration = time::Duration::days(366);
+/// The longest `header_timeout` or `request_timeout` accepted.
+pub const MAX_CONNECTION_TIMEOUT: time::Duration = time::Duration::hours(1);
 
 /// Settings as given by one source; unset fields fall through to the next.
 #[derive(Debug, Default, Deserialize, clap::Args)]
@@ -123,6 +128,7 @@ impl ServeConfig {
             "invitation_ttl",
             given.invitation_ttl.or(from_file.invitation_ttl),
             DEFAULT_INVITATION_TTL,
+            MAX_INVITATION_TTL,
         )?;
         let connections = ConnectionLimits {
             max_connections: given
@@ -133,12 +139,14 @@ impl ServeConfig {
                 "header_timeout",
                 given.header_timeout.or(from_file.header_timeout),
                 DEFAULT_HEADER_TIMEOUT.try_into()?,
+                MAX_CONNECTION_TIMEOUT,
             )?
             .try_into()?,
             request_timeout: duration_setting(
                 "request_timeout",
                 given.request_timeout.or(from_file.request_timeout),
                 DEFAULT_REQUEST_TIMEOUT.try_into()?,
+                MAX_CONNECTION_TIMEOUT,
             )?
             .try_into()?,
         };
@@ -183,18 +191,24 @@ impl ServeConfig {
     }
 }
 
-/// The duration setting `name` as given, or `default`.
+/// The duration setting `name` as given, or `default`; at most `max`.
 fn duration_setting(
     name: &str,
     given: Option<String>,
     default: time::Duration,
+    max: time::Duration,
 ) -> anyhow::Result<time::Duration> {
-    match given {
-        Some(text) => parse_duration(&text).ok_or_else(|| {
-            anyhow::anyhow!("{name} {text:?} is not a positive duration like 3600, 90m, 36h or 7d")
-        }),
-        None => Ok(default),
-    }
+    let Some(text) = given else {
+        return Ok(default);
+    };
+    let duration = parse_duration(&text).ok_or_else(|| {
+        anyhow::anyhow!("{name} {text:?} is not a positive duration like 3600, 90m, 36h or 7d")
+    })?;
+    anyhow::ensure!(
+        duration <= max,
+        "{name} {text:?} is longer than the most accepted, {max}"
+    );
+    Ok(duration)
 }
 
 /// A positive duration: whole seconds, or a whole number followed by s, m, h or d.
@@ -277,6 +291,20 @@ mod tests {
         assert_eq!(config.invitation_ttl, time::Duration::hours(2));
         let config = ServeConfig::resolve(Settings::default(), None).unwrap();
         assert_eq!(config.invitation_ttl, DEFAULT_INVITATION_TTL);
+    }
+
+    #[test]
+    fn durations_past_their_bound_are_a_startup_error() {
+        for (text, setting) in [
+            ("invitation_ttl = \"9999999999d\"\n", "invitation_ttl"),
+            ("invitation_ttl = \"367d\"\n", "invitation_ttl"),
+            ("header_timeout = \"2h\"\n", "header_timeout"),
+            ("request_timeout = \"99999999999999\"\n", "request_timeout"),
+        ] {
+            let file = config_file(text);
+            let error = ServeConfig::resolve(Settings::default(), Some(file.path())).unwrap_err();
+            assert!(format!("{error:#}").contains(setting), "{text}: {error:#}");
+        }
     }
 
     #[test]

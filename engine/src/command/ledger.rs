@@ -414,6 +414,8 @@ impl Command for SetBilling {
     }
 
     fn validate(&self, _app: &App) -> Result<()> {
+        ledger::supported_time("period_start", self.period_start)?;
+        ledger::supported_time("period_end", self.period_end)?;
         let length = self.period_end - self.period_start;
         if !(MIN_BILLING_PERIOD..=MAX_BILLING_PERIOD).contains(&length) {
             return Err(Error::invalid(

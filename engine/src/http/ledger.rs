@@ -84,6 +84,7 @@ async fn usage_at(
 ) -> Result<Json<UsageReport>, Error> {
     let at = OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
         .map_err(|e| Error::invalid("path.at", format!("{at:?} is not an RFC 3339 time: {e}")))?;
+    let at = ledger::supported_time("path.at", at)?;
     usage(&state, actor, &id, at, query)
 }
 

