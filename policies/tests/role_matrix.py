@@ -18,7 +18,7 @@ import os
 # The tenant's own business with its org.
 TENANT_ORG_ACTIONS = ["ViewOrg", "UpdateOrg", "InviteMember", "ChangeRole", "RemoveMember",
                       "SetDefaultWorkspace", "ViewMembers", "ViewAudit", "CreateWorkspace",
-                      "ListWorkspaces", "ViewBilling"]
+                      "ViewBilling"]
 WORKSPACE_ACTIONS = ["ViewWorkspace", "RequestAccess", "UpdateWorkspace", "DeleteWorkspace",
                      "ManageWorkspaceMembers", "CreateResource"]
 RESOURCE_ACTIONS = ["ViewResource", "EditResource", "RunResource", "DeleteResource", "MoveResource"]
@@ -119,7 +119,7 @@ def rights(t):
         # workspaces") and ask to join the others; only Admins invite and
         # manage users.
         if kind == "Org":
-            out.append(("member-org", ["ViewOrg", "ViewMembers", "ListWorkspaces", "CreateWorkspace"]))
+            out.append(("member-org", ["ViewOrg", "ViewMembers", "CreateWorkspace"]))
         if kind == "Workspace":
             out.append(("member-see-workspaces", ["ViewWorkspace", "RequestAccess"]))
             if ws_role == "admin":
