@@ -66,7 +66,8 @@ enum Command {
     #[command(subcommand)]
     Ledger(LedgerCommand),
     /// Answer one authorization check against a data directory (the server
-    /// must not be running on it: the database allows one process).
+    /// must not be running on it: the database allows one process); exit 0
+    /// Allow, 1 Deny.
     Authorize {
         #[arg(long, env = "WARDEN_DATA", default_value = "data")]
         data: PathBuf,

@@ -133,16 +133,16 @@ struct Replayed {
 impl Verifier {
     fn transactions(&mut self, store: &Store) -> Result<()> {
         let order = self.commit_order(store)?;
-        for (_, id) in &order {
+        for (_, id, key) in &order {
             let t: LedgerTransaction = store
-                .get(&keys::transaction(*id))?
+                .get(key)?
                 .ok_or_else(|| Error::Internal(format!("transaction {id} vanished")))?;
             self.transaction(store, &t)?;
         }
         self.positions = order
             .into_iter()
             .enumerate()
-            .map(|(position, (_, id))| (id, position))
+            .map(|(position, (_, id, _))| (id, position))
             .collect();
         for (reversal, original) in std::mem::take(&mut self.reversed) {
             if store
@@ -163,31 +163,30 @@ impl Verifier {
         Ok(())
     }
 
-    /// Every transaction's (sequence, id), in commit order; checks that
-    /// each is stored under its id, that no two share a sequence, and that
-    /// the counter is the last sequence handed out.
-    fn commit_order(&mut self, store: &Store) -> Result<Vec<(Option<u64>, Uuid)>> {
+    /// Every transaction's (sequence, id, key), in commit order; checks
+    /// that each is stored under its id, that no two share a sequence, and
+    /// that the counter is the last sequence handed out.
+    fn commit_order(&mut self, store: &Store) -> Result<Vec<(Option<u64>, Uuid, Vec<u8>)>> {
         let mut order = Vec::new();
         store.for_each(&keys::transactions(), |key, t: LedgerTransaction| {
             if keys::transaction(t.id) != key {
                 self.report
                     .violation(format!("transaction {} stored under another key", t.id));
             }
-            order.push((t.sequence, t.id));
+            order.push((t.sequence, t.id, key.to_vec()));
             Ok(())
         })?;
         order.sort_unstable();
         for pair in order.windows(2) {
-            if pair[0].0.is_some() && pair[0].0 == pair[1].0 {
-                self.report.violation(format!(
-                    "transactions {} and {} share sequence number {}",
-                    pair[0].1,
-                    pair[1].1,
-                    pair[0].0.unwrap_or_default()
-                ));
+            if let [(Some(sequence), first, _), (Some(again), second, _)] = pair {
+                if sequence == again {
+                    self.report.violation(format!(
+                        "transactions {first} and {second} share sequence number {sequence}"
+                    ));
+                }
             }
         }
-        let last = order.last().and_then(|(sequence, _)| *sequence);
+        let last = order.last().and_then(|(sequence, ..)| *sequence);
         let counter: Option<u64> = store.get(&keys::sequence())?;
         if counter != last {
             self.report.violation(format!(
