@@ -122,6 +122,10 @@ struct Verifier {
     credit_balances: HashMap<Uuid, i128>,
 }
 
+/// A transaction's place in the commit order: its sequence (`None` before
+/// sequences existed), its id, and the key it is stored under.
+type Place = (Option<u64>, Uuid, Vec<u8>);
+
 /// A lot as its transactions' lot postings leave it.
 #[derive(Default)]
 struct Replayed {
@@ -166,7 +170,7 @@ impl Verifier {
     /// Every transaction's (sequence, id, key), in commit order; checks
     /// that each is stored under its id, that no two share a sequence, and
     /// that the counter is the last sequence handed out.
-    fn commit_order(&mut self, store: &Store) -> Result<Vec<(Option<u64>, Uuid, Vec<u8>)>> {
+    fn commit_order(&mut self, store: &Store) -> Result<Vec<Place>> {
         let mut order = Vec::new();
         store.for_each(&keys::transactions(), |key, t: LedgerTransaction| {
             if keys::transaction(t.id) != key {
