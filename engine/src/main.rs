@@ -23,10 +23,24 @@ use warden::store::{consistency, Store, DEFAULT_CACHE_BYTES};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Every subcommand's exit status, ripgrep-style: what a script branches on.
+const EXIT_CODES: &str = "\
+Exit status (every subcommand):
+  0  ok: policies valid, tests pass, Allow, ledger sound, store consistent,
+     plugin answered, replayed outputs the same
+  1  a negative finding: policies invalid, a test failed, Deny, a ledger
+     violation, store problems, the plugin failed, a replayed output differs
+  2  an error: bad usage, a missing data directory, an unreadable file, …";
+
+/// Exit status 1: the command ran and found something wrong.
+const EXIT_FINDING: u8 = 1;
+/// Exit status 2: the command could not do its job (clap's usage errors too).
+const EXIT_ERROR: u8 = 2;
+
 /// Warden: authorization, org/workspace management and billing rules for
 /// multi-tenant SaaS, decided by Cedar policies.
 #[derive(Parser)]
-#[command(name = "warden", version, about)]
+#[command(name = "warden", version, about, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,7 +66,8 @@ enum Command {
     #[command(subcommand)]
     Ledger(LedgerCommand),
     /// Answer one authorization check against a data directory (the server
-    /// must not be running on it: the database allows one process).
+    /// must not be running on it: the database allows one process); exit 0
+    /// Allow, 1 Deny.
     Authorize {
         #[arg(long, env = "WARDEN_DATA", default_value = "data")]
         data: PathBuf,
@@ -76,7 +91,7 @@ enum Command {
     },
     /// Check that every index of a data directory agrees with its records
     /// and every counter with what it counts (the server must not be
-    /// running on it). Exit 0 consistent, 2 with problems listed.
+    /// running on it). Exit 0 consistent, 1 with problems listed.
     CheckStore {
         #[arg(long, env = "WARDEN_DATA", default_value = "data")]
         data: PathBuf,
@@ -126,7 +141,7 @@ enum PluginCommand {
     /// Re-run the plugin calls recorded in an audit record (e.g. a sign-up's
     /// auto-join) against the plugins of a directory, or one given plugin,
     /// and show the recorded and the new output side by side. Exit code 0
-    /// when every output is the same, 2 when one differs or fails. Reads the
+    /// when every output is the same, 1 when one differs or fails. Reads the
     /// data directory, so the server must not be running on it (use
     /// `POST /v1/plugins/replay` then).
     Replay {
@@ -151,40 +166,57 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {
-        Ok(code) => code,
+        Ok(Verdict::Ok) => ExitCode::SUCCESS,
+        Ok(Verdict::Finding) => ExitCode::from(EXIT_FINDING),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_ERROR)
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// What a subcommand that ran found (an error is the `Err` beside it).
+enum Verdict {
+    Ok,
+    Finding,
+}
+
+impl Verdict {
+    fn ok_if(ok: bool) -> Verdict {
+        if ok {
+            Verdict::Ok
+        } else {
+            Verdict::Finding
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Verdict> {
     match cli.command {
         Command::Serve { config, settings } => {
             let config = ServeConfig::resolve(settings, config.as_deref())?;
             tokio::runtime::Runtime::new()?.block_on(server::serve(config))?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Verdict::Ok)
         }
         Command::Policy(PolicyCommand::Validate { dir }) => {
-            let snapshot = policy::build(&dir, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let Some(snapshot) = build_policies(&dir)? else {
+                return Ok(Verdict::Finding);
+            };
             let count: usize = snapshot.files.iter().map(|f| f.policies.len()).sum();
             println!(
                 "{}: {count} policies in {} files are valid",
                 dir.display(),
                 snapshot.files.len()
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(Verdict::Ok)
         }
         Command::Policy(PolicyCommand::Test { dir }) => {
-            let snapshot = policy::build(&dir, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let Some(snapshot) = build_policies(&dir)? else {
+                return Ok(Verdict::Finding);
+            };
             let outcomes = testing::run(&dir, &snapshot)?;
             println!("{}", testing::report(&outcomes));
-            Ok(if outcomes.iter().all(|o| o.passed) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(Verdict::ok_if(outcomes.iter().all(|o| o.passed)))
         }
         Command::Plugin(PluginCommand::Test {
             plugin,
@@ -198,16 +230,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             plugin,
         }) => plugin_replay(audit_id, &data, &plugins, plugin.as_deref()),
         Command::Ledger(LedgerCommand::Verify { data }) => {
-            let db = data.join(server::DB_DIR);
-            anyhow::ensure!(db.exists(), "no database in {}", data.display());
-            let store = Store::open(&db, DEFAULT_CACHE_BYTES)?;
-            let report = ledger::verify(&store)?;
+            let report = ledger::verify(&open_store(&data)?)?;
             println!("{}", report.summary());
-            Ok(if report.ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(Verdict::ok_if(report.ok()))
         }
         Command::Authorize {
             data,
@@ -218,6 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             context,
             entities,
         } => {
+            require_database(&data)?;
             let plugins = PluginHost::builtin()?;
             let app = server::open_app(&data, &policies, DEFAULT_CACHE_BYTES, plugins)?;
             let request = CheckRequest {
@@ -236,34 +262,55 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let decision = app.check(&request)?;
             println!("{}", serde_json::to_string_pretty(&decision)?);
-            // Scripts can branch on the exit code: 0 Allow, 2 Deny.
-            Ok(if decision.allowed() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            })
+            Ok(Verdict::ok_if(decision.allowed()))
         }
         Command::CheckStore { data } => {
-            let store = Store::open(&data.join(server::DB_DIR), DEFAULT_CACHE_BYTES)?;
-            let problems = consistency::check(&store)?;
+            let problems = consistency::check(&open_store(&data)?)?;
             for problem in &problems {
                 println!("{problem}");
             }
             println!("{} problems", problems.len());
-            Ok(if problems.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            })
+            Ok(Verdict::ok_if(problems.is_empty()))
         }
     }
+}
+
+/// The policies of `dir`, or `None` (their problems printed) when they do
+/// not validate; a directory that is not there is an error.
+fn build_policies(dir: &Path) -> anyhow::Result<Option<policy::PolicySnapshot>> {
+    anyhow::ensure!(dir.is_dir(), "no policy directory {}", dir.display());
+    match policy::build(dir, 1) {
+        Ok(snapshot) => Ok(Some(snapshot)),
+        Err(e) => {
+            println!("{e}");
+            println!("{}: {} problems", dir.display(), e.problems.len());
+            Ok(None)
+        }
+    }
+}
+
+/// The database directory of `data`, which must exist: a command that
+/// reads a data directory never creates one.
+fn require_database(data: &Path) -> anyhow::Result<PathBuf> {
+    let db = data.join(server::DB_DIR);
+    anyhow::ensure!(
+        db.is_dir(),
+        "no database in {} (give the server's data directory with --data or WARDEN_DATA)",
+        data.display()
+    );
+    Ok(db)
+}
+
+/// The store of an existing data directory.
+fn open_store(data: &Path) -> anyhow::Result<Store> {
+    Store::open(&require_database(data)?, DEFAULT_CACHE_BYTES)
 }
 
 fn plugin_test(
     path: &std::path::Path,
     hook: Hook,
     input: &std::path::Path,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Verdict> {
     let text = std::fs::read_to_string(input)
         .with_context(|| format!("cannot read {}", input.display()))?;
     let input: serde_json::Value =
@@ -279,7 +326,7 @@ fn plugin_test(
             println!("fuel used: {}", answer.fuel_used);
             println!("time: {} µs", answer.elapsed_us);
             print_logs(&answer.logs);
-            Ok(ExitCode::SUCCESS)
+            Ok(Verdict::Ok)
         }
         Err(Error::Plugin(failure)) => {
             println!(
@@ -287,7 +334,7 @@ fn plugin_test(
                 failure.plugin, failure.kind, failure.message
             );
             print_logs(&failure.logs);
-            Ok(ExitCode::FAILURE)
+            Ok(Verdict::Finding)
         }
         Err(e) => Err(e.into()),
     }
@@ -298,8 +345,8 @@ fn plugin_replay(
     data: &Path,
     plugins: &Path,
     plugin: Option<&Path>,
-) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&data.join(server::DB_DIR), DEFAULT_CACHE_BYTES)?;
+) -> anyhow::Result<Verdict> {
+    let store = open_store(data)?;
     let replay = match plugin {
         Some(path) => {
             let plugin = PluginUnderTest::load(path)?;
@@ -316,11 +363,7 @@ fn plugin_replay(
     for call in &replay.calls {
         print_replayed_call(call)?;
     }
-    Ok(if replay.calls.iter().all(|c| c.same_output) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    })
+    Ok(Verdict::ok_if(replay.calls.iter().all(|c| c.same_output)))
 }
 
 /// Width of each column of `plugin replay`'s side-by-side outputs.

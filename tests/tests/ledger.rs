@@ -533,3 +533,32 @@ fn acknowledged_usage_survives_sigkill_exactly_once() {
     assert!(verify.status.success(), "verify failed:\n{report}");
     assert!(report.contains("ok: no violations"), "{report}");
 }
+
+#[test]
+fn orgs_reusing_one_run_id_keep_the_ledger_sound() {
+    let mut server = Server::start();
+    let (acme, globex) = (
+        tenant_named(&server, "pro", "acme"),
+        tenant_named(&server, "pro", "globex"),
+    );
+    for (t, credits) in [(&acme, 3), (&globex, 5)] {
+        t.grant(&server, 10);
+        let usage = format!("/v1/orgs/{}/usage", t.org);
+        let posted = server
+            .post(&usage, t.usage(&run_id(1), Some(credits)))
+            .expect(201);
+        assert_eq!(posted["balance_after"], 10 - credits);
+    }
+    let verified = server.get("/v1/ledger/verify").expect(200);
+    assert_eq!(verified["violation_count"], 0, "{verified}");
+    assert_eq!(verified["usage_runs"], 2, "{verified}");
+
+    server.stop();
+    let verify = std::process::Command::new(warden_bin())
+        .args(["ledger", "verify", "--data"])
+        .arg(server.data_dir())
+        .output()
+        .expect("warden ledger verify runs");
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(0), "{report}");
+}

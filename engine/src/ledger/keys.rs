@@ -10,8 +10,8 @@ use crate::store::keys::join;
 
 /// `owner | kind` → Account.
 const ACCOUNT: u8 = 0x20;
-/// `transaction id (v7)` → LedgerTransaction; the whole ledger in commit
-/// order per account (ids are taken after the accounts are read).
+/// `transaction id (v7 of its time)` → LedgerTransaction; the commit
+/// order is its `sequence`, not its id.
 const TRANSACTION: u8 = 0x21;
 /// `owner | kind | transaction id` → Entry; an account's history.
 const ENTRY: u8 = 0x22;
@@ -33,6 +33,8 @@ const REVERSAL: u8 = 0x29;
 const LOT: u8 = 0x2a;
 /// `org` → OpenLots: the org's lots with credits left, soonest expiry first.
 const OPEN_LOTS: u8 = 0x2b;
+/// `()` → u64: the sequence number of the last transaction posted.
+const SEQUENCE: u8 = 0x2c;
 
 fn account_bytes(id: AccountId) -> [u8; 17] {
     let mut bytes = [0; 17];
@@ -121,4 +123,7 @@ pub fn open_lots(org: Uuid) -> Vec<u8> {
 }
 pub fn all_open_lots() -> Vec<u8> {
     join(OPEN_LOTS, &[])
+}
+pub fn sequence() -> Vec<u8> {
+    join(SEQUENCE, &[])
 }

@@ -193,6 +193,13 @@ pub enum TransactionKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LedgerTransaction {
     pub id: Uuid,
+    /// Its place in the ledger's commit order: 1, 2, … across the whole
+    /// ledger, taken inside its store transaction, so it holds when the
+    /// clock steps back. `None` in transactions posted before sequences
+    /// existed: they all precede the numbered ones, and `verify` orders
+    /// them among themselves by id (their wall-clock time, as it did then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     /// The org it concerns (its accounts are among the postings).

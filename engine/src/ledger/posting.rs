@@ -88,9 +88,8 @@ pub fn post(tx: &Tx, new: NewTransaction) -> TxResult<Posted> {
             return Err(refusal(account, &new).into());
         }
     }
-    // Taken after the accounts were read: a transaction that commits later
-    // on the same account read it later, so ids order each account's entries.
-    let id = Uuid::now_v7();
+    let sequence = next_sequence(tx)?;
+    let id = transaction_id(new.at, sequence);
     for posting in &new.postings {
         let account = accounts.get_mut(&posting.account).expect("loaded above");
         account.entries += 1;
@@ -109,6 +108,7 @@ pub fn post(tx: &Tx, new: NewTransaction) -> TxResult<Posted> {
     lots::apply(tx, new.org, new.kind, &new.lots)?;
     let transaction = LedgerTransaction {
         id,
+        sequence: Some(sequence),
         at: new.at,
         org: new.org,
         kind: new.kind,
@@ -123,6 +123,30 @@ pub fn post(tx: &Tx, new: NewTransaction) -> TxResult<Posted> {
         transaction,
         accounts,
     })
+}
+
+/// The next number of the ledger's commit order. Every posting reads and
+/// writes the one counter record in its store transaction, so two postings
+/// that commit are numbered in the order they commit, whatever the clock
+/// says (a retried transaction reads the counter again).
+fn next_sequence(tx: &Tx) -> TxResult<u64> {
+    let sequence = tx.get::<u64>(&keys::sequence())?.unwrap_or(0) + 1;
+    tx.put(&keys::sequence(), &sequence)?;
+    Ok(sequence)
+}
+
+/// The id of transaction number `sequence`, posted at `at`: a v7 uuid of
+/// `at`'s millisecond whose 74 counter bits hold the sequence (high bits
+/// first), so ids of one millisecond sort in commit order and no two
+/// transactions share one. A clock that steps back makes ids go back too;
+/// the order of the ledger is `sequence`, never the id.
+pub(super) fn transaction_id(at: OffsetDateTime, sequence: u64) -> Uuid {
+    const MILLIS_BITS: u32 = 48;
+    let millis = (at.unix_timestamp_nanos() / 1_000_000).clamp(0, (1 << MILLIS_BITS) - 1) as u128;
+    // 74 counter bits: 12 after the version nibble, 62 after the variant.
+    let counter = u128::from(sequence) << 10;
+    let (high, low) = (counter >> 62, counter & ((1 << 62) - 1));
+    Uuid::from_u128(millis << 80 | 0x7 << 76 | high << 64 | 0b10 << 62 | low)
 }
 
 /// Posts the mirror image of transaction `original`, at most once. Its

@@ -661,6 +661,13 @@ fn shared_app() -> &'static App {
     .1
 }
 
+/// Run ids every tenant uses: the write path keys runs per org, so each
+/// org may reuse another's (and verify must not mind).
+fn shared_runs() -> &'static [Uuid; 12] {
+    static RUNS: std::sync::OnceLock<[Uuid; 12]> = std::sync::OnceLock::new();
+    RUNS.get_or_init(|| std::array::from_fn(|_| Uuid::new_v4()))
+}
+
 fn parse<C: serde::de::DeserializeOwned>(body: serde_json::Value) -> C {
     serde_json::from_value(body).unwrap()
 }
@@ -681,7 +688,7 @@ fn tenant(app: &App) -> Tenant {
         org: org.id,
         workspace,
         flow: flow.id,
-        runs: std::array::from_fn(|_| Uuid::new_v4()),
+        runs: *shared_runs(),
         users: std::array::from_fn(|_| Uuid::new_v4()),
     }
 }
@@ -854,4 +861,153 @@ fn reversing_a_run_or_a_grant_takes_it_out_of_its_period_counters() {
     assert_eq!((summary.allowance_credits, summary.used_credits), (100, 80));
     assert_eq!(reports.balance(first.at).unwrap().credits, 20);
     assert_verified(&app.store);
+}
+
+// ---- Commit order ----------------------------------------------------------
+
+/// Posts a run of `credits` with id `run` for tenant `t` through the real command.
+fn record_run(app: &App, t: &Tenant, run: Uuid, credits: u64) -> UsageRecord {
+    let mut usage: RecordUsage = parse(json!({
+        "workspace": t.workspace, "flow": t.flow, "run_id": run, "credits": credits,
+    }));
+    usage.org = t.org;
+    command::execute(app, Actor::System, None, usage).unwrap()
+}
+
+#[test]
+fn one_run_id_in_two_orgs_is_two_runs_and_verifies_clean() {
+    let app = shared_app();
+    let run = Uuid::new_v4();
+    for (t, credits) in [(tenant(app), 3), (tenant(app), 5)] {
+        let mut grant: GrantCredits = parse(json!({"credits": 10, "source": "purchase"}));
+        grant.org = t.org;
+        command::execute(app, Actor::System, None, grant).unwrap();
+        let record = record_run(app, &t, run, credits);
+        assert_eq!(record.balance_after, 10 - credits as i64);
+        assert_eq!(balance(&app.store, t.org), i128::from(10 - credits));
+    }
+    assert_verified(&app.store);
+}
+
+#[test]
+fn a_reused_reference_within_one_org_is_a_violation() {
+    let (_dir, store) = temp_store();
+    let org = Uuid::new_v4();
+    let run = || NewSpend {
+        org,
+        reference: "run-1".to_string(),
+        credits: 1,
+        at: NOW,
+        memo: json!({}),
+    };
+    grant_until(&store, org, 10, None, NOW).unwrap();
+    store
+        .transact(|tx| crate::ledger::spend(tx, run()))
+        .unwrap();
+    let other = Uuid::new_v4();
+    grant_until(&store, other, 10, None, NOW).unwrap();
+    store
+        .transact(|tx| {
+            crate::ledger::spend(
+                tx,
+                NewSpend {
+                    org: other,
+                    ..run()
+                },
+            )
+        })
+        .unwrap();
+    assert_verified(&store);
+    store
+        .transact(|tx| crate::ledger::spend(tx, run()))
+        .unwrap();
+    let text = verify(&store).unwrap().summary();
+    assert!(text.contains("1 violations"), "{text}");
+    assert!(
+        text.contains(&format!("\"run-1\" of a Usage of org {org}")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_clock_stepping_back_verifies_clean() {
+    let (_dir, store) = temp_store();
+    let org = Uuid::new_v4();
+    let later = NOW + 3 * HOUR;
+    let (early_lot, _) = grant_until(&store, org, 10, Some(NOW + 2 * HOUR), NOW).unwrap();
+    grant_until(&store, org, 10, None, NOW).unwrap();
+    let first_run = spend_at(&store, org, 4, NOW).unwrap().transaction;
+    // Expires what is left of the early lot.
+    let before_the_step = spend_at(&store, org, 1, later).unwrap().transaction;
+    // The clock steps back to before the first grant.
+    let earlier = NOW - HOUR;
+    let (late_lot, grant) = grant_until(&store, org, 10, Some(NOW + HOUR), earlier).unwrap();
+    assert!(
+        grant.transaction.id < first_run.id,
+        "ids follow the clock back"
+    );
+    assert!(grant.transaction.sequence > before_the_step.sequence);
+    let after_the_step = spend_at(&store, org, 7, earlier).unwrap().transaction;
+    assert_eq!(after_the_step.lots[0].lot, late_lot);
+    store
+        .transact(|tx| reverse(tx, first_run.id, earlier, json!({})))
+        .unwrap();
+    assert_eq!(
+        lot(&store, org, early_lot).remaining,
+        4,
+        "refilled, not yet due"
+    );
+    assert_eq!(balance(&store, org), 10 + 10 - 4 - 6 - 1 + 10 - 7 + 4);
+    let report = assert_verified(&store);
+    assert_eq!(report.transactions, 8);
+}
+
+#[test]
+fn transactions_from_before_sequences_are_replayed_first() {
+    let (_dir, store) = temp_store();
+    let org = Uuid::new_v4();
+    // An old store: a grant with no sequence, and no counter.
+    let (_, old) = grant_until(&store, org, 10, None, NOW + HOUR).unwrap();
+    let old = LedgerTransaction {
+        sequence: None,
+        ..old.transaction
+    };
+    store
+        .transact(|tx| {
+            tx.put(&keys::transaction(old.id), &old)?;
+            tx.remove(&keys::sequence())
+        })
+        .unwrap();
+    let run = spend_at(&store, org, 4, NOW).unwrap().transaction;
+    assert_eq!(run.sequence, Some(1));
+    assert!(run.id < old.id, "the run's id sorts first");
+    assert_verified(&store);
+}
+
+#[test]
+fn verify_finds_a_sequence_counter_behind_its_transactions() {
+    let (_dir, store) = temp_store();
+    let org = Uuid::new_v4();
+    grant(&store, org, 10).unwrap();
+    spend(&store, org, 4).unwrap();
+    store
+        .transact(|tx| tx.put(&keys::sequence(), &1u64))
+        .unwrap();
+    let text = verify(&store).unwrap().summary();
+    assert!(text.contains("the sequence counter is Some(1)"), "{text}");
+}
+
+proptest! {
+    #[test]
+    fn transaction_ids_sort_by_millisecond_then_sequence(
+        millis in (0i64..1 << 40, 0i64..1 << 40),
+        sequences in (1u64.., 1u64..),
+    ) {
+        let at = |ms: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap();
+        let first = super::posting::transaction_id(at(millis.0), sequences.0);
+        let second = super::posting::transaction_id(at(millis.1), sequences.1);
+        prop_assert_eq!(first.get_version_num(), 7);
+        prop_assert_eq!(first.get_variant(), uuid::Variant::RFC4122);
+        prop_assert_eq!(first.cmp(&second), (millis.0, sequences.0).cmp(&(millis.1, sequences.1)));
+    }
 }

@@ -1,7 +1,10 @@
 //! `warden ledger verify` and `GET /v1/ledger/verify`: recomputes every
-//! account from the transactions and checks the ledger's invariants. The
-//! one place that reads the whole ledger; it runs while no transaction
-//! commits (see `Store::quiesced`).
+//! account from the transactions and checks the invariants the write path
+//! keeps. It replays the transactions in commit order (their `sequence`;
+//! transactions from before sequences existed first, by id), never by
+//! their clock, so a clock that stepped back reads as sound. The one place
+//! that reads the whole ledger; it runs while no transaction commits (see
+//! `Store::quiesced`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -14,7 +17,7 @@ use super::model::{
     Account, AccountId, AccountKind, CreditLot, Entry, LedgerTransaction, LotPosting, OpenLot,
     Side, TransactionKind, Unit, UsageRecord,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::Store;
 
 /// The most violations a report lists (it counts them all).
@@ -106,13 +109,22 @@ struct Verifier {
     report: VerifyReport,
     /// Per account, recomputed from the transactions: totals and postings.
     recomputed: HashMap<AccountId, (Totals, u64)>,
-    references: HashSet<(TransactionKind, String)>,
+    /// Per transaction id, its place in the commit order.
+    positions: HashMap<Uuid, usize>,
+    /// (org, kind, reference) of every transaction: the write path keys
+    /// each kind's references per org (runs are `org | run`, lots `org |
+    /// grant`, seat charges `org | period | user`).
+    references: HashSet<(Uuid, TransactionKind, String)>,
     reversed: Vec<(Uuid, Uuid)>,
     /// Per lot: its stored record and its state replayed from the transactions.
     lots: HashMap<Uuid, (CreditLot, Replayed)>,
     /// Per org: the balance of its credit account.
     credit_balances: HashMap<Uuid, i128>,
 }
+
+/// A transaction's place in the commit order: its sequence (`None` before
+/// sequences existed), its id, and the key it is stored under.
+type Place = (Option<u64>, Uuid, Vec<u8>);
 
 /// A lot as its transactions' lot postings leave it.
 #[derive(Default)]
@@ -124,13 +136,18 @@ struct Replayed {
 
 impl Verifier {
     fn transactions(&mut self, store: &Store) -> Result<()> {
-        store.for_each(&keys::transactions(), |key, t: LedgerTransaction| {
-            if keys::transaction(t.id) != key {
-                self.report
-                    .violation(format!("transaction {} stored under another key", t.id));
-            }
-            self.transaction(store, &t)
-        })?;
+        let order = self.commit_order(store)?;
+        for (_, id, key) in &order {
+            let t: LedgerTransaction = store
+                .get(key)?
+                .ok_or_else(|| Error::Internal(format!("transaction {id} vanished")))?;
+            self.transaction(store, &t)?;
+        }
+        self.positions = order
+            .into_iter()
+            .enumerate()
+            .map(|(position, (_, id, _))| (id, position))
+            .collect();
         for (reversal, original) in std::mem::take(&mut self.reversed) {
             if store
                 .get::<LedgerTransaction>(&keys::transaction(original))?
@@ -140,16 +157,55 @@ impl Verifier {
                     "reversal {reversal} reverses missing transaction {original}"
                 ));
             }
+            let indexed: Option<Uuid> = store.get(&keys::reversal(original))?;
+            if indexed != Some(reversal) {
+                self.report.violation(format!(
+                    "reversal {reversal} of {original}: the reversal index says {indexed:?}"
+                ));
+            }
         }
         Ok(())
     }
 
+    /// Every transaction's (sequence, id, key), in commit order; checks
+    /// that each is stored under its id, that no two share a sequence, and
+    /// that the counter is the last sequence handed out.
+    fn commit_order(&mut self, store: &Store) -> Result<Vec<Place>> {
+        let mut order = Vec::new();
+        store.for_each(&keys::transactions(), |key, t: LedgerTransaction| {
+            if keys::transaction(t.id) != key {
+                self.report
+                    .violation(format!("transaction {} stored under another key", t.id));
+            }
+            order.push((t.sequence, t.id, key.to_vec()));
+            Ok(())
+        })?;
+        order.sort_unstable();
+        for pair in order.windows(2) {
+            if let [(Some(sequence), first, _), (Some(again), second, _)] = pair {
+                if sequence == again {
+                    self.report.violation(format!(
+                        "transactions {first} and {second} share sequence number {sequence}"
+                    ));
+                }
+            }
+        }
+        let last = order.last().and_then(|(sequence, ..)| *sequence);
+        let counter: Option<u64> = store.get(&keys::sequence())?;
+        if counter != last {
+            self.report.violation(format!(
+                "the sequence counter is {counter:?}, the last transaction's sequence {last:?}"
+            ));
+        }
+        Ok(order)
+    }
+
     fn transaction(&mut self, store: &Store, t: &LedgerTransaction) -> Result<()> {
         self.report.transactions += 1;
-        if !self.references.insert((t.kind, t.reference.clone())) {
+        if !self.references.insert((t.org, t.kind, t.reference.clone())) {
             self.report.violation(format!(
-                "idempotency key {:?} of a {:?} used by more than one transaction (again in {})",
-                t.reference, t.kind, t.id
+                "idempotency key {:?} of a {:?} of org {} used by more than one transaction (again in {})",
+                t.reference, t.kind, t.org, t.id
             ));
         }
         if let Some(original) = t.reverses {
@@ -391,10 +447,20 @@ impl Verifier {
                 account.overdraft_limit
             ));
         }
-        let mut running = 0i128;
-        let mut entries = 0u64;
+        let mut entries = Vec::new();
         store.for_each(&keys::entries_of(id), |_, entry: Entry| {
-            entries += 1;
+            entries.push(entry);
+            Ok(())
+        })?;
+        // Commit order; an entry of no transaction (reported by the count) last.
+        entries.sort_by_key(|e| {
+            self.positions
+                .get(&e.transaction)
+                .copied()
+                .unwrap_or(usize::MAX)
+        });
+        let mut running = 0i128;
+        for entry in &entries {
             running += match entry.side {
                 Side::Credit => i128::from(entry.amount),
                 Side::Debit => -i128::from(entry.amount),
@@ -405,8 +471,8 @@ impl Verifier {
                     entry.transaction, entry.balance_after
                 ));
             }
-            Ok(())
-        })?;
+        }
+        let entries = entries.len() as u64;
         self.report.entries += entries;
         if entries != account.entries {
             self.report.violation(format!(
