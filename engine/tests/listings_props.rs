@@ -67,6 +67,7 @@ impl Api {
             ManagementSettings {
                 invitation_ttl: time::Duration::days(7),
                 credential_key: CredentialKey::from_bytes([7; 32]),
+                dns_resolver: None,
             },
         );
         let runtime = tokio::runtime::Builder::new_multi_thread()
