@@ -1,7 +1,9 @@
 //! The one write path. Every state change is a [`Command`]; [`execute`]
-//! walks it through: validate → authorize the actor with Cedar → consult
-//! the plugins → one sled transaction holding the change, its audit record
-//! and its idempotency record → answer. A step that fails writes nothing.
+//! walks it through: the stored answer of a retried request (by its
+//! idempotency key or natural key) → validate → authorize the actor with
+//! Cedar → consult the plugins → one sled transaction holding the change,
+//! its audit record and its idempotency record → answer. A step that fails
+//! writes nothing.
 //!
 //! Adding a command means one file here implementing [`Command`] and a route.
 
