@@ -205,3 +205,93 @@ pub fn path_id(what: &str, value: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(value)
         .map_err(|_| Error::invalid(format!("path.{what}"), format!("{value:?} is not a uuid")))
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde::Deserialize;
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    /// A body with the shape of most commands' (serde reads such a struct
+    /// from an array of its values too).
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Body {
+        email: String,
+        #[serde(default)]
+        role: Option<String>,
+    }
+
+    /// Any JSON value, objects included, a few levels deep.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z@.]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("email|role|[a-z]{1,4}", inner, 0..3)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Only an object is ever read as a body; anything else is a 400
+        /// naming `body`, whatever serde would make of it.
+        #[test]
+        fn only_objects_are_bodies(value in any_json(), padding in "[ \t\r\n]{0,3}") {
+            let text = format!("{padding}{value}");
+            match parse_json::<Body>(text.as_bytes()) {
+                Ok(body) => {
+                    prop_assert!(value.is_object(), "{} read as {:?}", text, body);
+                    prop_assert_eq!(body, serde_json::from_value::<Body>(value).unwrap());
+                }
+                Err(Error::Invalid { field, .. }) if !value.is_object() => {
+                    prop_assert_eq!(field, "body");
+                }
+                Err(Error::Invalid { field, .. }) => prop_assert!(field.starts_with("body")),
+                Err(other) => prop_assert!(false, "{}: {}", text, other),
+            }
+        }
+    }
+
+    #[test]
+    fn arrays_of_a_structs_values_are_refused() {
+        let error = parse_json::<Body>(json!(["zed@acme.com"]).to_string().as_bytes()).unwrap_err();
+        assert_eq!(error.to_string(), "body: must be a JSON object");
+    }
+
+    #[test]
+    fn only_json_content_types_are_json() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            require_json(&headers)
+        };
+        for json in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+        ] {
+            assert!(with(json).is_ok(), "{json}");
+        }
+        for other in [
+            "text/plain",
+            "application/jsonx",
+            "application/x-www-form-urlencoded",
+            "",
+        ] {
+            let error = with(other).unwrap_err();
+            assert_eq!(error.code(), "unsupported_media_type", "{other}");
+        }
+        assert_eq!(
+            require_json(&HeaderMap::new()).unwrap_err().status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+    }
+}
