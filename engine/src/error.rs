@@ -30,6 +30,9 @@ pub enum Error {
     /// The record existed but is no longer usable (an expired or revoked invitation).
     #[error("{message}")]
     Gone { code: &'static str, message: String },
+    /// The request body is not in a format the route reads (not JSON).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// A configured limit was exceeded.
     #[error("{message}")]
     LimitExceeded { code: &'static str, message: String },
@@ -110,6 +113,7 @@ impl Error {
             Error::Conflict { .. } | Error::Stale(_) => StatusCode::CONFLICT,
             Error::PaymentRequired { .. } => StatusCode::PAYMENT_REQUIRED,
             Error::Gone { .. } => StatusCode::GONE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -135,6 +139,7 @@ impl Error {
             | Error::LimitExceeded { code, .. }
             | Error::Busy { code, .. }
             | Error::Unavailable { code, .. } => code,
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::Stale(_) => "concurrent_change",
             Error::PolicyRejected(_) => "policy_rejected",
             Error::PluginsRejected(_) => "plugins_rejected",

@@ -325,10 +325,11 @@ impl Command for RecordUsage {
         Ok(vec![answer.into_json()])
     }
 
-    fn recorded(&self, tx: &Tx) -> TxResult<Option<UsageRecord>> {
-        let Some(record) = tx.get::<UsageRecord>(&self.run_key())? else {
-            return Ok(None);
-        };
+    fn natural_key(&self) -> Option<Vec<u8>> {
+        Some(self.run_key())
+    }
+
+    fn check_recorded(&self, record: &UsageRecord) -> Result<()> {
         let same = record.workspace == self.workspace
             && record.flow == self.flow
             && record.requested_credits == self.credits;
@@ -339,10 +340,9 @@ impl Command for RecordUsage {
                     "run {} was already recorded with other details (workspace {}, flow {}, credits {:?})",
                     self.run_id, record.workspace, record.flow, record.requested_credits
                 ),
-            )
-            .into());
+            ));
         }
-        Ok(Some(record))
+        Ok(())
     }
 
     fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<UsageRecord> {

@@ -1,7 +1,9 @@
 //! The one write path. Every state change is a [`Command`]; [`execute`]
-//! walks it through: validate → authorize the actor with Cedar → consult
-//! the plugins → one sled transaction holding the change, its audit record
-//! and its idempotency record → answer. A step that fails writes nothing.
+//! walks it through: the stored answer of a retried request (by its
+//! idempotency key or natural key) → validate → authorize the actor with
+//! Cedar → consult the plugins → one sled transaction holding the change,
+//! its audit record and its idempotency record → answer. A step that fails
+//! writes nothing.
 //!
 //! Adding a command means one file here implementing [`Command`] and a route.
 
@@ -139,11 +141,20 @@ pub trait Command: Serialize + Send + Sync + 'static {
         true
     }
 
-    /// For commands with a natural idempotency key (a run id): the answer
-    /// already recorded for it. A replay writes nothing, not even an audit
-    /// record. Runs inside the transaction, before `apply`.
-    fn recorded(&self, _tx: &Tx) -> TxResult<Option<Self::Output>> {
-        Ok(None)
+    /// For commands with a natural idempotency key (a run id): the store key
+    /// under which `apply` records its output. A command whose output is
+    /// recorded there already is answered that output, before any
+    /// authorization, and again inside the transaction (a concurrent
+    /// request may have recorded it since); a replay writes nothing, not
+    /// even an audit record.
+    fn natural_key(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Whether `recorded`, the output stored under `natural_key`, answers
+    /// this command: a conflict if it was recorded with other details.
+    fn check_recorded(&self, _recorded: &Self::Output) -> Result<()> {
+        Ok(())
     }
 
     /// The writes. May run more than once (sled retries on conflict), so it
@@ -185,6 +196,47 @@ impl Idempotency {
             key: key.to_string(),
             fingerprint: hex::encode(hasher.finalize()),
         })
+    }
+
+    /// Where the answer to this key is stored: keys are the actor's own.
+    fn store_key(&self, actor: Actor) -> Vec<u8> {
+        keys::idempotency(&actor.to_string(), &self.key)
+    }
+}
+
+/// The first answer to a request retried with the same `Idempotency-Key` by
+/// the same actor (409 if the key came with another request), or `None`
+/// for a first request. Needs nothing but the key: callers look it up
+/// before they look up or authorize the request's target, which may be
+/// gone since the first answer (a deleted resource still answers its
+/// deletion).
+pub fn replayed<C: Command>(
+    app: &App,
+    actor: Actor,
+    idempotency: Option<&Idempotency>,
+) -> Result<Option<C::Output>> {
+    let Some(idempotency) = idempotency else {
+        return Ok(None);
+    };
+    match app
+        .store
+        .get::<IdempotencyRecord>(&idempotency.store_key(actor))?
+    {
+        Some(record) => replay::<C>(record, idempotency).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The output recorded under `command`'s natural key, read by `get` (from
+/// the store before authorization, from the transaction inside it); the
+/// caller checks that it answers `command` (`Command::check_recorded`).
+fn recorded<C: Command, E>(
+    command: &C,
+    get: impl FnOnce(&[u8]) -> std::result::Result<Option<C::Output>, E>,
+) -> std::result::Result<Option<C::Output>, E> {
+    match command.natural_key() {
+        Some(key) => get(&key),
+        None => Ok(None),
     }
 }
 
@@ -257,12 +309,16 @@ pub fn begin<C: Command>(
     idempotency: Option<&Idempotency>,
     mut command: C,
 ) -> Result<Begun<C>> {
-    let idempotency_key = idempotency.map(|i| keys::idempotency(&actor.to_string(), &i.key));
-    if let (Some(key), Some(idempotency)) = (&idempotency_key, idempotency) {
-        if let Some(record) = app.store.get::<IdempotencyRecord>(key)? {
-            return replay::<C>(record, idempotency).map(Begun::Done);
-        }
+    if let Some(output) = replayed::<C>(app, actor, idempotency)? {
+        return Ok(Begun::Done(output));
     }
+    // Only the same run skips authorization; one with other details is
+    // refused (409) inside the transaction, after authorization.
+    let recorded = recorded(&command, |key| app.store.get(key))?;
+    if let Some(output) = recorded.filter(|output| command.check_recorded(output).is_ok()) {
+        return Ok(Begun::Done(output));
+    }
+    let idempotency_key = idempotency.map(|i| i.store_key(actor));
     command.validate(app)?;
     let policies = command.authorize(app, actor)?;
     let serial_key = command.serial_key();
@@ -353,7 +409,8 @@ fn stage<C: Command>(
             return Ok(Err(record));
         }
     }
-    if let Some(output) = command.recorded(tx)? {
+    if let Some(output) = recorded(command, |key| tx.get(key))? {
+        command.check_recorded(&output)?;
         return Ok(Ok(output));
     }
     let ctx = ApplyContext {

@@ -19,33 +19,53 @@ pub const DEFAULT_PAGE_SIZE: usize = 50;
 
 pub type Answer<T> = Result<(StatusCode, Json<T>), Error>;
 
-/// Runs a command through the write path and answers `status` with its
-/// output.
+/// Runs a command through the write path (see [`execute_durably`]) and
+/// answers `status` with its output.
 pub async fn run<C: Command>(
     state: &ApiState,
     write: Write<C>,
     status: StatusCode,
+    target: impl FnOnce(&mut C) -> Result<(), Error>,
 ) -> Answer<C::Output> {
-    let output = execute_durably(state, write).await?;
+    let output = execute_durably(state, write, target).await?;
     Ok((status, Json(output)))
 }
 
 /// Runs a command through the write path and returns once the change is on
-/// disk: an answer survives a crash. The command runs on a blocking thread
-/// (it may call a plugin or wait for its org's seat lock), except a batched
-/// one that calls no plugin: it is begun here and waits for its batch
-/// without holding a thread, and its batch's leader flushes it.
+/// disk: an answer survives a crash.
+///
+/// A request retried with its `Idempotency-Key` is answered its first
+/// answer before anything else; only a first request gets `target` to fill
+/// in what its path names (ids, the org of a looked-up target), so a
+/// retry answers the same even when the target is gone since.
+///
+/// The command runs on a blocking thread (it may call a plugin or wait for
+/// its org's seat lock), except a batched one that calls no plugin: it is
+/// begun here and waits for its batch without holding a thread, and its
+/// batch's leader flushes it.
 pub async fn execute_durably<C: Command>(
     state: &ApiState,
     write: Write<C>,
+    target: impl FnOnce(&mut C) -> Result<(), Error>,
 ) -> Result<C::Output, Error> {
     let app = state.app.clone();
-    let begun = if write.body.batched() && !write.body.may_call_plugins() {
-        command::begin(&app, write.actor, write.idempotency.as_ref(), write.body)?
+    let Write {
+        actor,
+        idempotency,
+        body: mut command,
+    } = write;
+    if let Some(output) = command::replayed::<C>(&app, actor, idempotency.as_ref())? {
+        // The first request may still be waiting for its flush.
+        app.store.flush().await?;
+        return Ok(output);
+    }
+    target(&mut command)?;
+    let begun = if command.batched() && !command.may_call_plugins() {
+        command::begin(&app, actor, idempotency.as_ref(), command)?
     } else {
         let app = app.clone();
         tokio::task::spawn_blocking(move || {
-            command::begin(&app, write.actor, write.idempotency.as_ref(), write.body)
+            command::begin(&app, actor, idempotency.as_ref(), command)
         })
         .await
         .map_err(|e| Error::Internal(format!("command task failed: {e}")))??

@@ -1,12 +1,12 @@
 //! An org's email domains: claims, their proof, their removal.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
 use super::common::{run, visible_org, Answer, PageQuery};
-use super::extract::{path_id, ActingUser, Write};
+use super::extract::{path_id, ActingUser, ApiPath, Write};
 use super::ApiState;
 use crate::command::domain::DOMAIN_POLICY_ACTION;
 use crate::command::{ClaimDomain, RemoveDomain, VerifyDomain};
@@ -24,7 +24,7 @@ pub fn routes() -> Router<ApiState> {
 async fn list_claims(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<DomainClaim>>, Error> {
     let page = PageQuery::parse(query)?;
@@ -39,30 +39,39 @@ async fn list_claims(
 
 async fn claim(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<ClaimDomain>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<ClaimDomain>,
 ) -> Answer<DomainClaim> {
-    write.body.org = path_id("id", &id)?;
-    run(&state, write, StatusCode::CREATED).await
+    run(&state, write, StatusCode::CREATED, |command| {
+        command.org = path_id("id", &id)?;
+        Ok(())
+    })
+    .await
 }
 
 async fn verify(
     State(state): State<ApiState>,
-    Path((id, domain)): Path<(String, String)>,
-    mut write: Write<VerifyDomain>,
+    ApiPath((id, domain)): ApiPath<(String, String)>,
+    write: Write<VerifyDomain>,
 ) -> Answer<DomainClaim> {
-    write.body.org = path_id("id", &id)?;
-    write.body.domain = domain;
-    write.body.resolver = state.settings.dns_resolver;
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        command.org = path_id("id", &id)?;
+        command.domain = domain;
+        command.resolver = state.settings.dns_resolver;
+        Ok(())
+    })
+    .await
 }
 
 async fn remove(
     State(state): State<ApiState>,
-    Path((id, domain)): Path<(String, String)>,
-    mut write: Write<RemoveDomain>,
+    ApiPath((id, domain)): ApiPath<(String, String)>,
+    write: Write<RemoveDomain>,
 ) -> Answer<DomainClaim> {
-    write.body.org = path_id("id", &id)?;
-    write.body.domain = domain;
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        command.org = path_id("id", &id)?;
+        command.domain = domain;
+        Ok(())
+    })
+    .await
 }

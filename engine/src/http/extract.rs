@@ -2,9 +2,11 @@
 //! says what was wrong and where.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -24,8 +26,46 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Error;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
+        let json = require_json(request.headers());
         let bytes = body_bytes(request, state).await?;
+        if !bytes.is_empty() {
+            json?;
+        }
         parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Path parameters; a segment that cannot be read (not UTF-8 once
+/// percent-decoded) is a 400 naming it, as every other bad input.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(path_error(rejection)),
+        }
+    }
+}
+
+/// The JSON error for a path that did not parse. The routes take their
+/// parameters as strings, so only unreadable text is the caller's fault;
+/// anything else is a route that does not match its handler.
+fn path_error(rejection: PathRejection) -> Error {
+    let PathRejection::FailedToDeserializePathParams(failed) = rejection else {
+        return Error::Internal(rejection.body_text());
+    };
+    match failed.into_kind() {
+        ErrorKind::InvalidUtf8InPathParam { key } => Error::invalid(
+            format!("path.{key}"),
+            "is not valid UTF-8 once percent-decoded",
+        ),
+        kind @ (ErrorKind::WrongNumberOfParameters { .. } | ErrorKind::UnsupportedType { .. }) => {
+            Error::Internal(kind.to_string())
+        }
+        kind => Error::invalid("path", kind.to_string()),
     }
 }
 
@@ -48,7 +88,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Write<T> {
         let path = parts.uri.path();
         let path = path.strip_prefix("/v1").unwrap_or(path).to_owned();
         let method = parts.method.to_string();
+        let json = require_json(&parts.headers);
         let bytes = body_bytes(Request::from_parts(parts, body), state).await?;
+        if !bytes.is_empty() {
+            json?;
+        }
         let idempotency = key
             .map(|key| Idempotency::new(&key, &method, &path, &bytes))
             .transpose()?;
@@ -115,8 +159,31 @@ async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes
         })
 }
 
-/// Parses JSON; the error names the field path, line and column.
+/// Fails with 415 unless the request says its body is JSON
+/// (`Content-Type: application/json`, parameters such as `charset` aside).
+/// Only a request that has a body needs to say so.
+fn require_json(headers: &HeaderMap) -> Result<(), Error> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|value| value.to_str().unwrap_or("(not visible ASCII)"));
+    let essence = content_type.map(|value| value.split(';').next().unwrap_or("").trim());
+    if essence.is_some_and(|essence| essence.eq_ignore_ascii_case("application/json")) {
+        return Ok(());
+    }
+    Err(Error::UnsupportedMediaType(match content_type {
+        Some(value) => format!("Content-Type {value:?} is not application/json"),
+        None => "a request body needs Content-Type: application/json".to_string(),
+    }))
+}
+
+/// Parses a JSON object; the error names the field path, line and column.
+/// Every body is an object: serde would read a struct from an array of
+/// its fields' values too (`["a@b.com"]`), which no client means.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first.is_some_and(|byte| *byte != b'{') {
+        return Err(Error::invalid("body", "must be a JSON object"));
+    }
     // Tracking the path slows every parse; only a failed one needs it.
     if let Ok(value) = serde_json::from_slice(bytes) {
         return Ok(value);
@@ -137,4 +204,94 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 pub fn path_id(what: &str, value: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(value)
         .map_err(|_| Error::invalid(format!("path.{what}"), format!("{value:?} is not a uuid")))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde::Deserialize;
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    /// A body with the shape of most commands' (serde reads such a struct
+    /// from an array of its values too).
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Body {
+        email: String,
+        #[serde(default)]
+        role: Option<String>,
+    }
+
+    /// Any JSON value, objects included, a few levels deep.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z@.]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("email|role|[a-z]{1,4}", inner, 0..3)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Only an object is ever read as a body; anything else is a 400
+        /// naming `body`, whatever serde would make of it.
+        #[test]
+        fn only_objects_are_bodies(value in any_json(), padding in "[ \t\r\n]{0,3}") {
+            let text = format!("{padding}{value}");
+            match parse_json::<Body>(text.as_bytes()) {
+                Ok(body) => {
+                    prop_assert!(value.is_object(), "{} read as {:?}", text, body);
+                    prop_assert_eq!(body, serde_json::from_value::<Body>(value).unwrap());
+                }
+                Err(Error::Invalid { field, .. }) if !value.is_object() => {
+                    prop_assert_eq!(field, "body");
+                }
+                Err(Error::Invalid { field, .. }) => prop_assert!(field.starts_with("body")),
+                Err(other) => prop_assert!(false, "{}: {}", text, other),
+            }
+        }
+    }
+
+    #[test]
+    fn arrays_of_a_structs_values_are_refused() {
+        let error = parse_json::<Body>(json!(["zed@acme.com"]).to_string().as_bytes()).unwrap_err();
+        assert_eq!(error.to_string(), "body: must be a JSON object");
+    }
+
+    #[test]
+    fn only_json_content_types_are_json() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            require_json(&headers)
+        };
+        for json in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+        ] {
+            assert!(with(json).is_ok(), "{json}");
+        }
+        for other in [
+            "text/plain",
+            "application/jsonx",
+            "application/x-www-form-urlencoded",
+            "",
+        ] {
+            let error = with(other).unwrap_err();
+            assert_eq!(error.code(), "unsupported_media_type", "{other}");
+        }
+        assert_eq!(
+            require_json(&HeaderMap::new()).unwrap_err().status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+    }
 }

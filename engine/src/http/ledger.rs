@@ -1,7 +1,7 @@
 //! Credits, usage, balances, billing settings, seat charges and the ledger
 //! verifier. Reads need `ViewBilling` on the org (admins by default).
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::common::{run, visible_org, Answer, PageQuery};
-use super::extract::{path_id, ActingUser, Write};
+use super::extract::{path_id, ActingUser, ApiPath, Write};
 use super::ApiState;
 use crate::app::Actor;
 use crate::command::{
@@ -50,26 +50,32 @@ fn reports<'a>(state: &'a ApiState, actor: Actor, id: &str) -> Result<Reports<'a
 
 async fn grant(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<GrantCredits>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<GrantCredits>,
 ) -> Answer<Grant> {
-    write.body.org = path_id("id", &id)?;
-    run(&state, write, StatusCode::CREATED).await
+    run(&state, write, StatusCode::CREATED, |command| {
+        command.org = path_id("id", &id)?;
+        Ok(())
+    })
+    .await
 }
 
 async fn record_usage(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<RecordUsage>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<RecordUsage>,
 ) -> Answer<UsageRecord> {
-    write.body.org = path_id("id", &id)?;
-    run(&state, write, StatusCode::CREATED).await
+    run(&state, write, StatusCode::CREATED, |command| {
+        command.org = path_id("id", &id)?;
+        Ok(())
+    })
+    .await
 }
 
 async fn current_usage(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<UsageReport>, Error> {
     usage(&state, actor, &id, OffsetDateTime::now_utc(), query)
@@ -79,7 +85,7 @@ async fn current_usage(
 async fn usage_at(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path((id, at)): Path<(String, String)>,
+    ApiPath((id, at)): ApiPath<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<UsageReport>, Error> {
     let at = OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
@@ -104,7 +110,7 @@ fn usage(
 async fn balance(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<BalanceReport>, Error> {
     reports(&state, actor, &id)?
         .balance(OffsetDateTime::now_utc())
@@ -115,7 +121,7 @@ async fn balance(
 async fn entries(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path((id, account)): Path<(String, String)>,
+    ApiPath((id, account)): ApiPath<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<Entry>>, Error> {
     let page = PageQuery::parse(query)?;
@@ -142,7 +148,7 @@ async fn entries(
 async fn events(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<BalanceEvent>>, Error> {
     let page = PageQuery::parse(query)?;
@@ -157,7 +163,7 @@ async fn events(
 async fn billing(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<BillingSettings>, Error> {
     let reports = reports(&state, actor, &id)?;
     reports
@@ -168,18 +174,21 @@ async fn billing(
 
 async fn set_billing(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<SetBilling>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<SetBilling>,
 ) -> Answer<BillingSettings> {
-    write.body.org = path_id("id", &id)?;
-    run(&state, write, StatusCode::CREATED).await
+    run(&state, write, StatusCode::CREATED, |command| {
+        command.org = path_id("id", &id)?;
+        Ok(())
+    })
+    .await
 }
 
 /// The seat charges of the current period, by user id.
 async fn seat_charges(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<SeatCharge>>, Error> {
     let page = PageQuery::parse(query)?;
@@ -208,15 +217,18 @@ async fn verify(
 
 async fn reverse(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<ReverseTransaction>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<ReverseTransaction>,
 ) -> Answer<LedgerTransaction> {
-    let id: Uuid = path_id("id", &id)?;
-    let original: LedgerTransaction = state
-        .app
-        .store
-        .get(&keys::transaction(id))?
-        .ok_or_else(|| Error::not_found("transaction", id))?;
-    (write.body.transaction, write.body.org) = (id, original.org);
-    run(&state, write, StatusCode::CREATED).await
+    run(&state, write, StatusCode::CREATED, |command| {
+        let id: Uuid = path_id("id", &id)?;
+        let original: LedgerTransaction = state
+            .app
+            .store
+            .get(&keys::transaction(id))?
+            .ok_or_else(|| Error::not_found("transaction", id))?;
+        (command.transaction, command.org) = (id, original.org);
+        Ok(())
+    })
+    .await
 }

@@ -1,12 +1,12 @@
 //! Users, organizations, their members, invitations and audit log.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::common::{org, run, visible_org, visible_page, Answer, PageQuery};
-use super::extract::{path_id, ActingUser, Write};
+use super::extract::{path_id, ActingUser, ApiPath, Write};
 use super::ApiState;
 use crate::app::Actor;
 use crate::authz::EntityRef;
@@ -57,13 +57,13 @@ pub fn routes() -> Router<ApiState> {
 }
 
 async fn create_user(State(state): State<ApiState>, write: Write<CreateUser>) -> Answer<User> {
-    run(&state, write, StatusCode::CREATED).await
+    run(&state, write, StatusCode::CREATED, |_| Ok(())).await
 }
 
 async fn get_user(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<User>, Error> {
     let id = path_id("id", &id)?;
     if actor != Actor::System && actor != Actor::User(id) {
@@ -78,33 +78,39 @@ async fn get_user(
 }
 
 async fn create_org(State(state): State<ApiState>, write: Write<CreateOrg>) -> Answer<Org> {
-    run(&state, write, StatusCode::CREATED).await
+    run(&state, write, StatusCode::CREATED, |_| Ok(())).await
 }
 
 async fn get_org(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Org>, Error> {
     visible_org(&state, actor, &id, "ViewOrg").map(Json)
 }
 
 async fn update_org(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<UpdateOrg>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<UpdateOrg>,
 ) -> Answer<Org> {
-    write.body.org = path_id("id", &id)?;
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        command.org = path_id("id", &id)?;
+        Ok(())
+    })
+    .await
 }
 
 async fn set_default_workspace(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<SetDefaultWorkspace>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<SetDefaultWorkspace>,
 ) -> Answer<Org> {
-    write.body.org = path_id("id", &id)?;
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        command.org = path_id("id", &id)?;
+        Ok(())
+    })
+    .await
 }
 
 /// The org's members. A membership has no read of its own: the org's
@@ -112,7 +118,7 @@ async fn set_default_workspace(
 async fn list_members(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<Membership>>, Error> {
     let page = PageQuery::parse(query)?;
@@ -126,39 +132,51 @@ async fn list_members(
 
 async fn add_member(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<AddMember>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<AddMember>,
 ) -> Answer<Membership> {
-    write.body.org = path_id("id", &id)?;
-    run(&state, write, StatusCode::CREATED).await
+    run(&state, write, StatusCode::CREATED, |command| {
+        command.org = path_id("id", &id)?;
+        Ok(())
+    })
+    .await
 }
 
 async fn change_role(
     State(state): State<ApiState>,
-    Path((id, user)): Path<(String, String)>,
-    mut write: Write<ChangeRole>,
+    ApiPath((id, user)): ApiPath<(String, String)>,
+    write: Write<ChangeRole>,
 ) -> Answer<Membership> {
-    (write.body.org, write.body.user) = (path_id("id", &id)?, path_id("user", &user)?);
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        (command.org, command.user) = (path_id("id", &id)?, path_id("user", &user)?);
+        Ok(())
+    })
+    .await
 }
 
 async fn remove_member(
     State(state): State<ApiState>,
-    Path((id, user)): Path<(String, String)>,
-    mut write: Write<RemoveMember>,
+    ApiPath((id, user)): ApiPath<(String, String)>,
+    write: Write<RemoveMember>,
 ) -> Answer<Membership> {
-    (write.body.org, write.body.user) = (path_id("id", &id)?, path_id("user", &user)?);
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        (command.org, command.user) = (path_id("id", &id)?, path_id("user", &user)?);
+        Ok(())
+    })
+    .await
 }
 
 async fn invite(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<Invite>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<Invite>,
 ) -> Answer<Invitation> {
-    write.body.org = path_id("id", &id)?;
-    write.body.ttl = state.settings.invitation_ttl;
-    run(&state, write, StatusCode::CREATED).await
+    run(&state, write, StatusCode::CREATED, |command| {
+        command.org = path_id("id", &id)?;
+        command.ttl = state.settings.invitation_ttl;
+        Ok(())
+    })
+    .await
 }
 
 /// The org's invitations that the actor may read one by one, oldest
@@ -166,7 +184,7 @@ async fn invite(
 async fn list_invitations(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<Invitation>>, Error> {
     let page = PageQuery::parse(query)?;
@@ -192,7 +210,7 @@ async fn list_invitations(
 async fn get_invitation(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path((id, invitation)): Path<(String, String)>,
+    ApiPath((id, invitation)): ApiPath<(String, String)>,
 ) -> Result<Json<Invitation>, Error> {
     let (org, id) = (path_id("id", &id)?, path_id("invitation", &invitation)?);
     let invitation: Invitation = state
@@ -232,31 +250,40 @@ fn invitation_ref(id: &str, invitation: &str) -> Result<InvitationRef, Error> {
 
 async fn revoke_invitation(
     State(state): State<ApiState>,
-    Path((id, invitation)): Path<(String, String)>,
-    mut write: Write<RevokeInvitation>,
+    ApiPath((id, invitation)): ApiPath<(String, String)>,
+    write: Write<RevokeInvitation>,
 ) -> Answer<Invitation> {
-    write.body.0 = invitation_ref(&id, &invitation)?;
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        command.0 = invitation_ref(&id, &invitation)?;
+        Ok(())
+    })
+    .await
 }
 
 async fn resend_invitation(
     State(state): State<ApiState>,
-    Path((id, invitation)): Path<(String, String)>,
-    mut write: Write<ResendInvitation>,
+    ApiPath((id, invitation)): ApiPath<(String, String)>,
+    write: Write<ResendInvitation>,
 ) -> Answer<Invitation> {
-    let target = invitation_ref(&id, &invitation)?;
-    (write.body.org, write.body.invitation) = (target.org, target.invitation);
-    write.body.ttl = state.settings.invitation_ttl;
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        let target = invitation_ref(&id, &invitation)?;
+        (command.org, command.invitation) = (target.org, target.invitation);
+        command.ttl = state.settings.invitation_ttl;
+        Ok(())
+    })
+    .await
 }
 
 async fn accept_invitation(
     State(state): State<ApiState>,
-    Path((id, invitation)): Path<(String, String)>,
-    mut write: Write<AcceptInvitation>,
+    ApiPath((id, invitation)): ApiPath<(String, String)>,
+    write: Write<AcceptInvitation>,
 ) -> Answer<Accepted> {
-    write.body.0 = invitation_ref(&id, &invitation)?;
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        command.0 = invitation_ref(&id, &invitation)?;
+        Ok(())
+    })
+    .await
 }
 
 /// Newest first; `after` is the `next` of the previous page. An audit
@@ -265,7 +292,7 @@ async fn accept_invitation(
 async fn list_audit(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<AuditRecord>>, Error> {
     let page = PageQuery::parse(query)?;

@@ -1,7 +1,7 @@
 //! Workspace resources: register, list, read, delete, move, reveal a
 //! credential's secret.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -9,7 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::common::{resource, run, visible_page, workspace, Answer, PageQuery};
-use super::extract::{ActingUser, Write};
+use super::extract::{ActingUser, ApiPath, Write};
 use super::ApiState;
 use crate::app::Actor;
 use crate::authz::EntityRef;
@@ -43,7 +43,7 @@ pub fn routes() -> Router<ApiState> {
 async fn list_resources(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<Resource>>, Error> {
     let page = PageQuery::parse(query)?;
@@ -66,19 +66,22 @@ async fn list_resources(
 
 async fn register_resource(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<RegisterResource>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<RegisterResource>,
 ) -> Answer<Resource> {
-    let workspace = workspace(&state, &id)?;
-    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
-    write.body.seal_secret(&state.settings.credential_key)?;
-    run(&state, write, StatusCode::CREATED).await
+    run(&state, write, StatusCode::CREATED, |command| {
+        let workspace = workspace(&state, &id)?;
+        (command.org, command.workspace) = (workspace.org, workspace.id);
+        command.seal_secret(&state.settings.credential_key)?;
+        Ok(())
+    })
+    .await
 }
 
 async fn get_resource(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Resource>, Error> {
     let resource = resource(&state, &id)?;
     authorize_read(&state, actor, &resource)?;
@@ -99,20 +102,26 @@ fn authorize_read(state: &ApiState, actor: Actor, resource: &Resource) -> Result
 
 async fn delete_resource(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<DeleteResource>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<DeleteResource>,
 ) -> Answer<Resource> {
-    write.body.target = ResourceRef::of(&resource(&state, &id)?);
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        command.target = ResourceRef::of(&resource(&state, &id)?);
+        Ok(())
+    })
+    .await
 }
 
 async fn move_resource(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<MoveResource>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<MoveResource>,
 ) -> Answer<Resource> {
-    write.body.target = ResourceRef::of(&resource(&state, &id)?);
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        command.target = ResourceRef::of(&resource(&state, &id)?);
+        Ok(())
+    })
+    .await
 }
 
 /// A credential's secret, in the clear.
@@ -127,7 +136,7 @@ pub struct Revealed {
 async fn reveal_secret(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Revealed>, Error> {
     let resource = resource(&state, &id)?;
     let target = EntityRef::new(&resource.kind, resource.id);

@@ -21,7 +21,7 @@ async fn signup(
     State(state): State<ApiState>,
     write: Write<SignUp>,
 ) -> Result<(StatusCode, Json<SignUpOutcome>), Error> {
-    let outcome = execute_durably(&state, write).await?;
+    let outcome = execute_durably(&state, write, |_| Ok(())).await?;
     let status = if outcome.created {
         StatusCode::CREATED
     } else {

@@ -1,13 +1,13 @@
 //! Workspaces, their members and access requests.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
 use super::common::{org, run, visible_page, workspace, Answer, PageQuery};
-use super::extract::{path_id, ActingUser, Write};
+use super::extract::{path_id, ActingUser, ApiPath, Write};
 use super::ApiState;
 use crate::app::Actor;
 use crate::authz::EntityRef;
@@ -73,7 +73,7 @@ pub struct WorkspaceListing {
 async fn list_workspaces(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<WorkspaceListing>>, Error> {
     let page = PageQuery::parse(query)?;
@@ -105,17 +105,20 @@ async fn list_workspaces(
 
 async fn create_workspace(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<CreateWorkspace>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<CreateWorkspace>,
 ) -> Answer<Workspace> {
-    write.body.org = path_id("id", &id)?;
-    run(&state, write, StatusCode::CREATED).await
+    run(&state, write, StatusCode::CREATED, |command| {
+        command.org = path_id("id", &id)?;
+        Ok(())
+    })
+    .await
 }
 
 async fn get_workspace(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Workspace>, Error> {
     let workspace = workspace(&state, &id)?;
     authorize_read(&state, actor, &workspace)?;
@@ -136,22 +139,28 @@ fn authorize_read(state: &ApiState, actor: Actor, workspace: &Workspace) -> Resu
 
 async fn rename_workspace(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<RenameWorkspace>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<RenameWorkspace>,
 ) -> Answer<Workspace> {
-    let workspace = workspace(&state, &id)?;
-    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        let workspace = workspace(&state, &id)?;
+        (command.org, command.workspace) = (workspace.org, workspace.id);
+        Ok(())
+    })
+    .await
 }
 
 async fn delete_workspace(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<DeleteWorkspace>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<DeleteWorkspace>,
 ) -> Answer<Workspace> {
-    let workspace = workspace(&state, &id)?;
-    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        let workspace = workspace(&state, &id)?;
+        (command.org, command.workspace) = (workspace.org, workspace.id);
+        Ok(())
+    })
+    .await
 }
 
 /// The workspace's members. A membership has no read of its own: who may
@@ -160,7 +169,7 @@ async fn delete_workspace(
 async fn list_members(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<WorkspaceMember>>, Error> {
     let page = PageQuery::parse(query)?;
@@ -179,44 +188,56 @@ async fn list_members(
 
 async fn add_member(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<AddWorkspaceMember>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<AddWorkspaceMember>,
 ) -> Answer<WorkspaceMember> {
-    let workspace = workspace(&state, &id)?;
-    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
-    run(&state, write, StatusCode::CREATED).await
+    run(&state, write, StatusCode::CREATED, |command| {
+        let workspace = workspace(&state, &id)?;
+        (command.org, command.workspace) = (workspace.org, workspace.id);
+        Ok(())
+    })
+    .await
 }
 
 async fn change_member_role(
     State(state): State<ApiState>,
-    Path((id, user)): Path<(String, String)>,
-    mut write: Write<ChangeWorkspaceRole>,
+    ApiPath((id, user)): ApiPath<(String, String)>,
+    write: Write<ChangeWorkspaceRole>,
 ) -> Answer<WorkspaceMember> {
-    let workspace = workspace(&state, &id)?;
-    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
-    write.body.user = path_id("user", &user)?;
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        let workspace = workspace(&state, &id)?;
+        (command.org, command.workspace) = (workspace.org, workspace.id);
+        command.user = path_id("user", &user)?;
+        Ok(())
+    })
+    .await
 }
 
 async fn remove_member(
     State(state): State<ApiState>,
-    Path((id, user)): Path<(String, String)>,
-    mut write: Write<RemoveWorkspaceMember>,
+    ApiPath((id, user)): ApiPath<(String, String)>,
+    write: Write<RemoveWorkspaceMember>,
 ) -> Answer<WorkspaceMember> {
-    let workspace = workspace(&state, &id)?;
-    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
-    write.body.user = path_id("user", &user)?;
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        let workspace = workspace(&state, &id)?;
+        (command.org, command.workspace) = (workspace.org, workspace.id);
+        command.user = path_id("user", &user)?;
+        Ok(())
+    })
+    .await
 }
 
 async fn request_access(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
-    mut write: Write<RequestAccess>,
+    ApiPath(id): ApiPath<String>,
+    write: Write<RequestAccess>,
 ) -> Answer<AccessRequest> {
-    let workspace = workspace(&state, &id)?;
-    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
-    run(&state, write, StatusCode::CREATED).await
+    run(&state, write, StatusCode::CREATED, |command| {
+        let workspace = workspace(&state, &id)?;
+        (command.org, command.workspace) = (workspace.org, workspace.id);
+        Ok(())
+    })
+    .await
 }
 
 /// The workspace's access requests that the actor may read one by one,
@@ -225,7 +246,7 @@ async fn request_access(
 async fn list_requests(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Page<AccessRequest>>, Error> {
     let page = PageQuery::parse(query)?;
@@ -249,7 +270,7 @@ async fn list_requests(
 async fn get_request(
     State(state): State<ApiState>,
     ActingUser(actor): ActingUser,
-    Path((id, request)): Path<(String, String)>,
+    ApiPath((id, request)): ApiPath<(String, String)>,
 ) -> Result<Json<AccessRequest>, Error> {
     let workspace = workspace(&state, &id)?;
     let id = path_id("request", &request)?;
@@ -284,22 +305,28 @@ fn authorize_request_read(
 
 async fn approve_request(
     State(state): State<ApiState>,
-    Path((id, request)): Path<(String, String)>,
-    mut write: Write<ApproveAccessRequest>,
+    ApiPath((id, request)): ApiPath<(String, String)>,
+    write: Write<ApproveAccessRequest>,
 ) -> Answer<AccessRequest> {
-    let workspace = workspace(&state, &id)?;
-    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
-    write.body.request = path_id("request", &request)?;
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        let workspace = workspace(&state, &id)?;
+        (command.org, command.workspace) = (workspace.org, workspace.id);
+        command.request = path_id("request", &request)?;
+        Ok(())
+    })
+    .await
 }
 
 async fn deny_request(
     State(state): State<ApiState>,
-    Path((id, request)): Path<(String, String)>,
-    mut write: Write<DenyAccessRequest>,
+    ApiPath((id, request)): ApiPath<(String, String)>,
+    write: Write<DenyAccessRequest>,
 ) -> Answer<AccessRequest> {
-    let workspace = workspace(&state, &id)?;
-    (write.body.org, write.body.workspace) = (workspace.org, workspace.id);
-    write.body.request = path_id("request", &request)?;
-    run(&state, write, StatusCode::OK).await
+    run(&state, write, StatusCode::OK, |command| {
+        let workspace = workspace(&state, &id)?;
+        (command.org, command.workspace) = (workspace.org, workspace.id);
+        command.request = path_id("request", &request)?;
+        Ok(())
+    })
+    .await
 }
