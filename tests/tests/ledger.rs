@@ -562,3 +562,29 @@ fn orgs_reusing_one_run_id_keep_the_ledger_sound() {
     let report = String::from_utf8_lossy(&verify.stdout);
     assert_eq!(verify.status.code(), Some(0), "{report}");
 }
+
+/// A run re-sent by whoever posted it is answered from its record before
+/// any check (its flow may be gone since); anyone else is authorized first,
+/// so a record is never read by someone the policies keep out.
+#[test]
+fn a_recorded_run_is_answered_before_authorization_only_to_its_poster() {
+    let server = Server::start();
+    let t = tenant(&server, "pro");
+    let other = tenant_named(&server, "pro", "globex");
+    let usage = format!("/v1/orgs/{}/usage", t.org);
+    t.grant(&server, 100);
+    // The vendor posts the run with its price.
+    let first = server
+        .post(&usage, t.usage(&run_id(1), Some(5)))
+        .expect(201);
+    assert_eq!(
+        server
+            .post(&usage, t.usage(&run_id(1), Some(5)))
+            .expect(201),
+        first
+    );
+    // Another org's admin re-sending the same body is refused, not answered.
+    let outsider = server.post_as(&other.admin, &usage, t.usage(&run_id(1), Some(5)));
+    assert_eq!(outsider.status, 403, "{}", outsider.body);
+    assert!(outsider.body.get("run_id").is_none(), "{}", outsider.body);
+}

@@ -329,6 +329,10 @@ impl Command for RecordUsage {
         Some(self.run_key())
     }
 
+    fn posted_by(&self, record: &UsageRecord, actor: Actor) -> bool {
+        record.posted_by.as_deref() == Some(actor.to_string().as_str())
+    }
+
     fn check_recorded(&self, record: &UsageRecord) -> Result<()> {
         let same = record.workspace == self.workspace
             && record.flow == self.flow
@@ -374,6 +378,7 @@ impl Command for RecordUsage {
             period_start: period.start,
             thresholds_crossed,
             at: ctx.now,
+            posted_by: Some(ctx.actor.to_string()),
         };
         tx.put(&self.run_key(), &record)?;
         Ok(record)

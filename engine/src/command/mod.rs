@@ -151,6 +151,13 @@ pub trait Command: Serialize + Send + Sync + 'static {
         None
     }
 
+    /// Whether `actor` itself wrote `recorded`, the output stored under
+    /// `natural_key`: only then is it answered before authorization, so a
+    /// record is never read by someone the policies have not let in.
+    fn posted_by(&self, _recorded: &Self::Output, _actor: Actor) -> bool {
+        false
+    }
+
     /// Whether `recorded`, the output stored under `natural_key`, answers
     /// this command: a conflict if it was recorded with other details.
     fn check_recorded(&self, _recorded: &Self::Output) -> Result<()> {
@@ -312,10 +319,14 @@ pub fn begin<C: Command>(
     if let Some(output) = replayed::<C>(app, actor, idempotency)? {
         return Ok(Begun::Done(output));
     }
-    // Only the same run skips authorization; one with other details is
-    // refused (409) inside the transaction, after authorization.
+    // Only the same run, re-sent by whoever posted it, skips authorization
+    // (its target may be gone); anyone else is authorized first, and one
+    // with other details is refused (409) inside the transaction.
     let recorded = recorded(&command, |key| app.store.get(key))?;
-    if let Some(output) = recorded.filter(|output| command.check_recorded(output).is_ok()) {
+    let replays = |output: &C::Output| {
+        command.posted_by(output, actor) && command.check_recorded(output).is_ok()
+    };
+    if let Some(output) = recorded.filter(replays) {
         return Ok(Begun::Done(output));
     }
     let idempotency_key = idempotency.map(|i| i.store_key(actor));

@@ -363,6 +363,10 @@ pub struct UsageRecord {
     pub thresholds_crossed: Vec<u8>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// Who posted it (`system` or a user id); `None` in records written
+    /// before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posted_by: Option<String>,
 }
 
 /// A member's seat charge for one period.
