@@ -63,12 +63,27 @@ user=$(api -X POST "$base/v1/users" -d '{"email": "fuzz-admin@example.com"}' | j
 org=$(api -X POST "$base/v1/orgs" -d "{\"name\": \"Fuzz Org\", \"plan\": \"pro\", \"admin\": \"$user\"}" | json_id)
 api -X POST "$base/v1/orgs/$org/credits" -d '{"credits": 1000000, "source": "purchase"}' >/dev/null
 
+# The document without X-Warden-Actor: each run sets it (or not) itself, so
+# the fuzzer never names a user who does not exist.
+curl -fsS "$base/openapi.json" | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+for item in doc["paths"].values():
+    for operation in item.values():
+        operation["parameters"] = [p for p in operation.get("parameters", []) if p["name"] != "X-Warden-Actor"]
+json.dump(doc, sys.stdout)
+' >"$work/openapi.json"
+
+# Every check runs: Schemathesis enables all by default, and naming them on
+# the command line (`--checks all`) would override the per-operation
+# settings of tests/schemathesis.toml.
 run() {
     local who=$1
     shift
     echo "== schemathesis as $who"
-    "$VENV/bin/schemathesis" run "$base/openapi.json" \
-        --checks all \
+    SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=tests \
+        "$VENV/bin/schemathesis" --config-file tests/schemathesis.toml run "$work/openapi.json" \
+        --url "$base" \
         --phases examples,coverage,fuzzing,stateful \
         --max-examples "$MAX_EXAMPLES" \
         --seed "$SEED" \
@@ -80,10 +95,15 @@ run() {
 }
 
 status=0
-run "the system actor (vendor)" || status=1
+# Commands that act for a user refuse the system actor (400: "acts for a
+# user"); they run as the user below.
+run "the system actor (vendor)" \
+    --exclude-name "POST /v1/workspaces/{id}/access-requests" \
+    --exclude-name "POST /v1/orgs/{id}/invitations/{invitation}/accept" \
+    || status=1
 run "user $user (Admin of org $org)" -H "X-Warden-Actor: $user" || status=1
 if [ "$status" -ne 0 ]; then
-    echo "schemathesis found failures; server log: " >&2
+    echo "schemathesis found failures; server log:" >&2
     tail -n 50 "$work/server.log" >&2
 fi
 exit "$status"

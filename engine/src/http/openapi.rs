@@ -88,7 +88,9 @@ struct Route {
     takes: Takes,
     status: u16,
     response: Body,
-    /// Error statuses beyond those every `/v1` route may give (400, 401, 413, 500).
+    /// Other statuses: a second success (below 400), or errors beyond
+    /// those every `/v1` route may give (400, 401, 413, 500) and a
+    /// command's 409 for a reused `Idempotency-Key`.
     errors: &'static [u16],
 }
 
@@ -157,7 +159,7 @@ const ROUTES: &[Route] = &[
     route(Post, "/v1/plugins/reload", "Reload the plugin directory now", Nothing, 200, Any, &[422]),
     route(Post, "/v1/plugins/call", "Call one plugin hook (testing aid)", Json("CallRequest", r#"{"hook": "usage-pricing", "input": {"org_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01", "workspace_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02", "flow_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e03", "run_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e04", "requested_credits": 0, "duration_ms": 5400, "steps": 3}}"#), 200, Any, &[404, 502, 503]),
     route(Post, "/v1/plugins/replay", "Re-run an audit record's plugin calls against the plugins serving now: `{\"audit_id\"}` → `{\"audit_id\", \"action\", \"calls\": [{\"hook\", \"recorded\", \"now\", \"same_output\"}]}`", Json("ReplayRequest", r#"{"audit_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e03"}"#), 200, Any, &[404]),
-    route(Post, "/v1/signup", "Create or find a user by email and auto-join by verified domain (system actor only): `{\"email\"}` → `{\"user\", \"created\", \"joined\", \"reason\", \"decided_by\"}`; 201 created, 200 known", Command("SignUp", r#"{"email": "ann@acme.com"}"#), 201, Any, &[403, 409, 502, 503]),
+    route(Post, "/v1/signup", "Create or find a user by email and auto-join by verified domain (system actor only): `{\"email\"}` → `{\"user\", \"created\", \"joined\", \"reason\", \"decided_by\"}`; 201 created, 200 known", Command("SignUp", r#"{"email": "ann@acme.com"}"#), 201, Any, &[200, 403, 409, 502, 503]),
     route(Post, "/v1/orgs/{id}/credits", "Grant credits (system actor only): `{\"credits\", \"source\", \"memo\"?, \"expires_at\"?}`", Command("GrantCredits", r#"{"credits": 5000, "source": "purchase", "memo": "invoice 1042"}"#), 201, Any, WRITE),
     route(Get, "/v1/orgs/{id}/usage", "Usage of the current period: totals and per workspace (ViewBilling)", Actor, 200, PagedReport, READ),
     route(Post, "/v1/orgs/{id}/usage", "Record a flow run's usage: `{\"workspace\", \"flow\", \"run_id\", \"credits\"?}`; the run id is its idempotency key; 402 insufficient_credits; 429 batch_queue_full when MAX_WAITING_COMMANDS posts already wait for their batch (RecordUsage; `credits` also needs PriceUsage, the vendor's, else the usage-pricing hook prices the run)", Command("RecordUsage", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02", "flow": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e03", "run_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e04", "credits": 12, "duration_ms": 5400, "steps": 3}"#), 201, Any, &[402, 403, 404, 409, 429, 502, 503]),
@@ -358,11 +360,13 @@ fn page_parameters() -> [Value; 2] {
 }
 
 /// A body of a component schema; required when the schema has required
-/// fields (a command's empty body reads as `{}`).
+/// fields or a body rule (a command's empty body reads as `{}`).
 fn request_body(schemas: &Value, schema: &str, example: &str) -> Value {
-    let required = schemas[schema]["required"]
+    let schema_of = &schemas[schema];
+    let required = schema_of["required"]
         .as_array()
-        .is_some_and(|fields| !fields.is_empty());
+        .is_some_and(|fields| !fields.is_empty())
+        || schema_of.get("anyOf").is_some();
     let example: Value = serde_json::from_str(example).expect("route examples are JSON");
     json!({
         "required": required,
@@ -385,7 +389,13 @@ fn responses(route: &Route) -> Value {
     } else {
         &[]
     };
-    for &status in common.iter().chain(route.errors) {
+    // A command's `Idempotency-Key` sent again with another request is a 409.
+    let reused_key: &[u16] = if matches!(route.takes, Command(..)) {
+        &[409]
+    } else {
+        &[]
+    };
+    for &status in common.iter().chain(route.errors).chain(reused_key) {
         let (key, value) = if status < 400 {
             success(status)
         } else {
@@ -519,8 +529,64 @@ fn components() -> Value {
         );
         lay_rule(slot, rule);
     }
+    for &(schema, rule) in OBJECT_RULES {
+        let object = &mut schemas[schema];
+        assert!(
+            object.is_object(),
+            "OBJECT_RULES names {schema}, which is not a schema"
+        );
+        object["anyOf"] = object_rule(rule);
+    }
     bound_integers(&mut components);
     components
+}
+
+/// A rule a command enforces on its body as a whole.
+#[derive(Clone, Copy)]
+enum ObjectRule {
+    /// Exactly one of these fields, not null.
+    ExactlyOne(&'static [&'static str]),
+    /// At least one of these fields, not null.
+    AtLeastOne(&'static [&'static str]),
+}
+
+/// The body rules of the request bodies: (schema, rule).
+const OBJECT_RULES: &[(&str, ObjectRule)] = &[
+    // `AddWorkspaceMember::user`: "name the member: user (an id) or email".
+    (
+        "AddWorkspaceMember",
+        ObjectRule::ExactlyOne(&["user", "email"]),
+    ),
+    // `UpdateOrg::validate`: an update changes something.
+    (
+        "UpdateOrg",
+        ObjectRule::AtLeastOne(&[
+            "name",
+            "plan",
+            "seat_limit",
+            "autojoin_role",
+            "invitation_mode",
+        ]),
+    ),
+];
+
+/// The `anyOf` branches that say `rule`.
+fn object_rule(rule: ObjectRule) -> Value {
+    let not_null = json!({"not": {"type": "null"}});
+    let given = |field: &str| json!({"required": [field], "properties": {field: not_null}});
+    match rule {
+        ObjectRule::AtLeastOne(fields) => fields.iter().map(|f| given(f)).collect(),
+        ObjectRule::ExactlyOne(fields) => fields
+            .iter()
+            .map(|field| {
+                let mut branch = given(field);
+                for other in fields.iter().filter(|o| *o != field) {
+                    branch["properties"][*other] = json!({"type": "null"});
+                }
+                branch
+            })
+            .collect(),
+    }
 }
 
 /// Adds `T`'s schema and the schemas it refers to.
@@ -588,12 +654,32 @@ const FIELD_RULES: &[(&str, &str, Rule)] = &[
     ("AddWorkspaceMember", "email", Rule::Email),
     ("ClaimDomain", "domain", Rule::Domain),
     ("RequestAccess", "message", Rule::Note),
-    ("RegisterResource", "shared_with", Rule::MaxItems(MAX_SHARED_WITH)),
-    ("GrantCredits", "credits", Rule::Between(1, MAX_CREDITS_PER_GRANT)),
+    (
+        "RegisterResource",
+        "shared_with",
+        Rule::MaxItems(MAX_SHARED_WITH),
+    ),
+    (
+        "GrantCredits",
+        "credits",
+        Rule::Between(1, MAX_CREDITS_PER_GRANT),
+    ),
     ("GrantCredits", "memo", Rule::Memo),
-    ("RecordUsage", "credits", Rule::Between(0, MAX_CREDITS_PER_RUN)),
-    ("SetBilling", "seat_price_cents", Rule::Between(0, MAX_SEAT_PRICE_CENTS)),
-    ("SetBilling", "overage_cap_credits", Rule::Between(0, MAX_OVERAGE_CAP_CREDITS)),
+    (
+        "RecordUsage",
+        "credits",
+        Rule::Between(0, MAX_CREDITS_PER_RUN),
+    ),
+    (
+        "SetBilling",
+        "seat_price_cents",
+        Rule::Between(0, MAX_SEAT_PRICE_CENTS),
+    ),
+    (
+        "SetBilling",
+        "overage_cap_credits",
+        Rule::Between(0, MAX_OVERAGE_CAP_CREDITS),
+    ),
     ("ReverseTransaction", "reason", Rule::Reason),
 ];
 
@@ -802,7 +888,10 @@ mod tests {
                         // `openapi::serve` is `serve` of openapi.rs.
                         let (file, name) = match handler.rsplit_once("::") {
                             Some((module, name)) => (format!("{module}.rs"), name),
-                            None => (path.file_name().unwrap().to_str().unwrap().to_string(), handler),
+                            None => (
+                                path.file_name().unwrap().to_str().unwrap().to_string(),
+                                handler,
+                            ),
                         };
                         handlers.insert(
                             (method.to_uppercase(), route.to_string()),
@@ -888,41 +977,71 @@ mod tests {
             let key = (route.method.name().to_uppercase(), route.path.to_string());
             let (handler, file) = &routed.handlers[&key];
             let source = std::fs::read_to_string(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http").join(file),
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("src/http")
+                    .join(file),
             )
             .unwrap();
             let signature = signature(&source, handler);
             let extracted = |name: &str| {
-                signature.split(&format!("{name}<")).nth(1).map(|rest| {
-                    rest[..rest.find('>').unwrap()].to_string()
-                })
+                signature
+                    .split(&format!("{name}<"))
+                    .nth(1)
+                    .map(|rest| rest[..rest.find('>').unwrap()].to_string())
             };
             let at = format!("{} {} ({handler})", key.0, key.1);
             match route.takes {
                 Command(schema, _) => {
-                    let body = extracted("Write").unwrap_or_else(|| panic!("{at} takes no command"));
-                    assert!(schema == body || schema == NO_FIELDS, "{at} takes {body}, documented {schema}");
+                    let body =
+                        extracted("Write").unwrap_or_else(|| panic!("{at} takes no command"));
+                    assert!(
+                        schema == body || schema == NO_FIELDS,
+                        "{at} takes {body}, documented {schema}"
+                    );
                 }
                 Json(schema, _) => {
                     assert_eq!(extracted("ApiJson").as_deref(), Some(schema), "{at}");
                 }
                 Actor => {
-                    assert!(extracted("Write").is_none() && extracted("ApiJson").is_none(), "{at} takes a body");
-                    assert!(signature.contains("ActingUser"), "{at} reads no acting user");
+                    assert!(
+                        extracted("Write").is_none() && extracted("ApiJson").is_none(),
+                        "{at} takes a body"
+                    );
+                    assert!(
+                        signature.contains("ActingUser"),
+                        "{at} reads no acting user"
+                    );
                 }
                 Nothing => {
-                    assert!(extracted("Write").is_none() && extracted("ApiJson").is_none(), "{at} takes a body");
-                    assert!(!signature.contains("ActingUser"), "{at} reads the acting user");
+                    assert!(
+                        extracted("Write").is_none() && extracted("ApiJson").is_none(),
+                        "{at} takes a body"
+                    );
+                    assert!(
+                        !signature.contains("ActingUser"),
+                        "{at} reads the acting user"
+                    );
                 }
             }
-            assert_eq!(route.response.paged(), signature.contains("RawQuery"), "{at}: paging");
+            assert_eq!(
+                route.response.paged(),
+                signature.contains("RawQuery"),
+                "{at}: paging"
+            );
         }
         let doc = document();
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
-                let route = ROUTES.iter().find(|r| r.path == path && r.method.name() == method).unwrap();
+                let route = ROUTES
+                    .iter()
+                    .find(|r| r.path == path && r.method.name() == method)
+                    .unwrap();
                 let declared = operation.get("requestBody").is_some();
-                assert_eq!(declared, matches!(route.takes, Json(..) | Command(..)), "{method} {path}");
+                assert_eq!(
+                    declared,
+                    matches!(route.takes, Json(..) | Command(..)),
+                    "{method} {path}"
+                );
             }
         }
     }
@@ -932,7 +1051,10 @@ mod tests {
     #[test]
     fn every_v1_operation_requires_the_bearer_token() {
         let doc = document();
-        assert_eq!(doc["components"]["securitySchemes"][SECURITY_SCHEME]["scheme"], "bearer");
+        assert_eq!(
+            doc["components"]["securitySchemes"][SECURITY_SCHEME]["scheme"],
+            "bearer"
+        );
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
                 let required = operation["security"] == json!([{ SECURITY_SCHEME: [] }]);
@@ -952,21 +1074,37 @@ mod tests {
             for (method, operation) in item.as_object().unwrap() {
                 for parameter in operation["parameters"].as_array().unwrap() {
                     if parameter["required"] == true {
-                        assert!(parameter.get("example").is_some(), "{method} {path}: {parameter}");
+                        assert!(
+                            parameter.get("example").is_some(),
+                            "{method} {path}: {parameter}"
+                        );
                     }
                 }
                 let Some(body) = operation.get("requestBody") else {
                     continue;
                 };
                 let content = &body["content"]["application/json"];
-                let name = content["schema"]["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+                let name = content["schema"]["$ref"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap();
                 let schema = &schemas[name];
-                let example = content["example"].as_object().unwrap_or_else(|| panic!("{method} {path}: no example"));
+                let example = content["example"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{method} {path}: no example"));
                 for field in schema["required"].as_array().into_iter().flatten() {
-                    assert!(example.contains_key(field.as_str().unwrap()), "{method} {path}: example lacks {field}");
+                    assert!(
+                        example.contains_key(field.as_str().unwrap()),
+                        "{method} {path}: example lacks {field}"
+                    );
                 }
                 for field in example.keys() {
-                    assert!(schema["properties"].get(field).is_some(), "{method} {path}: {name} has no {field}");
+                    assert!(
+                        schema["properties"].get(field).is_some(),
+                        "{method} {path}: {name} has no {field}"
+                    );
                 }
             }
         }
@@ -992,25 +1130,47 @@ mod tests {
         assert_eq!(seat_limit["minimum"], 0);
         assert_eq!(seat_limit["maximum"], u32::MAX);
         let credits = &schemas["GrantCredits"]["properties"]["credits"];
-        assert_eq!((&credits["minimum"], &credits["maximum"]), (&json!(1), &json!(MAX_CREDITS_PER_GRANT)));
+        assert_eq!(
+            (&credits["minimum"], &credits["maximum"]),
+            (&json!(1), &json!(MAX_CREDITS_PER_GRANT))
+        );
         let text = doc.to_string();
-        assert!(!text.contains("\"int32\""), "an int32 in the document: no API integer is an i32");
+        assert!(
+            !text.contains("\"int32\""),
+            "an int32 in the document: no API integer is an i32"
+        );
     }
 
     #[test]
     fn autojoin_role_excludes_admin() {
         let doc = document();
-        let roles = &doc["components"]["schemas"]["CreateOrg"]["properties"]["autojoin_role"]["enum"];
-        assert_eq!(roles, &json!(["member", "guest_internal", "guest_external"]));
+        let roles =
+            &doc["components"]["schemas"]["CreateOrg"]["properties"]["autojoin_role"]["enum"];
+        assert_eq!(
+            roles,
+            &json!(["member", "guest_internal", "guest_external"])
+        );
     }
 
     /// Characters that sit on the edges of the rules: whitespace that
     /// `trim` removes, controls, the line feed, and ordinary letters.
     fn edgy_text(max_len: usize) -> impl Strategy<Value = String> {
         let pieces = prop_oneof![
-            Just(' '), Just('\t'), Just('\n'), Just('\r'), Just('\u{85}'), Just('\u{a0}'),
-            Just('\u{3000}'), Just('\u{1c}'), Just('\u{0}'), Just('\u{7f}'), Just('\u{9f}'),
-            Just('\u{200b}'), Just('a'), Just('é'), Just('名'),
+            Just(' '),
+            Just('\t'),
+            Just('\n'),
+            Just('\r'),
+            Just('\u{85}'),
+            Just('\u{a0}'),
+            Just('\u{3000}'),
+            Just('\u{1c}'),
+            Just('\u{0}'),
+            Just('\u{7f}'),
+            Just('\u{9f}'),
+            Just('\u{200b}'),
+            Just('a'),
+            Just('é'),
+            Just('名'),
             any::<char>(),
         ];
         prop::collection::vec(pieces, 0..max_len).prop_map(|chars| chars.into_iter().collect())
