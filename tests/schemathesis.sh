@@ -11,6 +11,7 @@
 # ~/.cache/warden-schemathesis-venv) when it is not there yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$(pwd)
 
 SCHEMATHESIS_VERSION=4.32.5
 # Test cases per operation and phase: keeps both runs within a few minutes
@@ -18,6 +19,7 @@ SCHEMATHESIS_VERSION=4.32.5
 MAX_EXAMPLES=${ST_MAX_EXAMPLES:-25}
 SEED=${ST_SEED:-1}
 VENV=${ST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/warden-schemathesis-venv}
+case $VENV in /*) ;; *) VENV=$repo/$VENV ;; esac
 WARDEN=${WARDEN_BIN:-target/debug/warden}
 TOKEN=schemathesis-admin-token
 
@@ -81,8 +83,9 @@ run() {
     local who=$1
     shift
     echo "== schemathesis as $who"
-    SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=tests \
-        "$VENV/bin/schemathesis" --config-file tests/schemathesis.toml run "$work/openapi.json" \
+    # From the temp dir, where Schemathesis leaves its cache.
+    (cd "$work" && SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$repo/tests" \
+        "$VENV/bin/schemathesis" --config-file "$repo/tests/schemathesis.toml" run "$work/openapi.json" \
         --url "$base" \
         --phases examples,coverage,fuzzing,stateful \
         --max-examples "$MAX_EXAMPLES" \
@@ -91,7 +94,7 @@ run() {
         --request-timeout 10 \
         --no-color \
         -H "Authorization: Bearer $TOKEN" \
-        "$@"
+        "$@")
 }
 
 status=0
