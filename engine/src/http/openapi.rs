@@ -8,6 +8,7 @@
 //! body with an example), what it answers and which errors it may give.
 //! Tests hold the table to the router and to each handler's extractors.
 
+use axum::extract::State;
 use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::ComponentsBuilder;
@@ -19,7 +20,7 @@ use super::extract::{ACTOR_HEADER, IDEMPOTENCY_HEADER};
 use super::plugins::{CallRequest, ReplayRequest};
 use super::resources::Revealed;
 use super::workspaces::WorkspaceListing;
-use super::DEFAULT_MAX_BATCH;
+use super::{ApiState, HttpLimits};
 use crate::authz::{CheckRequest, Decision};
 use crate::command::fields::{
     self, MAX_ADDRESS_INPUT_BYTES, MAX_DOMAINS, MAX_DOMAIN_BYTES, MAX_EMAIL_BYTES, MAX_LABEL_BYTES,
@@ -225,14 +226,14 @@ const ORG_ACCOUNTS: [&str; 2] = ["credits", "seats_receivable"];
 /// The id the examples use for a path's `{id}`-like segments.
 const EXAMPLE_ID: &str = "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e00";
 
-/// Serves the document.
-pub async fn serve() -> axum::Json<Value> {
-    axum::Json(document())
+/// Serves the document of this server (its limits).
+pub async fn serve(State(state): State<ApiState>) -> axum::Json<Value> {
+    axum::Json(document(&state.limits))
 }
 
-/// The OpenAPI 3.1 document of the API.
-pub fn document() -> Value {
-    let components = components();
+/// The OpenAPI 3.1 document of the API served with `limits`.
+pub fn document(limits: &HttpLimits) -> Value {
+    let components = components(limits);
     let mut paths = Map::new();
     for route in ROUTES {
         let item = paths.entry(route.path).or_insert_with(|| json!({}));
@@ -462,7 +463,7 @@ fn page_of(item: Value) -> Value {
 
 /// The component schemas (from the Rust types, with the field rules laid
 /// on and integers bounded) and the bearer scheme.
-fn components() -> Value {
+fn components(limits: &HttpLimits) -> Value {
     let mut builder = ComponentsBuilder::new().security_scheme(
         SECURITY_SCHEME,
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
@@ -520,7 +521,7 @@ fn components() -> Value {
         "additionalProperties": false,
         "description": "no fields: send no body, or `{}`",
     });
-    schemas["BatchRequest"]["properties"]["requests"]["maxItems"] = json!(DEFAULT_MAX_BATCH);
+    schemas["BatchRequest"]["properties"]["requests"]["maxItems"] = json!(limits.max_batch);
     for &(schema, property, rule) in FIELD_RULES {
         let slot = &mut schemas[schema]["properties"][property];
         assert!(
@@ -856,6 +857,14 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::http::{DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES};
+
+    fn limits() -> HttpLimits {
+        HttpLimits {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_batch: DEFAULT_MAX_BATCH,
+        }
+    }
 
     /// The routes `.route("…", get(handler).post(…))` registers: (METHOD,
     /// path) → (handler name, the file under `src/http` that defines it).
@@ -951,7 +960,7 @@ mod tests {
 
     #[test]
     fn every_route_of_the_router_is_documented_and_nothing_else() {
-        let documented = documented_routes(&document());
+        let documented = documented_routes(&document(&limits()));
         let routed: BTreeSet<_> = routed().handlers.into_keys().collect();
         assert!(routed.len() > 40, "the source scan found only {routed:?}");
         let undocumented: Vec<_> = routed.difference(&documented).collect();
@@ -1029,7 +1038,7 @@ mod tests {
                 "{at}: paging"
             );
         }
-        let doc = document();
+        let doc = document(&limits());
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
                 let route = ROUTES
@@ -1050,7 +1059,7 @@ mod tests {
     /// routes do not.
     #[test]
     fn every_v1_operation_requires_the_bearer_token() {
-        let doc = document();
+        let doc = document(&limits());
         assert_eq!(
             doc["components"]["securitySchemes"][SECURITY_SCHEME]["scheme"],
             "bearer"
@@ -1068,7 +1077,7 @@ mod tests {
     /// schema lacks.
     #[test]
     fn every_input_has_an_example_that_fits_its_schema() {
-        let doc = document();
+        let doc = document(&limits());
         let schemas = &doc["components"]["schemas"];
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
@@ -1112,7 +1121,7 @@ mod tests {
 
     #[test]
     fn every_referenced_schema_exists() {
-        let doc = document();
+        let doc = document(&limits());
         let text = doc.to_string();
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
@@ -1123,7 +1132,7 @@ mod tests {
 
     #[test]
     fn integers_are_bounded_by_their_rust_types() {
-        let doc = document();
+        let doc = document(&limits());
         let schemas = &doc["components"]["schemas"];
         let seat_limit = &schemas["CreateOrg"]["properties"]["seat_limit"];
         assert_eq!(seat_limit["format"], "uint32");
@@ -1143,7 +1152,7 @@ mod tests {
 
     #[test]
     fn autojoin_role_excludes_admin() {
-        let doc = document();
+        let doc = document(&limits());
         let roles =
             &doc["components"]["schemas"]["CreateOrg"]["properties"]["autojoin_role"]["enum"];
         assert_eq!(
