@@ -87,7 +87,7 @@ pub struct DnsLookup {
 /// `POST /v1/orgs/{id}/domains/{domain}/verify`: proves a claim, by DNS
 /// (`{"method": "dns"}`, the default) or, for the vendor only, by
 /// confirmation (`{"method": "vendor"}`).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyDomain {
     #[serde(skip_deserializing)]

@@ -48,7 +48,7 @@ pub const MAX_CREDIT_LIFETIME: Duration = Duration::days(3660);
 pub const PRICE_USAGE: &str = "PriceUsage";
 
 /// Why credits were granted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantSource {
     Purchase,
@@ -57,7 +57,7 @@ pub enum GrantSource {
 }
 
 /// Grants credits to an org (system only).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantCredits {
     #[serde(default = "Uuid::new_v4", skip_deserializing)]
@@ -177,7 +177,7 @@ pub struct PluginPrice {
 /// Records the credits a flow run used, debited from its org. The run id
 /// is the natural idempotency key: posting it again answers the first
 /// record and writes nothing.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordUsage {
     #[serde(skip_deserializing)]
@@ -387,7 +387,7 @@ impl Command for RecordUsage {
 
 /// Sets an org's billing period, seat price and overage cap: the vendor's
 /// terms (`ManageBilling`).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetBilling {
     #[serde(skip_deserializing)]
@@ -469,7 +469,7 @@ impl Command for SetBilling {
 
 /// Posts the mirror image of a transaction (system only): the one way to
 /// correct the ledger.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReverseTransaction {
     #[serde(skip_deserializing)]

@@ -37,12 +37,15 @@ pub use invitation::{
 };
 pub use ledger::{
     Grant, GrantCredits, GrantSource, PluginPrice, RecordUsage, ReverseTransaction, SetBilling,
+    MAX_CREDITS_PER_GRANT, MAX_MEMO_BYTES, MAX_OVERAGE_CAP_CREDITS,
 };
 pub use org::{
     admit_member, default_workspace_role, join_default_workspace, AddMember, ChangeRole, CreateOrg,
     RemoveMember, SetDefaultWorkspace, UpdateOrg,
 };
-pub use resource::{DeleteResource, MoveResource, RegisterResource, ResourceRef, CREDENTIAL_TYPE};
+pub use resource::{
+    DeleteResource, MoveResource, RegisterResource, ResourceRef, CREDENTIAL_TYPE, MAX_SHARED_WITH,
+};
 pub use signup::{Joined, SignUp, SignUpOutcome};
 pub use user::CreateUser;
 pub use workspace::{

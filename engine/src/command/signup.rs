@@ -17,7 +17,7 @@ use crate::plugin::PluginAnswer;
 use crate::store::{keys, Org, OrgRole, Tx, TxResult, User};
 
 /// `POST /v1/signup`: the system actor (the app's backend) signs a user up.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignUp {
     /// The new user's id; the existing one's if the email is known.

@@ -27,10 +27,13 @@ async fn authorize(
     state.app.check(&request).map(Json)
 }
 
-#[derive(Deserialize)]
+/// Checks answered in order: `{"requests": [CheckRequest…]}`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BatchRequest {
-    /// Kept as raw JSON so one malformed item fails alone.
+pub(super) struct BatchRequest {
+    /// Kept as raw JSON so one malformed item fails alone (its slot answers
+    /// an error, the others are checked).
+    #[schema(value_type = Vec<Value>)]
     requests: Vec<Value>,
 }
 

@@ -1,43 +1,84 @@
-//! `GET /openapi.json`: the API described from the code. Request and
-//! response schemas come from the Rust types (utoipa's `ToSchema`); the
-//! route table below says, per route, which types it takes and answers and
-//! which errors it may give. A test holds the table to the router.
+//! `GET /openapi.json`: the API described from the code, complete enough
+//! for a fuzzer (Schemathesis, `tests/schemathesis.sh`) to hold the server
+//! to it. Request and response schemas come from the Rust types (utoipa's
+//! `ToSchema`); integer bounds follow each integer's Rust type; the field
+//! rules the commands enforce (`command::fields` and the ledger limits) are
+//! laid onto those schemas from the same constants (`FIELD_RULES`). The
+//! route table below says, per route, what it takes (acting user, headers,
+//! body with an example), what it answers and which errors it may give.
+//! Tests hold the table to the router and to each handler's extractors.
 
-use axum::Json;
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
-use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+use axum::extract::State;
+use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{
-    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem,
-    PathsBuilder, Ref, RefOr, Required, Schema,
-};
+use utoipa::openapi::ComponentsBuilder;
 use utoipa::ToSchema;
 
-use crate::authz::{CheckRequest, Decision};
-use crate::command::{
-    Accepted, AddMember, AddWorkspaceMember, ApproveAccessRequest, AuditRecord, ChangeRole,
-    ChangeWorkspaceRole, ClaimDomain, CreateOrg, CreateUser, CreateWorkspace, Invite, MoveResource,
-    RegisterResource, RenameWorkspace, RequestAccess, SetDefaultWorkspace, UpdateOrg,
-};
-use crate::store::{
-    AccessRequest, DomainClaim, Invitation, Membership, Org, Resource, User, Workspace,
-    WorkspaceMember,
-};
-
+use super::checks::BatchRequest;
+use super::common::DEFAULT_PAGE_SIZE;
+use super::extract::{ACTOR_HEADER, IDEMPOTENCY_HEADER};
+use super::plugins::{CallRequest, ReplayRequest};
 use super::resources::Revealed;
 use super::workspaces::WorkspaceListing;
+use super::{ApiState, HttpLimits};
+use crate::authz::{CheckRequest, Decision};
+use crate::command::fields::{
+    self, MAX_ADDRESS_INPUT_BYTES, MAX_DOMAINS, MAX_DOMAIN_BYTES, MAX_EMAIL_BYTES, MAX_LABEL_BYTES,
+    MAX_NAME_CHARS, MAX_NOTE_CHARS,
+};
+use crate::command::{
+    Accepted, AddMember, AddWorkspaceMember, ApproveAccessRequest, AuditRecord, ChangeRole,
+    ChangeWorkspaceRole, ClaimDomain, CreateOrg, CreateUser, CreateWorkspace, GrantCredits, Invite,
+    MoveResource, RecordUsage, RegisterResource, RenameWorkspace, RequestAccess,
+    ReverseTransaction, SetBilling, SetDefaultWorkspace, SignUp, UpdateOrg, VerifyDomain,
+    MAX_CREDITS_PER_GRANT, MAX_IDEMPOTENCY_KEY_BYTES, MAX_MEMO_BYTES, MAX_OVERAGE_CAP_CREDITS,
+    MAX_SHARED_WITH,
+};
+use crate::ledger::MAX_SEAT_PRICE_CENTS;
+use crate::plugin::guards::MAX_CREDITS_PER_RUN;
+use crate::store::{
+    AccessRequest, DomainClaim, Invitation, Membership, Org, OrgRole, Resource, User, Workspace,
+    WorkspaceMember, MAX_PAGE_SIZE,
+};
+
+/// What a route takes besides its path.
+#[derive(Clone, Copy)]
+enum Takes {
+    /// Nothing else.
+    Nothing,
+    /// The acting user (`X-Warden-Actor`; none: the system actor).
+    Actor,
+    /// A JSON body of a component schema, with an example; no acting user.
+    Json(&'static str, &'static str),
+    /// A command: the acting user, an `Idempotency-Key` and a JSON body of
+    /// a component schema, with an example. A command without fields
+    /// (`NO_FIELDS`) takes no body or `{}`.
+    Command(&'static str, &'static str),
+}
+
+/// The schema of a command without fields: no body, or `{}`.
+const NO_FIELDS: &str = "NoFields";
 
 /// What a route answers on success.
 #[derive(Clone, Copy)]
 enum Body {
     /// A component schema by name.
     One(&'static str),
-    /// `{"items": [<schema>], "next": <uuid>|null}`.
+    /// `{"items": [<schema>], "next": <uuid>|null}`, paged by `after`/`limit`.
     Page(&'static str),
-    /// Free-form JSON, described in the summary.
+    /// A page of free-form rows, paged by `after`/`limit`.
+    AnyPage,
+    /// A free-form report whose rows are paged by `after`/`limit`.
+    PagedReport,
+    /// A free-form JSON object, described in the summary.
     Any,
+}
+
+impl Body {
+    /// Whether the route reads `after` and `limit` from its query.
+    fn paged(self) -> bool {
+        matches!(self, Page(_) | AnyPage | PagedReport)
+    }
 }
 
 /// One route of the API.
@@ -45,10 +86,12 @@ struct Route {
     method: HttpMethod,
     path: &'static str,
     summary: &'static str,
-    request: Option<&'static str>,
+    takes: Takes,
     status: u16,
     response: Body,
-    /// Error statuses beyond those every `/v1` route may give (400, 401, 413, 500).
+    /// Other statuses: a second success (below 400), or errors beyond
+    /// those every `/v1` route may give (400, 401, 413, 500) and a
+    /// command's 409 for a reused `Idempotency-Key`.
     errors: &'static [u16],
 }
 
@@ -56,7 +99,7 @@ const fn route(
     method: HttpMethod,
     path: &'static str,
     summary: &'static str,
-    request: Option<&'static str>,
+    takes: Takes,
     status: u16,
     response: Body,
     errors: &'static [u16],
@@ -65,15 +108,37 @@ const fn route(
         method,
         path,
         summary,
-        request,
+        takes,
         status,
         response,
         errors,
     }
 }
 
-use Body::{Any, One, Page};
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HttpMethod {
+    Get,
+    Post,
+    Patch,
+    Put,
+    Delete,
+}
+
+impl HttpMethod {
+    fn name(self) -> &'static str {
+        match self {
+            Get => "get",
+            Post => "post",
+            Patch => "patch",
+            Put => "put",
+            Delete => "delete",
+        }
+    }
+}
+
+use Body::{Any, AnyPage, One, Page, PagedReport};
 use HttpMethod::{Delete, Get, Patch, Post, Put};
+use Takes::{Actor, Command, Json, Nothing};
 
 /// Statuses of a management write: denied, missing, conflicting.
 const WRITE: &[u16] = &[403, 404, 409];
@@ -85,155 +150,132 @@ const FILTERED: &[u16] = &[404];
 
 /// Every route, as `http::router` serves it.
 const ROUTES: &[Route] = &[
-    route(Get, "/healthz", "Liveness, the active policy revision and digest (no token)", None, 200, Any, &[]),
-    route(Get, "/openapi.json", "This document (no token)", None, 200, Any, &[]),
-    route(Post, "/v1/authorize", "One check: may principal do action on resource?", Some("CheckRequest"), 200, One("Decision"), &[]),
-    route(Post, "/v1/authorize/batch", "Checks in order: `{\"requests\": [CheckRequest…]}` → `{\"policy_revision\", \"results\"}`", None, 200, Any, &[]),
-    route(Get, "/v1/policies", "Active policy revision, digest, files and the last reload error", None, 200, Any, &[]),
-    route(Post, "/v1/policies/reload", "Reload the policy directory now", None, 200, Any, &[422]),
-    route(Get, "/v1/plugins", "Loaded plugins and hooks", None, 200, Any, &[]),
-    route(Post, "/v1/plugins/reload", "Reload the plugin directory now", None, 200, Any, &[422]),
-    route(Post, "/v1/plugins/call", "Call one plugin hook (testing aid)", None, 200, Any, &[404, 502, 503]),
-    route(Post, "/v1/plugins/replay", "Re-run an audit record's plugin calls against the plugins serving now: `{\"audit_id\"}` → `{\"audit_id\", \"action\", \"calls\": [{\"hook\", \"recorded\", \"now\", \"same_output\"}]}`", None, 200, Any, &[404]),
-    route(Post, "/v1/signup", "Create or find a user by email and auto-join by verified domain (system actor only): `{\"email\"}` → `{\"user\", \"created\", \"joined\", \"reason\", \"decided_by\"}`; 201 created, 200 known", None, 201, Any, &[403, 409, 502, 503]),
-    route(Post, "/v1/orgs/{id}/credits", "Grant credits (system actor only): `{\"credits\", \"source\", \"memo\"?, \"expires_at\"?}`", None, 201, Any, WRITE),
-    route(Get, "/v1/orgs/{id}/usage", "Usage of the current period: totals and per workspace (ViewBilling)", None, 200, Any, READ),
-    route(Post, "/v1/orgs/{id}/usage", "Record a flow run's usage: `{\"workspace\", \"flow\", \"run_id\", \"credits\"?}`; the run id is its idempotency key; 402 insufficient_credits; 429 batch_queue_full when MAX_WAITING_COMMANDS posts already wait for their batch (RecordUsage; `credits` also needs PriceUsage, the vendor's, else the usage-pricing hook prices the run)", None, 201, Any, &[402, 403, 404, 409, 429, 502, 503]),
-    route(Get, "/v1/orgs/{id}/usage/{at}", "Usage of the period containing an RFC 3339 time (ViewBilling)", None, 200, Any, READ),
-    route(Get, "/v1/orgs/{id}/balance", "Credit balance, overage cap and the period's allowance and use (ViewBilling)", None, 200, Any, READ),
-    route(Get, "/v1/orgs/{id}/accounts/{account}/entries", "An account's entries (`credits` or `seats_receivable`), newest first, paged (ViewBilling)", None, 200, Any, READ),
-    route(Get, "/v1/orgs/{id}/billing-events", "Low-balance events, newest first (ViewBilling)", None, 200, Any, READ),
-    route(Get, "/v1/orgs/{id}/billing", "Billing period, seat price and overage cap (ViewBilling)", None, 200, Any, READ),
-    route(Put, "/v1/orgs/{id}/billing", "Set the billing period, seat price and overage cap (ManageBilling, the vendor's)", None, 201, Any, WRITE),
-    route(Get, "/v1/orgs/{id}/seat-charges", "Seat charges of the current period, paged (ViewBilling)", None, 200, Any, READ),
-    route(Get, "/v1/ledger/verify", "Recompute the whole ledger and report violations (system actor only)", None, 200, Any, &[403]),
-    route(Post, "/v1/ledger/transactions/{id}/reversal", "Reverse a ledger transaction once: `{\"reason\"}` (system actor only)", None, 201, Any, WRITE),
-    route(Post, "/v1/users", "Create a user (system actor only)", Some("CreateUser"), 201, One("User"), &[403, 409]),
-    route(Get, "/v1/users/{id}", "Read a user (the system, or the user themself)", None, 200, One("User"), READ),
-    route(Post, "/v1/orgs", "Create an org with its default workspace (system actor only)", Some("CreateOrg"), 201, One("Org"), &[403, 404]),
-    route(Get, "/v1/orgs/{id}", "Read an org (ViewOrg); `seats_used` counts Admins, Members and Internal Guests", None, 200, One("Org"), READ),
-    route(Patch, "/v1/orgs/{id}", "Change name, auto-join role or invitation mode (UpdateOrg), plan or seat limit (ManagePlan, the vendor's); `verified_domains` is refused (claim domains instead)", Some("UpdateOrg"), 200, One("Org"), WRITE),
-    route(Get, "/v1/orgs/{id}/domains", "Domain claims with their TXT records, oldest first, paged (UpdateOrg)", None, 200, Page("DomainClaim"), READ),
-    route(Post, "/v1/orgs/{id}/domains", "Claim a domain: `{\"domain\"}` → a pending claim and the TXT record to publish; 409 domain_taken, domain_already_claimed, too_many_domains (UpdateOrg)", Some("ClaimDomain"), 201, One("DomainClaim"), WRITE),
-    route(Post, "/v1/orgs/{id}/domains/{domain}/verify", "Prove a claim: `{\"method\": \"dns\"}` (default; Warden looks the TXT record up) or `{\"method\": \"vendor\"}` (system actor only); 409 domain_not_proven, dns_lookup_failed, dns_unavailable, domain_taken (UpdateOrg)", None, 200, One("DomainClaim"), WRITE),
-    route(Delete, "/v1/orgs/{id}/domains/{domain}", "Remove a claim; a verified domain stops auto-joining and is free for another org (UpdateOrg)", None, 200, One("DomainClaim"), WRITE),
-    route(Put, "/v1/orgs/{id}/default-workspace", "Make one of the org's workspaces its default (SetDefaultWorkspace)", Some("SetDefaultWorkspace"), 200, One("Org"), WRITE),
-    route(Get, "/v1/orgs/{id}/members", "Members with their roles, paged (ViewMembers)", None, 200, Page("Membership"), READ),
-    route(Post, "/v1/orgs/{id}/members", "Add an existing user with a role (InviteMember)", Some("AddMember"), 201, One("Membership"), WRITE),
-    route(Patch, "/v1/orgs/{id}/members/{user}", "Promote or demote a member; 409 last_admin for the last Admin (ChangeRole)", Some("ChangeRole"), 200, One("Membership"), WRITE),
-    route(Delete, "/v1/orgs/{id}/members/{user}", "Remove a member and their workspace memberships; 409 last_admin (RemoveMember)", None, 200, One("Membership"), WRITE),
-    route(Get, "/v1/orgs/{id}/invitations", "The invitations the actor may read one by one (InviteMember, or the invitee), oldest first, paged", None, 200, Page("Invitation"), FILTERED),
-    route(Post, "/v1/orgs/{id}/invitations", "Invite an email address with a role; 409 invitation_pending or already_member (InviteMember)", Some("Invite"), 201, One("Invitation"), WRITE),
-    route(Get, "/v1/orgs/{id}/invitations/{invitation}", "Read an invitation (InviteMember, or the invitee)", None, 200, One("Invitation"), READ),
-    route(Post, "/v1/orgs/{id}/invitations/{invitation}/revoke", "Revoke; 409 invitation_accepted, 410 invitation_revoked (InviteMember)", None, 200, One("Invitation"), &[403, 404, 409, 410]),
-    route(Post, "/v1/orgs/{id}/invitations/{invitation}/resend", "Pending again with a new expiry (InviteMember)", None, 200, One("Invitation"), &[403, 404, 409, 410]),
-    route(Post, "/v1/orgs/{id}/invitations/{invitation}/accept", "Accept as the invited user (email must match); 409 invitation_accepted, 410 invitation_expired/invitation_revoked", None, 200, One("Accepted"), &[403, 404, 409, 410]),
-    route(Get, "/v1/orgs/{id}/audit", "Audit records, newest first, paged (ViewAudit)", None, 200, Page("AuditRecord"), READ),
-    route(Get, "/v1/orgs/{id}/workspaces", "The org's workspaces the actor may read one by one (ViewWorkspace on each), with the actor's membership, paged", None, 200, Page("WorkspaceListing"), FILTERED),
-    route(Post, "/v1/orgs/{id}/workspaces", "Create a workspace; beyond the default one needs Pro+ (CreateWorkspace)", Some("CreateWorkspace"), 201, One("Workspace"), WRITE),
-    route(Get, "/v1/workspaces/{id}", "Read a workspace (ViewWorkspace)", None, 200, One("Workspace"), READ),
-    route(Patch, "/v1/workspaces/{id}", "Rename (UpdateWorkspace)", Some("RenameWorkspace"), 200, One("Workspace"), WRITE),
-    route(Delete, "/v1/workspaces/{id}", "Delete an empty, non-default workspace; 409 default_workspace or workspace_not_empty (DeleteWorkspace)", None, 200, One("Workspace"), WRITE),
-    route(Get, "/v1/workspaces/{id}/members", "Workspace members with their roles, paged (ViewWorkspace)", None, 200, Page("WorkspaceMember"), READ),
-    route(Post, "/v1/workspaces/{id}/members", "Add an org member (ManageWorkspaceMembers)", Some("AddWorkspaceMember"), 201, One("WorkspaceMember"), WRITE),
-    route(Patch, "/v1/workspaces/{id}/members/{user}", "Change a workspace role (ManageWorkspaceMembers)", Some("ChangeWorkspaceRole"), 200, One("WorkspaceMember"), WRITE),
-    route(Delete, "/v1/workspaces/{id}/members/{user}", "Remove from the workspace (ManageWorkspaceMembers)", None, 200, One("WorkspaceMember"), WRITE),
-    route(Get, "/v1/workspaces/{id}/access-requests", "The access requests the actor may read one by one (the requester or ManageWorkspaceMembers), oldest first, paged", None, 200, Page("AccessRequest"), FILTERED),
-    route(Post, "/v1/workspaces/{id}/access-requests", "Ask to join as the acting user; 409 access_request_open or already_member (RequestAccess)", Some("RequestAccess"), 201, One("AccessRequest"), WRITE),
-    route(Get, "/v1/workspaces/{id}/access-requests/{request}", "Read a request (the requester or ManageWorkspaceMembers)", None, 200, One("AccessRequest"), READ),
-    route(Post, "/v1/workspaces/{id}/access-requests/{request}/approve", "Approve with a role; 409 access_request_decided (ManageWorkspaceMembers)", Some("ApproveAccessRequest"), 200, One("AccessRequest"), WRITE),
-    route(Post, "/v1/workspaces/{id}/access-requests/{request}/deny", "Deny; 409 access_request_decided (ManageWorkspaceMembers)", None, 200, One("AccessRequest"), WRITE),
-    route(Get, "/v1/workspaces/{id}/resources", "The workspace's resources the actor may read one by one (ViewResource on each), paged", None, 200, Page("Resource"), FILTERED),
-    route(Post, "/v1/workspaces/{id}/resources", "Register a resource; a Credential may carry a `secret`, stored sealed (CreateResource)", Some("RegisterResource"), 201, One("Resource"), WRITE),
-    route(Get, "/v1/resources/{id}", "Read a resource, never its secret (ViewResource)", None, 200, One("Resource"), READ),
-    route(Delete, "/v1/resources/{id}", "Delete a resource (a folder once empty) and its secret (DeleteResource)", None, 200, One("Resource"), WRITE),
-    route(Post, "/v1/resources/{id}/move", "Move to another workspace of the same org; 409 cross_org_move (MoveResource on it, CreateResource on the destination)", Some("MoveResource"), 200, One("Resource"), WRITE),
-    route(Post, "/v1/resources/{id}/reveal", "A credential's secret in the clear, audited (RevealCredential)", None, 200, One("Revealed"), READ),
+    route(Get, "/healthz", "Liveness, the active policy revision and digest (no token)", Nothing, 200, Any, &[]),
+    route(Get, "/openapi.json", "This document (no token)", Nothing, 200, Any, &[]),
+    route(Post, "/v1/authorize", "One check: may principal do action on resource?", Json("CheckRequest", r#"{"principal": {"type": "User", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}, "action": {"type": "Action", "id": "ViewWorkspace"}, "resource": {"type": "Workspace", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}}"#), 200, One("Decision"), &[]),
+    route(Post, "/v1/authorize/batch", "Checks in order: `{\"requests\": [CheckRequest…]}` → `{\"policy_revision\", \"results\"}`", Json("BatchRequest", r#"{"requests": [{"principal": {"type": "User", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}, "action": {"type": "Action", "id": "ViewWorkspace"}, "resource": {"type": "Workspace", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}}]}"#), 200, Any, &[]),
+    route(Get, "/v1/policies", "Active policy revision, digest, files and the last reload error", Nothing, 200, Any, &[]),
+    route(Post, "/v1/policies/reload", "Reload the policy directory now", Nothing, 200, Any, &[422]),
+    route(Get, "/v1/plugins", "Loaded plugins and hooks", Nothing, 200, Any, &[]),
+    route(Post, "/v1/plugins/reload", "Reload the plugin directory now", Nothing, 200, Any, &[422]),
+    route(Post, "/v1/plugins/call", "Call one plugin hook (testing aid)", Json("CallRequest", r#"{"hook": "usage-pricing", "input": {"org_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01", "workspace_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02", "flow_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e03", "run_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e04", "requested_credits": 0, "duration_ms": 5400, "steps": 3}}"#), 200, Any, &[404, 502, 503]),
+    route(Post, "/v1/plugins/replay", "Re-run an audit record's plugin calls against the plugins serving now: `{\"audit_id\"}` → `{\"audit_id\", \"action\", \"calls\": [{\"hook\", \"recorded\", \"now\", \"same_output\"}]}`", Json("ReplayRequest", r#"{"audit_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e03"}"#), 200, Any, &[404]),
+    route(Post, "/v1/signup", "Create or find a user by email and auto-join by verified domain (system actor only): `{\"email\"}` → `{\"user\", \"created\", \"joined\", \"reason\", \"decided_by\"}`; 201 created, 200 known", Command("SignUp", r#"{"email": "ann@acme.com"}"#), 201, Any, &[200, 403, 409, 502, 503]),
+    route(Post, "/v1/orgs/{id}/credits", "Grant credits (system actor only): `{\"credits\", \"source\", \"memo\"?, \"expires_at\"?}`", Command("GrantCredits", r#"{"credits": 5000, "source": "purchase", "memo": "invoice 1042"}"#), 201, Any, WRITE),
+    route(Get, "/v1/orgs/{id}/usage", "Usage of the current period: totals and per workspace (ViewBilling)", Actor, 200, PagedReport, READ),
+    route(Post, "/v1/orgs/{id}/usage", "Record a flow run's usage: `{\"workspace\", \"flow\", \"run_id\", \"credits\"?}`; the run id is its idempotency key; 402 insufficient_credits; 429 batch_queue_full when MAX_WAITING_COMMANDS posts already wait for their batch (RecordUsage; `credits` also needs PriceUsage, the vendor's, else the usage-pricing hook prices the run)", Command("RecordUsage", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02", "flow": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e03", "run_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e04", "credits": 12, "duration_ms": 5400, "steps": 3}"#), 201, Any, &[402, 403, 404, 409, 429, 502, 503]),
+    route(Get, "/v1/orgs/{id}/usage/{at}", "Usage of the period containing an RFC 3339 time (ViewBilling)", Actor, 200, PagedReport, READ),
+    route(Get, "/v1/orgs/{id}/balance", "Credit balance, overage cap and the period's allowance and use (ViewBilling)", Actor, 200, Any, READ),
+    route(Get, "/v1/orgs/{id}/accounts/{account}/entries", "An account's entries (`credits` or `seats_receivable`), newest first, paged (ViewBilling)", Actor, 200, AnyPage, READ),
+    route(Get, "/v1/orgs/{id}/billing-events", "Low-balance events, newest first (ViewBilling)", Actor, 200, AnyPage, READ),
+    route(Get, "/v1/orgs/{id}/billing", "Billing period, seat price and overage cap (ViewBilling)", Actor, 200, Any, READ),
+    route(Put, "/v1/orgs/{id}/billing", "Set the billing period, seat price and overage cap (ManageBilling, the vendor's)", Command("SetBilling", r#"{"period_start": "2026-01-01T00:00:00Z", "period_end": "2026-02-01T00:00:00Z", "seat_price_cents": 1200, "overage_cap_credits": 10000}"#), 201, Any, WRITE),
+    route(Get, "/v1/orgs/{id}/seat-charges", "Seat charges of the current period, paged (ViewBilling)", Actor, 200, AnyPage, READ),
+    route(Get, "/v1/ledger/verify", "Recompute the whole ledger and report violations (system actor only)", Actor, 200, Any, &[403]),
+    route(Post, "/v1/ledger/transactions/{id}/reversal", "Reverse a ledger transaction once: `{\"reason\"}` (system actor only)", Command("ReverseTransaction", r#"{"reason": "duplicate grant"}"#), 201, Any, WRITE),
+    route(Post, "/v1/users", "Create a user (system actor only)", Command("CreateUser", r#"{"email": "ann@acme.com"}"#), 201, One("User"), &[403, 409]),
+    route(Get, "/v1/users/{id}", "Read a user (the system, or the user themself)", Actor, 200, One("User"), READ),
+    route(Post, "/v1/orgs", "Create an org with its default workspace (system actor only)", Command("CreateOrg", r#"{"name": "Acme", "plan": "pro", "seat_limit": 25, "admin": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}"#), 201, One("Org"), &[403, 404]),
+    route(Get, "/v1/orgs/{id}", "Read an org (ViewOrg); `seats_used` counts Admins, Members and Internal Guests", Actor, 200, One("Org"), READ),
+    route(Patch, "/v1/orgs/{id}", "Change name, auto-join role or invitation mode (UpdateOrg), plan or seat limit (ManagePlan, the vendor's); `verified_domains` is refused (claim domains instead)", Command("UpdateOrg", r#"{"name": "Acme Inc.", "autojoin_role": "member"}"#), 200, One("Org"), WRITE),
+    route(Get, "/v1/orgs/{id}/domains", "Domain claims with their TXT records, oldest first, paged (UpdateOrg)", Actor, 200, Page("DomainClaim"), READ),
+    route(Post, "/v1/orgs/{id}/domains", "Claim a domain: `{\"domain\"}` → a pending claim and the TXT record to publish; 409 domain_taken, domain_already_claimed, too_many_domains (UpdateOrg)", Command("ClaimDomain", r#"{"domain": "acme.com"}"#), 201, One("DomainClaim"), WRITE),
+    route(Post, "/v1/orgs/{id}/domains/{domain}/verify", "Prove a claim: `{\"method\": \"dns\"}` (default; Warden looks the TXT record up) or `{\"method\": \"vendor\"}` (system actor only); 409 domain_not_proven, dns_lookup_failed, dns_unavailable, domain_taken (UpdateOrg)", Command("VerifyDomain", r#"{"method": "dns"}"#), 200, One("DomainClaim"), WRITE),
+    route(Delete, "/v1/orgs/{id}/domains/{domain}", "Remove a claim; a verified domain stops auto-joining and is free for another org (UpdateOrg)", Command(NO_FIELDS, "{}"), 200, One("DomainClaim"), WRITE),
+    route(Put, "/v1/orgs/{id}/default-workspace", "Make one of the org's workspaces its default (SetDefaultWorkspace)", Command("SetDefaultWorkspace", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}"#), 200, One("Org"), WRITE),
+    route(Get, "/v1/orgs/{id}/members", "Members with their roles, paged (ViewMembers)", Actor, 200, Page("Membership"), READ),
+    route(Post, "/v1/orgs/{id}/members", "Add an existing user with a role (InviteMember)", Command("AddMember", r#"{"user": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01", "role": "member"}"#), 201, One("Membership"), WRITE),
+    route(Patch, "/v1/orgs/{id}/members/{user}", "Promote or demote a member; 409 last_admin for the last Admin (ChangeRole)", Command("ChangeRole", r#"{"role": "admin"}"#), 200, One("Membership"), WRITE),
+    route(Delete, "/v1/orgs/{id}/members/{user}", "Remove a member and their workspace memberships; 409 last_admin (RemoveMember)", Command(NO_FIELDS, "{}"), 200, One("Membership"), WRITE),
+    route(Get, "/v1/orgs/{id}/invitations", "The invitations the actor may read one by one (InviteMember, or the invitee), oldest first, paged", Actor, 200, Page("Invitation"), FILTERED),
+    route(Post, "/v1/orgs/{id}/invitations", "Invite an email address with a role; 409 invitation_pending or already_member (InviteMember)", Command("Invite", r#"{"email": "bob@acme.com", "role": "member"}"#), 201, One("Invitation"), WRITE),
+    route(Get, "/v1/orgs/{id}/invitations/{invitation}", "Read an invitation (InviteMember, or the invitee)", Actor, 200, One("Invitation"), READ),
+    route(Post, "/v1/orgs/{id}/invitations/{invitation}/revoke", "Revoke; 409 invitation_accepted, 410 invitation_revoked (InviteMember)", Command(NO_FIELDS, "{}"), 200, One("Invitation"), &[403, 404, 409, 410]),
+    route(Post, "/v1/orgs/{id}/invitations/{invitation}/resend", "Pending again with a new expiry (InviteMember)", Command(NO_FIELDS, "{}"), 200, One("Invitation"), &[403, 404, 409, 410]),
+    route(Post, "/v1/orgs/{id}/invitations/{invitation}/accept", "Accept as the invited user (email must match); 409 invitation_accepted, 410 invitation_expired/invitation_revoked", Command(NO_FIELDS, "{}"), 200, One("Accepted"), &[403, 404, 409, 410]),
+    route(Get, "/v1/orgs/{id}/audit", "Audit records, newest first, paged (ViewAudit)", Actor, 200, Page("AuditRecord"), READ),
+    route(Get, "/v1/orgs/{id}/workspaces", "The org's workspaces the actor may read one by one (ViewWorkspace on each), with the actor's membership, paged", Actor, 200, Page("WorkspaceListing"), FILTERED),
+    route(Post, "/v1/orgs/{id}/workspaces", "Create a workspace; beyond the default one needs Pro+ (CreateWorkspace)", Command("CreateWorkspace", r#"{"name": "Marketing"}"#), 201, One("Workspace"), WRITE),
+    route(Get, "/v1/workspaces/{id}", "Read a workspace (ViewWorkspace)", Actor, 200, One("Workspace"), READ),
+    route(Patch, "/v1/workspaces/{id}", "Rename (UpdateWorkspace)", Command("RenameWorkspace", r#"{"name": "Growth"}"#), 200, One("Workspace"), WRITE),
+    route(Delete, "/v1/workspaces/{id}", "Delete an empty, non-default workspace; 409 default_workspace or workspace_not_empty (DeleteWorkspace)", Command(NO_FIELDS, "{}"), 200, One("Workspace"), WRITE),
+    route(Get, "/v1/workspaces/{id}/members", "Workspace members with their roles, paged (ViewWorkspace)", Actor, 200, Page("WorkspaceMember"), READ),
+    route(Post, "/v1/workspaces/{id}/members", "Add an org member (ManageWorkspaceMembers)", Command("AddWorkspaceMember", r#"{"email": "bob@acme.com", "role": "editor"}"#), 201, One("WorkspaceMember"), WRITE),
+    route(Patch, "/v1/workspaces/{id}/members/{user}", "Change a workspace role (ManageWorkspaceMembers)", Command("ChangeWorkspaceRole", r#"{"role": "viewer"}"#), 200, One("WorkspaceMember"), WRITE),
+    route(Delete, "/v1/workspaces/{id}/members/{user}", "Remove from the workspace (ManageWorkspaceMembers)", Command(NO_FIELDS, "{}"), 200, One("WorkspaceMember"), WRITE),
+    route(Get, "/v1/workspaces/{id}/access-requests", "The access requests the actor may read one by one (the requester or ManageWorkspaceMembers), oldest first, paged", Actor, 200, Page("AccessRequest"), FILTERED),
+    route(Post, "/v1/workspaces/{id}/access-requests", "Ask to join as the acting user; 409 access_request_open or already_member (RequestAccess)", Command("RequestAccess", r#"{"message": "I run the spring campaign"}"#), 201, One("AccessRequest"), WRITE),
+    route(Get, "/v1/workspaces/{id}/access-requests/{request}", "Read a request (the requester or ManageWorkspaceMembers)", Actor, 200, One("AccessRequest"), READ),
+    route(Post, "/v1/workspaces/{id}/access-requests/{request}/approve", "Approve with a role; 409 access_request_decided (ManageWorkspaceMembers)", Command("ApproveAccessRequest", r#"{"role": "editor"}"#), 200, One("AccessRequest"), WRITE),
+    route(Post, "/v1/workspaces/{id}/access-requests/{request}/deny", "Deny; 409 access_request_decided (ManageWorkspaceMembers)", Command(NO_FIELDS, "{}"), 200, One("AccessRequest"), WRITE),
+    route(Get, "/v1/workspaces/{id}/resources", "The workspace's resources the actor may read one by one (ViewResource on each), paged", Actor, 200, Page("Resource"), FILTERED),
+    route(Post, "/v1/workspaces/{id}/resources", "Register a resource; a Credential may carry a `secret`, stored sealed (CreateResource)", Command("RegisterResource", r#"{"type": "Flow", "attributes": {"name": "Nightly sync"}}"#), 201, One("Resource"), WRITE),
+    route(Get, "/v1/resources/{id}", "Read a resource, never its secret (ViewResource)", Actor, 200, One("Resource"), READ),
+    route(Delete, "/v1/resources/{id}", "Delete a resource (a folder once empty) and its secret (DeleteResource)", Command(NO_FIELDS, "{}"), 200, One("Resource"), WRITE),
+    route(Post, "/v1/resources/{id}/move", "Move to another workspace of the same org; 409 cross_org_move (MoveResource on it, CreateResource on the destination)", Command("MoveResource", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}"#), 200, One("Resource"), WRITE),
+    route(Post, "/v1/resources/{id}/reveal", "A credential's secret in the clear, audited (RevealCredential)", Actor, 200, One("Revealed"), READ),
 ];
 
-/// Serves the document.
-pub async fn serve() -> Json<OpenApi> {
-    Json(document())
+/// The name of the bearer scheme every `/v1` route requires.
+const SECURITY_SCHEME: &str = "admin_token";
+
+/// The org accounts `GET /v1/orgs/{id}/accounts/{account}/entries` lists
+/// (the names its handler matches).
+const ORG_ACCOUNTS: [&str; 2] = ["credits", "seats_receivable"];
+
+/// The id the examples use for a path's `{id}`-like segments.
+const EXAMPLE_ID: &str = "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e00";
+
+/// Serves the document of this server (its limits).
+pub async fn serve(State(state): State<ApiState>) -> axum::Json<Value> {
+    axum::Json(document(&state.limits))
 }
 
-/// The OpenAPI 3.1 document of the API.
-pub fn document() -> OpenApi {
-    let mut paths = PathsBuilder::new();
+/// The OpenAPI 3.1 document of the API served with `limits`.
+pub fn document(limits: &HttpLimits) -> Value {
+    let components = components(limits);
+    let mut paths = Map::new();
     for route in ROUTES {
-        paths = paths.path(
-            route.path,
-            PathItem::new(route.method.clone(), operation(route)),
-        );
+        let item = paths.entry(route.path).or_insert_with(|| json!({}));
+        item[route.method.name()] = operation(route, &components["schemas"]);
     }
-    OpenApiBuilder::new()
-        .info(
-            InfoBuilder::new()
-                .title("Warden")
-                .version(env!("CARGO_PKG_VERSION"))
-                .description(Some(
-                    "Authorization and org lifecycle. Every /v1 route needs `Authorization: Bearer <admin token>`; \
-                     management calls name the acting user with `X-Warden-Actor: <user id>` (none: the system actor); \
-                     writes accept `Idempotency-Key`. Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`.",
-                ))
-                .build(),
-        )
-        .paths(paths.build())
-        .components(Some(components()))
-        .build()
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Warden",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Authorization and org lifecycle. Every /v1 route needs `Authorization: Bearer <admin token>`; \
+                management calls name the acting user with `X-Warden-Actor: <user id>` (none: the system actor); \
+                writes accept `Idempotency-Key`. Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`.",
+        },
+        "paths": paths,
+        "components": components,
+    })
 }
 
-fn operation(route: &Route) -> utoipa::openapi::path::Operation {
-    let mut operation = OperationBuilder::new().summary(Some(route.summary));
-    for name in path_parameters(route.path) {
-        operation = operation.parameter(
-            ParameterBuilder::new()
-                .name(name)
-                .parameter_in(ParameterIn::Path)
-                .required(Required::True)
-                .schema(Some(ObjectBuilder::new().schema_type(Type::String).format(
-                    Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                        utoipa::openapi::KnownFormat::Uuid,
-                    )),
-                ))),
-        );
+fn operation(route: &Route, schemas: &Value) -> Value {
+    let mut parameters: Vec<Value> = path_parameters(route.path).map(path_parameter).collect();
+    if matches!(route.takes, Actor | Command(..)) {
+        parameters.push(actor_header());
     }
-    if let Some(request) = route.request {
-        operation = operation.request_body(Some(
-            RequestBodyBuilder::new()
-                .content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(schema_ref(request)))
-                        .build(),
-                )
-                .required(Some(Required::True))
-                .build(),
-        ));
+    if matches!(route.takes, Command(..)) {
+        parameters.push(idempotency_header());
     }
-    let success = ResponseBuilder::new().description("Success").content(
-        "application/json",
-        ContentBuilder::new()
-            .schema(Some(body_schema(route.response)))
-            .build(),
-    );
-    operation = operation.response(route.status.to_string(), success.build());
-    let common: &[u16] = if route.path.starts_with("/v1") {
-        &[400, 401, 413, 500]
-    } else {
-        &[]
-    };
-    for status in common.iter().chain(route.errors) {
-        let error = ResponseBuilder::new()
-            .description(error_meaning(*status))
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(schema_ref("Error")))
-                    .build(),
-            );
-        operation = operation.response(status.to_string(), error.build());
+    if route.response.paged() {
+        parameters.extend(page_parameters());
     }
-    operation.build()
+    let mut operation = json!({
+        "summary": route.summary,
+        "parameters": parameters,
+        "responses": responses(route),
+    });
+    if let Json(schema, example) | Command(schema, example) = route.takes {
+        operation["requestBody"] = request_body(schemas, schema, example);
+    }
+    if route.path.starts_with("/v1") {
+        operation["security"] = json!([{ SECURITY_SCHEME: [] }]);
+    }
+    operation
 }
 
 /// The `{name}` segments of a path.
@@ -242,16 +284,144 @@ fn path_parameters(path: &str) -> impl Iterator<Item = &str> {
         .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
 }
 
+/// A path segment: a time, an account name, a domain, or else a uuid.
+fn path_parameter(name: &str) -> Value {
+    let (schema, example) = match name {
+        "at" => (
+            json!({"type": "string", "format": "date-time", "description": "an RFC 3339 time"}),
+            json!("2026-01-15T12:00:00Z"),
+        ),
+        "account" => (
+            json!({"type": "string", "enum": ORG_ACCOUNTS}),
+            json!(ORG_ACCOUNTS[0]),
+        ),
+        "domain" => (domain_schema(), json!("acme.com")),
+        _ => (uuid_schema(), json!(EXAMPLE_ID)),
+    };
+    json!({"name": name, "in": "path", "required": true, "schema": schema, "example": example})
+}
+
+fn actor_header() -> Value {
+    json!({
+        "name": header_name(ACTOR_HEADER),
+        "in": "header",
+        "required": false,
+        "description": "The user the call acts for; none: the system actor (the vendor). Sent at most once.",
+        "schema": uuid_schema(),
+    })
+}
+
+fn idempotency_header() -> Value {
+    json!({
+        "name": header_name(IDEMPOTENCY_HEADER),
+        "in": "header",
+        "required": false,
+        "description": "Makes the write safe to retry: a retry with the same key and body replays the first answer; another body is a 409.",
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_IDEMPOTENCY_KEY_BYTES,
+            "pattern": "^[!-~]+$",
+        },
+        "example": "order-1042-grant",
+    })
+}
+
+/// `x-warden-actor` as HTTP spells it in documents: `X-Warden-Actor`.
+fn header_name(lower: &str) -> String {
+    lower
+        .split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn page_parameters() -> [Value; 2] {
+    [
+        json!({
+            "name": "after",
+            "in": "query",
+            "required": false,
+            "description": "the `next` of the previous page",
+            "schema": uuid_schema(),
+        }),
+        json!({
+            "name": "limit",
+            "in": "query",
+            "required": false,
+            "description": "most items on the page",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
+        }),
+    ]
+}
+
+/// A body of a component schema; required when the schema has required
+/// fields or a body rule (a command's empty body reads as `{}`).
+fn request_body(schemas: &Value, schema: &str, example: &str) -> Value {
+    let schema_of = &schemas[schema];
+    let required = schema_of["required"]
+        .as_array()
+        .is_some_and(|fields| !fields.is_empty())
+        || schema_of.get("anyOf").is_some();
+    let example: Value = serde_json::from_str(example).expect("route examples are JSON");
+    json!({
+        "required": required,
+        "content": {"application/json": {"schema": schema_ref(schema), "example": example}},
+    })
+}
+
+fn responses(route: &Route) -> Value {
+    let mut responses = Map::new();
+    let success = |status: u16| {
+        (
+            status.to_string(),
+            json!({"description": "Success", "content": {"application/json": {"schema": body_schema(route.response)}}}),
+        )
+    };
+    let (key, value) = success(route.status);
+    responses.insert(key, value);
+    let common: &[u16] = if route.path.starts_with("/v1") {
+        &[400, 401, 413, 500]
+    } else {
+        &[]
+    };
+    // A command's `Idempotency-Key` sent again with another request is a 409.
+    let reused_key: &[u16] = if matches!(route.takes, Command(..)) {
+        &[409]
+    } else {
+        &[]
+    };
+    for &status in common.iter().chain(route.errors).chain(reused_key) {
+        let (key, value) = if status < 400 {
+            success(status)
+        } else {
+            (
+                status.to_string(),
+                json!({"description": error_meaning(status), "content": {"application/json": {"schema": schema_ref("Error")}}}),
+            )
+        };
+        responses.insert(key, value);
+    }
+    Value::Object(responses)
+}
+
 fn error_meaning(status: u16) -> &'static str {
     match status {
         400 => "invalid_request: malformed input; `field` names it",
         401 => "unauthenticated: missing or wrong bearer token",
+        402 => "insufficient_credits: the org's credits (and overage cap) do not cover the run",
         403 => "forbidden: the policies deny the actor; `message` explains, `policies` lists the deciding ids",
         404 => "not_found: unknown id, or an id of another org",
         409 => "a conflict with the current state; `code` says which",
         410 => "the invitation expired or was revoked; `code` says which",
         413 => "a configured limit was exceeded",
         422 => "the reloaded files are invalid; `problems` lists them",
+        429 => "batch_queue_full: too many usage posts wait for their batch; retry",
         500 => "a bug or a broken disk, never client input",
         502 => "plugin_failed: a plugin failed; `kind` says how",
         503 => "plugin_unavailable: no plugin can serve the hook (not loaded, gone, or two without a choice)",
@@ -259,50 +429,56 @@ fn error_meaning(status: u16) -> &'static str {
     }
 }
 
-fn schema_ref(name: &str) -> RefOr<Schema> {
-    RefOr::Ref(Ref::from_schema_name(name))
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
-fn body_schema(body: Body) -> RefOr<Schema> {
+fn uuid_schema() -> Value {
+    json!({"type": "string", "format": "uuid"})
+}
+
+fn body_schema(body: Body) -> Value {
     match body {
         One(name) => schema_ref(name),
-        Page(name) => ObjectBuilder::new()
-            .property("items", ArrayBuilder::new().items(schema_ref(name)))
-            .required("items")
-            .property(
-                "next",
-                ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
-                        Type::String,
-                        Type::Null,
-                    ]))
-                    .description(Some("pass as `after` for the next page; null on the last. A page may hold fewer items than `limit`, even none, when the listing left out items the actor may not read")),
-            )
-            .required("next")
-            .into(),
-        Any => ObjectBuilder::new().into(),
+        Page(name) => page_of(schema_ref(name)),
+        AnyPage => page_of(json!({"type": "object"})),
+        PagedReport | Any => json!({"type": "object"}),
     }
 }
 
-fn components() -> utoipa::openapi::Components {
-    let error = ObjectBuilder::new().property(
-        "error",
-        ObjectBuilder::new()
-            .property("code", ObjectBuilder::new().schema_type(Type::String))
-            .required("code")
-            .property("message", ObjectBuilder::new().schema_type(Type::String))
-            .required("message")
-            .property("field", ObjectBuilder::new().schema_type(Type::String)),
+fn page_of(item: Value) -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": item},
+            "next": {
+                "type": ["string", "null"],
+                "format": "uuid",
+                "description": "pass as `after` for the next page; null on the last. A page may hold fewer items than `limit`, even none, when the listing left out items the actor may not read",
+            },
+        },
+        "required": ["items", "next"],
+    })
+}
+
+/// The component schemas (from the Rust types, with the field rules laid
+/// on and integers bounded) and the bearer scheme.
+fn components(limits: &HttpLimits) -> Value {
+    let mut builder = ComponentsBuilder::new().security_scheme(
+        SECURITY_SCHEME,
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
     );
-    let mut components = ComponentsBuilder::new()
-        .schema("Error", error)
-        .security_scheme(
-            "admin_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
     let adders: &[fn(ComponentsBuilder) -> ComponentsBuilder] = &[
         add::<CheckRequest>,
+        add::<BatchRequest>,
         add::<Decision>,
+        add::<CallRequest>,
+        add::<ReplayRequest>,
+        add::<SignUp>,
+        add::<GrantCredits>,
+        add::<RecordUsage>,
+        add::<SetBilling>,
+        add::<ReverseTransaction>,
         add::<CreateUser>,
         add::<User>,
         add::<CreateOrg>,
@@ -316,6 +492,7 @@ fn components() -> utoipa::openapi::Components {
         add::<Invitation>,
         add::<Accepted>,
         add::<ClaimDomain>,
+        add::<VerifyDomain>,
         add::<DomainClaim>,
         add::<AuditRecord>,
         add::<CreateWorkspace>,
@@ -334,9 +511,83 @@ fn components() -> utoipa::openapi::Components {
         add::<Revealed>,
     ];
     for add in adders {
-        components = add(components);
+        builder = add(builder);
     }
-    components.build()
+    let mut components = serde_json::to_value(builder.build()).expect("components serialise");
+    let schemas = &mut components["schemas"];
+    schemas["Error"] = error_schema();
+    schemas[NO_FIELDS] = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "description": "no fields: send no body, or `{}`",
+    });
+    schemas["BatchRequest"]["properties"]["requests"]["maxItems"] = json!(limits.max_batch);
+    for &(schema, property, rule) in FIELD_RULES {
+        let slot = &mut schemas[schema]["properties"][property];
+        assert!(
+            slot.is_object(),
+            "FIELD_RULES names {schema}.{property}, which its schema lacks"
+        );
+        lay_rule(slot, rule);
+    }
+    for &(schema, rule) in OBJECT_RULES {
+        let object = &mut schemas[schema];
+        assert!(
+            object.is_object(),
+            "OBJECT_RULES names {schema}, which is not a schema"
+        );
+        object["anyOf"] = object_rule(rule);
+    }
+    bound_integers(&mut components);
+    components
+}
+
+/// A rule a command enforces on its body as a whole.
+#[derive(Clone, Copy)]
+enum ObjectRule {
+    /// Exactly one of these fields, not null.
+    ExactlyOne(&'static [&'static str]),
+    /// At least one of these fields, not null.
+    AtLeastOne(&'static [&'static str]),
+}
+
+/// The body rules of the request bodies: (schema, rule).
+const OBJECT_RULES: &[(&str, ObjectRule)] = &[
+    // `AddWorkspaceMember::user`: "name the member: user (an id) or email".
+    (
+        "AddWorkspaceMember",
+        ObjectRule::ExactlyOne(&["user", "email"]),
+    ),
+    // `UpdateOrg::validate`: an update changes something.
+    (
+        "UpdateOrg",
+        ObjectRule::AtLeastOne(&[
+            "name",
+            "plan",
+            "seat_limit",
+            "autojoin_role",
+            "invitation_mode",
+        ]),
+    ),
+];
+
+/// The `anyOf` branches that say `rule`.
+fn object_rule(rule: ObjectRule) -> Value {
+    let not_null = json!({"not": {"type": "null"}});
+    let given = |field: &str| json!({"required": [field], "properties": {field: not_null}});
+    match rule {
+        ObjectRule::AtLeastOne(fields) => fields.iter().map(|f| given(f)).collect(),
+        ObjectRule::ExactlyOne(fields) => fields
+            .iter()
+            .map(|field| {
+                let mut branch = given(field);
+                for other in fields.iter().filter(|o| *o != field) {
+                    branch["properties"][*other] = json!({"type": "null"});
+                }
+                branch
+            })
+            .collect(),
+    }
 }
 
 /// Adds `T`'s schema and the schemas it refers to.
@@ -346,23 +597,293 @@ fn add<T: ToSchema>(components: ComponentsBuilder) -> ComponentsBuilder {
     components.schema_from::<T>().schemas_from_iter(referenced)
 }
 
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": "string"},
+                },
+                "required": ["code", "message"],
+            },
+        },
+        "required": ["error"],
+    })
+}
+
+/// A rule a command enforces on a field, beyond its Rust type.
+#[derive(Clone, Copy)]
+enum Rule {
+    /// `fields::name`.
+    Name,
+    /// `fields::email`.
+    Email,
+    /// `fields::domain`.
+    Domain,
+    /// `fields::verifiable_domains`: at most `MAX_DOMAINS` domains.
+    Domains,
+    /// `fields::note`.
+    Note,
+    /// A ledger memo: at most `MAX_MEMO_BYTES` bytes.
+    Memo,
+    /// A reversal's reason: a memo that is not blank.
+    Reason,
+    /// `fields::autojoin_role`.
+    AutojoinRole,
+    /// An integer within these bounds.
+    Between(u64, u64),
+    /// A list of at most this many items.
+    MaxItems(usize),
+}
+
+/// The field rules of the request bodies: (schema, property, rule).
+const FIELD_RULES: &[(&str, &str, Rule)] = &[
+    ("CreateOrg", "name", Rule::Name),
+    ("CreateOrg", "verified_domains", Rule::Domains),
+    ("CreateOrg", "autojoin_role", Rule::AutojoinRole),
+    ("UpdateOrg", "name", Rule::Name),
+    ("UpdateOrg", "autojoin_role", Rule::AutojoinRole),
+    ("CreateWorkspace", "name", Rule::Name),
+    ("RenameWorkspace", "name", Rule::Name),
+    ("CreateUser", "email", Rule::Email),
+    ("SignUp", "email", Rule::Email),
+    ("Invite", "email", Rule::Email),
+    ("AddWorkspaceMember", "email", Rule::Email),
+    ("ClaimDomain", "domain", Rule::Domain),
+    ("RequestAccess", "message", Rule::Note),
+    (
+        "RegisterResource",
+        "shared_with",
+        Rule::MaxItems(MAX_SHARED_WITH),
+    ),
+    (
+        "GrantCredits",
+        "credits",
+        Rule::Between(1, MAX_CREDITS_PER_GRANT),
+    ),
+    ("GrantCredits", "memo", Rule::Memo),
+    (
+        "RecordUsage",
+        "credits",
+        Rule::Between(0, MAX_CREDITS_PER_RUN),
+    ),
+    (
+        "SetBilling",
+        "seat_price_cents",
+        Rule::Between(0, MAX_SEAT_PRICE_CENTS),
+    ),
+    (
+        "SetBilling",
+        "overage_cap_credits",
+        Rule::Between(0, MAX_OVERAGE_CAP_CREDITS),
+    ),
+    ("ReverseTransaction", "reason", Rule::Reason),
+];
+
+/// Lays `rule` onto a property's schema: bounds onto its own, or a string
+/// schema in its place (still accepting `null` where it did).
+fn lay_rule(slot: &mut Value, rule: Rule) {
+    let string = match rule {
+        Rule::Between(min, max) => {
+            slot["minimum"] = json!(min);
+            slot["maximum"] = json!(max);
+            return;
+        }
+        Rule::MaxItems(most) => {
+            slot["maxItems"] = json!(most);
+            return;
+        }
+        Rule::Domains => {
+            slot["maxItems"] = json!(MAX_DOMAINS);
+            slot["items"] = domain_schema();
+            return;
+        }
+        Rule::Name => json!({
+            "type": "string",
+            "pattern": name_pattern(),
+            "description": format!("1 to {MAX_NAME_CHARS} characters once trimmed, no control characters"),
+        }),
+        Rule::Email => json!({
+            "type": "string",
+            "format": "email",
+            "maxLength": MAX_EMAIL_BYTES,
+            "description": format!("an email address, at most {MAX_EMAIL_BYTES} bytes normalised (lower case, IDNA domain); no invisible, bidi or mixed-script characters"),
+        }),
+        Rule::Domain => domain_schema(),
+        Rule::Note => json!({
+            "type": "string",
+            "pattern": note_pattern(),
+            "description": format!("at most {MAX_NOTE_CHARS} characters once trimmed; line breaks but no other control characters"),
+        }),
+        Rule::Memo => json!({
+            "type": "string",
+            "maxLength": MAX_MEMO_BYTES,
+            "description": format!("at most {MAX_MEMO_BYTES} bytes of UTF-8"),
+        }),
+        Rule::Reason => json!({
+            "type": "string",
+            "maxLength": MAX_MEMO_BYTES,
+            "pattern": format!("[^{WHITESPACE}]"),
+            "description": format!("not blank, at most {MAX_MEMO_BYTES} bytes of UTF-8"),
+        }),
+        Rule::AutojoinRole => json!({
+            "type": "string",
+            "enum": OrgRole::ALL
+                .into_iter()
+                .filter(|role| fields::autojoin_role("autojoin_role", *role).is_ok())
+                .collect::<Vec<_>>(),
+            "description": "the role users who auto-join by a verified domain get (not admin)",
+        }),
+    };
+    *slot = if nullable(slot) {
+        json!({"anyOf": [string, {"type": "null"}]})
+    } else {
+        string
+    };
+}
+
+/// Whether a schema accepts `null` (an `Option` field).
+fn nullable(schema: &Value) -> bool {
+    let null = json!("null");
+    let in_types = schema["type"]
+        .as_array()
+        .is_some_and(|types| types.contains(&null));
+    let in_branches = ["oneOf", "anyOf"].iter().any(|key| {
+        schema[key]
+            .as_array()
+            .is_some_and(|branches| branches.iter().any(|b| b["type"] == null))
+    });
+    in_types || in_branches
+}
+
+/// What `str::trim` removes: Unicode's White_Space characters, as a
+/// character class body both ECMA-262 and Rust regexes read.
+const WHITESPACE: &str = r"\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+/// What `char::is_control` refuses: category Cc.
+const CONTROL: &str = r"\x00-\x1F\x7F-\x9F";
+/// Control characters other than the line feed, which notes may hold.
+const CONTROL_BUT_LINE_FEED: &str = r"\x00-\x09\x0B-\x1F\x7F-\x9F";
+
+/// `fields::name`: 1 to `MAX_NAME_CHARS` characters once trimmed, none of
+/// them a control character.
+fn name_pattern() -> String {
+    let edge = format!("[^{WHITESPACE}{CONTROL}]");
+    let inner = format!("[^{CONTROL}]{{0,{}}}", MAX_NAME_CHARS - 2);
+    format!("^[{WHITESPACE}]*{edge}(?:{inner}{edge})?[{WHITESPACE}]*$")
+}
+
+/// `fields::note`: at most `MAX_NOTE_CHARS` characters once trimmed, line
+/// breaks but no other control characters.
+fn note_pattern() -> String {
+    let edge = format!("[^{WHITESPACE}{CONTROL}]");
+    let inner = format!("[^{CONTROL_BUT_LINE_FEED}]{{0,{}}}", MAX_NOTE_CHARS - 2);
+    format!("^[{WHITESPACE}]*(?:{edge}(?:{inner}{edge})?)?[{WHITESPACE}]*$")
+}
+
+/// `fields::domain` for ASCII names: labels of letters, digits and inner
+/// hyphens (not `--` as their third and fourth), at least two, at most `MAX_DOMAIN_BYTES` in all, one trailing
+/// dot allowed, surrounding whitespace trimmed. (The server also takes
+/// Unicode names, stored in their IDNA form.)
+fn domain_schema() -> Value {
+    // A label: letters, digits and inner hyphens, never `--` as its third
+    // and fourth characters (IDNA reserves those: `xn--`).
+    let (a, ah) = ("[A-Za-z0-9]", "[A-Za-z0-9-]");
+    let label = format!(
+        "{a}(?:{a}|{ah}(?:{a}(?:{ah}{{0,{}}}{a})?|-{a}(?:{ah}{{0,{}}}{a})?))?",
+        MAX_LABEL_BYTES - 4,
+        MAX_LABEL_BYTES - 5
+    );
+    json!({
+        "type": "string",
+        "pattern": format!("^[{WHITESPACE}]*(?:{label}\\.)+{label}\\.?[{WHITESPACE}]*$"),
+        "maxLength": MAX_DOMAIN_BYTES,
+        "description": format!("a DNS domain name, at most {MAX_DOMAIN_BYTES} bytes in its ASCII (IDNA) form; \
+            no invisible, bidi or mixed-script characters; input of at most {MAX_ADDRESS_INPUT_BYTES} bytes"),
+        "example": "acme.com",
+    })
+}
+
+/// Gives every integer schema the bounds of its Rust type, named by its
+/// format (`uint32`: a `u32`), so a value the type cannot hold is outside
+/// the document too.
+fn bound_integers(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            let integer = match object.get("type") {
+                Some(Value::String(t)) => t == "integer",
+                Some(Value::Array(types)) => types.iter().any(|t| t == "integer"),
+                _ => false,
+            };
+            let format = object.get("format").and_then(Value::as_str);
+            // utoipa spells the unsigned formats `u-int32`; OpenAPI's
+            // registry spells them `uint32`.
+            let format = format.map(|f| f.replacen("u-int", "uint", 1));
+            let bounds = format.as_deref().and_then(integer_bounds);
+            if let (true, Some((min, max))) = (integer, bounds) {
+                object.insert("format".into(), json!(format));
+                object.entry("minimum").or_insert(min);
+                object.entry("maximum").or_insert(max);
+            }
+            object.values_mut().for_each(bound_integers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
+/// The range of the Rust integer type an OpenAPI integer format names.
+fn integer_bounds(format: &str) -> Option<(Value, Value)> {
+    Some(match format {
+        "int8" => (json!(i8::MIN), json!(i8::MAX)),
+        "int16" => (json!(i16::MIN), json!(i16::MAX)),
+        "int32" => (json!(i32::MIN), json!(i32::MAX)),
+        "int64" => (json!(i64::MIN), json!(i64::MAX)),
+        "uint8" => (json!(0), json!(u8::MAX)),
+        "uint16" => (json!(0), json!(u16::MAX)),
+        "uint32" => (json!(0), json!(u32::MAX)),
+        "uint64" => (json!(0), json!(u64::MAX)),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
 
     use super::*;
+    use crate::http::{DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES};
 
-    /// The (METHOD, path) pairs `routes()` registers, read from the source
-    /// of the router: every `.route("…", get(…).post(…))` call.
-    fn routed() -> BTreeSet<(String, String)> {
+    fn limits() -> HttpLimits {
+        HttpLimits {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_batch: DEFAULT_MAX_BATCH,
+        }
+    }
+
+    /// The routes `.route("…", get(handler).post(…))` registers: (METHOD,
+    /// path) → (handler name, the file under `src/http` that defines it).
+    struct Routed {
+        handlers: BTreeMap<(String, String), (String, String)>,
+    }
+
+    /// The routes `routes()` registers, read from the source of the router.
+    fn routed() -> Routed {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
-        let mut found = BTreeSet::new();
+        let mut handlers = BTreeMap::new();
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.ends_with("openapi.rs") {
                 continue; // its comments quote `.route(`
             }
             let source = std::fs::read_to_string(&path).unwrap();
+            // Routes of a file's tests are not the router's.
+            let source = source.split("#[cfg(test)]").next().unwrap().to_string();
             for call in source.split(".route(").skip(1) {
                 let Some((route, rest)) = call
                     .trim_start()
@@ -372,13 +893,24 @@ mod tests {
                     continue;
                 };
                 for method in ["get", "post", "patch", "put", "delete"] {
-                    if calls(route_arguments(rest), method) {
-                        found.insert((method.to_uppercase(), route.to_string()));
+                    if let Some(handler) = called_with(route_arguments(rest), method) {
+                        // `openapi::serve` is `serve` of openapi.rs.
+                        let (file, name) = match handler.rsplit_once("::") {
+                            Some((module, name)) => (format!("{module}.rs"), name),
+                            None => (
+                                path.file_name().unwrap().to_str().unwrap().to_string(),
+                                handler,
+                            ),
+                        };
+                        handlers.insert(
+                            (method.to_uppercase(), route.to_string()),
+                            (name.to_string(), file),
+                        );
                     }
                 }
             }
         }
-        found
+        Routed { handlers }
     }
 
     /// The rest of a `.route(` call's arguments: up to its closing parenthesis.
@@ -397,22 +929,39 @@ mod tests {
         rest
     }
 
-    /// Whether `text` calls the function `name` (not `name_suffix(`).
-    fn calls(text: &str, name: &str) -> bool {
-        text.match_indices(&format!("{name}("))
-            .any(|(at, _)| !text[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_'))
+    /// The argument of the call of function `name` in `text` (not of
+    /// `name_suffix(`), if there is one.
+    fn called_with<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+        let (at, call) = text
+            .match_indices(&format!("{name}("))
+            .find(|(at, _)| !text[..*at].ends_with(|c: char| c.is_alphanumeric() || c == '_'))?;
+        let argument = &text[at + call.len()..];
+        Some(&argument[..argument.find(')')?])
     }
 
-    #[test]
-    fn every_route_of_the_router_is_documented_and_nothing_else() {
-        let doc = serde_json::to_value(document()).unwrap();
+    /// The parameter list of `async fn name(` in `source`.
+    fn signature<'a>(source: &'a str, name: &str) -> &'a str {
+        let start = source
+            .find(&format!("async fn {name}("))
+            .unwrap_or_else(|| panic!("no handler {name}"));
+        let rest = &source[start..];
+        &rest[..rest.find(" -> ").unwrap_or(rest.len())]
+    }
+
+    fn documented_routes(doc: &Value) -> BTreeSet<(String, String)> {
         let mut documented = BTreeSet::new();
         for (path, item) in doc["paths"].as_object().unwrap() {
             for method in item.as_object().unwrap().keys() {
                 documented.insert((method.to_uppercase(), path.clone()));
             }
         }
-        let routed = routed();
+        documented
+    }
+
+    #[test]
+    fn every_route_of_the_router_is_documented_and_nothing_else() {
+        let documented = documented_routes(&document(&limits()));
+        let routed: BTreeSet<_> = routed().handlers.into_keys().collect();
         assert!(routed.len() > 40, "the source scan found only {routed:?}");
         let undocumented: Vec<_> = routed.difference(&documented).collect();
         let unrouted: Vec<_> = documented.difference(&routed).collect();
@@ -426,14 +975,247 @@ mod tests {
         );
     }
 
+    /// Each route declares what its handler extracts: a command
+    /// (`Write<T>`) its body of schema `T` (or no fields), the acting user
+    /// and `Idempotency-Key`; a JSON body (`ApiJson<T>`) its schema `T`; an
+    /// `ActingUser` the actor header; a `RawQuery` `after` and `limit`.
+    #[test]
+    fn every_body_taking_route_declares_its_body_and_headers() {
+        let routed = routed();
+        for route in ROUTES {
+            let key = (route.method.name().to_uppercase(), route.path.to_string());
+            let (handler, file) = &routed.handlers[&key];
+            let source = std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("src/http")
+                    .join(file),
+            )
+            .unwrap();
+            let signature = signature(&source, handler);
+            let extracted = |name: &str| {
+                signature
+                    .split(&format!("{name}<"))
+                    .nth(1)
+                    .map(|rest| rest[..rest.find('>').unwrap()].to_string())
+            };
+            let at = format!("{} {} ({handler})", key.0, key.1);
+            match route.takes {
+                Command(schema, _) => {
+                    let body =
+                        extracted("Write").unwrap_or_else(|| panic!("{at} takes no command"));
+                    assert!(
+                        schema == body || schema == NO_FIELDS,
+                        "{at} takes {body}, documented {schema}"
+                    );
+                }
+                Json(schema, _) => {
+                    assert_eq!(extracted("ApiJson").as_deref(), Some(schema), "{at}");
+                }
+                Actor => {
+                    assert!(
+                        extracted("Write").is_none() && extracted("ApiJson").is_none(),
+                        "{at} takes a body"
+                    );
+                    assert!(
+                        signature.contains("ActingUser"),
+                        "{at} reads no acting user"
+                    );
+                }
+                Nothing => {
+                    assert!(
+                        extracted("Write").is_none() && extracted("ApiJson").is_none(),
+                        "{at} takes a body"
+                    );
+                    assert!(
+                        !signature.contains("ActingUser"),
+                        "{at} reads the acting user"
+                    );
+                }
+            }
+            assert_eq!(
+                route.response.paged(),
+                signature.contains("RawQuery"),
+                "{at}: paging"
+            );
+        }
+        let doc = document(&limits());
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let route = ROUTES
+                    .iter()
+                    .find(|r| r.path == path && r.method.name() == method)
+                    .unwrap();
+                let declared = operation.get("requestBody").is_some();
+                assert_eq!(
+                    declared,
+                    matches!(route.takes, Json(..) | Command(..)),
+                    "{method} {path}"
+                );
+            }
+        }
+    }
+
+    /// Every `/v1` operation requires the bearer scheme; the two open
+    /// routes do not.
+    #[test]
+    fn every_v1_operation_requires_the_bearer_token() {
+        let doc = document(&limits());
+        assert_eq!(
+            doc["components"]["securitySchemes"][SECURITY_SCHEME]["scheme"],
+            "bearer"
+        );
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let required = operation["security"] == json!([{ SECURITY_SCHEME: [] }]);
+                assert_eq!(required, path.starts_with("/v1"), "{method} {path}");
+            }
+        }
+    }
+
+    /// Every operation that takes input has an example of it, and a body's
+    /// example names every required field of its schema and no field the
+    /// schema lacks.
+    #[test]
+    fn every_input_has_an_example_that_fits_its_schema() {
+        let doc = document(&limits());
+        let schemas = &doc["components"]["schemas"];
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for parameter in operation["parameters"].as_array().unwrap() {
+                    if parameter["required"] == true {
+                        assert!(
+                            parameter.get("example").is_some(),
+                            "{method} {path}: {parameter}"
+                        );
+                    }
+                }
+                let Some(body) = operation.get("requestBody") else {
+                    continue;
+                };
+                let content = &body["content"]["application/json"];
+                let name = content["schema"]["$ref"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap();
+                let schema = &schemas[name];
+                let example = content["example"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{method} {path}: no example"));
+                for field in schema["required"].as_array().into_iter().flatten() {
+                    assert!(
+                        example.contains_key(field.as_str().unwrap()),
+                        "{method} {path}: example lacks {field}"
+                    );
+                }
+                for field in example.keys() {
+                    assert!(
+                        schema["properties"].get(field).is_some(),
+                        "{method} {path}: {name} has no {field}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn every_referenced_schema_exists() {
-        let doc = serde_json::to_value(document()).unwrap();
+        let doc = document(&limits());
         let text = doc.to_string();
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
             let name = &reference[..reference.find('"').unwrap()];
             assert!(schemas.contains_key(name), "missing schema {name}");
         }
+    }
+
+    #[test]
+    fn integers_are_bounded_by_their_rust_types() {
+        let doc = document(&limits());
+        let schemas = &doc["components"]["schemas"];
+        let seat_limit = &schemas["CreateOrg"]["properties"]["seat_limit"];
+        assert_eq!(seat_limit["format"], "uint32");
+        assert_eq!(seat_limit["minimum"], 0);
+        assert_eq!(seat_limit["maximum"], u32::MAX);
+        let credits = &schemas["GrantCredits"]["properties"]["credits"];
+        assert_eq!(
+            (&credits["minimum"], &credits["maximum"]),
+            (&json!(1), &json!(MAX_CREDITS_PER_GRANT))
+        );
+        let text = doc.to_string();
+        assert!(
+            !text.contains("\"int32\""),
+            "an int32 in the document: no API integer is an i32"
+        );
+    }
+
+    #[test]
+    fn autojoin_role_excludes_admin() {
+        let doc = document(&limits());
+        let roles =
+            &doc["components"]["schemas"]["CreateOrg"]["properties"]["autojoin_role"]["enum"];
+        assert_eq!(
+            roles,
+            &json!(["member", "guest_internal", "guest_external"])
+        );
+    }
+
+    /// Characters that sit on the edges of the rules: whitespace that
+    /// `trim` removes, controls, the line feed, and ordinary letters.
+    fn edgy_text(max_len: usize) -> impl Strategy<Value = String> {
+        let pieces = prop_oneof![
+            Just(' '),
+            Just('\t'),
+            Just('\n'),
+            Just('\r'),
+            Just('\u{85}'),
+            Just('\u{a0}'),
+            Just('\u{3000}'),
+            Just('\u{1c}'),
+            Just('\u{0}'),
+            Just('\u{7f}'),
+            Just('\u{9f}'),
+            Just('\u{200b}'),
+            Just('a'),
+            Just('é'),
+            Just('名'),
+            any::<char>(),
+        ];
+        prop::collection::vec(pieces, 0..max_len).prop_map(|chars| chars.into_iter().collect())
+    }
+
+    fn matches(pattern: &str, text: &str) -> bool {
+        regex::Regex::new(pattern).unwrap().is_match(text)
+    }
+
+    proptest! {
+        /// The document's name pattern accepts exactly what `fields::name` does.
+        #[test]
+        fn name_pattern_is_the_name_rule(text in edgy_text(12)) {
+            prop_assert_eq!(matches(&name_pattern(), &text), fields::name("name", &text).is_ok(), "{:?}", text);
+        }
+
+        #[test]
+        fn note_pattern_is_the_note_rule(text in edgy_text(12)) {
+            prop_assert_eq!(matches(&note_pattern(), &text), fields::note("note", &text).is_ok(), "{:?}", text);
+        }
+
+        /// Whatever the domain pattern accepts, `fields::domain` takes.
+        #[test]
+        fn domain_pattern_accepts_only_domains(text in "[ ]?([a-zA-Z0-9-]{1,5}\\.){0,3}[a-zA-Z0-9-]{0,5}\\.?[ ]?") {
+            let pattern = domain_schema()["pattern"].as_str().unwrap().to_string();
+            if matches(&pattern, &text) {
+                prop_assert!(fields::domain("domain", &text).is_ok(), "{:?}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn name_pattern_bounds_the_trimmed_length() {
+        let longest = "n".repeat(MAX_NAME_CHARS);
+        assert!(matches(&name_pattern(), &format!("  {longest}  ")));
+        assert!(!matches(&name_pattern(), &format!("{longest}n")));
+        assert!(fields::name("name", &format!("{longest}n")).is_err());
     }
 }

@@ -34,9 +34,10 @@ async fn reload(State(state): State<ApiState>) -> Result<Json<PluginStatus>, Err
         .map_err(Error::PluginsRejected)
 }
 
-#[derive(Deserialize)]
+/// A dry-run call of one plugin hook.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CallRequest {
+pub(super) struct CallRequest {
     hook: Hook,
     /// The hook's input in host JSON (e.g. a signup for `autojoin`).
     input: Value,
@@ -56,9 +57,10 @@ async fn call(
         .map(Json)
 }
 
-#[derive(Deserialize)]
+/// The audit record whose plugin calls to re-run.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReplayRequest {
+pub(super) struct ReplayRequest {
     audit_id: Uuid,
 }
 
