@@ -318,17 +318,14 @@ impl Command for MoveResource {
     }
 }
 
-/// Fails with 400 unless `folder` is a folder of `workspace`.
+/// Fails with 404 unless `folder` is a folder of `workspace`: whether an
+/// id names a folder there is a matter of the state, not of the input.
 fn require_folder(tx: &Tx, folder: Uuid, workspace: Uuid) -> TxResult<()> {
     let parent: Option<Resource> = tx.get(&keys::resource(folder))?;
     if parent.is_some_and(|p| p.kind == "Folder" && p.workspace == workspace) {
         return Ok(());
     }
-    Err(Error::invalid(
-        "folder",
-        format!("{folder} is not a folder of workspace {workspace}"),
-    )
-    .into())
+    Err(Error::not_found("folder", format!("{folder} in workspace {workspace}")).into())
 }
 
 /// Refuses to delete or move a folder that still holds resources.

@@ -287,10 +287,7 @@ fn path_parameters(path: &str) -> impl Iterator<Item = &str> {
 /// A path segment: a time, an account name, a domain, or else a uuid.
 fn path_parameter(name: &str) -> Value {
     let (schema, example) = match name {
-        "at" => (
-            json!({"type": "string", "format": "date-time", "description": "an RFC 3339 time"}),
-            json!("2026-01-15T12:00:00Z"),
-        ),
+        "at" => (supported_time_schema(), json!("2026-01-15T12:00:00Z")),
         "account" => (
             json!({"type": "string", "enum": ORG_ACCOUNTS}),
             json!(ORG_ACCOUNTS[0]),
@@ -638,6 +635,22 @@ enum Rule {
     Between(u64, u64),
     /// A list of at most this many items.
     MaxItems(usize),
+    /// `ledger::supported_time`.
+    SupportedTime,
+}
+
+/// An RFC 3339 time the ledger accepts (`ledger::supported_time`).
+fn supported_time_schema() -> Value {
+    json!({
+        "type": "string",
+        "format": "date-time",
+        "pattern": crate::ledger::SUPPORTED_TIME_PATTERN,
+        "description": format!(
+            "an RFC 3339 time in the years {} to {}",
+            crate::ledger::EARLIEST_YEAR,
+            crate::ledger::LATEST_YEAR
+        ),
+    })
 }
 
 /// The field rules of the request bodies: (schema, property, rule).
@@ -682,6 +695,8 @@ const FIELD_RULES: &[(&str, &str, Rule)] = &[
         Rule::Between(0, MAX_OVERAGE_CAP_CREDITS),
     ),
     ("ReverseTransaction", "reason", Rule::Reason),
+    ("SetBilling", "period_start", Rule::SupportedTime),
+    ("SetBilling", "period_end", Rule::SupportedTime),
 ];
 
 /// Lays `rule` onto a property's schema: bounds onto its own, or a string
@@ -714,6 +729,7 @@ fn lay_rule(slot: &mut Value, rule: Rule) {
             "description": format!("an email address, at most {MAX_EMAIL_BYTES} bytes normalised (lower case, IDNA domain); no invisible, bidi or mixed-script characters"),
         }),
         Rule::Domain => domain_schema(),
+        Rule::SupportedTime => supported_time_schema(),
         Rule::Note => json!({
             "type": "string",
             "pattern": note_pattern(),

@@ -140,11 +140,9 @@ async fn reveal_secret(
 ) -> Result<Json<Revealed>, Error> {
     let resource = resource(&state, &id)?;
     let target = EntityRef::new(&resource.kind, resource.id);
+    // Any other kind of resource has no secret: no credential by that id.
     if resource.kind != CREDENTIAL_TYPE {
-        return Err(Error::invalid(
-            "path.id",
-            format!("{id} is a {}, not a {CREDENTIAL_TYPE}", resource.kind),
-        ));
+        return Err(Error::not_found("credential", id));
     }
     let revision = state.app.require(actor, REVEAL_ACTION, target.clone())?;
     let sealed = state

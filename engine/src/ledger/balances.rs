@@ -15,22 +15,24 @@ use super::{keys, lots, posting};
 use crate::error::{Error, Result};
 use crate::store::{Page, Store, Tx, TxResult};
 
-/// The times the ledger accepts from callers (a billing period's bounds, a
-/// report's date): years 1970 to 9000. Periods last at most 400 days, so
-/// every period and report computed from them stays far inside `time`'s
-/// own range (year ±9999), where its arithmetic would panic.
-pub const EARLIEST_TIME: OffsetDateTime = time::macros::datetime!(1970-01-01 0:00 UTC);
-pub const LATEST_TIME: OffsetDateTime = time::macros::datetime!(9000-01-01 0:00 UTC);
+/// The years the ledger accepts in the times callers send (a billing
+/// period's bounds, a report's date), as written. Periods last at most 400
+/// days, so every period and report computed from them stays far inside
+/// `time`'s own range (year ±9999), where its arithmetic would panic.
+pub const EARLIEST_YEAR: i32 = 1970;
+pub const LATEST_YEAR: i32 = 8999;
+/// The same rule as a pattern over an RFC 3339 time, for the API document.
+pub const SUPPORTED_TIME_PATTERN: &str = "^(19[7-9][0-9]|[2-8][0-9]{3})-";
 
-/// `at` in UTC, if it lies between [`EARLIEST_TIME`] and [`LATEST_TIME`];
-/// else a 400 naming `field`.
+/// `at` in UTC, if it is written in a year from [`EARLIEST_YEAR`] to
+/// [`LATEST_YEAR`]; else a 400 naming `field`.
 pub fn supported_time(field: &str, at: OffsetDateTime) -> Result<OffsetDateTime> {
-    if (EARLIEST_TIME..=LATEST_TIME).contains(&at) {
+    if (EARLIEST_YEAR..=LATEST_YEAR).contains(&at.year()) {
         Ok(at.to_offset(time::UtcOffset::UTC))
     } else {
         Err(Error::invalid(
             field,
-            format!("must lie between {EARLIEST_TIME} and {LATEST_TIME}"),
+            format!("must be a time in the years {EARLIEST_YEAR} to {LATEST_YEAR}"),
         ))
     }
 }

@@ -32,7 +32,7 @@ pub use balances::{
     billing_settings, count_grant, count_usage, current_period, period_at, set_billing, uncount,
     BalanceReport, CountedUsage, Reports, UsageReport, LOW_BALANCE_THRESHOLDS_PERCENT,
 };
-pub use balances::{supported_time, EARLIEST_TIME, LATEST_TIME};
+pub use balances::{supported_time, EARLIEST_YEAR, LATEST_YEAR, SUPPORTED_TIME_PATTERN};
 pub use credits::{balance, grant, spend, NewGrant, NewSpend};
 pub use lots::MAX_OPEN_LOTS;
 pub use model::*;
