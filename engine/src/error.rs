@@ -39,6 +39,12 @@ pub enum Error {
     /// Too much of the same work is waiting already; retry later.
     #[error("{message}")]
     Busy { code: &'static str, message: String },
+    /// The request target is longer than `MAX_URI_BYTES`.
+    #[error("{0}")]
+    UriTooLong(String),
+    /// The request's headers are more or longer than the server reads.
+    #[error("{0}")]
+    HeadersTooLarge(String),
     /// The server could not answer in time (`request_timeout`); retry.
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
@@ -117,6 +123,8 @@ impl Error {
             Error::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            Error::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Error::PolicyRejected(_) | Error::PluginsRejected(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -141,6 +149,8 @@ impl Error {
             | Error::Unavailable { code, .. } => code,
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::Stale(_) => "concurrent_change",
+            Error::UriTooLong(_) => "uri_too_long",
+            Error::HeadersTooLarge(_) => "headers_too_large",
             Error::PolicyRejected(_) => "policy_rejected",
             Error::PluginsRejected(_) => "plugins_rejected",
             Error::Plugin(e) if e.kind.is_unavailable() => "plugin_unavailable",

@@ -97,3 +97,45 @@ fn a_connection_beyond_the_cap_is_closed_at_once_and_the_cap_frees_up() {
     }
     assert_eq!(server.get("/healthz").expect(200)["status"], "ok");
 }
+
+/// Sends `head` (a request without its final blank line) and returns the
+/// answer's status line and body.
+fn raw(server: &Server, head: &str) -> (String, String) {
+    let mut stream = connect(server);
+    write!(stream, "{head}Connection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (status, rest) = answer.split_once("\r\n").unwrap();
+    let body = rest.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status.to_string(), body.to_string())
+}
+
+#[test]
+fn a_long_target_or_too_many_headers_get_a_json_answer() {
+    let server = Server::start();
+    let long = "x".repeat(9 * 1024);
+    let (status, body) = raw(
+        &server,
+        &format!("GET /healthz?{long} HTTP/1.1\r\nHost: x\r\n"),
+    );
+    assert!(status.contains("414"), "{status}");
+    assert!(body.contains("\"code\":\"uri_too_long\""), "{body}");
+
+    let many: String = (0..150).map(|i| format!("X-Extra-{i}: 1\r\n")).collect();
+    let (status, body) = raw(
+        &server,
+        &format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}"),
+    );
+    assert!(status.contains("431"), "{status}");
+    assert!(body.contains("\"code\":\"headers_too_large\""), "{body}");
+
+    let big = "y".repeat(40 * 1024);
+    let (status, body) = raw(
+        &server,
+        &format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n"),
+    );
+    assert!(status.contains("431"), "{status}");
+    assert!(body.contains("headers_too_large"), "{body}");
+
+    assert_eq!(server.get("/healthz").expect(200)["status"], "ok");
+}

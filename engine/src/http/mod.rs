@@ -40,7 +40,7 @@ pub use extract::ApiJson;
 pub use openapi::document as openapi_document;
 pub use serve::{
     serve, ConnectionLimits, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT, MAX_HEADERS, MAX_HEADER_BYTES, MAX_URI_BYTES,
 };
 
 /// Default largest request body.

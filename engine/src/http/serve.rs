@@ -34,6 +34,17 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time a request has from its headers to its answer (reading the
 /// body included).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest request target (path and query) Warden reads: a JSON 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most headers, and header bytes (names and values), one request may
+/// carry: a JSON 431.
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// hyper's own bounds, set above Warden's so that a request between the two
+/// gets Warden's JSON answer. Past hyper's (a target over 64 KiB, more
+/// headers or bytes than these), hyper answers itself, with an empty body.
+const HYPER_MAX_HEADERS: usize = 4 * MAX_HEADERS;
+const HYPER_BUFFER_BYTES: usize = 4 * (MAX_HEADER_BYTES + MAX_URI_BYTES);
 /// How long a failed `accept` (out of file descriptors, say) waits before
 /// the next: the loop must not spin while the server has no descriptor.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
@@ -98,7 +109,9 @@ pub async fn serve(
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
+                .header_read_timeout(header_timeout)
+                .max_headers(HYPER_MAX_HEADERS)
+                .max_buf_size(HYPER_BUFFER_BYTES);
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
@@ -131,6 +144,9 @@ fn guarded(
     hyper::service::service_fn(move |request: Request<Incoming>| {
         let mut router = router.clone();
         async move {
+            if let Some(refused) = oversize(&request) {
+                return Ok(refused.into_response());
+            }
             let answer = router.call(request.map(Body::new));
             let answer = AssertUnwindSafe(answer).catch_unwind();
             Ok(match tokio::time::timeout(timeout, answer).await {
@@ -158,6 +174,31 @@ fn guarded(
             })
         }
     })
+}
+
+/// Why `request`'s target or headers are more than Warden reads, if they are.
+fn oversize<B>(request: &Request<B>) -> Option<Error> {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Some(Error::UriTooLong(format!(
+            "the request target is {target} bytes, over the limit of {MAX_URI_BYTES} (MAX_URI_BYTES)"
+        )));
+    }
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return Some(Error::HeadersTooLarge(format!(
+            "{} headers of {bytes} bytes; at most {MAX_HEADERS} headers of {MAX_HEADER_BYTES} bytes in all (MAX_HEADERS, MAX_HEADER_BYTES)",
+            headers.len()
+        )));
+    }
+    None
 }
 
 #[cfg(test)]
