@@ -294,6 +294,19 @@ impl Server {
         Answer { status, body }
     }
 
+    /// A Pro org "Acme" whose first Admin is a new user `admin@acme.com`;
+    /// returns (org id, admin id).
+    pub fn acme_with_admin(&self) -> (String, String) {
+        let admin = self.user("admin@acme.com");
+        let org = self
+            .post(
+                "/v1/orgs",
+                json!({"name": "Acme", "plan": "pro", "admin": admin}),
+            )
+            .created_id();
+        (org, admin)
+    }
+
     /// Creates a user and returns its id.
     pub fn user(&self, email: &str) -> String {
         self.post("/v1/users", json!({ "email": email }))

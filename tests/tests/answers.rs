@@ -49,13 +49,7 @@ fn error_code(body: &Value) -> &str {
 #[test]
 fn an_unreadable_path_id_is_a_json_400_naming_it() {
     let server = Server::start();
-    let admin = server.user("admin@acme.com");
-    let org = server
-        .post(
-            "/v1/orgs",
-            json!({"name": "Acme", "plan": "pro", "admin": admin}),
-        )
-        .created_id();
+    let (org, _) = server.acme_with_admin();
     for (method, path, field) in [
         ("GET", "/v1/workspaces/%FF".to_string(), "path.id"),
         ("DELETE", "/v1/resources/%C3%28".to_string(), "path.id"),
@@ -155,13 +149,7 @@ fn a_body_that_is_not_declared_json_is_a_415_and_writes_nothing() {
 #[test]
 fn an_action_route_needs_no_body_and_no_content_type() {
     let server = Server::start();
-    let admin = server.user("admin@acme.com");
-    let org = server
-        .post(
-            "/v1/orgs",
-            json!({"name": "Acme", "plan": "pro", "admin": admin}),
-        )
-        .created_id();
+    let (org, _) = server.acme_with_admin();
     let invitation = server
         .post(
             &format!("/v1/orgs/{org}/invitations"),

@@ -248,13 +248,7 @@ fn plugin_test_answers_0_for_an_answer_1_for_a_failed_call_2_for_no_input() {
 #[test]
 fn ledger_verify_and_check_store_answer_0_on_a_servers_data() {
     let mut server = Server::start();
-    let admin = server.user("admin@acme.com");
-    let org = server
-        .post(
-            "/v1/orgs",
-            json!({"name": "Acme", "plan": "pro", "admin": admin}),
-        )
-        .created_id();
+    let (org, _) = server.acme_with_admin();
     server
         .post(
             &format!("/v1/orgs/{org}/credits"),

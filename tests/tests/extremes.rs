@@ -4,18 +4,6 @@
 use serde_json::{json, Value};
 use warden_e2e::Server;
 
-/// An org whose admin may read its billing; returns (org, admin).
-fn org(server: &Server) -> (String, String) {
-    let admin = server.user("admin@acme.com");
-    let org = server
-        .post(
-            "/v1/orgs",
-            json!({"name": "Acme", "plan": "pro", "admin": admin}),
-        )
-        .created_id();
-    (org, admin)
-}
-
 fn assert_client_error(answer: &warden_e2e::Answer, what: &str) {
     assert!(
         (400..500).contains(&answer.status),
@@ -44,7 +32,7 @@ const EXTREME_TIMES: [&str; 8] = [
 #[test]
 fn extreme_report_dates_are_400s() {
     let server = Server::start();
-    let (org, admin) = org(&server);
+    let (org, admin) = server.acme_with_admin();
     for at in EXTREME_TIMES {
         let answer = server.get_as(&admin, &format!("/v1/orgs/{org}/usage/{at}"));
         assert_client_error(&answer, at);
@@ -77,7 +65,7 @@ fn extreme_report_dates_are_400s() {
 #[test]
 fn extreme_billing_periods_and_amounts_are_400s() {
     let server = Server::start();
-    let (org, _) = org(&server);
+    let (org, _) = server.acme_with_admin();
     let path = format!("/v1/orgs/{org}/billing");
     let period = |start: &str, end: &str| json!({"period_start": start, "period_end": end, "seat_price_cents": 100});
     let bodies: Vec<(Value, &str)> = vec![

@@ -448,13 +448,7 @@ fn grant_until_killed(
 #[test]
 fn a_write_killed_in_flight_and_retried_with_its_key_takes_effect_once() {
     let mut server = Server::start();
-    let admin = server.user("admin@acme.com");
-    let org = server
-        .post(
-            "/v1/orgs",
-            json!({"name": "Acme", "plan": "pro", "admin": admin}),
-        )
-        .created_id();
+    let (org, _) = server.acme_with_admin();
     let sent = Mutex::new(Vec::new());
     for round in 0..KILLS {
         let stop = AtomicBool::new(false);
