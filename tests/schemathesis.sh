@@ -48,7 +48,10 @@ done
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
-WARDEN_ADMIN_TOKEN=$TOKEN WARDEN_LOG=warn "$WARDEN" serve --data "$work/data" \
+# A small max_batch: the fuzzer sends one item over the limit, and drawing
+# 101 check requests (the default's) overruns Hypothesis's draw budget, a
+# "flaky" error of the tool rather than a finding.
+WARDEN_ADMIN_TOKEN=$TOKEN WARDEN_LOG=warn "$WARDEN" serve --data "$work/data" --max-batch 8 \
     --policies "$work/policies" --plugins "$work/plugins" --listen "127.0.0.1:$port" \
     --dns-resolver 127.0.0.1:9 >"$work/server.log" 2>&1 &
 server=$!
@@ -58,12 +61,9 @@ for _ in $(seq 100); do
 done
 curl -fsS "$base/healthz" >/dev/null
 
-# A tenant to act as: a user who is the Admin of an org with credits.
-api() { curl -fsS -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
-json_id() { python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'; }
-user=$(api -X POST "$base/v1/users" -d '{"email": "fuzz-admin@example.com"}' | json_id)
-org=$(api -X POST "$base/v1/orgs" -d "{\"name\": \"Fuzz Org\", \"plan\": \"pro\", \"admin\": \"$user\"}" | json_id)
-api -X POST "$base/v1/orgs/$org/credits" -d '{"credits": 1000000, "source": "purchase"}' >/dev/null
+# A populated org to fuzz (ids the fuzzer draws from) and its Admin to act as.
+cp tests/schemathesis.toml "$work/schemathesis.toml"
+user=$(python3 tests/schemathesis_seed.py "$base" "$TOKEN" "$work/schemathesis.toml")
 
 # The document without X-Warden-Actor: each run sets it (or not) itself, so
 # the fuzzer never names a user who does not exist.
@@ -76,6 +76,8 @@ for item in doc["paths"].values():
 json.dump(doc, sys.stdout)
 ' >"$work/openapi.json"
 
+# One worker: with two, Hypothesis's lambda-source cache (not thread-safe)
+# now and then raises a KeyError that Schemathesis reports as a flaky error.
 # Every check runs: Schemathesis enables all by default, and naming them on
 # the command line (`--checks all`) would override the per-operation
 # settings of tests/schemathesis.toml.
@@ -84,13 +86,12 @@ run() {
     shift
     echo "== schemathesis as $who"
     # From the temp dir, where Schemathesis leaves its cache.
-    (cd "$work" && SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$repo/tests" \
-        "$VENV/bin/schemathesis" --config-file "$repo/tests/schemathesis.toml" run "$work/openapi.json" \
+    (cd "$work" && "$VENV/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$work/openapi.json" \
         --url "$base" \
         --phases examples,coverage,fuzzing,stateful \
         --max-examples "$MAX_EXAMPLES" \
         --seed "$SEED" \
-        --workers 2 \
+        --workers 1 \
         --request-timeout 10 \
         --no-color \
         -H "Authorization: Bearer $TOKEN" \
@@ -104,7 +105,7 @@ run "the system actor (vendor)" \
     --exclude-name "POST /v1/workspaces/{id}/access-requests" \
     --exclude-name "POST /v1/orgs/{id}/invitations/{invitation}/accept" \
     || status=1
-run "user $user (Admin of org $org)" -H "X-Warden-Actor: $user" || status=1
+run "user $user (Admin of the seeded org)" -H "X-Warden-Actor: $user" || status=1
 if [ "$status" -ne 0 ]; then
     echo "schemathesis found failures; server log:" >&2
     tail -n 50 "$work/server.log" >&2

@@ -211,7 +211,9 @@ impl RecordUsage {
         keys::usage_run(self.org, self.run_id)
     }
 
-    /// The workspace and flow must be the org's, the flow in the workspace.
+    /// The workspace must be the org's and the flow one of its flows; any
+    /// other id is "not found", as an unknown one: the answer must not tell
+    /// a tenant what another one holds.
     fn check_placement(&self, tx: &Tx) -> TxResult<()> {
         let workspace: Workspace = tx.require(
             &store::keys::workspace(self.workspace),
@@ -219,16 +221,15 @@ impl RecordUsage {
             self.workspace,
         )?;
         if workspace.org != self.org {
-            let message = format!("workspace {} belongs to another org", self.workspace);
-            return Err(Error::invalid("workspace", message).into());
+            return Err(Error::not_found("workspace", self.workspace).into());
         }
         let flow: Resource = tx.require(&store::keys::resource(self.flow), "flow", self.flow)?;
-        if flow.kind != "Flow" || flow.workspace != self.workspace {
-            let message = format!(
-                "{} is not a flow of workspace {}",
-                self.flow, self.workspace
-            );
-            return Err(Error::invalid("flow", message).into());
+        if flow.org != self.org || flow.kind != "Flow" || flow.workspace != self.workspace {
+            return Err(Error::NotFound {
+                what: "flow",
+                id: format!("{} in workspace {}", self.flow, self.workspace),
+            }
+            .into());
         }
         Ok(())
     }

@@ -188,6 +188,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     if let Ok(value) = serde_json::from_slice(bytes) {
         return Ok(value);
     }
+    if let Some(value) = with_integral_floats_as_integers(bytes) {
+        return Ok(value);
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();
@@ -198,6 +201,35 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         };
         Error::invalid(field, e.into_inner().to_string())
     })
+}
+
+/// `bytes` read with every integral number written as a float (`5.0`,
+/// `1e3`) taken as that integer, if that makes them a `T`. JSON (and the
+/// API document's JSON Schema) counts `5.0` as the integer 5; serde's
+/// integer fields would refuse it.
+fn with_integral_floats_as_integers<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    fn integers(value: &mut serde_json::Value) -> bool {
+        use serde_json::Value;
+        match value {
+            Value::Number(number) if number.is_f64() => {
+                let float = number.as_f64().unwrap_or(f64::NAN);
+                // Exactly representable range: beyond 2^63 a float is no
+                // longer one integer.
+                let integer = (float.fract() == 0.0 && float.abs() < 9.2e18)
+                    .then(|| serde_json::Number::from(float as i64));
+                integer.map(|integer| *number = integer).is_some()
+            }
+            Value::Array(items) => items
+                .iter_mut()
+                .fold(false, |any, item| integers(item) | any),
+            Value::Object(fields) => fields
+                .values_mut()
+                .fold(false, |any, item| integers(item) | any),
+            _ => false,
+        }
+    }
+    let mut value = serde_json::from_slice(bytes).ok()?;
+    integers(&mut value).then(|| serde_json::from_value(value).ok())?
 }
 
 /// Parses a uuid from a path segment.
@@ -256,6 +288,47 @@ mod tests {
                 }
                 Err(Error::Invalid { field, .. }) => prop_assert!(field.starts_with("body")),
                 Err(other) => prop_assert!(false, "{}: {}", text, other),
+            }
+        }
+    }
+
+    #[test]
+    fn integral_floats_are_integers() {
+        #[derive(Debug, Deserialize, PartialEq)]
+        struct Limits {
+            seat_limit: u32,
+            credits: i64,
+            items: Vec<u8>,
+        }
+        let read = |text: &str| parse_json::<Limits>(text.as_bytes());
+        let expected = Limits {
+            seat_limit: 5,
+            credits: -1000,
+            items: vec![0, 1],
+        };
+        for text in [
+            r#"{"seat_limit": 5, "credits": -1000, "items": [0, 1]}"#,
+            r#"{"seat_limit": 5.0, "credits": -1e3, "items": [0.0, 1.00]}"#,
+        ] {
+            assert_eq!(read(text).unwrap(), expected, "{text}");
+        }
+        for (text, field) in [
+            (
+                r#"{"seat_limit": 5.5, "credits": 1, "items": []}"#,
+                "body.seat_limit",
+            ),
+            (
+                r#"{"seat_limit": 1, "credits": 1e19, "items": []}"#,
+                "body.credits",
+            ),
+            (
+                r#"{"seat_limit": 1, "credits": 1, "items": [256.0]}"#,
+                "body.items[0]",
+            ),
+        ] {
+            match read(text) {
+                Err(Error::Invalid { field: got, .. }) => assert_eq!(got, field, "{text}"),
+                other => panic!("{text}: {other:?}"),
             }
         }
     }

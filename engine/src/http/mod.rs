@@ -196,28 +196,7 @@ impl IntoResponse for Error {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        let mut body = json!({"code": self.code(), "message": self.to_string()});
-        match &self {
-            Error::Invalid { field, message } => {
-                body["field"] = json!(field);
-                body["message"] = json!(format!("{field}: {message}"));
-            }
-            Error::Forbidden { policies, .. } => body["policies"] = json!(policies),
-            Error::PolicyRejected(load) => body["problems"] = json!(load.problems),
-            Error::PluginsRejected(rejected) => body["problems"] = json!(rejected.problems),
-            Error::Plugin(failure) => {
-                body["plugin"] = json!(failure.plugin);
-                body["hook"] = json!(failure.hook);
-                body["kind"] = json!(failure.kind);
-                body["detail"] = json!(failure.message);
-                body["logs"] = json!(failure.logs);
-            }
-            Error::NotFound { what, .. } if *what == "route" => {
-                body["message"] = json!("no such route")
-            }
-            _ => {}
-        }
-        let mut response = (status, Json(json!({ "error": body }))).into_response();
+        let mut response = (status, Json(error_body(&self))).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -226,4 +205,30 @@ impl IntoResponse for Error {
         }
         response
     }
+}
+
+/// The documented error answer: `{"error": {"code", "message", …}}`.
+pub(crate) fn error_body(error: &Error) -> serde_json::Value {
+    let mut body = json!({"code": error.code(), "message": error.to_string()});
+    match error {
+        Error::Invalid { field, message } => {
+            body["field"] = json!(field);
+            body["message"] = json!(format!("{field}: {message}"));
+        }
+        Error::Forbidden { policies, .. } => body["policies"] = json!(policies),
+        Error::PolicyRejected(load) => body["problems"] = json!(load.problems),
+        Error::PluginsRejected(rejected) => body["problems"] = json!(rejected.problems),
+        Error::Plugin(failure) => {
+            body["plugin"] = json!(failure.plugin);
+            body["hook"] = json!(failure.hook);
+            body["kind"] = json!(failure.kind);
+            body["detail"] = json!(failure.message);
+            body["logs"] = json!(failure.logs);
+        }
+        Error::NotFound { what, .. } if *what == "route" => {
+            body["message"] = json!("no such route")
+        }
+        _ => {}
+    }
+    json!({ "error": body })
 }

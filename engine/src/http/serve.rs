@@ -26,6 +26,8 @@ use uuid::Uuid;
 
 use crate::error::Error;
 
+mod parse_errors;
+
 /// Default most connections open at once; one more is closed at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// Default time a client has to send a request's headers, and the longest a
@@ -41,8 +43,9 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 pub const MAX_HEADERS: usize = 100;
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// hyper's own bounds, set above Warden's so that a request between the two
-/// gets Warden's JSON answer. Past hyper's (a target over 64 KiB, more
-/// headers or bytes than these), hyper answers itself, with an empty body.
+/// gets Warden's JSON answer with its exact figures. Past hyper's (a target
+/// over 64 KiB, more headers or bytes than these), hyper answers itself,
+/// and `parse_errors` makes that answer JSON too.
 const HYPER_MAX_HEADERS: usize = 4 * MAX_HEADERS;
 const HYPER_BUFFER_BYTES: usize = 4 * (MAX_HEADER_BYTES + MAX_URI_BYTES);
 /// How long a failed `accept` (out of file descriptors, say) waits before
@@ -112,7 +115,10 @@ pub async fn serve(
                 .header_read_timeout(header_timeout)
                 .max_headers(HYPER_MAX_HEADERS)
                 .max_buf_size(HYPER_BUFFER_BYTES);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let connection = builder.serve_connection(
+                TokioIo::new(parse_errors::JsonParseErrors::new(stream)),
+                service,
+            );
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
@@ -236,18 +242,62 @@ mod tests {
     }
 
     fn get_once(address: std::net::SocketAddr, path: &str) -> String {
+        send(
+            address,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        )
+    }
+
+    /// Sends `request` as it is and reads the answer to the end.
+    fn send(address: std::net::SocketAddr, request: &str) -> String {
         let mut stream = std::net::TcpStream::connect(address).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
         let mut answer = String::new();
         stream.read_to_string(&mut answer).unwrap();
         answer
+    }
+
+    #[test]
+    fn requests_hyper_cannot_parse_get_json_answers() {
+        const OK: &str = "/ok";
+        let router = Router::new().route(OK, get(|| async { "ok" }));
+        let (address, _stop) = start(router, ConnectionLimits::default());
+        let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(80_000));
+        let many_headers = format!(
+            "GET /ok HTTP/1.1\r\n{}\r\n",
+            "X-A: b\r\n".repeat(HYPER_MAX_HEADERS + 1)
+        );
+        let cases = [
+            ("GARBAGE\r\n\r\n", "400", "invalid_request"),
+            (
+                "GET /ok HTTP/1.1\r\nHost: x\r\nNo Colon\r\n\r\n",
+                "400",
+                "invalid_request",
+            ),
+            (&long_target, "414", "uri_too_long"),
+            (&many_headers, "431", "headers_too_large"),
+            // After a good answer on the same connection.
+            (
+                "GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n",
+                "400",
+                "invalid_request",
+            ),
+        ];
+        for (request, status, code) in cases {
+            let answer = send(address, request);
+            let last = answer
+                .rfind("HTTP/1.1 ")
+                .unwrap_or_else(|| panic!("{request:.60}: {answer:?}"));
+            let (head, body) = answer[last..].split_once("\r\n\r\n").unwrap();
+            assert!(head.starts_with(&format!("HTTP/1.1 {status}")), "{answer}");
+            assert!(head.contains("content-type: application/json"), "{answer}");
+            let body: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(body["error"]["code"], code, "{answer}");
+        }
+        assert!(get_once(address, OK).ends_with("ok"));
     }
 
     #[test]

@@ -560,6 +560,23 @@ mod tests {
         (dir, store)
     }
 
+    /// Opens the store of `temp_store` again, once the dropped one's
+    /// flusher thread (which sled does not join on drop) lets go of the
+    /// directory's lock: under a loaded test run that takes a moment.
+    fn reopen(dir: &tempfile::TempDir) -> anyhow::Result<Store> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(&dir.path().join("db"), 1 << 20) {
+                Err(e)
+                    if e.to_string().contains("lock") && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => return opened,
+            }
+        }
+    }
+
     #[test]
     fn a_database_of_another_schema_version_is_refused() {
         let (dir, store) = temp_store();
@@ -569,10 +586,7 @@ mod tests {
             .unwrap();
         store.db.flush().unwrap();
         drop(store);
-        let error = Store::open(&dir.path().join("db"), 1 << 20)
-            .err()
-            .unwrap()
-            .to_string();
+        let error = reopen(&dir).err().unwrap().to_string();
         assert!(error.contains("schema version 7"), "{error}");
         assert!(
             error.contains(&format!("expects {SCHEMA_VERSION}")),
@@ -590,7 +604,7 @@ mod tests {
             .unwrap();
         store.db.flush().unwrap();
         drop(store);
-        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
+        let store = reopen(&dir).unwrap();
         let value: Option<serde_json::Value> = store.get(&keys::org(id)).unwrap();
         assert_eq!(value, Some(serde_json::json!({"n": 1})));
     }
