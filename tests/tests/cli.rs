@@ -267,3 +267,51 @@ fn ledger_verify_and_check_store_answer_0_on_a_servers_data() {
         assert_eq!(output.status.code(), Some(0), "{command:?}: {output:?}");
     }
 }
+
+#[test]
+fn ledger_verify_and_check_store_answer_1_on_damaged_data() {
+    let mut server = Server::start();
+    let (org, _) = server.acme_with_admin();
+    let grant = server
+        .post(
+            &format!("/v1/orgs/{org}/credits"),
+            json!({"credits": 10, "source": "purchase"}),
+        )
+        .expect(201);
+    let workspace = server.get(&format!("/v1/orgs/{org}")).expect(200)["default_workspace"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let data = server.data_dir();
+    server.stop();
+    damage(&data, |tx| {
+        // A posted transaction gone: its entries no longer balance the
+        // accounts. A workspace gone: its org's index names nothing.
+        let id = |value: &serde_json::Value| value.as_str().unwrap().parse::<uuid::Uuid>().unwrap();
+        tx.remove(&warden::ledger::keys::transaction(
+            id(&grant["transaction"]),
+        ))?;
+        tx.remove(&warden::store::keys::workspace(id(&json!(workspace))))
+    });
+    for (command, finding) in [
+        (&["ledger", "verify"][..], "violation"),
+        (&["check-store"], "workspace"),
+    ] {
+        let output = Command::new(warden_bin())
+            .args(command)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), FINDING, "{command:?}: {output:?}");
+        assert!(stdout(&output).contains(finding), "{command:?}: {output:?}");
+    }
+}
+
+/// Applies `edit` to the database of a stopped server's data directory.
+fn damage(data: &Path, edit: impl Fn(&warden::store::Tx) -> warden::store::TxResult<()>) {
+    let db = data.join(warden::server::DB_DIR);
+    let store = warden::store::Store::open(&db, 1 << 20).unwrap();
+    store.transact(edit).unwrap();
+    store.flush_blocking().unwrap();
+}
