@@ -54,7 +54,7 @@ pub struct App {
     serial: [Mutex<()>; SERIAL_STRIPES],
     entity_cache: EntityCache,
     /// The queue of batched commands (usage posts), see `Command::batched`.
-    pub batches: crate::command::Batches,
+    pub batches: crate::store::Batches,
 }
 
 impl App {

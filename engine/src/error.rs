@@ -1,8 +1,11 @@
-//! The one error type of Warden's library. Every variant knows its HTTP
-//! status and a stable machine-readable code, so the HTTP layer never has to
-//! guess and a client input can never turn into a 5xx by accident.
+//! The one error type of Warden's library, at the bottom of its layers:
+//! every variant has a stable machine-readable code and says whose fault it
+//! is, so a front end maps it without guessing (the HTTP status of each is
+//! `http::status`) and a client input never turns into a 5xx by accident.
 
-use axum::http::StatusCode;
+pub mod plugin;
+
+pub use plugin::PluginError;
 
 /// What went wrong, in terms a caller can act on.
 #[derive(Debug, thiserror::Error)]
@@ -48,16 +51,19 @@ pub enum Error {
     /// The server could not answer in time (`request_timeout`); retry.
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
-    /// The policy directory failed to load; the previous set keeps serving.
-    #[error("policy files rejected: {0}")]
-    PolicyRejected(crate::policy::LoadError),
-    /// Plugins failed to (re)load; the previous versions keep serving.
-    #[error("plugin reload had problems:\n{0}")]
-    PluginsRejected(crate::plugin::ReloadRejected),
+    /// Files (the policy directory, plugins) failed to (re)load; the
+    /// previous ones keep serving. `problems` lists each as its loader
+    /// reports it.
+    #[error("{message}")]
+    Rejected {
+        code: &'static str,
+        message: String,
+        problems: Vec<serde_json::Value>,
+    },
     /// A plugin failed in a hook (trap, limit, invalid output…): the host
     /// failed closed and the caller gets what happened and the plugin's logs.
     #[error("{0}")]
-    Plugin(Box<crate::plugin::PluginError>),
+    Plugin(Box<PluginError>),
     /// What a plugin decided on changed before the transaction; the write
     /// path asks the plugins again (callers see a `Conflict` if it persists).
     #[error("{0}")]
@@ -109,31 +115,6 @@ impl Error {
         }
     }
 
-    /// HTTP status for this error.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Error::Invalid { .. } => StatusCode::BAD_REQUEST,
-            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Error::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Error::NotFound { .. } => StatusCode::NOT_FOUND,
-            Error::Conflict { .. } | Error::Stale(_) => StatusCode::CONFLICT,
-            Error::PaymentRequired { .. } => StatusCode::PAYMENT_REQUIRED,
-            Error::Gone { .. } => StatusCode::GONE,
-            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Error::UriTooLong(_) => StatusCode::URI_TOO_LONG,
-            Error::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Error::PolicyRejected(_) | Error::PluginsRejected(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            Error::Plugin(e) if e.kind.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Plugin(_) => StatusCode::BAD_GATEWAY,
-            Error::Storage(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
     /// Stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -146,13 +127,12 @@ impl Error {
             | Error::Gone { code, .. }
             | Error::LimitExceeded { code, .. }
             | Error::Busy { code, .. }
-            | Error::Unavailable { code, .. } => code,
+            | Error::Unavailable { code, .. }
+            | Error::Rejected { code, .. } => code,
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::Stale(_) => "concurrent_change",
             Error::UriTooLong(_) => "uri_too_long",
             Error::HeadersTooLarge(_) => "headers_too_large",
-            Error::PolicyRejected(_) => "policy_rejected",
-            Error::PluginsRejected(_) => "plugins_rejected",
             Error::Plugin(e) if e.kind.is_unavailable() => "plugin_unavailable",
             Error::Plugin(_) => "plugin_failed",
             Error::Storage(_) => "storage_error",
@@ -161,14 +141,8 @@ impl Error {
     }
 }
 
-impl From<crate::plugin::PluginError> for Error {
-    fn from(e: crate::plugin::PluginError) -> Self {
+impl From<PluginError> for Error {
+    fn from(e: PluginError) -> Self {
         Error::Plugin(Box::new(e))
-    }
-}
-
-impl From<sled::Error> for Error {
-    fn from(e: sled::Error) -> Self {
-        Error::Storage(e.to_string())
     }
 }

@@ -6,6 +6,7 @@ pub mod authz;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod fields;
 pub mod http;
 pub mod ledger;
 pub mod plugin;

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use warden::authz::policy_tests;
 use warden::authz::{CheckRequest, EntityRef};
 use warden::command;
 use warden::config::{ServeConfig, Settings};
@@ -13,7 +14,7 @@ use warden::error::Error;
 use warden::ledger;
 use warden::plugin::replay::{ReplayedCall, Rerun};
 use warden::plugin::{Hook, HookPins, LogLine, PluginHost, PluginUnderTest};
-use warden::policy::{self, testing};
+use warden::policy;
 use warden::server;
 use warden::store::{consistency, Store, DEFAULT_CACHE_BYTES};
 
@@ -214,8 +215,8 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
             let Some(snapshot) = build_policies(&dir)? else {
                 return Ok(Verdict::Finding);
             };
-            let outcomes = testing::run(&dir, &snapshot)?;
-            println!("{}", testing::report(&outcomes));
+            let outcomes = policy_tests::run(&dir, &snapshot)?;
+            println!("{}", policy_tests::report(&outcomes));
             Ok(Verdict::ok_if(outcomes.iter().all(|o| o.passed)))
         }
         Command::Plugin(PluginCommand::Test {

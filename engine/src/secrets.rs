@@ -51,7 +51,7 @@ impl CredentialKey {
             let mut key = [0u8; KEY_BYTES];
             getrandom::fill(&mut key)
                 .map_err(|e| anyhow::anyhow!("no randomness for the credential key: {e}"))?;
-            crate::server::write_private(&path, &hex::encode(key))
+            write_private(&path, &hex::encode(key))
                 .with_context(|| format!("cannot write {}", path.display()))?;
             return Ok(CredentialKey::from_bytes(key));
         }
@@ -103,6 +103,33 @@ impl CredentialKey {
             .map_err(|_| unreadable())?;
         String::from_utf8(plain).map_err(|_| unreadable())
     }
+}
+
+/// Creates `path` (mode 0600) holding `text`, all or nothing: the text is
+/// written and synced to a temporary file first, which is then linked to
+/// `path`, so a crash leaves either no file or the whole one, and an
+/// existing file is never replaced.
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", hex::encode(nonce)));
+    let temporary = std::path::PathBuf::from(temporary);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&temporary).and_then(|mut file| {
+        std::io::Write::write_all(&mut file, text.as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    linked?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

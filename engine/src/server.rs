@@ -149,36 +149,10 @@ fn admin_token(data: &Path) -> anyhow::Result<String> {
     getrandom::fill(&mut bytes)
         .map_err(|e| anyhow::anyhow!("no randomness for the admin token: {e}"))?;
     let token = hex::encode(bytes);
-    write_private(&path, &token).with_context(|| format!("cannot write {}", path.display()))?;
+    crate::secrets::write_private(&path, &token)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     println!("admin token (saved to {}): {token}", path.display());
     Ok(token)
-}
-
-/// Creates `path` (mode 0600) holding `text`, all or nothing: the text is
-/// written and synced to a temporary file first, which is then linked to
-/// `path`, so a crash leaves either no file or the whole one, and an
-/// existing file is never replaced.
-pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut nonce = [0u8; 8];
-    getrandom::fill(&mut nonce).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(format!(".{}.tmp", hex::encode(nonce)));
-    let temporary = std::path::PathBuf::from(temporary);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options.open(&temporary).and_then(|mut file| {
-        file.write_all(text.as_bytes())?;
-        file.sync_all()
-    });
-    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
-    let _ = std::fs::remove_file(&temporary);
-    linked?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -148,7 +148,7 @@ fn run<C: Command>(world: &World, actor: Actor, command: C) -> Option<C::Output>
         Ok(output) => Some(output),
         Err(e) => {
             assert!(
-                !e.status().is_server_error(),
+                !warden::http::status(&e).is_server_error(),
                 "{}: server error {e}",
                 C::ACTION
             );

@@ -284,7 +284,7 @@ fn a_looping_plugin_is_stopped_and_the_next_call_works() {
     for _ in 0..2 {
         let error = plugin_error(host.autojoin(&signup("ann@acme.com")));
         assert_eq!(error.plugin, "loop-forever");
-        assert_eq!(error.hook, Hook::Autojoin);
+        assert_eq!(error.hook, Hook::Autojoin.name());
         assert!(
             matches!(error.kind, FailureKind::OutOfFuel | FailureKind::Timeout),
             "{error}"

@@ -4,6 +4,7 @@
 mod cache;
 mod entities;
 mod ids;
+pub mod policy_tests;
 #[cfg(test)]
 mod tests;
 mod values;

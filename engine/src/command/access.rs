@@ -9,10 +9,11 @@ use uuid::Uuid;
 
 use super::org::add_workspace_member;
 use super::workspace::require_workspace;
-use super::{acting_user, fields, ApplyContext, Command};
+use super::{acting_user, ApplyContext, Command};
 use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
+use crate::fields;
 use crate::policy::PolicySnapshot;
 use crate::store::{keys, AccessRequest, AccessRequestState, Tx, TxResult, WorkspaceRole};
 

@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::fields::{self, MAX_DOMAINS};
 use super::{require_system, ApplyContext, Command};
 use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
+use crate::fields::{self, MAX_DOMAINS};
 use crate::plugin::PluginAnswer;
 use crate::policy::PolicySnapshot;
 use crate::store::{claim_token, keys, ClaimState, DomainClaim, DomainProof, Org, Tx, TxResult};

@@ -15,10 +15,11 @@ use serde_json::Value;
 use super::org::{admit_member, join_default_workspace};
 use super::seats::{self, SeatQuote};
 use super::user::insert_user;
-use super::{acting_user, fields, ApplyContext, Command};
+use super::{acting_user, ApplyContext, Command};
 use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
+use crate::fields;
 use crate::plugin::PluginAnswer;
 use crate::policy::PolicySnapshot;
 use crate::store::{

@@ -8,9 +8,7 @@
 //! Adding a command means one file here implementing [`Command`] and a route.
 
 mod access;
-mod batch;
 pub mod domain;
-pub mod fields;
 mod invitation;
 mod ledger;
 mod org;
@@ -29,7 +27,6 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 pub use access::{ApproveAccessRequest, DenyAccessRequest, RequestAccess};
-pub use batch::{Batches, MAX_BATCH_COMMANDS};
 pub use domain::{ClaimDomain, RemoveDomain, VerifyDomain};
 pub use invitation::{
     AcceptInvitation, Accepted, InvitationRef, Invite, ResendInvitation, RevokeInvitation,
@@ -59,6 +56,7 @@ use crate::error::{Error, Result};
 use crate::plugin::replay::{self, Replay};
 use crate::plugin::{Hook, PluginAnswer};
 use crate::policy::PolicySnapshot;
+use crate::store::batch::Stage;
 use crate::store::{keys, Store, Tx, TxResult};
 
 /// The longest `Idempotency-Key` accepted.
@@ -472,7 +470,7 @@ struct Ticket<C: Command> {
     done: Mutex<Option<oneshot::Sender<Result<Staged<C>>>>>,
 }
 
-impl<C: Command> batch::Stage for Ticket<C> {
+impl<C: Command> Stage for Ticket<C> {
     fn stage(&self, tx: &Tx, now: OffsetDateTime) -> TxResult<()> {
         let staged = stage(
             tx,

@@ -10,10 +10,11 @@ use uuid::Uuid;
 use serde_json::Value;
 
 use super::seats::{self, SeatQuote};
-use super::{domain, fields, ApplyContext, Command};
+use super::{domain, ApplyContext, Command};
 use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
+use crate::fields;
 use crate::plugin::PluginAnswer;
 use crate::policy::PolicySnapshot;
 use crate::store::{

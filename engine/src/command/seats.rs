@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::ledger::{self, BillingSettings, NewSeatCharge, Period, PricedBy};
 use crate::plugin::types::{Charge, SeatEvent};
 use crate::plugin::PluginAnswer;
-use crate::store::{Org, OrgRole, Tx, TxResult};
+use crate::store::{Org, OrgRole, Tx, TxError, TxResult};
 
 /// What a new member's seat costs, as the seat-billing hook answered for
 /// the org as it was then.
@@ -122,6 +122,6 @@ pub(super) fn charge(
     Ok(())
 }
 
-fn stale(org: &Org, what: &str) -> sled::transaction::ConflictableTransactionError<Error> {
+fn stale(org: &Org, what: &str) -> TxError {
     Error::Stale(format!("org {} {what} while the seat was priced", org.id)).into()
 }

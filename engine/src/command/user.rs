@@ -3,10 +3,11 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{fields, ApplyContext, Command};
+use super::{ApplyContext, Command};
 use crate::app::App;
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
+use crate::fields;
 use crate::store::{keys, Tx, TxResult, User};
 
 /// Creates a user; emails are unique after normalising.

@@ -4,10 +4,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::org::{add_workspace_member, remove_workspace_member};
-use super::{fields, ApplyContext, Command};
+use super::{ApplyContext, Command};
 use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::error::{Error, Result};
+use crate::fields;
 use crate::store::{
     keys, AccessRequest, Org, Tx, TxResult, Workspace, WorkspaceMember, WorkspaceRole,
 };

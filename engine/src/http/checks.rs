@@ -91,5 +91,5 @@ async fn reload(State(state): State<ApiState>) -> Result<Json<Reloaded>, Error> 
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
         .map(Json)
-        .map_err(Error::PolicyRejected)
+        .map_err(Error::from)
 }

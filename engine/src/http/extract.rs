@@ -363,7 +363,7 @@ mod tests {
             assert_eq!(error.code(), "unsupported_media_type", "{other}");
         }
         assert_eq!(
-            require_json(&HeaderMap::new()).unwrap_err().status(),
+            super::super::status(&require_json(&HeaderMap::new()).unwrap_err()),
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         );
     }

@@ -190,9 +190,32 @@ fn bearer_token(headers: &header::HeaderMap) -> Option<&str> {
         .then(|| token.trim_matches(' '))
 }
 
+/// The HTTP status of each error.
+pub fn status(error: &Error) -> StatusCode {
+    match error {
+        Error::Invalid { .. } => StatusCode::BAD_REQUEST,
+        Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Error::Forbidden { .. } => StatusCode::FORBIDDEN,
+        Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        Error::Conflict { .. } | Error::Stale(_) => StatusCode::CONFLICT,
+        Error::PaymentRequired { .. } => StatusCode::PAYMENT_REQUIRED,
+        Error::Gone { .. } => StatusCode::GONE,
+        Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Error::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+        Error::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        Error::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::Plugin(e) if e.kind.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Plugin(_) => StatusCode::BAD_GATEWAY,
+        Error::Storage(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let status = self.status();
+        let status = status(&self);
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
@@ -216,8 +239,7 @@ pub(crate) fn error_body(error: &Error) -> serde_json::Value {
             body["message"] = json!(format!("{field}: {message}"));
         }
         Error::Forbidden { policies, .. } => body["policies"] = json!(policies),
-        Error::PolicyRejected(load) => body["problems"] = json!(load.problems),
-        Error::PluginsRejected(rejected) => body["problems"] = json!(rejected.problems),
+        Error::Rejected { problems, .. } => body["problems"] = json!(problems),
         Error::Plugin(failure) => {
             body["plugin"] = json!(failure.plugin);
             body["hook"] = json!(failure.hook);

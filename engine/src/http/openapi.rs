@@ -2,7 +2,7 @@
 //! for a fuzzer (Schemathesis, `tests/schemathesis.sh`) to hold the server
 //! to it. Request and response schemas come from the Rust types (utoipa's
 //! `ToSchema`); integer bounds follow each integer's Rust type; the field
-//! rules the commands enforce (`command::fields` and the ledger limits) are
+//! rules the commands enforce (`fields` and the ledger limits) are
 //! laid onto those schemas from the same constants (`FIELD_RULES`). The
 //! route table below says, per route, what it takes (acting user, headers,
 //! body with an example), what it answers and which errors it may give.
@@ -22,10 +22,6 @@ use super::resources::Revealed;
 use super::workspaces::WorkspaceListing;
 use super::{ApiState, HttpLimits};
 use crate::authz::{CheckRequest, Decision};
-use crate::command::fields::{
-    self, MAX_ADDRESS_INPUT_BYTES, MAX_DOMAINS, MAX_DOMAIN_BYTES, MAX_EMAIL_BYTES, MAX_LABEL_BYTES,
-    MAX_NAME_CHARS, MAX_NOTE_CHARS,
-};
 use crate::command::{
     Accepted, AddMember, AddWorkspaceMember, ApproveAccessRequest, AuditRecord, ChangeRole,
     ChangeWorkspaceRole, ClaimDomain, CreateOrg, CreateUser, CreateWorkspace, GrantCredits, Invite,
@@ -33,6 +29,10 @@ use crate::command::{
     ReverseTransaction, SetBilling, SetDefaultWorkspace, SignUp, UpdateOrg, VerifyDomain,
     MAX_CREDITS_PER_GRANT, MAX_IDEMPOTENCY_KEY_BYTES, MAX_MEMO_BYTES, MAX_OVERAGE_CAP_CREDITS,
     MAX_SHARED_WITH,
+};
+use crate::fields::{
+    self, MAX_ADDRESS_INPUT_BYTES, MAX_DOMAINS, MAX_DOMAIN_BYTES, MAX_EMAIL_BYTES, MAX_LABEL_BYTES,
+    MAX_NAME_CHARS, MAX_NOTE_CHARS,
 };
 use crate::ledger::MAX_SEAT_PRICE_CENTS;
 use crate::plugin::guards::MAX_CREDITS_PER_RUN;

@@ -31,7 +31,7 @@ async fn reload(State(state): State<ApiState>) -> Result<Json<PluginStatus>, Err
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
         .map(Json)
-        .map_err(Error::PluginsRejected)
+        .map_err(Error::from)
 }
 
 /// A dry-run call of one plugin hook.

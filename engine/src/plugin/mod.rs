@@ -79,6 +79,16 @@ pub struct ReloadRejected {
     pub problems: Vec<Problem>,
 }
 
+impl From<ReloadRejected> for Error {
+    fn from(e: ReloadRejected) -> Self {
+        Error::Rejected {
+            code: "plugins_rejected",
+            message: format!("plugin reload had problems:\n{e}"),
+            problems: e.problems.iter().map(|p| serde_json::json!(p)).collect(),
+        }
+    }
+}
+
 impl PluginHost {
     /// Loads the plugins of `dir`, caching compiled components under
     /// `data_dir`. Plugins that fail to load are reported in the status, not
@@ -231,7 +241,7 @@ impl Caller for PluginHost {
                 plugin,
                 kind,
                 message,
-            } => Err(PluginError::new(plugin, H::HOOK, *kind, message.clone()).into()),
+            } => Err(PluginError::new(plugin, H::HOOK.name(), *kind, message.clone()).into()),
         }
     }
 }

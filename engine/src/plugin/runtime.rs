@@ -136,7 +136,7 @@ impl Runtime {
         let logs = store.into_data().into_logs();
         let fail = |kind, message: String, logs| PluginError {
             plugin: plugin.manifest.name.clone(),
-            hook: H::HOOK,
+            hook: H::HOOK.name().to_string(),
             kind,
             message,
             logs,

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::command::fields;
 use crate::error::{Error, Result};
+use crate::fields;
 use crate::store::{Org, OrgRole, Plan};
 
 /// The most candidate orgs one signup may carry (bounds the call's input).

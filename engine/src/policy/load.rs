@@ -81,6 +81,16 @@ impl fmt::Display for LoadError {
     }
 }
 
+impl From<LoadError> for crate::error::Error {
+    fn from(e: LoadError) -> Self {
+        crate::error::Error::Rejected {
+            code: "policy_rejected",
+            message: format!("policy files rejected: {e}"),
+            problems: e.problems.iter().map(|p| serde_json::json!(p)).collect(),
+        }
+    }
+}
+
 impl LoadError {
     fn one(file: &str, message: impl Into<String>) -> Self {
         LoadError {

@@ -6,7 +6,6 @@
 //! leaves the active snapshot untouched.
 
 pub mod load;
-pub mod testing;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -4,6 +4,7 @@
 //! Architecture invariant: nothing on a request path scans a whole record
 //! kind; every read is a point get or a bounded prefix scan of one parent.
 
+pub mod batch;
 pub mod consistency;
 mod durable;
 pub mod keys;
@@ -21,6 +22,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+pub use batch::Batches;
 pub use model::*;
 
 /// The on-disk layout version this build reads and writes. Version 1
@@ -41,7 +43,10 @@ pub const MAX_CASCADE_ROWS: usize = 10_000;
 
 /// What a transaction body returns: sled retries on conflicts, an `Error`
 /// aborts the transaction and writes nothing.
-pub type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
+/// Why a transaction's body stops: an abort with an error, or a conflict
+/// (then the store retries the body).
+pub type TxError = ConflictableTransactionError<Error>;
+pub type TxResult<T> = std::result::Result<T, TxError>;
 
 impl From<Error> for ConflictableTransactionError<Error> {
     fn from(e: Error) -> Self {
@@ -514,9 +519,9 @@ impl Tx<'_> {
     }
 
     /// The child ids of an index `prefix | child id`, as they are while
-    /// this transaction runs: the command declared `prefix` in
-    /// [`Command::scans`](crate::command::Command::scans) and
-    /// [`Store::transact_scanning`] listed it under the writer lock.
+    /// this transaction runs: the command declared `prefix` among the
+    /// indexes it scans, and [`Store::transact_scanning`] listed it under
+    /// the writer lock.
     pub fn committed_children(&self, prefix: &[u8]) -> TxResult<Vec<Uuid>> {
         self.scanned.get(prefix).cloned().ok_or_else(|| {
             Error::Internal("a command read children it did not declare in Command::scans".into())
@@ -540,6 +545,12 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 /// Encodes a record. Serialising our own plain structs cannot fail.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records serialise to JSON")
+}
+
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        Error::Storage(e.to_string())
+    }
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {

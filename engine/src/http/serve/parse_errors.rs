@@ -76,10 +76,11 @@ fn json_answer(status: u16) -> Vec<u8> {
         ),
     };
     let body = super::super::error_body(&error).to_string();
-    let reason = error.status().canonical_reason().unwrap_or("");
+    let status = super::super::status(&error);
+    let reason = status.canonical_reason().unwrap_or("");
     format!(
         "HTTP/1.1 {} {reason}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        error.status().as_u16(),
+        status.as_u16(),
         body.len()
     )
     .into_bytes()

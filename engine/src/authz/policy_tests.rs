@@ -10,8 +10,8 @@ use anyhow::Context as _;
 use cedar_policy::{Authorizer, Context, Decision, Entities, Request};
 use serde::Deserialize;
 
-use super::PolicySnapshot;
-use crate::authz::EntityRef;
+use super::EntityRef;
+use crate::policy::PolicySnapshot;
 
 /// The sub-directory of a policy directory that holds its tests.
 pub const TESTS_DIR: &str = "tests";

@@ -11,9 +11,10 @@
 //! one that fails writes nothing and gets its own error, the others commit.
 //!
 //! The leader runs only while commands wait: it is the caller that found
-//! the queue idle (`execute`, on its own thread), or a blocking task the
-//! server starts (`Queued::durable`), so a server's callers wait for their
-//! batch without holding a thread each.
+//! the queue idle (on its own thread), or a blocking task the server starts
+//! for it, so a server's callers wait for their batch without holding a
+//! thread each. The queue knows its commands only as `Stage`s: what they
+//! are is the command layer's.
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -21,8 +22,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use time::OffsetDateTime;
 
+use super::{BatchBody, Store, Tx, TxResult};
 use crate::error::Error;
-use crate::store::{BatchBody, Store, Tx, TxResult};
 
 /// The most commands one batch applies: bounds a transaction's size and
 /// how long the commands in it wait for each other.
@@ -33,7 +34,7 @@ pub const MAX_BATCH_COMMANDS: usize = 128;
 pub const MAX_WAITING_COMMANDS: usize = 32 * MAX_BATCH_COMMANDS;
 
 /// One command's part of a batch.
-pub(super) trait Stage: Send + Sync {
+pub trait Stage: Send + Sync {
     /// Stages the command's writes on `tx` (its own layer of the batch's
     /// transaction); may run more than once (sled retries on conflict).
     fn stage(&self, tx: &Tx, now: OffsetDateTime) -> TxResult<()>;
@@ -63,7 +64,7 @@ impl Batches {
 
     /// Queues `stage`. Returns whether the queue was idle: the caller must
     /// then see that [`Batches::lead`] runs.
-    pub(super) fn enqueue(&self, stage: Arc<dyn Stage>) -> Result<bool, Error> {
+    pub fn enqueue(&self, stage: Arc<dyn Stage>) -> Result<bool, Error> {
         let mut queue = self.queue();
         if queue.waiting.len() >= MAX_WAITING_COMMANDS {
             return Err(Error::Busy {
@@ -79,7 +80,7 @@ impl Batches {
     }
 
     /// Applies the waiting commands, a batch at a time, until none waits.
-    pub(super) fn lead(&self, store: &Store) {
+    pub fn lead(&self, store: &Store) {
         loop {
             let batch: Vec<Arc<dyn Stage>> = {
                 let mut queue = self.queue();

@@ -1,7 +1,10 @@
 //! Field rules shared by commands: what a valid name, email or domain is.
 
+mod public_domains;
+
+pub use public_domains::{refused_domain, DISPOSABLE_DOMAINS, FREE_MAIL_DOMAINS};
+
 use crate::error::{Error, Result};
-use crate::plugin::guards::refused_domain;
 use crate::store::OrgRole;
 
 /// The longest name (org, workspace, resource) accepted, in characters.

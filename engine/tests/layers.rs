@@ -1,0 +1,201 @@
+//! The crate's layers, held: each module of `src` may use only the modules
+//! of the layers below its own (ARCHITECTURE.md, "Layers"), and only the
+//! external crates its layer is for. Read from the source, so a new `use`
+//! that breaks a layer fails here, and a new module must be given a layer.
+//!
+//! Test code (`tests.rs` files and a file's `#[cfg(test)]` tail) may reach
+//! up: a unit test of the ledger runs real commands.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Bottom to top. A module uses only modules of lower layers.
+const LAYERS: &[&[&str]] = &[
+    &["error"],
+    &["secrets"],
+    &["store"],
+    &["fields", "policy"],
+    &["authz"],
+    &["plugin"],
+    &["ledger"],
+    &["app"],
+    &["command"],
+    &["http"],
+    &["config"],
+    &["server"],
+];
+
+/// External crates each module must not name: the database is the
+/// store's, Cedar is policy's and authz's, WebAssembly the plugin host's,
+/// HTTP the front end's.
+const FORBIDDEN_CRATES: &[(&str, &[&str])] = &[
+    (
+        "error",
+        &["axum", "hyper", "sled", "cedar_policy", "wasmtime", "tokio"],
+    ),
+    (
+        "fields",
+        &["axum", "hyper", "sled", "cedar_policy", "wasmtime"],
+    ),
+    (
+        "secrets",
+        &["axum", "hyper", "sled", "cedar_policy", "wasmtime"],
+    ),
+    ("store", &["axum", "hyper", "cedar_policy", "wasmtime"]),
+    ("policy", &["axum", "hyper", "sled", "wasmtime"]),
+    ("authz", &["axum", "hyper", "sled", "wasmtime"]),
+    ("plugin", &["axum", "hyper", "sled", "cedar_policy"]),
+    (
+        "ledger",
+        &["axum", "hyper", "sled", "cedar_policy", "wasmtime"],
+    ),
+    ("app", &["axum", "hyper", "sled", "wasmtime"]),
+    (
+        "command",
+        &["axum", "hyper", "sled", "cedar_policy", "wasmtime"],
+    ),
+    ("http", &["sled", "wasmtime"]),
+    ("config", &["sled", "cedar_policy", "wasmtime"]),
+    ("server", &["sled", "cedar_policy", "wasmtime"]),
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|layer| layer.contains(&module))
+}
+
+/// The `.rs` files under `dir`.
+fn sources(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+/// The production code of a file: none for a `tests.rs`, else what comes
+/// before its `#[cfg(test)]` module.
+fn production_code(path: &Path) -> String {
+    if path.file_name().is_some_and(|n| n == "tests.rs") {
+        return String::new();
+    }
+    let text = std::fs::read_to_string(path).unwrap();
+    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+    // Comments may name anything.
+    code.lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The crate's modules that `code` names: `crate::x` paths and the items
+/// of `use crate::{x, y::z}` groups.
+fn modules_named(code: &str) -> Vec<String> {
+    let mut named = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 0;
+            let mut item = String::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        named.push(std::mem::take(&mut item));
+                        continue;
+                    }
+                    _ => {}
+                }
+                item.push(c);
+            }
+            named.push(item);
+        } else {
+            named.push(rest.to_string());
+        }
+    }
+    named
+        .iter()
+        .map(|path| {
+            path.trim()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect::<String>()
+        })
+        .filter(|name| !name.is_empty() && name != "self")
+        .collect()
+}
+
+/// `(module, file)` → the modules it uses.
+fn uses() -> BTreeMap<(String, String), Vec<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut uses = BTreeMap::new();
+    for path in files {
+        let relative = path.strip_prefix(&src).unwrap();
+        let first = relative.components().next().unwrap().as_os_str();
+        let module = first.to_str().unwrap().trim_end_matches(".rs").to_string();
+        if module == "lib" || module == "main" {
+            continue; // the crate root and the binary sit on top
+        }
+        let named = modules_named(&production_code(&path));
+        uses.insert((module, relative.display().to_string()), named);
+    }
+    uses
+}
+
+#[test]
+fn every_module_has_a_layer_and_uses_only_the_layers_below() {
+    let mut broken = Vec::new();
+    for ((module, file), named) in uses() {
+        let Some(own) = layer_of(&module) else {
+            broken.push(format!("module {module} ({file}) has no layer in LAYERS"));
+            continue;
+        };
+        for other in named.iter().filter(|other| **other != module) {
+            match layer_of(other) {
+                Some(layer) if layer < own => {}
+                Some(_) => broken.push(format!("{file}: {module} uses {other}, not below it")),
+                None => broken.push(format!("{file}: {module} uses {other}, which has no layer")),
+            }
+        }
+    }
+    assert!(broken.is_empty(), "layers broken:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn each_layer_keeps_to_its_own_external_crates() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut broken = Vec::new();
+    for path in files {
+        let relative = path.strip_prefix(&src).unwrap();
+        let first = relative.components().next().unwrap().as_os_str();
+        let module = first.to_str().unwrap().trim_end_matches(".rs");
+        let Some((_, forbidden)) = FORBIDDEN_CRATES.iter().find(|(m, _)| *m == module) else {
+            continue;
+        };
+        let code = production_code(&path);
+        for krate in *forbidden {
+            let named = code.match_indices(&format!("{krate}::")).any(|(at, _)| {
+                // `foo_axum::` or `self.axum::` are other names.
+                !code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.')
+            });
+            if named {
+                broken.push(format!("{}: {module} names {krate}", relative.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}
+
+#[test]
+fn the_reader_sees_grouped_and_plain_paths() {
+    let code = "use crate::{error::Error, store::{self, Tx}};\nlet x = crate::ledger::balance(tx);";
+    assert_eq!(modules_named(code), ["error", "store", "ledger"]);
+}
