@@ -71,7 +71,7 @@ impl App {
 
     /// Waits until no other command with `key`'s stripe runs, and holds it
     /// while the guard lives.
-    pub fn serialize(&self, key: &str) -> MutexGuard<'_, ()> {
+    pub fn lock_serial(&self, key: &str) -> MutexGuard<'_, ()> {
         let mut hasher = std::hash::DefaultHasher::new();
         key.hash(&mut hasher);
         let stripe = (hasher.finish() % SERIAL_STRIPES as u64) as usize;

@@ -10,7 +10,7 @@ use super::extract::{path_id, Write};
 use super::ApiState;
 use crate::app::{Actor, App};
 use crate::authz::EntityRef;
-use crate::command::{self, Begun, Command};
+use crate::command::{self, Command, Progress};
 use crate::error::Error;
 use crate::store::{Org, Page, Resource, Workspace, MAX_PAGE_SIZE};
 
@@ -60,7 +60,7 @@ pub async fn execute_durably<C: Command>(
         return Ok(output);
     }
     target(&mut command)?;
-    let begun = if command.batched() && !command.may_call_plugins() {
+    let progress = if command.batched() && !command.may_call_plugins() {
         command::begin(&app, actor, idempotency.as_ref(), command)?
     } else {
         let app = app.clone();
@@ -70,9 +70,9 @@ pub async fn execute_durably<C: Command>(
         .await
         .map_err(|e| Error::Internal(format!("command task failed: {e}")))??
     };
-    match begun {
-        Begun::Queued(queued) => queued.durable(&app).await,
-        Begun::Done(output) => {
+    match progress {
+        Progress::Batched(awaiting) => awaiting.durable(&app).await,
+        Progress::Answered(output) => {
             app.store.flush().await?;
             Ok(output)
         }

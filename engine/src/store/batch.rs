@@ -13,7 +13,7 @@
 //! The leader runs only while commands wait: it is the caller that found
 //! the queue idle (on its own thread), or a blocking task the server starts
 //! for it, so a server's callers wait for their batch without holding a
-//! thread each. The queue knows its commands only as `Stage`s: what they
+//! thread each. The queue knows its commands only as `BatchMember`s: what they
 //! are is the command layer's.
 
 use std::collections::VecDeque;
@@ -33,11 +33,11 @@ pub const MAX_BATCH_COMMANDS: usize = 128;
 /// bound.
 pub const MAX_WAITING_COMMANDS: usize = 32 * MAX_BATCH_COMMANDS;
 
-/// One command's part of a batch.
-pub trait Stage: Send + Sync {
-    /// Stages the command's writes on `tx` (its own layer of the batch's
+/// One command of a batch, as the queue knows it.
+pub trait BatchMember: Send + Sync {
+    /// Writes the command on `tx` (its own layer of the batch's
     /// transaction); may run more than once (sled retries on conflict).
-    fn stage(&self, tx: &Tx, now: OffsetDateTime) -> TxResult<()>;
+    fn write(&self, tx: &Tx, now: OffsetDateTime) -> TxResult<()>;
     /// The batch is over: `None` if this command's writes are committed
     /// and on disk, else why they are not.
     fn finish(&self, aborted: Option<Error>);
@@ -45,7 +45,7 @@ pub trait Stage: Send + Sync {
 
 #[derive(Default)]
 struct Queue {
-    waiting: VecDeque<Arc<dyn Stage>>,
+    waiting: VecDeque<Arc<dyn BatchMember>>,
     /// A leader is working through the queue (then `waiting` may fill).
     busy: bool,
 }
@@ -62,9 +62,9 @@ impl Batches {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `stage`. Returns whether the queue was idle: the caller must
+    /// Queues `member`. Returns whether the queue was idle: the caller must
     /// then see that [`Batches::lead`] runs.
-    pub fn enqueue(&self, stage: Arc<dyn Stage>) -> Result<bool, Error> {
+    pub fn enqueue(&self, member: Arc<dyn BatchMember>) -> Result<bool, Error> {
         let mut queue = self.queue();
         if queue.waiting.len() >= MAX_WAITING_COMMANDS {
             return Err(Error::Busy {
@@ -75,14 +75,14 @@ impl Batches {
                 ),
             });
         }
-        queue.waiting.push_back(stage);
+        queue.waiting.push_back(member);
         Ok(!std::mem::replace(&mut queue.busy, true))
     }
 
     /// Applies the waiting commands, a batch at a time, until none waits.
     pub fn lead(&self, store: &Store) {
         loop {
-            let batch: Vec<Arc<dyn Stage>> = {
+            let batch: Vec<Arc<dyn BatchMember>> = {
                 let mut queue = self.queue();
                 if queue.waiting.is_empty() {
                     queue.busy = false;
@@ -96,8 +96,8 @@ impl Batches {
             // callers get an internal error) and the queue goes on.
             let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 let aborted = apply(store, &batch);
-                for (stage, aborted) in batch.iter().zip(aborted) {
-                    stage.finish(aborted);
+                for (member, aborted) in batch.iter().zip(aborted) {
+                    member.finish(aborted);
                 }
             }));
         }
@@ -109,11 +109,11 @@ impl Batches {
 /// command panics (a bug: the transaction then writes nothing), every
 /// command gets why; if the flush fails, every committed one does. Either
 /// way the queue goes on: its waiting commands must not wait forever.
-fn apply(store: &Store, batch: &[Arc<dyn Stage>]) -> Vec<Option<Error>> {
+fn apply(store: &Store, batch: &[Arc<dyn BatchMember>]) -> Vec<Option<Error>> {
     let now = OffsetDateTime::now_utc();
     let bodies: Vec<_> = batch
         .iter()
-        .map(|stage| move |tx: &Tx| stage.stage(tx, now))
+        .map(|member| move |tx: &Tx| member.write(tx, now))
         .collect();
     let bodies: Vec<BatchBody> = bodies.iter().map(|b| b as _).collect();
     let failure = match std::panic::catch_unwind(AssertUnwindSafe(|| store.transact_each(&bodies)))
@@ -173,8 +173,8 @@ mod tests {
         }
     }
 
-    impl Stage for Put {
-        fn stage(&self, tx: &Tx, _now: OffsetDateTime) -> TxResult<()> {
+    impl BatchMember for Put {
+        fn write(&self, tx: &Tx, _now: OffsetDateTime) -> TxResult<()> {
             assert!(!self.panics, "a bug in a command");
             tx.put_raw(self.key, b"written")
         }
