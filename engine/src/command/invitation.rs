@@ -13,7 +13,7 @@ use uuid::Uuid;
 use serde_json::Value;
 
 use super::org::{admit_member, join_default_workspace};
-use super::seats::{self, SeatQuote};
+use super::seat_pricing::{self, SeatQuote};
 use super::user::insert_user;
 use super::{acting_user, ApplyContext, Command};
 use crate::app::{Actor, App};
@@ -86,7 +86,7 @@ impl Command for Invite {
     }
 
     fn serial_key(&self) -> Option<String> {
-        Some(seats::serial_key(self.org))
+        Some(seat_pricing::serial_key(self.org))
     }
 
     fn consult(&mut self, app: &App) -> Result<Vec<PluginAnswer<Value>>> {
@@ -96,9 +96,9 @@ impl Command for Invite {
             .ok_or_else(|| Error::not_found("org", self.org))?;
         self.mode = org.invitation_mode;
         if self.mode == InvitationMode::OnInvite {
-            self.seat = seats::quote(app, self.org, self.role)?;
+            self.seat = seat_pricing::quote(app, self.org, self.role)?;
         }
-        Ok(seats::answers(&self.seat))
+        Ok(seat_pricing::answers(&self.seat))
     }
 
     fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<Invitation> {
@@ -143,7 +143,7 @@ impl Command for Invite {
                     Some(user) => user,
                     None => insert_user(tx, self.new_user, invitation.email.clone(), ctx)?.id,
                 };
-                seats::charge(tx, &self.seat, &org, user, self.role, ctx.now)?;
+                seat_pricing::charge(tx, &self.seat, &org, user, self.role, ctx.now)?;
                 admit_member(tx, &mut org, user, self.role, ctx)?;
                 join_default_workspace(tx, &org, user, self.role, ctx)?;
                 tx.put(&keys::org(org.id), &org)?;
@@ -288,7 +288,7 @@ impl Command for AcceptInvitation {
     }
 
     fn serial_key(&self) -> Option<String> {
-        Some(seats::serial_key(self.0.org))
+        Some(seat_pricing::serial_key(self.0.org))
     }
 
     /// Prices the seat of the invited role; `apply` refuses an invitation
@@ -296,10 +296,10 @@ impl Command for AcceptInvitation {
     fn consult(&mut self, app: &App) -> Result<Vec<PluginAnswer<Value>>> {
         let key = keys::invitation(self.0.org, self.0.invitation);
         self.1 = match app.store.get::<Invitation>(&key)? {
-            Some(invitation) => seats::quote(app, invitation.org, invitation.role)?,
+            Some(invitation) => seat_pricing::quote(app, invitation.org, invitation.role)?,
             None => None,
         };
-        Ok(seats::answers(&self.1))
+        Ok(seat_pricing::answers(&self.1))
     }
 
     fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<Accepted> {
@@ -326,7 +326,7 @@ impl Command for AcceptInvitation {
             .into());
         }
         let mut org: Org = tx.require(&keys::org(invitation.org), "org", invitation.org)?;
-        seats::charge(tx, &self.1, &org, user.id, invitation.role, ctx.now)?;
+        seat_pricing::charge(tx, &self.1, &org, user.id, invitation.role, ctx.now)?;
         let membership = admit_member(tx, &mut org, user.id, invitation.role, ctx)?;
         let workspace_member = join_default_workspace(tx, &org, user.id, invitation.role, ctx)?;
         tx.put(&keys::org(org.id), &org)?;

@@ -10,14 +10,14 @@
 mod access;
 mod audit;
 mod batched;
+mod billing;
 pub mod domain;
 mod idempotency;
 mod invitation;
-mod ledger;
 mod org;
 mod pipeline;
 mod resource;
-mod seats;
+mod seat_pricing;
 mod signup;
 mod user;
 mod workspace;
@@ -31,15 +31,15 @@ use uuid::Uuid;
 pub use access::{ApproveAccessRequest, DenyAccessRequest, RequestAccess};
 pub use audit::{audit_read, replay_audit, AuditRecord};
 pub use batched::AwaitingBatch;
+pub use billing::{
+    Grant, GrantCredits, GrantSource, PluginPrice, RecordUsage, ReverseTransaction, SetBilling,
+    MAX_CREDITS_PER_GRANT, MAX_MEMO_BYTES, MAX_OVERAGE_CAP_CREDITS,
+};
 pub use domain::{ClaimDomain, RemoveDomain, VerifyDomain};
 pub use idempotency::{replayed, Idempotency};
 pub use invitation::{
     AcceptInvitation, Accepted, InvitationRef, Invite, ResendInvitation, RevokeInvitation,
     DEFAULT_INVITATION_TTL,
-};
-pub use ledger::{
-    Grant, GrantCredits, GrantSource, PluginPrice, RecordUsage, ReverseTransaction, SetBilling,
-    MAX_CREDITS_PER_GRANT, MAX_MEMO_BYTES, MAX_OVERAGE_CAP_CREDITS,
 };
 pub use org::{
     admit_member, default_workspace_role, join_default_workspace, AddMember, ChangeRole, CreateOrg,

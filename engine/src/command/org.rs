@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use serde_json::Value;
 
-use super::seats::{self, SeatQuote};
+use super::seat_pricing::{self, SeatQuote};
 use super::{domain, ApplyContext, Command};
 use crate::app::{Actor, App};
 use crate::authz::EntityRef;
@@ -149,18 +149,18 @@ impl Command for AddMember {
     }
 
     fn serial_key(&self) -> Option<String> {
-        Some(seats::serial_key(self.org))
+        Some(seat_pricing::serial_key(self.org))
     }
 
     fn consult(&mut self, app: &App) -> Result<Vec<PluginAnswer<Value>>> {
-        self.seat = seats::quote(app, self.org, self.role)?;
-        Ok(seats::answers(&self.seat))
+        self.seat = seat_pricing::quote(app, self.org, self.role)?;
+        Ok(seat_pricing::answers(&self.seat))
     }
 
     fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<Membership> {
         let mut org: Org = tx.require(&keys::org(self.org), "org", self.org)?;
         tx.require::<User>(&keys::user(self.user), "user", self.user)?;
-        seats::charge(tx, &self.seat, &org, self.user, self.role, ctx.now)?;
+        seat_pricing::charge(tx, &self.seat, &org, self.user, self.role, ctx.now)?;
         let membership = admit_member(tx, &mut org, self.user, self.role, ctx)?;
         join_default_workspace(tx, &org, self.user, self.role, ctx)?;
         tx.put(&keys::org(org.id), &org)?;
@@ -411,7 +411,7 @@ impl Command for ChangeRole {
     }
 
     fn serial_key(&self) -> Option<String> {
-        Some(seats::serial_key(self.org))
+        Some(seat_pricing::serial_key(self.org))
     }
 
     /// Prices the seat an External Guest takes by becoming a seat-taking role.
@@ -421,11 +421,11 @@ impl Command for ChangeRole {
             .membership(self.org, self.user)?
             .is_some_and(|m| !m.role.takes_seat());
         self.seat = if taken {
-            seats::quote(app, self.org, self.role)?
+            seat_pricing::quote(app, self.org, self.role)?
         } else {
             None
         };
-        Ok(seats::answers(&self.seat))
+        Ok(seat_pricing::answers(&self.seat))
     }
 
     fn apply(&self, tx: &Tx, ctx: &ApplyContext) -> TxResult<Membership> {
@@ -435,7 +435,7 @@ impl Command for ChangeRole {
             return Ok(membership);
         }
         if !membership.role.takes_seat() {
-            seats::charge(tx, &self.seat, &org, self.user, self.role, ctx.now)?;
+            seat_pricing::charge(tx, &self.seat, &org, self.user, self.role, ctx.now)?;
         }
         release_role(&mut org, membership.role, self.user)?;
         hold_role(&mut org, self.role);

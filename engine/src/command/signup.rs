@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::org::{add_workspace_member, admit_member, default_workspace_role};
-use super::seats::{self, SeatQuote};
+use super::seat_pricing::{self, SeatQuote};
 use super::user::insert_user;
 use super::{ApplyContext, Command};
 use crate::app::App;
@@ -107,11 +107,11 @@ impl Command for SignUp {
         let signup = Signup { email, candidates };
         let answer = app.plugins.autojoin(&signup)?;
         let seat = match &answer.output.join {
-            Some(join) => seats::quote(app, join.org_id, join.role)?,
+            Some(join) => seat_pricing::quote(app, join.org_id, join.role)?,
             None => None,
         };
         let mut records = vec![answer.clone().into_json()];
-        records.extend(seats::answers(&seat));
+        records.extend(seat_pricing::answers(&seat));
         self.consulted = Some(Consulted {
             existing: existing.is_some(),
             signup,
@@ -185,7 +185,7 @@ fn admit(
     if tx.exists(&keys::membership(org.id, user))? {
         return Ok(None);
     }
-    seats::charge(tx, &consulted.seat, &org, user, join.role, ctx.now)?;
+    seat_pricing::charge(tx, &consulted.seat, &org, user, join.role, ctx.now)?;
     admit_member(tx, &mut org, user, join.role, ctx)?;
     // The same workspace role as every other way in; a role that joins no
     // workspace (External Guests) joins none of those the hook named.
