@@ -82,6 +82,11 @@ impl App {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// How the check entity cache has served so far.
+    pub fn check_cache_stats(&self) -> authz::CacheStats {
+        self.entity_cache.stats()
+    }
+
     /// Answers one authorization question against the active policies.
     pub fn check(&self, request: &CheckRequest) -> Result<Decision> {
         self.check_against(&self.policies.current(), request)

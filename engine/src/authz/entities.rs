@@ -518,7 +518,7 @@ mod tests {
     use crate::app::{Actor, App};
     use crate::authz::tests::{app, org, user};
     use crate::authz::CheckRequest;
-    use crate::command::{self, ChangeRole};
+    use crate::command::{self, AddMember, ChangeRole};
 
     fn loaded(app: &App, principal: Uuid, resource: &EntityRef) -> Vec<String> {
         let principal = EntityRef::new("User", principal);
@@ -588,6 +588,60 @@ mod tests {
         let demote = ChangeRole::new(target.id, alice, OrgRole::GuestInternal);
         command::execute(&app, Actor::System, None, demote).unwrap();
         assert!(!allowed(&app), "a guest again may not");
+    }
+
+    #[test]
+    fn a_write_in_one_org_leaves_the_other_orgs_cached_checks_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir);
+        let (alice, bob) = (user(&app, "alice@a.com"), user(&app, "bob@b.com"));
+        let (a, b) = (org(&app, bob, alice).id, org(&app, bob, alice).id);
+        let may_update = |org: Uuid| {
+            let request: CheckRequest = serde_json::from_value(json!({
+                "principal": {"type": "User", "id": alice},
+                "action": {"type": "Action", "id": "UpdateOrg"},
+                "resource": {"type": "Org", "id": org},
+            }))
+            .unwrap();
+            app.check(&request).unwrap().allowed()
+        };
+        assert!(
+            !may_update(a) && !may_update(b),
+            "a guest may update neither"
+        );
+
+        // A write in org A that names neither alice nor org B.
+        let carol = user(&app, "carol@a.com");
+        let add = AddMember::new(a, carol, OrgRole::Member);
+        command::execute(&app, Actor::System, None, add).unwrap();
+        let before = app.check_cache_stats();
+        assert!(!may_update(b));
+        let after = app.check_cache_stats();
+        let version = |id| app.store.check_versions().version(id);
+        let collides = [a, carol].iter().any(|w| {
+            [alice, b]
+                .iter()
+                .any(|r| version(*w).shares_counter(version(*r)))
+        });
+        if collides {
+            assert_eq!(
+                after.builds,
+                before.builds + 1,
+                "ids sharing a counter rebuild"
+            );
+        } else {
+            assert_eq!(after.hits, before.hits + 1, "org B's check stays cached");
+            assert_eq!(after.builds, before.builds);
+        }
+
+        // And org A's checks see A's writes at once.
+        let promote = ChangeRole::new(a, alice, OrgRole::Admin);
+        command::execute(&app, Actor::System, None, promote).unwrap();
+        assert!(
+            may_update(a) && may_update(a),
+            "an admin of A may, cached or not"
+        );
+        assert!(!may_update(b), "still a guest of B");
     }
 
     #[test]

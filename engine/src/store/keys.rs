@@ -64,6 +64,19 @@ pub fn feeds_checks(key: &[u8]) -> bool {
     )
 }
 
+/// The ids a check record's key names (an org and a user for a
+/// membership): what a write of it changes for checks. None for a key that
+/// checks do not read.
+pub fn check_ids(key: &[u8]) -> impl Iterator<Item = Uuid> + '_ {
+    let ids = if feeds_checks(key) {
+        &key[1..]
+    } else {
+        &[][..]
+    };
+    ids.chunks_exact(16)
+        .map(|id| Uuid::from_slice(id).expect("16 bytes"))
+}
+
 /// `tag | parts…`: one record kind's key.
 pub fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();

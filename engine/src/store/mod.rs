@@ -5,16 +5,16 @@
 //! kind; every read is a point get or a bounded prefix scan of one parent.
 
 pub mod batch;
+mod check_versions;
 pub mod consistency;
 mod durable;
 pub mod keys;
 mod migrate;
 pub mod model;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 pub use batch::Batches;
+pub use check_versions::{CheckVersions, Version, CHECK_VERSION_STRIPES};
 pub use model::*;
 
 /// The on-disk layout version this build reads and writes. Version 1
@@ -63,10 +64,8 @@ pub struct Store {
     /// (see `transact_scanning`) and [`Store::quiesced`] readers hold it
     /// alone, so nothing commits between their reads and their end.
     writers: Arc<RwLock<()>>,
-    /// Counts committed transactions that wrote a record checks read
-    /// ([`keys::feeds_checks`]); the check entity cache keeps what it built
-    /// only while this stays the same.
-    check_generation: Arc<AtomicU64>,
+    /// Versions of the records checks read, per id.
+    check_versions: Arc<CheckVersions>,
 }
 
 /// One page of a listing, with the cursor for the next one.
@@ -90,7 +89,7 @@ impl Store {
             db,
             commits: Arc::new(durable::GroupCommit::new()),
             writers: Arc::new(RwLock::new(())),
-            check_generation: Arc::new(AtomicU64::new(0)),
+            check_versions: Arc::default(),
         };
         store.check_schema_version()?;
         Ok(store)
@@ -292,11 +291,9 @@ impl Store {
         Ok(())
     }
 
-    /// Changes whenever a committed transaction has written a record that
-    /// checks read. Read it before reading those records: anything built
-    /// from them is current for as long as this value does not change.
-    pub fn check_generation(&self) -> u64 {
-        self.check_generation.load(Ordering::Acquire)
+    /// The versions of the records checks read (see [`CheckVersions`]).
+    pub fn check_versions(&self) -> &CheckVersions {
+        &self.check_versions
     }
 
     /// Runs `read` while no transaction commits: it sees the database
@@ -338,19 +335,19 @@ impl Store {
         for prefix in prefixes {
             scanned.insert(prefix.clone(), self.children(prefix)?);
         }
-        let feeds_checks = Cell::new(false);
+        let check_ids = RefCell::default();
         let committed = self
             .db
             .transaction(|tree| {
                 body(&Tx {
                     tree,
                     scanned: &scanned,
-                    feeds_checks: &feeds_checks,
+                    check_ids: &check_ids,
                     layer: None,
                 })
             })
             .map_err(transaction_error)?;
-        self.advance_check_generation(&feeds_checks);
+        self.check_versions.advance(&check_ids.into_inner());
         Ok(committed)
     }
 
@@ -361,7 +358,7 @@ impl Store {
     pub fn transact_each(&self, bodies: &[BatchBody]) -> Result<Vec<Option<Error>>> {
         let _shared = self.writers.read().unwrap_or_else(|e| e.into_inner());
         let scanned = HashMap::new();
-        let feeds_checks = Cell::new(false);
+        let check_ids = RefCell::default();
         let aborted = self
             .db
             .transaction(|tree| {
@@ -370,7 +367,7 @@ impl Store {
                     let tx = Tx {
                         tree,
                         scanned: &scanned,
-                        feeds_checks: &feeds_checks,
+                        check_ids: &check_ids,
                         layer: Some(RefCell::default()),
                     };
                     match body(&tx) {
@@ -385,19 +382,8 @@ impl Store {
                 Ok(aborted)
             })
             .map_err(transaction_error)?;
-        self.advance_check_generation(&feeds_checks);
+        self.check_versions.advance(&check_ids.into_inner());
         Ok(aborted)
-    }
-
-    /// Advances the check generation after a commit that wrote a record
-    /// checks read: after, so a check that reads the new generation also
-    /// reads the new records. (A retried attempt or an aborted batch body
-    /// may have set the flag for nothing: one needless rebuild, never a
-    /// stale read.)
-    fn advance_check_generation(&self, feeds_checks: &Cell<bool>) {
-        if feeds_checks.get() {
-            self.check_generation.fetch_add(1, Ordering::AcqRel);
-        }
     }
 
     /// Waits until everything written so far is on disk. Concurrent callers
@@ -432,8 +418,10 @@ type Layer = RefCell<HashMap<Vec<u8>, Option<sled::IVec>>>;
 pub struct Tx<'a> {
     tree: &'a TransactionalTree,
     scanned: &'a HashMap<Vec<u8>, Vec<Uuid>>,
-    /// Set when this attempt writes a record checks read.
-    feeds_checks: &'a Cell<bool>,
+    /// The ids named by the check records this transaction writes (see
+    /// [`CheckVersions`]); a retried attempt adds its own again, which
+    /// costs at most a needless rebuild.
+    check_ids: &'a RefCell<Vec<Uuid>>,
     /// In a batch: this body's writes, until it succeeds.
     layer: Option<Layer>,
 }
@@ -513,9 +501,7 @@ impl Tx<'_> {
     }
 
     fn written(&self, key: &[u8]) {
-        if keys::feeds_checks(key) {
-            self.feeds_checks.set(true);
-        }
+        self.check_ids.borrow_mut().extend(keys::check_ids(key));
     }
 
     /// The child ids of an index `prefix | child id`, as they are while
