@@ -1,24 +1,53 @@
 //! Authorization checks and policy administration.
 
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::endpoint::{endpoint, Body, Endpoint, Takes};
 use super::extract::parse_json;
 use super::{ApiJson, ApiState};
 use crate::authz::{CheckRequest, Decision};
 use crate::error::Error;
 use crate::policy::{PolicyStatus, Reloaded};
 
-pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/authorize", post(authorize))
-        .route("/v1/authorize/batch", post(authorize_batch))
-        .route("/v1/policies", get(policies))
-        .route("/v1/policies/reload", post(reload))
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint!(
+            Post "/v1/authorize" => authorize,
+            "One check: may principal do action on resource?",
+            Takes::Json("CheckRequest", r#"{"principal": {"type": "User", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}, "action": {"type": "Action", "id": "ViewWorkspace"}, "resource": {"type": "Workspace", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}}"#),
+            200,
+            Body::One("Decision"),
+            &[],
+        ),
+        endpoint!(
+            Post "/v1/authorize/batch" => authorize_batch,
+            "Checks in order: `{\"requests\": [CheckRequest…]}` → `{\"policy_revision\", \"results\"}`",
+            Takes::Json("BatchRequest", r#"{"requests": [{"principal": {"type": "User", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}, "action": {"type": "Action", "id": "ViewWorkspace"}, "resource": {"type": "Workspace", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}}]}"#),
+            200,
+            Body::Any,
+            &[],
+        ),
+        endpoint!(
+            Get "/v1/policies" => policies,
+            "Active policy revision, digest, files and the last reload error",
+            Takes::Nothing,
+            200,
+            Body::Any,
+            &[],
+        ),
+        endpoint!(
+            Post "/v1/policies/reload" => reload,
+            "Reload the policy directory now",
+            Takes::Nothing,
+            200,
+            Body::Any,
+            &[422],
+        ),
+    ]
 }
 
 async fn authorize(

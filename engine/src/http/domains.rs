@@ -2,10 +2,10 @@
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 
 use super::common::{run, visible_org, Answer, PageQuery};
+use super::endpoint::{self, endpoint, Body, Endpoint, Takes};
 use super::extract::{path_id, ActingUser, ApiPath, Write};
 use super::ApiState;
 use crate::command::domain::DOMAIN_POLICY_ACTION;
@@ -13,11 +13,41 @@ use crate::command::{ClaimDomain, RemoveDomain, VerifyDomain};
 use crate::error::Error;
 use crate::store::{keys, DomainClaim, Page};
 
-pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/orgs/{id}/domains", get(list_claims).post(claim))
-        .route("/v1/orgs/{id}/domains/{domain}", delete(remove))
-        .route("/v1/orgs/{id}/domains/{domain}/verify", post(verify))
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint!(
+            Get "/v1/orgs/{id}/domains" => list_claims,
+            "Domain claims with their TXT records, oldest first, paged (UpdateOrg)",
+            Takes::Actor,
+            200,
+            Body::Page("DomainClaim"),
+            endpoint::READ,
+        ),
+        endpoint!(
+            Post "/v1/orgs/{id}/domains" => claim,
+            "Claim a domain: `{\"domain\"}` → a pending claim and the TXT record to publish; 409 domain_taken, domain_already_claimed, too_many_domains (UpdateOrg)",
+            Takes::Command("ClaimDomain", r#"{"domain": "acme.com"}"#),
+            201,
+            Body::One("DomainClaim"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Post "/v1/orgs/{id}/domains/{domain}/verify" => verify,
+            "Prove a claim: `{\"method\": \"dns\"}` (default; Warden looks the TXT record up) or `{\"method\": \"vendor\"}` (system actor only); 409 domain_not_proven, dns_lookup_failed, dns_unavailable, domain_taken (UpdateOrg)",
+            Takes::Command("VerifyDomain", r#"{"method": "dns"}"#),
+            200,
+            Body::One("DomainClaim"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Delete "/v1/orgs/{id}/domains/{domain}" => remove,
+            "Remove a claim; a verified domain stops auto-joining and is free for another org (UpdateOrg)",
+            Takes::Command(endpoint::NO_FIELDS, "{}"),
+            200,
+            Body::One("DomainClaim"),
+            endpoint::WRITE,
+        ),
+    ]
 }
 
 /// The org's claims, oldest first; those who manage its domains see them.

@@ -3,12 +3,12 @@
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::common::{run, visible_org, Answer, PageQuery};
+use super::endpoint::{self, endpoint, Body, Endpoint, Takes};
 use super::extract::{path_id, ActingUser, ApiPath, Write};
 use super::ApiState;
 use crate::app::Actor;
@@ -22,18 +22,105 @@ use crate::ledger::{
 };
 use crate::store::Page;
 
-pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/orgs/{id}/credits", post(grant))
-        .route("/v1/orgs/{id}/usage", get(current_usage).post(record_usage))
-        .route("/v1/orgs/{id}/usage/{at}", get(usage_at))
-        .route("/v1/orgs/{id}/balance", get(balance))
-        .route("/v1/orgs/{id}/accounts/{account}/entries", get(entries))
-        .route("/v1/orgs/{id}/billing-events", get(events))
-        .route("/v1/orgs/{id}/billing", get(billing).put(set_billing))
-        .route("/v1/orgs/{id}/seat-charges", get(seat_charges))
-        .route("/v1/ledger/verify", get(verify))
-        .route("/v1/ledger/transactions/{id}/reversal", post(reverse))
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint!(
+            Post "/v1/orgs/{id}/credits" => grant,
+            "Grant credits (system actor only): `{\"credits\", \"source\", \"memo\"?, \"expires_at\"?}`",
+            Takes::Command("GrantCredits", r#"{"credits": 5000, "source": "purchase", "memo": "invoice 1042"}"#),
+            201,
+            Body::Any,
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Get "/v1/orgs/{id}/usage" => current_usage,
+            "Usage of the current period: totals and per workspace (ViewBilling)",
+            Takes::Actor,
+            200,
+            Body::PagedReport,
+            endpoint::READ,
+        ),
+        endpoint!(
+            Post "/v1/orgs/{id}/usage" => record_usage,
+            "Record a flow run's usage: `{\"workspace\", \"flow\", \"run_id\", \"credits\"?}`; the run id is its idempotency key; 402 insufficient_credits; 429 batch_queue_full when MAX_WAITING_COMMANDS posts already wait for their batch (RecordUsage; `credits` also needs PriceUsage, the vendor's, else the usage-pricing hook prices the run)",
+            Takes::Command("RecordUsage", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02", "flow": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e03", "run_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e04", "credits": 12, "duration_ms": 5400, "steps": 3}"#),
+            201,
+            Body::Any,
+            &[402, 403, 404, 409, 429, 502, 503],
+        ),
+        endpoint!(
+            Get "/v1/orgs/{id}/usage/{at}" => usage_at,
+            "Usage of the period containing an RFC 3339 time (ViewBilling)",
+            Takes::Actor,
+            200,
+            Body::PagedReport,
+            endpoint::READ,
+        ),
+        endpoint!(
+            Get "/v1/orgs/{id}/balance" => balance,
+            "Credit balance, overage cap and the period's allowance and use (ViewBilling)",
+            Takes::Actor,
+            200,
+            Body::Any,
+            endpoint::READ,
+        ),
+        endpoint!(
+            Get "/v1/orgs/{id}/accounts/{account}/entries" => entries,
+            "An account's entries (`credits` or `seats_receivable`), newest first, paged (ViewBilling)",
+            Takes::Actor,
+            200,
+            Body::AnyPage,
+            endpoint::READ,
+        ),
+        endpoint!(
+            Get "/v1/orgs/{id}/billing-events" => events,
+            "Low-balance events, newest first (ViewBilling)",
+            Takes::Actor,
+            200,
+            Body::AnyPage,
+            endpoint::READ,
+        ),
+        endpoint!(
+            Get "/v1/orgs/{id}/billing" => billing,
+            "Billing period, seat price and overage cap (ViewBilling)",
+            Takes::Actor,
+            200,
+            Body::Any,
+            endpoint::READ,
+        ),
+        endpoint!(
+            Put "/v1/orgs/{id}/billing" => set_billing,
+            "Set the billing period, seat price and overage cap (ManageBilling, the vendor's)",
+            Takes::Command("SetBilling", r#"{"period_start": "2026-01-01T00:00:00Z", "period_end": "2026-02-01T00:00:00Z", "seat_price_cents": 1200, "overage_cap_credits": 10000}"#),
+            201,
+            Body::Any,
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Get "/v1/orgs/{id}/seat-charges" => seat_charges,
+            "Seat charges of the current period, paged (ViewBilling)",
+            Takes::Actor,
+            200,
+            Body::AnyPage,
+            endpoint::READ,
+        ),
+        endpoint!(
+            Get "/v1/ledger/verify" => verify,
+            "Recompute the whole ledger and report violations (system actor only)",
+            Takes::Actor,
+            200,
+            Body::Any,
+            &[403],
+        ),
+        endpoint!(
+            Post "/v1/ledger/transactions/{id}/reversal" => reverse,
+            "Reverse a ledger transaction once: `{\"reason\"}` (system actor only)",
+            Takes::Command("ReverseTransaction", r#"{"reason": "duplicate grant"}"#),
+            201,
+            Body::Any,
+            endpoint::WRITE,
+        ),
+    ]
 }
 
 /// The org's reports, if the actor may view its billing. The rows of the

@@ -5,6 +5,7 @@
 mod checks;
 mod common;
 mod domains;
+mod endpoint;
 mod extract;
 mod ledger;
 mod openapi;
@@ -23,7 +24,6 @@ use std::task::{Context, Poll};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::future::Either;
 use serde_json::json;
@@ -31,6 +31,7 @@ use subtle::ConstantTimeEq;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use self::endpoint::{endpoint, Body, Endpoint, Takes};
 use crate::app::App;
 use crate::error::Error;
 use crate::secrets::CredentialKey;
@@ -86,26 +87,67 @@ pub fn router(
         limits: limits.clone(),
         settings: Arc::new(settings),
     };
-    let v1 = Router::new()
-        .merge(checks::routes())
-        .merge(orgs::routes())
-        .merge(ledger::routes())
-        .merge(workspaces::routes())
-        .merge(resources::routes())
-        .merge(plugins::routes())
-        .merge(signup::routes())
-        .merge(domains::routes())
-        .route_layer(RequireToken(Arc::from(admin_token)));
+    let (open, v1): (Vec<Endpoint>, Vec<Endpoint>) = endpoints()
+        .into_iter()
+        .partition(|endpoint| !endpoint.route.path.starts_with("/v1"));
+    let v1 = routed(v1).route_layer(RequireToken(Arc::from(admin_token)));
     // Merged, not nested under "/v1": the routes spell out their "/v1"
     // and no prefix is stripped per request.
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/openapi.json", get(openapi::serve))
+    routed(open)
         .merge(v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state(state)
+}
+
+/// Every route of the API, with its document entry (see `endpoint`).
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    [
+        open_endpoints(),
+        checks::endpoints(),
+        orgs::endpoints(),
+        ledger::endpoints(),
+        workspaces::endpoints(),
+        resources::endpoints(),
+        plugins::endpoints(),
+        signup::endpoints(),
+        domains::endpoints(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The two routes that need no token.
+fn open_endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint!(
+            Get "/healthz" => healthz,
+            "Liveness, the active policy revision and digest (no token)",
+            Takes::Nothing,
+            200,
+            Body::Any,
+            &[],
+        ),
+        endpoint!(
+            Get "/openapi.json" => openapi::serve,
+            "This document (no token)",
+            Takes::Nothing,
+            200,
+            Body::Any,
+            &[],
+        ),
+    ]
+}
+
+/// A router serving `endpoints`.
+fn routed(endpoints: Vec<Endpoint>) -> Router<ApiState> {
+    endpoints
+        .into_iter()
+        .fold(Router::new(), |router, endpoint| {
+            router.route(endpoint.route.path, endpoint.handler)
+        })
 }
 
 /// Liveness and the active policy set: its revision in this process and

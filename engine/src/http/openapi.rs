@@ -4,9 +4,9 @@
 //! `ToSchema`); integer bounds follow each integer's Rust type; the field
 //! rules the commands enforce (`fields` and the ledger limits) are
 //! laid onto those schemas from the same constants (`FIELD_RULES`). The
-//! route table below says, per route, what it takes (acting user, headers,
-//! body with an example), what it answers and which errors it may give.
-//! Tests hold the table to the router and to each handler's extractors.
+//! routes come from the registry (`http::endpoints()`), each declared with
+//! what it takes and answers next to its handler; a test holds each
+//! declaration to its handler's extractors.
 
 use axum::extract::State;
 use serde_json::{json, Map, Value};
@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 use super::checks::BatchRequest;
 use super::common::DEFAULT_PAGE_SIZE;
+use super::endpoint::{Body, Route, Takes, NO_FIELDS};
 use super::extract::{ACTOR_HEADER, IDEMPOTENCY_HEADER};
 use super::plugins::{CallRequest, ReplayRequest};
 use super::resources::Revealed;
@@ -41,181 +42,6 @@ use crate::store::{
     WorkspaceMember, MAX_PAGE_SIZE,
 };
 
-/// What a route takes besides its path.
-#[derive(Clone, Copy)]
-enum Takes {
-    /// Nothing else.
-    Nothing,
-    /// The acting user (`X-Warden-Actor`; none: the system actor).
-    Actor,
-    /// A JSON body of a component schema, with an example; no acting user.
-    Json(&'static str, &'static str),
-    /// A command: the acting user, an `Idempotency-Key` and a JSON body of
-    /// a component schema, with an example. A command without fields
-    /// (`NO_FIELDS`) takes no body or `{}`.
-    Command(&'static str, &'static str),
-}
-
-/// The schema of a command without fields: no body, or `{}`.
-const NO_FIELDS: &str = "NoFields";
-
-/// What a route answers on success.
-#[derive(Clone, Copy)]
-enum Body {
-    /// A component schema by name.
-    One(&'static str),
-    /// `{"items": [<schema>], "next": <uuid>|null}`, paged by `after`/`limit`.
-    Page(&'static str),
-    /// A page of free-form rows, paged by `after`/`limit`.
-    AnyPage,
-    /// A free-form report whose rows are paged by `after`/`limit`.
-    PagedReport,
-    /// A free-form JSON object, described in the summary.
-    Any,
-}
-
-impl Body {
-    /// Whether the route reads `after` and `limit` from its query.
-    fn paged(self) -> bool {
-        matches!(self, Page(_) | AnyPage | PagedReport)
-    }
-}
-
-/// One route of the API.
-struct Route {
-    method: HttpMethod,
-    path: &'static str,
-    summary: &'static str,
-    takes: Takes,
-    status: u16,
-    response: Body,
-    /// Other statuses: a second success (below 400), or errors beyond
-    /// those every `/v1` route may give (400, 401, 413, 500) and a
-    /// command's 409 for a reused `Idempotency-Key`.
-    errors: &'static [u16],
-}
-
-const fn route(
-    method: HttpMethod,
-    path: &'static str,
-    summary: &'static str,
-    takes: Takes,
-    status: u16,
-    response: Body,
-    errors: &'static [u16],
-) -> Route {
-    Route {
-        method,
-        path,
-        summary,
-        takes,
-        status,
-        response,
-        errors,
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum HttpMethod {
-    Get,
-    Post,
-    Patch,
-    Put,
-    Delete,
-}
-
-impl HttpMethod {
-    fn name(self) -> &'static str {
-        match self {
-            Get => "get",
-            Post => "post",
-            Patch => "patch",
-            Put => "put",
-            Delete => "delete",
-        }
-    }
-}
-
-use Body::{Any, AnyPage, One, Page, PagedReport};
-use HttpMethod::{Delete, Get, Patch, Post, Put};
-use Takes::{Actor, Command, Json, Nothing};
-
-/// Statuses of a management write: denied, missing, conflicting.
-const WRITE: &[u16] = &[403, 404, 409];
-/// Statuses of a management read.
-const READ: &[u16] = &[403, 404];
-/// Statuses of a listing that leaves out the items the actor may not read
-/// instead of refusing.
-const FILTERED: &[u16] = &[404];
-
-/// Every route, as `http::router` serves it.
-const ROUTES: &[Route] = &[
-    route(Get, "/healthz", "Liveness, the active policy revision and digest (no token)", Nothing, 200, Any, &[]),
-    route(Get, "/openapi.json", "This document (no token)", Nothing, 200, Any, &[]),
-    route(Post, "/v1/authorize", "One check: may principal do action on resource?", Json("CheckRequest", r#"{"principal": {"type": "User", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}, "action": {"type": "Action", "id": "ViewWorkspace"}, "resource": {"type": "Workspace", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}}"#), 200, One("Decision"), &[]),
-    route(Post, "/v1/authorize/batch", "Checks in order: `{\"requests\": [CheckRequest…]}` → `{\"policy_revision\", \"results\"}`", Json("BatchRequest", r#"{"requests": [{"principal": {"type": "User", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}, "action": {"type": "Action", "id": "ViewWorkspace"}, "resource": {"type": "Workspace", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}}]}"#), 200, Any, &[]),
-    route(Get, "/v1/policies", "Active policy revision, digest, files and the last reload error", Nothing, 200, Any, &[]),
-    route(Post, "/v1/policies/reload", "Reload the policy directory now", Nothing, 200, Any, &[422]),
-    route(Get, "/v1/plugins", "Loaded plugins and hooks", Nothing, 200, Any, &[]),
-    route(Post, "/v1/plugins/reload", "Reload the plugin directory now", Nothing, 200, Any, &[422]),
-    route(Post, "/v1/plugins/call", "Call one plugin hook (testing aid)", Json("CallRequest", r#"{"hook": "usage-pricing", "input": {"org_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01", "workspace_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02", "flow_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e03", "run_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e04", "requested_credits": 0, "duration_ms": 5400, "steps": 3}}"#), 200, Any, &[404, 502, 503]),
-    route(Post, "/v1/plugins/replay", "Re-run an audit record's plugin calls against the plugins serving now: `{\"audit_id\"}` → `{\"audit_id\", \"action\", \"calls\": [{\"hook\", \"recorded\", \"now\", \"same_output\"}]}`", Json("ReplayRequest", r#"{"audit_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e03"}"#), 200, Any, &[404]),
-    route(Post, "/v1/signup", "Create or find a user by email and auto-join by verified domain (system actor only): `{\"email\"}` → `{\"user\", \"created\", \"joined\", \"reason\", \"decided_by\"}`; 201 created, 200 known", Command("SignUp", r#"{"email": "ann@acme.com"}"#), 201, Any, &[200, 403, 409, 502, 503]),
-    route(Post, "/v1/orgs/{id}/credits", "Grant credits (system actor only): `{\"credits\", \"source\", \"memo\"?, \"expires_at\"?}`", Command("GrantCredits", r#"{"credits": 5000, "source": "purchase", "memo": "invoice 1042"}"#), 201, Any, WRITE),
-    route(Get, "/v1/orgs/{id}/usage", "Usage of the current period: totals and per workspace (ViewBilling)", Actor, 200, PagedReport, READ),
-    route(Post, "/v1/orgs/{id}/usage", "Record a flow run's usage: `{\"workspace\", \"flow\", \"run_id\", \"credits\"?}`; the run id is its idempotency key; 402 insufficient_credits; 429 batch_queue_full when MAX_WAITING_COMMANDS posts already wait for their batch (RecordUsage; `credits` also needs PriceUsage, the vendor's, else the usage-pricing hook prices the run)", Command("RecordUsage", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02", "flow": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e03", "run_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e04", "credits": 12, "duration_ms": 5400, "steps": 3}"#), 201, Any, &[402, 403, 404, 409, 429, 502, 503]),
-    route(Get, "/v1/orgs/{id}/usage/{at}", "Usage of the period containing an RFC 3339 time (ViewBilling)", Actor, 200, PagedReport, READ),
-    route(Get, "/v1/orgs/{id}/balance", "Credit balance, overage cap and the period's allowance and use (ViewBilling)", Actor, 200, Any, READ),
-    route(Get, "/v1/orgs/{id}/accounts/{account}/entries", "An account's entries (`credits` or `seats_receivable`), newest first, paged (ViewBilling)", Actor, 200, AnyPage, READ),
-    route(Get, "/v1/orgs/{id}/billing-events", "Low-balance events, newest first (ViewBilling)", Actor, 200, AnyPage, READ),
-    route(Get, "/v1/orgs/{id}/billing", "Billing period, seat price and overage cap (ViewBilling)", Actor, 200, Any, READ),
-    route(Put, "/v1/orgs/{id}/billing", "Set the billing period, seat price and overage cap (ManageBilling, the vendor's)", Command("SetBilling", r#"{"period_start": "2026-01-01T00:00:00Z", "period_end": "2026-02-01T00:00:00Z", "seat_price_cents": 1200, "overage_cap_credits": 10000}"#), 201, Any, WRITE),
-    route(Get, "/v1/orgs/{id}/seat-charges", "Seat charges of the current period, paged (ViewBilling)", Actor, 200, AnyPage, READ),
-    route(Get, "/v1/ledger/verify", "Recompute the whole ledger and report violations (system actor only)", Actor, 200, Any, &[403]),
-    route(Post, "/v1/ledger/transactions/{id}/reversal", "Reverse a ledger transaction once: `{\"reason\"}` (system actor only)", Command("ReverseTransaction", r#"{"reason": "duplicate grant"}"#), 201, Any, WRITE),
-    route(Post, "/v1/users", "Create a user (system actor only)", Command("CreateUser", r#"{"email": "ann@acme.com"}"#), 201, One("User"), &[403, 409]),
-    route(Get, "/v1/users/{id}", "Read a user (the system, or the user themself)", Actor, 200, One("User"), READ),
-    route(Post, "/v1/orgs", "Create an org with its default workspace (system actor only)", Command("CreateOrg", r#"{"name": "Acme", "plan": "pro", "seat_limit": 25, "admin": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}"#), 201, One("Org"), &[403, 404]),
-    route(Get, "/v1/orgs/{id}", "Read an org (ViewOrg); `seats_used` counts Admins, Members and Internal Guests", Actor, 200, One("Org"), READ),
-    route(Patch, "/v1/orgs/{id}", "Change name, auto-join role or invitation mode (UpdateOrg), plan or seat limit (ManagePlan, the vendor's); `verified_domains` is refused (claim domains instead)", Command("UpdateOrg", r#"{"name": "Acme Inc.", "autojoin_role": "member"}"#), 200, One("Org"), WRITE),
-    route(Get, "/v1/orgs/{id}/domains", "Domain claims with their TXT records, oldest first, paged (UpdateOrg)", Actor, 200, Page("DomainClaim"), READ),
-    route(Post, "/v1/orgs/{id}/domains", "Claim a domain: `{\"domain\"}` → a pending claim and the TXT record to publish; 409 domain_taken, domain_already_claimed, too_many_domains (UpdateOrg)", Command("ClaimDomain", r#"{"domain": "acme.com"}"#), 201, One("DomainClaim"), WRITE),
-    route(Post, "/v1/orgs/{id}/domains/{domain}/verify", "Prove a claim: `{\"method\": \"dns\"}` (default; Warden looks the TXT record up) or `{\"method\": \"vendor\"}` (system actor only); 409 domain_not_proven, dns_lookup_failed, dns_unavailable, domain_taken (UpdateOrg)", Command("VerifyDomain", r#"{"method": "dns"}"#), 200, One("DomainClaim"), WRITE),
-    route(Delete, "/v1/orgs/{id}/domains/{domain}", "Remove a claim; a verified domain stops auto-joining and is free for another org (UpdateOrg)", Command(NO_FIELDS, "{}"), 200, One("DomainClaim"), WRITE),
-    route(Put, "/v1/orgs/{id}/default-workspace", "Make one of the org's workspaces its default (SetDefaultWorkspace)", Command("SetDefaultWorkspace", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}"#), 200, One("Org"), WRITE),
-    route(Get, "/v1/orgs/{id}/members", "Members with their roles, paged (ViewMembers)", Actor, 200, Page("Membership"), READ),
-    route(Post, "/v1/orgs/{id}/members", "Add an existing user with a role (InviteMember)", Command("AddMember", r#"{"user": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01", "role": "member"}"#), 201, One("Membership"), WRITE),
-    route(Patch, "/v1/orgs/{id}/members/{user}", "Promote or demote a member; 409 last_admin for the last Admin (ChangeRole)", Command("ChangeRole", r#"{"role": "admin"}"#), 200, One("Membership"), WRITE),
-    route(Delete, "/v1/orgs/{id}/members/{user}", "Remove a member and their workspace memberships; 409 last_admin (RemoveMember)", Command(NO_FIELDS, "{}"), 200, One("Membership"), WRITE),
-    route(Get, "/v1/orgs/{id}/invitations", "The invitations the actor may read one by one (InviteMember, or the invitee), oldest first, paged", Actor, 200, Page("Invitation"), FILTERED),
-    route(Post, "/v1/orgs/{id}/invitations", "Invite an email address with a role; 409 invitation_pending or already_member (InviteMember)", Command("Invite", r#"{"email": "bob@acme.com", "role": "member"}"#), 201, One("Invitation"), WRITE),
-    route(Get, "/v1/orgs/{id}/invitations/{invitation}", "Read an invitation (InviteMember, or the invitee)", Actor, 200, One("Invitation"), READ),
-    route(Post, "/v1/orgs/{id}/invitations/{invitation}/revoke", "Revoke; 409 invitation_accepted, 410 invitation_revoked (InviteMember)", Command(NO_FIELDS, "{}"), 200, One("Invitation"), &[403, 404, 409, 410]),
-    route(Post, "/v1/orgs/{id}/invitations/{invitation}/resend", "Pending again with a new expiry (InviteMember)", Command(NO_FIELDS, "{}"), 200, One("Invitation"), &[403, 404, 409, 410]),
-    route(Post, "/v1/orgs/{id}/invitations/{invitation}/accept", "Accept as the invited user (email must match); 409 invitation_accepted, 410 invitation_expired/invitation_revoked", Command(NO_FIELDS, "{}"), 200, One("Accepted"), &[403, 404, 409, 410]),
-    route(Get, "/v1/orgs/{id}/audit", "Audit records, newest first, paged (ViewAudit)", Actor, 200, Page("AuditRecord"), READ),
-    route(Get, "/v1/orgs/{id}/workspaces", "The org's workspaces the actor may read one by one (ViewWorkspace on each), with the actor's membership, paged", Actor, 200, Page("WorkspaceListing"), FILTERED),
-    route(Post, "/v1/orgs/{id}/workspaces", "Create a workspace; beyond the default one needs Pro+ (CreateWorkspace)", Command("CreateWorkspace", r#"{"name": "Marketing"}"#), 201, One("Workspace"), WRITE),
-    route(Get, "/v1/workspaces/{id}", "Read a workspace (ViewWorkspace)", Actor, 200, One("Workspace"), READ),
-    route(Patch, "/v1/workspaces/{id}", "Rename (UpdateWorkspace)", Command("RenameWorkspace", r#"{"name": "Growth"}"#), 200, One("Workspace"), WRITE),
-    route(Delete, "/v1/workspaces/{id}", "Delete an empty, non-default workspace; 409 default_workspace or workspace_not_empty (DeleteWorkspace)", Command(NO_FIELDS, "{}"), 200, One("Workspace"), WRITE),
-    route(Get, "/v1/workspaces/{id}/members", "Workspace members with their roles, paged (ViewWorkspace)", Actor, 200, Page("WorkspaceMember"), READ),
-    route(Post, "/v1/workspaces/{id}/members", "Add an org member (ManageWorkspaceMembers)", Command("AddWorkspaceMember", r#"{"email": "bob@acme.com", "role": "editor"}"#), 201, One("WorkspaceMember"), WRITE),
-    route(Patch, "/v1/workspaces/{id}/members/{user}", "Change a workspace role (ManageWorkspaceMembers)", Command("ChangeWorkspaceRole", r#"{"role": "viewer"}"#), 200, One("WorkspaceMember"), WRITE),
-    route(Delete, "/v1/workspaces/{id}/members/{user}", "Remove from the workspace (ManageWorkspaceMembers)", Command(NO_FIELDS, "{}"), 200, One("WorkspaceMember"), WRITE),
-    route(Get, "/v1/workspaces/{id}/access-requests", "The access requests the actor may read one by one (the requester or ManageWorkspaceMembers), oldest first, paged", Actor, 200, Page("AccessRequest"), FILTERED),
-    route(Post, "/v1/workspaces/{id}/access-requests", "Ask to join as the acting user; 409 access_request_open or already_member (RequestAccess)", Command("RequestAccess", r#"{"message": "I run the spring campaign"}"#), 201, One("AccessRequest"), WRITE),
-    route(Get, "/v1/workspaces/{id}/access-requests/{request}", "Read a request (the requester or ManageWorkspaceMembers)", Actor, 200, One("AccessRequest"), READ),
-    route(Post, "/v1/workspaces/{id}/access-requests/{request}/approve", "Approve with a role; 409 access_request_decided (ManageWorkspaceMembers)", Command("ApproveAccessRequest", r#"{"role": "editor"}"#), 200, One("AccessRequest"), WRITE),
-    route(Post, "/v1/workspaces/{id}/access-requests/{request}/deny", "Deny; 409 access_request_decided (ManageWorkspaceMembers)", Command(NO_FIELDS, "{}"), 200, One("AccessRequest"), WRITE),
-    route(Get, "/v1/workspaces/{id}/resources", "The workspace's resources the actor may read one by one (ViewResource on each), paged", Actor, 200, Page("Resource"), FILTERED),
-    route(Post, "/v1/workspaces/{id}/resources", "Register a resource; a Credential may carry a `secret`, stored sealed (CreateResource)", Command("RegisterResource", r#"{"type": "Flow", "attributes": {"name": "Nightly sync"}}"#), 201, One("Resource"), WRITE),
-    route(Get, "/v1/resources/{id}", "Read a resource, never its secret (ViewResource)", Actor, 200, One("Resource"), READ),
-    route(Delete, "/v1/resources/{id}", "Delete a resource (a folder once empty) and its secret (DeleteResource)", Command(NO_FIELDS, "{}"), 200, One("Resource"), WRITE),
-    route(Post, "/v1/resources/{id}/move", "Move to another workspace of the same org; 409 cross_org_move (MoveResource on it, CreateResource on the destination)", Command("MoveResource", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}"#), 200, One("Resource"), WRITE),
-    route(Post, "/v1/resources/{id}/reveal", "A credential's secret in the clear, audited (RevealCredential)", Actor, 200, One("Revealed"), READ),
-];
-
 /// The name of the bearer scheme every `/v1` route requires.
 const SECURITY_SCHEME: &str = "admin_token";
 
@@ -235,7 +61,8 @@ pub async fn serve(State(state): State<ApiState>) -> axum::Json<Value> {
 pub fn document(limits: &HttpLimits) -> Value {
     let components = components(limits);
     let mut paths = Map::new();
-    for route in ROUTES {
+    for endpoint in super::endpoints() {
+        let route = &endpoint.route;
         let item = paths.entry(route.path).or_insert_with(|| json!({}));
         item[route.method.name()] = operation(route, &components["schemas"]);
     }
@@ -255,10 +82,10 @@ pub fn document(limits: &HttpLimits) -> Value {
 
 fn operation(route: &Route, schemas: &Value) -> Value {
     let mut parameters: Vec<Value> = path_parameters(route.path).map(path_parameter).collect();
-    if matches!(route.takes, Actor | Command(..)) {
+    if matches!(route.takes, Takes::Actor | Takes::Command(..)) {
         parameters.push(actor_header());
     }
-    if matches!(route.takes, Command(..)) {
+    if matches!(route.takes, Takes::Command(..)) {
         parameters.push(idempotency_header());
     }
     if route.response.paged() {
@@ -269,7 +96,7 @@ fn operation(route: &Route, schemas: &Value) -> Value {
         "parameters": parameters,
         "responses": responses(route),
     });
-    if let Json(schema, example) | Command(schema, example) = route.takes {
+    if let Takes::Json(schema, example) | Takes::Command(schema, example) = route.takes {
         operation["requestBody"] = request_body(schemas, schema, example);
     }
     if route.path.starts_with("/v1") {
@@ -388,7 +215,7 @@ fn responses(route: &Route) -> Value {
         &[]
     };
     // A command's `Idempotency-Key` sent again with another request is a 409.
-    let reused_key: &[u16] = if matches!(route.takes, Command(..)) {
+    let reused_key: &[u16] = if matches!(route.takes, Takes::Command(..)) {
         &[409]
     } else {
         &[]
@@ -436,10 +263,10 @@ fn uuid_schema() -> Value {
 
 fn body_schema(body: Body) -> Value {
     match body {
-        One(name) => schema_ref(name),
-        Page(name) => page_of(schema_ref(name)),
-        AnyPage => page_of(json!({"type": "object"})),
-        PagedReport | Any => json!({"type": "object"}),
+        Body::One(name) => schema_ref(name),
+        Body::Page(name) => page_of(schema_ref(name)),
+        Body::AnyPage => page_of(json!({"type": "object"})),
+        Body::PagedReport | Body::Any => json!({"type": "object"}),
     }
 }
 
@@ -868,8 +695,6 @@ fn integer_bounds(format: &str) -> Option<(Value, Value)> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
-
     use proptest::prelude::*;
 
     use super::*;
@@ -882,79 +707,6 @@ mod tests {
         }
     }
 
-    /// The routes `.route("…", get(handler).post(…))` registers: (METHOD,
-    /// path) → (handler name, the file under `src/http` that defines it).
-    struct Routed {
-        handlers: BTreeMap<(String, String), (String, String)>,
-    }
-
-    /// The routes `routes()` registers, read from the source of the router.
-    fn routed() -> Routed {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
-        let mut handlers = BTreeMap::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.ends_with("openapi.rs") || path.is_dir() {
-                continue; // its comments quote `.route(`; the routes are in files of `http`
-            }
-            let source = std::fs::read_to_string(&path).unwrap();
-            // Routes of a file's tests are not the router's.
-            let source = source.split("#[cfg(test)]").next().unwrap().to_string();
-            for call in source.split(".route(").skip(1) {
-                let Some((route, rest)) = call
-                    .trim_start()
-                    .strip_prefix('"')
-                    .and_then(|c| c.split_once('"'))
-                else {
-                    continue;
-                };
-                for method in ["get", "post", "patch", "put", "delete"] {
-                    if let Some(handler) = called_with(route_arguments(rest), method) {
-                        // `openapi::serve` is `serve` of openapi.rs.
-                        let (file, name) = match handler.rsplit_once("::") {
-                            Some((module, name)) => (format!("{module}.rs"), name),
-                            None => (
-                                path.file_name().unwrap().to_str().unwrap().to_string(),
-                                handler,
-                            ),
-                        };
-                        handlers.insert(
-                            (method.to_uppercase(), route.to_string()),
-                            (name.to_string(), file),
-                        );
-                    }
-                }
-            }
-        }
-        Routed { handlers }
-    }
-
-    /// The rest of a `.route(` call's arguments: up to its closing parenthesis.
-    fn route_arguments(rest: &str) -> &str {
-        let mut depth = 1;
-        for (at, c) in rest.char_indices() {
-            depth += match c {
-                '(' => 1,
-                ')' => -1,
-                _ => 0,
-            };
-            if depth == 0 {
-                return &rest[..at];
-            }
-        }
-        rest
-    }
-
-    /// The argument of the call of function `name` in `text` (not of
-    /// `name_suffix(`), if there is one.
-    fn called_with<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-        let (at, call) = text
-            .match_indices(&format!("{name}("))
-            .find(|(at, _)| !text[..*at].ends_with(|c: char| c.is_alphanumeric() || c == '_'))?;
-        let argument = &text[at + call.len()..];
-        Some(&argument[..argument.find(')')?])
-    }
-
     /// The parameter list of `async fn name(` in `source`.
     fn signature<'a>(source: &'a str, name: &str) -> &'a str {
         let start = source
@@ -964,47 +716,27 @@ mod tests {
         &rest[..rest.find(" -> ").unwrap_or(rest.len())]
     }
 
-    fn documented_routes(doc: &Value) -> BTreeSet<(String, String)> {
-        let mut documented = BTreeSet::new();
-        for (path, item) in doc["paths"].as_object().unwrap() {
-            for method in item.as_object().unwrap().keys() {
-                documented.insert((method.to_uppercase(), path.clone()));
-            }
-        }
-        documented
-    }
-
-    #[test]
-    fn every_route_of_the_router_is_documented_and_nothing_else() {
-        let documented = documented_routes(&document(&limits()));
-        let routed: BTreeSet<_> = routed().handlers.into_keys().collect();
-        assert!(routed.len() > 40, "the source scan found only {routed:?}");
-        let undocumented: Vec<_> = routed.difference(&documented).collect();
-        let unrouted: Vec<_> = documented.difference(&routed).collect();
-        assert!(
-            undocumented.is_empty(),
-            "routes missing from /openapi.json: {undocumented:?}"
-        );
-        assert!(
-            unrouted.is_empty(),
-            "documented but not routed: {unrouted:?}"
-        );
-    }
-
     /// Each route declares what its handler extracts: a command
     /// (`Write<T>`) its body of schema `T` (or no fields), the acting user
     /// and `Idempotency-Key`; a JSON body (`ApiJson<T>`) its schema `T`; an
     /// `ActingUser` the actor header; a `RawQuery` `after` and `limit`.
     #[test]
     fn every_body_taking_route_declares_its_body_and_headers() {
-        let routed = routed();
-        for route in ROUTES {
+        for endpoint in crate::http::endpoints() {
+            let route = &endpoint.route;
             let key = (route.method.name().to_uppercase(), route.path.to_string());
-            let (handler, file) = &routed.handlers[&key];
+            // `openapi::serve` is `serve` of openapi.rs.
+            let (file, handler) = match endpoint.handler_name.rsplit_once("::") {
+                Some((module, name)) => (format!("{}.rs", module.trim()), name.trim()),
+                None => {
+                    let file = std::path::Path::new(endpoint.file).file_name().unwrap();
+                    (file.to_str().unwrap().to_string(), endpoint.handler_name)
+                }
+            };
             let source = std::fs::read_to_string(
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                     .join("src/http")
-                    .join(file),
+                    .join(&file),
             )
             .unwrap();
             let signature = signature(&source, handler);
@@ -1016,7 +748,7 @@ mod tests {
             };
             let at = format!("{} {} ({handler})", key.0, key.1);
             match route.takes {
-                Command(schema, _) => {
+                Takes::Command(schema, _) => {
                     let body =
                         extracted("Write").unwrap_or_else(|| panic!("{at} takes no command"));
                     assert!(
@@ -1024,10 +756,10 @@ mod tests {
                         "{at} takes {body}, documented {schema}"
                     );
                 }
-                Json(schema, _) => {
+                Takes::Json(schema, _) => {
                     assert_eq!(extracted("ApiJson").as_deref(), Some(schema), "{at}");
                 }
-                Actor => {
+                Takes::Actor => {
                     assert!(
                         extracted("Write").is_none() && extracted("ApiJson").is_none(),
                         "{at} takes a body"
@@ -1037,7 +769,7 @@ mod tests {
                         "{at} reads no acting user"
                     );
                 }
-                Nothing => {
+                Takes::Nothing => {
                     assert!(
                         extracted("Write").is_none() && extracted("ApiJson").is_none(),
                         "{at} takes a body"
@@ -1057,14 +789,16 @@ mod tests {
         let doc = document(&limits());
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
-                let route = ROUTES
+                let endpoints = crate::http::endpoints();
+                let route = &endpoints
                     .iter()
-                    .find(|r| r.path == path && r.method.name() == method)
-                    .unwrap();
+                    .find(|e| e.route.path == path && e.route.method.name() == method)
+                    .unwrap()
+                    .route;
                 let declared = operation.get("requestBody").is_some();
                 assert_eq!(
                     declared,
-                    matches!(route.takes, Json(..) | Command(..)),
+                    matches!(route.takes, Takes::Json(..) | Takes::Command(..)),
                     "{method} {path}"
                 );
             }

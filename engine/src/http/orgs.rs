@@ -2,10 +2,10 @@
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 
 use super::common::{org, run, visible_org, visible_page, Answer, PageQuery};
+use super::endpoint::{self, endpoint, Body, Endpoint, Takes};
 use super::extract::{path_id, ActingUser, ApiPath, Write};
 use super::ApiState;
 use crate::app::Actor;
@@ -18,42 +18,145 @@ use crate::command::{
 use crate::error::Error;
 use crate::store::{keys, Invitation, Membership, Org, Page, User};
 
-pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/users", post(create_user))
-        .route("/v1/users/{id}", get(get_user))
-        .route("/v1/orgs", post(create_org))
-        .route("/v1/orgs/{id}", get(get_org).patch(update_org))
-        .route(
-            "/v1/orgs/{id}/default-workspace",
-            axum::routing::put(set_default_workspace),
-        )
-        .route("/v1/orgs/{id}/members", get(list_members).post(add_member))
-        .route(
-            "/v1/orgs/{id}/members/{user}",
-            axum::routing::patch(change_role).delete(remove_member),
-        )
-        .route(
-            "/v1/orgs/{id}/invitations",
-            get(list_invitations).post(invite),
-        )
-        .route(
-            "/v1/orgs/{id}/invitations/{invitation}",
-            get(get_invitation),
-        )
-        .route(
-            "/v1/orgs/{id}/invitations/{invitation}/revoke",
-            post(revoke_invitation),
-        )
-        .route(
-            "/v1/orgs/{id}/invitations/{invitation}/resend",
-            post(resend_invitation),
-        )
-        .route(
-            "/v1/orgs/{id}/invitations/{invitation}/accept",
-            post(accept_invitation),
-        )
-        .route("/v1/orgs/{id}/audit", get(list_audit))
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint!(
+            Post "/v1/users" => create_user,
+            "Create a user (system actor only)",
+            Takes::Command("CreateUser", r#"{"email": "ann@acme.com"}"#),
+            201,
+            Body::One("User"),
+            &[403, 409],
+        ),
+        endpoint!(
+            Get "/v1/users/{id}" => get_user,
+            "Read a user (the system, or the user themself)",
+            Takes::Actor,
+            200,
+            Body::One("User"),
+            endpoint::READ,
+        ),
+        endpoint!(
+            Post "/v1/orgs" => create_org,
+            "Create an org with its default workspace (system actor only)",
+            Takes::Command("CreateOrg", r#"{"name": "Acme", "plan": "pro", "seat_limit": 25, "admin": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}"#),
+            201,
+            Body::One("Org"),
+            &[403, 404],
+        ),
+        endpoint!(
+            Get "/v1/orgs/{id}" => get_org,
+            "Read an org (ViewOrg); `seats_used` counts Admins, Members and Internal Guests",
+            Takes::Actor,
+            200,
+            Body::One("Org"),
+            endpoint::READ,
+        ),
+        endpoint!(
+            Patch "/v1/orgs/{id}" => update_org,
+            "Change name, auto-join role or invitation mode (UpdateOrg), plan or seat limit (ManagePlan, the vendor's); `verified_domains` is refused (claim domains instead)",
+            Takes::Command("UpdateOrg", r#"{"name": "Acme Inc.", "autojoin_role": "member"}"#),
+            200,
+            Body::One("Org"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Put "/v1/orgs/{id}/default-workspace" => set_default_workspace,
+            "Make one of the org's workspaces its default (SetDefaultWorkspace)",
+            Takes::Command("SetDefaultWorkspace", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}"#),
+            200,
+            Body::One("Org"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Get "/v1/orgs/{id}/members" => list_members,
+            "Members with their roles, paged (ViewMembers)",
+            Takes::Actor,
+            200,
+            Body::Page("Membership"),
+            endpoint::READ,
+        ),
+        endpoint!(
+            Post "/v1/orgs/{id}/members" => add_member,
+            "Add an existing user with a role (InviteMember)",
+            Takes::Command("AddMember", r#"{"user": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01", "role": "member"}"#),
+            201,
+            Body::One("Membership"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Patch "/v1/orgs/{id}/members/{user}" => change_role,
+            "Promote or demote a member; 409 last_admin for the last Admin (ChangeRole)",
+            Takes::Command("ChangeRole", r#"{"role": "admin"}"#),
+            200,
+            Body::One("Membership"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Delete "/v1/orgs/{id}/members/{user}" => remove_member,
+            "Remove a member and their workspace memberships; 409 last_admin (RemoveMember)",
+            Takes::Command(endpoint::NO_FIELDS, "{}"),
+            200,
+            Body::One("Membership"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Get "/v1/orgs/{id}/invitations" => list_invitations,
+            "The invitations the actor may read one by one (InviteMember, or the invitee), oldest first, paged",
+            Takes::Actor,
+            200,
+            Body::Page("Invitation"),
+            endpoint::FILTERED,
+        ),
+        endpoint!(
+            Post "/v1/orgs/{id}/invitations" => invite,
+            "Invite an email address with a role; 409 invitation_pending or already_member (InviteMember)",
+            Takes::Command("Invite", r#"{"email": "bob@acme.com", "role": "member"}"#),
+            201,
+            Body::One("Invitation"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Get "/v1/orgs/{id}/invitations/{invitation}" => get_invitation,
+            "Read an invitation (InviteMember, or the invitee)",
+            Takes::Actor,
+            200,
+            Body::One("Invitation"),
+            endpoint::READ,
+        ),
+        endpoint!(
+            Post "/v1/orgs/{id}/invitations/{invitation}/revoke" => revoke_invitation,
+            "Revoke; 409 invitation_accepted, 410 invitation_revoked (InviteMember)",
+            Takes::Command(endpoint::NO_FIELDS, "{}"),
+            200,
+            Body::One("Invitation"),
+            &[403, 404, 409, 410],
+        ),
+        endpoint!(
+            Post "/v1/orgs/{id}/invitations/{invitation}/resend" => resend_invitation,
+            "Pending again with a new expiry (InviteMember)",
+            Takes::Command(endpoint::NO_FIELDS, "{}"),
+            200,
+            Body::One("Invitation"),
+            &[403, 404, 409, 410],
+        ),
+        endpoint!(
+            Post "/v1/orgs/{id}/invitations/{invitation}/accept" => accept_invitation,
+            "Accept as the invited user (email must match); 409 invitation_accepted, 410 invitation_expired/invitation_revoked",
+            Takes::Command(endpoint::NO_FIELDS, "{}"),
+            200,
+            Body::One("Accepted"),
+            &[403, 404, 409, 410],
+        ),
+        endpoint!(
+            Get "/v1/orgs/{id}/audit" => list_audit,
+            "Audit records, newest first, paged (ViewAudit)",
+            Takes::Actor,
+            200,
+            Body::Page("AuditRecord"),
+            endpoint::READ,
+        ),
+    ]
 }
 
 async fn create_user(State(state): State<ApiState>, write: Write<CreateUser>) -> Answer<User> {

@@ -1,24 +1,53 @@
 //! Plugin administration and the dry-run call for plugin authors.
 
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::endpoint::{endpoint, Body, Endpoint, Takes};
 use super::{ApiJson, ApiState};
 use crate::command;
 use crate::error::Error;
 use crate::plugin::replay::Replay;
 use crate::plugin::{Hook, PluginAnswer, PluginStatus};
 
-pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/plugins", get(plugins))
-        .route("/v1/plugins/reload", post(reload))
-        .route("/v1/plugins/call", post(call))
-        .route("/v1/plugins/replay", post(replay))
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint!(
+            Get "/v1/plugins" => plugins,
+            "Loaded plugins and hooks",
+            Takes::Nothing,
+            200,
+            Body::Any,
+            &[],
+        ),
+        endpoint!(
+            Post "/v1/plugins/reload" => reload,
+            "Reload the plugin directory now",
+            Takes::Nothing,
+            200,
+            Body::Any,
+            &[422],
+        ),
+        endpoint!(
+            Post "/v1/plugins/call" => call,
+            "Call one plugin hook (testing aid)",
+            Takes::Json("CallRequest", r#"{"hook": "usage-pricing", "input": {"org_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01", "workspace_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02", "flow_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e03", "run_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e04", "requested_credits": 0, "duration_ms": 5400, "steps": 3}}"#),
+            200,
+            Body::Any,
+            &[404, 502, 503],
+        ),
+        endpoint!(
+            Post "/v1/plugins/replay" => replay,
+            "Re-run an audit record's plugin calls against the plugins serving now: `{\"audit_id\"}` → `{\"audit_id\", \"action\", \"calls\": [{\"hook\", \"recorded\", \"now\", \"same_output\"}]}`",
+            Takes::Json("ReplayRequest", r#"{"audit_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e03"}"#),
+            200,
+            Body::Any,
+            &[404],
+        ),
+    ]
 }
 
 async fn plugins(State(state): State<ApiState>) -> Json<PluginStatus> {

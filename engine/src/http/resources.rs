@@ -3,12 +3,12 @@
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::common::{resource, run, visible_page, workspace, Answer, PageQuery};
+use super::endpoint::{self, endpoint, Body, Endpoint, Takes};
 use super::extract::{ActingUser, ApiPath, Write};
 use super::ApiState;
 use crate::app::Actor;
@@ -22,18 +22,57 @@ use crate::store::{keys, Page, Resource};
 /// The Cedar action that lets a user read a credential's secret.
 pub const REVEAL_ACTION: &str = "RevealCredential";
 
-pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route(
-            "/v1/workspaces/{id}/resources",
-            get(list_resources).post(register_resource),
-        )
-        .route(
-            "/v1/resources/{id}",
-            get(get_resource).delete(delete_resource),
-        )
-        .route("/v1/resources/{id}/move", post(move_resource))
-        .route("/v1/resources/{id}/reveal", post(reveal_secret))
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint!(
+            Get "/v1/workspaces/{id}/resources" => list_resources,
+            "The workspace's resources the actor may read one by one (ViewResource on each), paged",
+            Takes::Actor,
+            200,
+            Body::Page("Resource"),
+            endpoint::FILTERED,
+        ),
+        endpoint!(
+            Post "/v1/workspaces/{id}/resources" => register_resource,
+            "Register a resource; a Credential may carry a `secret`, stored sealed (CreateResource)",
+            Takes::Command("RegisterResource", r#"{"type": "Flow", "attributes": {"name": "Nightly sync"}}"#),
+            201,
+            Body::One("Resource"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Get "/v1/resources/{id}" => get_resource,
+            "Read a resource, never its secret (ViewResource)",
+            Takes::Actor,
+            200,
+            Body::One("Resource"),
+            endpoint::READ,
+        ),
+        endpoint!(
+            Delete "/v1/resources/{id}" => delete_resource,
+            "Delete a resource (a folder once empty) and its secret (DeleteResource)",
+            Takes::Command(endpoint::NO_FIELDS, "{}"),
+            200,
+            Body::One("Resource"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Post "/v1/resources/{id}/move" => move_resource,
+            "Move to another workspace of the same org; 409 cross_org_move (MoveResource on it, CreateResource on the destination)",
+            Takes::Command("MoveResource", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}"#),
+            200,
+            Body::One("Resource"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Post "/v1/resources/{id}/reveal" => reveal_secret,
+            "A credential's secret in the clear, audited (RevealCredential)",
+            Takes::Actor,
+            200,
+            Body::One("Revealed"),
+            endpoint::READ,
+        ),
+    ]
 }
 
 /// The workspace's resources (folders, flows, credentials, at any depth)

@@ -2,17 +2,24 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 
 use super::common::execute_durably;
+use super::endpoint::{endpoint, Body, Endpoint, Takes};
 use super::extract::Write;
 use super::ApiState;
 use crate::command::{SignUp, SignUpOutcome};
 use crate::error::Error;
 
-pub fn routes() -> Router<ApiState> {
-    Router::new().route("/v1/signup", post(signup))
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![endpoint!(
+        Post "/v1/signup" => signup,
+        "Create or find a user by email and auto-join by verified domain (system actor only): `{\"email\"}` → `{\"user\", \"created\", \"joined\", \"reason\", \"decided_by\"}`; 201 created, 200 known",
+        Takes::Command("SignUp", r#"{"email": "ann@acme.com"}"#),
+        201,
+        Body::Any,
+        &[200, 403, 409, 502, 503],
+    )]
 }
 
 /// 201 when the sign-up created the user, 200 when the email was known

@@ -2,11 +2,11 @@
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 
 use super::common::{org, run, visible_page, workspace, Answer, PageQuery};
+use super::endpoint::{self, endpoint, Body, Endpoint, Takes};
 use super::extract::{path_id, ActingUser, ApiPath, Write};
 use super::ApiState;
 use crate::app::Actor;
@@ -18,42 +18,121 @@ use crate::command::{
 use crate::error::Error;
 use crate::store::{keys, AccessRequest, Page, Workspace, WorkspaceMember, WorkspaceRole};
 
-pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route(
-            "/v1/orgs/{id}/workspaces",
-            get(list_workspaces).post(create_workspace),
-        )
-        .route(
-            "/v1/workspaces/{id}",
-            get(get_workspace)
-                .patch(rename_workspace)
-                .delete(delete_workspace),
-        )
-        .route(
-            "/v1/workspaces/{id}/members",
-            get(list_members).post(add_member),
-        )
-        .route(
-            "/v1/workspaces/{id}/members/{user}",
-            axum::routing::patch(change_member_role).delete(remove_member),
-        )
-        .route(
-            "/v1/workspaces/{id}/access-requests",
-            get(list_requests).post(request_access),
-        )
-        .route(
-            "/v1/workspaces/{id}/access-requests/{request}",
-            get(get_request),
-        )
-        .route(
-            "/v1/workspaces/{id}/access-requests/{request}/approve",
-            post(approve_request),
-        )
-        .route(
-            "/v1/workspaces/{id}/access-requests/{request}/deny",
-            post(deny_request),
-        )
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint!(
+            Get "/v1/orgs/{id}/workspaces" => list_workspaces,
+            "The org's workspaces the actor may read one by one (ViewWorkspace on each), with the actor's membership, paged",
+            Takes::Actor,
+            200,
+            Body::Page("WorkspaceListing"),
+            endpoint::FILTERED,
+        ),
+        endpoint!(
+            Post "/v1/orgs/{id}/workspaces" => create_workspace,
+            "Create a workspace; beyond the default one needs Pro+ (CreateWorkspace)",
+            Takes::Command("CreateWorkspace", r#"{"name": "Marketing"}"#),
+            201,
+            Body::One("Workspace"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Get "/v1/workspaces/{id}" => get_workspace,
+            "Read a workspace (ViewWorkspace)",
+            Takes::Actor,
+            200,
+            Body::One("Workspace"),
+            endpoint::READ,
+        ),
+        endpoint!(
+            Patch "/v1/workspaces/{id}" => rename_workspace,
+            "Rename (UpdateWorkspace)",
+            Takes::Command("RenameWorkspace", r#"{"name": "Growth"}"#),
+            200,
+            Body::One("Workspace"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Delete "/v1/workspaces/{id}" => delete_workspace,
+            "Delete an empty, non-default workspace; 409 default_workspace or workspace_not_empty (DeleteWorkspace)",
+            Takes::Command(endpoint::NO_FIELDS, "{}"),
+            200,
+            Body::One("Workspace"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Get "/v1/workspaces/{id}/members" => list_members,
+            "Workspace members with their roles, paged (ViewWorkspace)",
+            Takes::Actor,
+            200,
+            Body::Page("WorkspaceMember"),
+            endpoint::READ,
+        ),
+        endpoint!(
+            Post "/v1/workspaces/{id}/members" => add_member,
+            "Add an org member (ManageWorkspaceMembers)",
+            Takes::Command("AddWorkspaceMember", r#"{"email": "bob@acme.com", "role": "editor"}"#),
+            201,
+            Body::One("WorkspaceMember"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Patch "/v1/workspaces/{id}/members/{user}" => change_member_role,
+            "Change a workspace role (ManageWorkspaceMembers)",
+            Takes::Command("ChangeWorkspaceRole", r#"{"role": "viewer"}"#),
+            200,
+            Body::One("WorkspaceMember"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Delete "/v1/workspaces/{id}/members/{user}" => remove_member,
+            "Remove from the workspace (ManageWorkspaceMembers)",
+            Takes::Command(endpoint::NO_FIELDS, "{}"),
+            200,
+            Body::One("WorkspaceMember"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Get "/v1/workspaces/{id}/access-requests" => list_requests,
+            "The access requests the actor may read one by one (the requester or ManageWorkspaceMembers), oldest first, paged",
+            Takes::Actor,
+            200,
+            Body::Page("AccessRequest"),
+            endpoint::FILTERED,
+        ),
+        endpoint!(
+            Post "/v1/workspaces/{id}/access-requests" => request_access,
+            "Ask to join as the acting user; 409 access_request_open or already_member (RequestAccess)",
+            Takes::Command("RequestAccess", r#"{"message": "I run the spring campaign"}"#),
+            201,
+            Body::One("AccessRequest"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Get "/v1/workspaces/{id}/access-requests/{request}" => get_request,
+            "Read a request (the requester or ManageWorkspaceMembers)",
+            Takes::Actor,
+            200,
+            Body::One("AccessRequest"),
+            endpoint::READ,
+        ),
+        endpoint!(
+            Post "/v1/workspaces/{id}/access-requests/{request}/approve" => approve_request,
+            "Approve with a role; 409 access_request_decided (ManageWorkspaceMembers)",
+            Takes::Command("ApproveAccessRequest", r#"{"role": "editor"}"#),
+            200,
+            Body::One("AccessRequest"),
+            endpoint::WRITE,
+        ),
+        endpoint!(
+            Post "/v1/workspaces/{id}/access-requests/{request}/deny" => deny_request,
+            "Deny; 409 access_request_decided (ManageWorkspaceMembers)",
+            Takes::Command(endpoint::NO_FIELDS, "{}"),
+            200,
+            Body::One("AccessRequest"),
+            endpoint::WRITE,
+        ),
+    ]
 }
 
 /// A workspace as one member of its org sees it in the org's list.
