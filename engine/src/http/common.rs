@@ -1,12 +1,14 @@
 //! What the management handlers share: running a command, paging, and
 //! reading records the actor may see.
 
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::extract::{path_id, Write};
+use super::extract::{path_id, ApiPath, Write};
 use super::ApiState;
 use crate::app::{Actor, App};
 use crate::authz::EntityRef;
@@ -18,6 +20,28 @@ use crate::store::{Org, Page, Resource, Workspace, MAX_PAGE_SIZE};
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 
 pub type Answer<T> = Result<(StatusCode, Json<T>), Error>;
+
+/// A command a route serves, and what the route's path fills in (ids, the
+/// org of a looked-up target): the one thing such a route adds to its
+/// command's body. Its handler is [`command_handler`].
+pub trait RoutedCommand: Command + DeserializeOwned {
+    /// The route's path parameters: a `String`, a tuple of them, or `()`.
+    type Path: DeserializeOwned + Send;
+
+    fn fill(&mut self, state: &ApiState, path: Self::Path) -> Result<(), Error>;
+}
+
+/// The handler of every command route: reads the path, the acting user,
+/// the `Idempotency-Key` and the body, then runs the command (see
+/// [`execute_durably`]) and answers `STATUS` with its output.
+pub async fn command_handler<C: RoutedCommand, const STATUS: u16>(
+    State(state): State<ApiState>,
+    ApiPath(path): ApiPath<C::Path>,
+    write: Write<C>,
+) -> Answer<C::Output> {
+    let status = StatusCode::from_u16(STATUS).expect("routes name valid statuses");
+    run(&state, write, status, |command| command.fill(&state, path)).await
+}
 
 /// Runs a command through the write path (see [`execute_durably`]) and
 /// answers `status` with its output.

@@ -1,12 +1,11 @@
 //! An org's email domains: claims, their proof, their removal.
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use axum::Json;
 
-use super::common::{run, visible_org, Answer, PageQuery};
+use super::common::{command_handler, visible_org, PageQuery, RoutedCommand};
 use super::endpoint::{self, endpoint, Body, Endpoint, Takes};
-use super::extract::{path_id, ActingUser, ApiPath, Write};
+use super::extract::{path_id, ActingUser, ApiPath};
 use super::ApiState;
 use crate::command::domain::DOMAIN_POLICY_ACTION;
 use crate::command::{ClaimDomain, RemoveDomain, VerifyDomain};
@@ -24,7 +23,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/domains" => claim,
+            Post "/v1/orgs/{id}/domains" => command_handler::<ClaimDomain, 201>,
             "Claim a domain: `{\"domain\"}` → a pending claim and the TXT record to publish; 409 domain_taken, domain_already_claimed, too_many_domains (UpdateOrg)",
             Takes::Command("ClaimDomain", r#"{"domain": "acme.com"}"#),
             201,
@@ -32,7 +31,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::WRITE,
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/domains/{domain}/verify" => verify,
+            Post "/v1/orgs/{id}/domains/{domain}/verify" => command_handler::<VerifyDomain, 200>,
             "Prove a claim: `{\"method\": \"dns\"}` (default; Warden looks the TXT record up) or `{\"method\": \"vendor\"}` (system actor only); 409 domain_not_proven, dns_lookup_failed, dns_unavailable, domain_taken (UpdateOrg)",
             Takes::Command("VerifyDomain", r#"{"method": "dns"}"#),
             200,
@@ -40,7 +39,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::WRITE,
         ),
         endpoint!(
-            Delete "/v1/orgs/{id}/domains/{domain}" => remove,
+            Delete "/v1/orgs/{id}/domains/{domain}" => command_handler::<RemoveDomain, 200>,
             "Remove a claim; a verified domain stops auto-joining and is free for another org (UpdateOrg)",
             Takes::Command(endpoint::NO_FIELDS, "{}"),
             200,
@@ -67,41 +66,32 @@ async fn list_claims(
     Ok(Json(claims))
 }
 
-async fn claim(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<ClaimDomain>,
-) -> Answer<DomainClaim> {
-    run(&state, write, StatusCode::CREATED, |command| {
-        command.org = path_id("id", &id)?;
+impl RoutedCommand for ClaimDomain {
+    type Path = String;
+
+    fn fill(&mut self, _state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        self.org = path_id("id", &id)?;
         Ok(())
-    })
-    .await
+    }
 }
 
-async fn verify(
-    State(state): State<ApiState>,
-    ApiPath((id, domain)): ApiPath<(String, String)>,
-    write: Write<VerifyDomain>,
-) -> Answer<DomainClaim> {
-    run(&state, write, StatusCode::OK, |command| {
-        command.org = path_id("id", &id)?;
-        command.domain = domain;
-        command.resolver = state.settings.dns_resolver;
+impl RoutedCommand for VerifyDomain {
+    type Path = (String, String);
+
+    fn fill(&mut self, state: &ApiState, (id, domain): Self::Path) -> Result<(), Error> {
+        self.org = path_id("id", &id)?;
+        self.domain = domain;
+        self.resolver = state.settings.dns_resolver;
         Ok(())
-    })
-    .await
+    }
 }
 
-async fn remove(
-    State(state): State<ApiState>,
-    ApiPath((id, domain)): ApiPath<(String, String)>,
-    write: Write<RemoveDomain>,
-) -> Answer<DomainClaim> {
-    run(&state, write, StatusCode::OK, |command| {
-        command.org = path_id("id", &id)?;
-        command.domain = domain;
+impl RoutedCommand for RemoveDomain {
+    type Path = (String, String);
+
+    fn fill(&mut self, _state: &ApiState, (id, domain): Self::Path) -> Result<(), Error> {
+        self.org = path_id("id", &id)?;
+        self.domain = domain;
         Ok(())
-    })
-    .await
+    }
 }

@@ -7,6 +7,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
+use serde::de::value::UnitDeserializer;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -45,6 +46,12 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(ApiPath(value)),
+            // A route without parameters reads as `()`.
+            Err(PathRejection::MissingPathParams(missing)) => {
+                T::deserialize(UnitDeserializer::<serde::de::value::Error>::new())
+                    .map(ApiPath)
+                    .map_err(|_| Error::Internal(missing.body_text()))
+            }
             Err(rejection) => Err(path_error(rejection)),
         }
     }

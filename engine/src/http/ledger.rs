@@ -2,30 +2,27 @@
 //! verifier. Reads need `ViewBilling` on the org (admins by default).
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use axum::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::common::{run, visible_org, Answer, PageQuery};
+use super::common::{command_handler, visible_org, PageQuery, RoutedCommand};
 use super::endpoint::{self, endpoint, Body, Endpoint, Takes};
-use super::extract::{path_id, ActingUser, ApiPath, Write};
+use super::extract::{path_id, ActingUser, ApiPath};
 use super::ApiState;
 use crate::app::Actor;
-use crate::command::{
-    require_system, Grant, GrantCredits, RecordUsage, ReverseTransaction, SetBilling,
-};
+use crate::command::{require_system, GrantCredits, RecordUsage, ReverseTransaction, SetBilling};
 use crate::error::Error;
 use crate::ledger::{
     self, keys, AccountId, AccountKind, BalanceEvent, BalanceReport, BillingSettings, Entry,
-    LedgerTransaction, Reports, SeatCharge, UsageRecord, UsageReport, VerifyReport,
+    LedgerTransaction, Reports, SeatCharge, UsageReport, VerifyReport,
 };
 use crate::store::Page;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
         endpoint!(
-            Post "/v1/orgs/{id}/credits" => grant,
+            Post "/v1/orgs/{id}/credits" => command_handler::<GrantCredits, 201>,
             "Grant credits (system actor only): `{\"credits\", \"source\", \"memo\"?, \"expires_at\"?}`",
             Takes::Command("GrantCredits", r#"{"credits": 5000, "source": "purchase", "memo": "invoice 1042"}"#),
             201,
@@ -41,7 +38,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/usage" => record_usage,
+            Post "/v1/orgs/{id}/usage" => command_handler::<RecordUsage, 201>,
             "Record a flow run's usage: `{\"workspace\", \"flow\", \"run_id\", \"credits\"?}`; the run id is its idempotency key; 402 insufficient_credits; 429 batch_queue_full when MAX_WAITING_COMMANDS posts already wait for their batch (RecordUsage; `credits` also needs PriceUsage, the vendor's, else the usage-pricing hook prices the run)",
             Takes::Command("RecordUsage", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02", "flow": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e03", "run_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e04", "credits": 12, "duration_ms": 5400, "steps": 3}"#),
             201,
@@ -89,7 +86,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Put "/v1/orgs/{id}/billing" => set_billing,
+            Put "/v1/orgs/{id}/billing" => command_handler::<SetBilling, 201>,
             "Set the billing period, seat price and overage cap (ManageBilling, the vendor's)",
             Takes::Command("SetBilling", r#"{"period_start": "2026-01-01T00:00:00Z", "period_end": "2026-02-01T00:00:00Z", "seat_price_cents": 1200, "overage_cap_credits": 10000}"#),
             201,
@@ -113,7 +110,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             &[403],
         ),
         endpoint!(
-            Post "/v1/ledger/transactions/{id}/reversal" => reverse,
+            Post "/v1/ledger/transactions/{id}/reversal" => command_handler::<ReverseTransaction, 201>,
             "Reverse a ledger transaction once: `{\"reason\"}` (system actor only)",
             Takes::Command("ReverseTransaction", r#"{"reason": "duplicate grant"}"#),
             201,
@@ -135,28 +132,22 @@ fn reports<'a>(state: &'a ApiState, actor: Actor, id: &str) -> Result<Reports<'a
     })
 }
 
-async fn grant(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<GrantCredits>,
-) -> Answer<Grant> {
-    run(&state, write, StatusCode::CREATED, |command| {
-        command.org = path_id("id", &id)?;
+impl RoutedCommand for GrantCredits {
+    type Path = String;
+
+    fn fill(&mut self, _state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        self.org = path_id("id", &id)?;
         Ok(())
-    })
-    .await
+    }
 }
 
-async fn record_usage(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<RecordUsage>,
-) -> Answer<UsageRecord> {
-    run(&state, write, StatusCode::CREATED, |command| {
-        command.org = path_id("id", &id)?;
+impl RoutedCommand for RecordUsage {
+    type Path = String;
+
+    fn fill(&mut self, _state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        self.org = path_id("id", &id)?;
         Ok(())
-    })
-    .await
+    }
 }
 
 async fn current_usage(
@@ -259,16 +250,13 @@ async fn billing(
         .ok_or_else(|| Error::not_found("billing settings of org", reports.org))
 }
 
-async fn set_billing(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<SetBilling>,
-) -> Answer<BillingSettings> {
-    run(&state, write, StatusCode::CREATED, |command| {
-        command.org = path_id("id", &id)?;
+impl RoutedCommand for SetBilling {
+    type Path = String;
+
+    fn fill(&mut self, _state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        self.org = path_id("id", &id)?;
         Ok(())
-    })
-    .await
+    }
 }
 
 /// The seat charges of the current period, by user id.
@@ -302,20 +290,17 @@ async fn verify(
         .map(Json)
 }
 
-async fn reverse(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<ReverseTransaction>,
-) -> Answer<LedgerTransaction> {
-    run(&state, write, StatusCode::CREATED, |command| {
+impl RoutedCommand for ReverseTransaction {
+    type Path = String;
+
+    fn fill(&mut self, state: &ApiState, id: Self::Path) -> Result<(), Error> {
         let id: Uuid = path_id("id", &id)?;
         let original: LedgerTransaction = state
             .app
             .store
             .get(&keys::transaction(id))?
             .ok_or_else(|| Error::not_found("transaction", id))?;
-        (command.transaction, command.org) = (id, original.org);
+        (self.transaction, self.org) = (id, original.org);
         Ok(())
-    })
-    .await
+    }
 }

@@ -1,19 +1,17 @@
 //! Users, organizations, their members, invitations and audit log.
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use axum::Json;
 
-use super::common::{org, run, visible_org, visible_page, Answer, PageQuery};
+use super::common::{command_handler, org, visible_org, visible_page, PageQuery, RoutedCommand};
 use super::endpoint::{self, endpoint, Body, Endpoint, Takes};
-use super::extract::{path_id, ActingUser, ApiPath, Write};
+use super::extract::{path_id, ActingUser, ApiPath};
 use super::ApiState;
 use crate::app::Actor;
 use crate::authz::EntityRef;
 use crate::command::{
-    AcceptInvitation, Accepted, AddMember, AuditRecord, ChangeRole, CreateOrg, CreateUser,
-    InvitationRef, Invite, RemoveMember, ResendInvitation, RevokeInvitation, SetDefaultWorkspace,
-    UpdateOrg,
+    AcceptInvitation, AddMember, AuditRecord, ChangeRole, CreateOrg, CreateUser, InvitationRef,
+    Invite, RemoveMember, ResendInvitation, RevokeInvitation, SetDefaultWorkspace, UpdateOrg,
 };
 use crate::error::Error;
 use crate::store::{keys, Invitation, Membership, Org, Page, User};
@@ -21,7 +19,7 @@ use crate::store::{keys, Invitation, Membership, Org, Page, User};
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
         endpoint!(
-            Post "/v1/users" => create_user,
+            Post "/v1/users" => command_handler::<CreateUser, 201>,
             "Create a user (system actor only)",
             Takes::Command("CreateUser", r#"{"email": "ann@acme.com"}"#),
             201,
@@ -37,7 +35,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Post "/v1/orgs" => create_org,
+            Post "/v1/orgs" => command_handler::<CreateOrg, 201>,
             "Create an org with its default workspace (system actor only)",
             Takes::Command("CreateOrg", r#"{"name": "Acme", "plan": "pro", "seat_limit": 25, "admin": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}"#),
             201,
@@ -53,7 +51,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Patch "/v1/orgs/{id}" => update_org,
+            Patch "/v1/orgs/{id}" => command_handler::<UpdateOrg, 200>,
             "Change name, auto-join role or invitation mode (UpdateOrg), plan or seat limit (ManagePlan, the vendor's); `verified_domains` is refused (claim domains instead)",
             Takes::Command("UpdateOrg", r#"{"name": "Acme Inc.", "autojoin_role": "member"}"#),
             200,
@@ -61,7 +59,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::WRITE,
         ),
         endpoint!(
-            Put "/v1/orgs/{id}/default-workspace" => set_default_workspace,
+            Put "/v1/orgs/{id}/default-workspace" => command_handler::<SetDefaultWorkspace, 200>,
             "Make one of the org's workspaces its default (SetDefaultWorkspace)",
             Takes::Command("SetDefaultWorkspace", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}"#),
             200,
@@ -77,7 +75,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/members" => add_member,
+            Post "/v1/orgs/{id}/members" => command_handler::<AddMember, 201>,
             "Add an existing user with a role (InviteMember)",
             Takes::Command("AddMember", r#"{"user": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01", "role": "member"}"#),
             201,
@@ -85,7 +83,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::WRITE,
         ),
         endpoint!(
-            Patch "/v1/orgs/{id}/members/{user}" => change_role,
+            Patch "/v1/orgs/{id}/members/{user}" => command_handler::<ChangeRole, 200>,
             "Promote or demote a member; 409 last_admin for the last Admin (ChangeRole)",
             Takes::Command("ChangeRole", r#"{"role": "admin"}"#),
             200,
@@ -93,7 +91,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::WRITE,
         ),
         endpoint!(
-            Delete "/v1/orgs/{id}/members/{user}" => remove_member,
+            Delete "/v1/orgs/{id}/members/{user}" => command_handler::<RemoveMember, 200>,
             "Remove a member and their workspace memberships; 409 last_admin (RemoveMember)",
             Takes::Command(endpoint::NO_FIELDS, "{}"),
             200,
@@ -109,7 +107,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::FILTERED,
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/invitations" => invite,
+            Post "/v1/orgs/{id}/invitations" => command_handler::<Invite, 201>,
             "Invite an email address with a role; 409 invitation_pending or already_member (InviteMember)",
             Takes::Command("Invite", r#"{"email": "bob@acme.com", "role": "member"}"#),
             201,
@@ -125,7 +123,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/invitations/{invitation}/revoke" => revoke_invitation,
+            Post "/v1/orgs/{id}/invitations/{invitation}/revoke" => command_handler::<RevokeInvitation, 200>,
             "Revoke; 409 invitation_accepted, 410 invitation_revoked (InviteMember)",
             Takes::Command(endpoint::NO_FIELDS, "{}"),
             200,
@@ -133,7 +131,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             &[403, 404, 409, 410],
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/invitations/{invitation}/resend" => resend_invitation,
+            Post "/v1/orgs/{id}/invitations/{invitation}/resend" => command_handler::<ResendInvitation, 200>,
             "Pending again with a new expiry (InviteMember)",
             Takes::Command(endpoint::NO_FIELDS, "{}"),
             200,
@@ -141,7 +139,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             &[403, 404, 409, 410],
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/invitations/{invitation}/accept" => accept_invitation,
+            Post "/v1/orgs/{id}/invitations/{invitation}/accept" => command_handler::<AcceptInvitation, 200>,
             "Accept as the invited user (email must match); 409 invitation_accepted, 410 invitation_expired/invitation_revoked",
             Takes::Command(endpoint::NO_FIELDS, "{}"),
             200,
@@ -159,8 +157,12 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-async fn create_user(State(state): State<ApiState>, write: Write<CreateUser>) -> Answer<User> {
-    run(&state, write, StatusCode::CREATED, |_| Ok(())).await
+impl RoutedCommand for CreateUser {
+    type Path = ();
+
+    fn fill(&mut self, _state: &ApiState, (): Self::Path) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 async fn get_user(
@@ -180,8 +182,12 @@ async fn get_user(
         .ok_or_else(|| Error::not_found("user", id))
 }
 
-async fn create_org(State(state): State<ApiState>, write: Write<CreateOrg>) -> Answer<Org> {
-    run(&state, write, StatusCode::CREATED, |_| Ok(())).await
+impl RoutedCommand for CreateOrg {
+    type Path = ();
+
+    fn fill(&mut self, _state: &ApiState, (): Self::Path) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 async fn get_org(
@@ -192,28 +198,22 @@ async fn get_org(
     visible_org(&state, actor, &id, "ViewOrg").map(Json)
 }
 
-async fn update_org(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<UpdateOrg>,
-) -> Answer<Org> {
-    run(&state, write, StatusCode::OK, |command| {
-        command.org = path_id("id", &id)?;
+impl RoutedCommand for UpdateOrg {
+    type Path = String;
+
+    fn fill(&mut self, _state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        self.org = path_id("id", &id)?;
         Ok(())
-    })
-    .await
+    }
 }
 
-async fn set_default_workspace(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<SetDefaultWorkspace>,
-) -> Answer<Org> {
-    run(&state, write, StatusCode::OK, |command| {
-        command.org = path_id("id", &id)?;
+impl RoutedCommand for SetDefaultWorkspace {
+    type Path = String;
+
+    fn fill(&mut self, _state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        self.org = path_id("id", &id)?;
         Ok(())
-    })
-    .await
+    }
 }
 
 /// The org's members. A membership has no read of its own: the org's
@@ -233,53 +233,41 @@ async fn list_members(
         .map(Json)
 }
 
-async fn add_member(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<AddMember>,
-) -> Answer<Membership> {
-    run(&state, write, StatusCode::CREATED, |command| {
-        command.org = path_id("id", &id)?;
+impl RoutedCommand for AddMember {
+    type Path = String;
+
+    fn fill(&mut self, _state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        self.org = path_id("id", &id)?;
         Ok(())
-    })
-    .await
+    }
 }
 
-async fn change_role(
-    State(state): State<ApiState>,
-    ApiPath((id, user)): ApiPath<(String, String)>,
-    write: Write<ChangeRole>,
-) -> Answer<Membership> {
-    run(&state, write, StatusCode::OK, |command| {
-        (command.org, command.user) = (path_id("id", &id)?, path_id("user", &user)?);
+impl RoutedCommand for ChangeRole {
+    type Path = (String, String);
+
+    fn fill(&mut self, _state: &ApiState, (id, user): Self::Path) -> Result<(), Error> {
+        (self.org, self.user) = (path_id("id", &id)?, path_id("user", &user)?);
         Ok(())
-    })
-    .await
+    }
 }
 
-async fn remove_member(
-    State(state): State<ApiState>,
-    ApiPath((id, user)): ApiPath<(String, String)>,
-    write: Write<RemoveMember>,
-) -> Answer<Membership> {
-    run(&state, write, StatusCode::OK, |command| {
-        (command.org, command.user) = (path_id("id", &id)?, path_id("user", &user)?);
+impl RoutedCommand for RemoveMember {
+    type Path = (String, String);
+
+    fn fill(&mut self, _state: &ApiState, (id, user): Self::Path) -> Result<(), Error> {
+        (self.org, self.user) = (path_id("id", &id)?, path_id("user", &user)?);
         Ok(())
-    })
-    .await
+    }
 }
 
-async fn invite(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<Invite>,
-) -> Answer<Invitation> {
-    run(&state, write, StatusCode::CREATED, |command| {
-        command.org = path_id("id", &id)?;
-        command.ttl = state.settings.invitation_ttl;
+impl RoutedCommand for Invite {
+    type Path = String;
+
+    fn fill(&mut self, state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        self.org = path_id("id", &id)?;
+        self.ttl = state.settings.invitation_ttl;
         Ok(())
-    })
-    .await
+    }
 }
 
 /// The org's invitations that the actor may read one by one, oldest
@@ -351,42 +339,33 @@ fn invitation_ref(id: &str, invitation: &str) -> Result<InvitationRef, Error> {
     })
 }
 
-async fn revoke_invitation(
-    State(state): State<ApiState>,
-    ApiPath((id, invitation)): ApiPath<(String, String)>,
-    write: Write<RevokeInvitation>,
-) -> Answer<Invitation> {
-    run(&state, write, StatusCode::OK, |command| {
-        command.0 = invitation_ref(&id, &invitation)?;
+impl RoutedCommand for RevokeInvitation {
+    type Path = (String, String);
+
+    fn fill(&mut self, _state: &ApiState, (id, invitation): Self::Path) -> Result<(), Error> {
+        self.0 = invitation_ref(&id, &invitation)?;
         Ok(())
-    })
-    .await
+    }
 }
 
-async fn resend_invitation(
-    State(state): State<ApiState>,
-    ApiPath((id, invitation)): ApiPath<(String, String)>,
-    write: Write<ResendInvitation>,
-) -> Answer<Invitation> {
-    run(&state, write, StatusCode::OK, |command| {
+impl RoutedCommand for ResendInvitation {
+    type Path = (String, String);
+
+    fn fill(&mut self, state: &ApiState, (id, invitation): Self::Path) -> Result<(), Error> {
         let target = invitation_ref(&id, &invitation)?;
-        (command.org, command.invitation) = (target.org, target.invitation);
-        command.ttl = state.settings.invitation_ttl;
+        (self.org, self.invitation) = (target.org, target.invitation);
+        self.ttl = state.settings.invitation_ttl;
         Ok(())
-    })
-    .await
+    }
 }
 
-async fn accept_invitation(
-    State(state): State<ApiState>,
-    ApiPath((id, invitation)): ApiPath<(String, String)>,
-    write: Write<AcceptInvitation>,
-) -> Answer<Accepted> {
-    run(&state, write, StatusCode::OK, |command| {
-        command.0 = invitation_ref(&id, &invitation)?;
+impl RoutedCommand for AcceptInvitation {
+    type Path = (String, String);
+
+    fn fill(&mut self, _state: &ApiState, (id, invitation): Self::Path) -> Result<(), Error> {
+        self.0 = invitation_ref(&id, &invitation)?;
         Ok(())
-    })
-    .await
+    }
 }
 
 /// Newest first; `after` is the `next` of the previous page. An audit

@@ -2,14 +2,13 @@
 //! credential's secret.
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::common::{resource, run, visible_page, workspace, Answer, PageQuery};
+use super::common::{command_handler, resource, visible_page, workspace, PageQuery, RoutedCommand};
 use super::endpoint::{self, endpoint, Body, Endpoint, Takes};
-use super::extract::{ActingUser, ApiPath, Write};
+use super::extract::{ActingUser, ApiPath};
 use super::ApiState;
 use crate::app::Actor;
 use crate::authz::EntityRef;
@@ -33,7 +32,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::FILTERED,
         ),
         endpoint!(
-            Post "/v1/workspaces/{id}/resources" => register_resource,
+            Post "/v1/workspaces/{id}/resources" => command_handler::<RegisterResource, 201>,
             "Register a resource; a Credential may carry a `secret`, stored sealed (CreateResource)",
             Takes::Command("RegisterResource", r#"{"type": "Flow", "attributes": {"name": "Nightly sync"}}"#),
             201,
@@ -49,7 +48,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Delete "/v1/resources/{id}" => delete_resource,
+            Delete "/v1/resources/{id}" => command_handler::<DeleteResource, 200>,
             "Delete a resource (a folder once empty) and its secret (DeleteResource)",
             Takes::Command(endpoint::NO_FIELDS, "{}"),
             200,
@@ -57,7 +56,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::WRITE,
         ),
         endpoint!(
-            Post "/v1/resources/{id}/move" => move_resource,
+            Post "/v1/resources/{id}/move" => command_handler::<MoveResource, 200>,
             "Move to another workspace of the same org; 409 cross_org_move (MoveResource on it, CreateResource on the destination)",
             Takes::Command("MoveResource", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}"#),
             200,
@@ -103,18 +102,15 @@ async fn list_resources(
     )
 }
 
-async fn register_resource(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<RegisterResource>,
-) -> Answer<Resource> {
-    run(&state, write, StatusCode::CREATED, |command| {
-        let workspace = workspace(&state, &id)?;
-        (command.org, command.workspace) = (workspace.org, workspace.id);
-        command.seal_secret(&state.settings.credential_key)?;
+impl RoutedCommand for RegisterResource {
+    type Path = String;
+
+    fn fill(&mut self, state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        let workspace = workspace(state, &id)?;
+        (self.org, self.workspace) = (workspace.org, workspace.id);
+        self.seal_secret(&state.settings.credential_key)?;
         Ok(())
-    })
-    .await
+    }
 }
 
 async fn get_resource(
@@ -139,28 +135,22 @@ fn authorize_read(state: &ApiState, actor: Actor, resource: &Resource) -> Result
         .map(drop)
 }
 
-async fn delete_resource(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<DeleteResource>,
-) -> Answer<Resource> {
-    run(&state, write, StatusCode::OK, |command| {
-        command.target = ResourceRef::of(&resource(&state, &id)?);
+impl RoutedCommand for DeleteResource {
+    type Path = String;
+
+    fn fill(&mut self, state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        self.target = ResourceRef::of(&resource(state, &id)?);
         Ok(())
-    })
-    .await
+    }
 }
 
-async fn move_resource(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<MoveResource>,
-) -> Answer<Resource> {
-    run(&state, write, StatusCode::OK, |command| {
-        command.target = ResourceRef::of(&resource(&state, &id)?);
+impl RoutedCommand for MoveResource {
+    type Path = String;
+
+    fn fill(&mut self, state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        self.target = ResourceRef::of(&resource(state, &id)?);
         Ok(())
-    })
-    .await
+    }
 }
 
 /// A credential's secret, in the clear.

@@ -1,13 +1,12 @@
 //! Workspaces, their members and access requests.
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
-use super::common::{org, run, visible_page, workspace, Answer, PageQuery};
+use super::common::{command_handler, org, visible_page, workspace, PageQuery, RoutedCommand};
 use super::endpoint::{self, endpoint, Body, Endpoint, Takes};
-use super::extract::{path_id, ActingUser, ApiPath, Write};
+use super::extract::{path_id, ActingUser, ApiPath};
 use super::ApiState;
 use crate::app::Actor;
 use crate::authz::EntityRef;
@@ -29,7 +28,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::FILTERED,
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/workspaces" => create_workspace,
+            Post "/v1/orgs/{id}/workspaces" => command_handler::<CreateWorkspace, 201>,
             "Create a workspace; beyond the default one needs Pro+ (CreateWorkspace)",
             Takes::Command("CreateWorkspace", r#"{"name": "Marketing"}"#),
             201,
@@ -45,7 +44,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Patch "/v1/workspaces/{id}" => rename_workspace,
+            Patch "/v1/workspaces/{id}" => command_handler::<RenameWorkspace, 200>,
             "Rename (UpdateWorkspace)",
             Takes::Command("RenameWorkspace", r#"{"name": "Growth"}"#),
             200,
@@ -53,7 +52,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::WRITE,
         ),
         endpoint!(
-            Delete "/v1/workspaces/{id}" => delete_workspace,
+            Delete "/v1/workspaces/{id}" => command_handler::<DeleteWorkspace, 200>,
             "Delete an empty, non-default workspace; 409 default_workspace or workspace_not_empty (DeleteWorkspace)",
             Takes::Command(endpoint::NO_FIELDS, "{}"),
             200,
@@ -69,7 +68,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Post "/v1/workspaces/{id}/members" => add_member,
+            Post "/v1/workspaces/{id}/members" => command_handler::<AddWorkspaceMember, 201>,
             "Add an org member (ManageWorkspaceMembers)",
             Takes::Command("AddWorkspaceMember", r#"{"email": "bob@acme.com", "role": "editor"}"#),
             201,
@@ -77,7 +76,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::WRITE,
         ),
         endpoint!(
-            Patch "/v1/workspaces/{id}/members/{user}" => change_member_role,
+            Patch "/v1/workspaces/{id}/members/{user}" => command_handler::<ChangeWorkspaceRole, 200>,
             "Change a workspace role (ManageWorkspaceMembers)",
             Takes::Command("ChangeWorkspaceRole", r#"{"role": "viewer"}"#),
             200,
@@ -85,7 +84,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::WRITE,
         ),
         endpoint!(
-            Delete "/v1/workspaces/{id}/members/{user}" => remove_member,
+            Delete "/v1/workspaces/{id}/members/{user}" => command_handler::<RemoveWorkspaceMember, 200>,
             "Remove from the workspace (ManageWorkspaceMembers)",
             Takes::Command(endpoint::NO_FIELDS, "{}"),
             200,
@@ -101,7 +100,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::FILTERED,
         ),
         endpoint!(
-            Post "/v1/workspaces/{id}/access-requests" => request_access,
+            Post "/v1/workspaces/{id}/access-requests" => command_handler::<RequestAccess, 201>,
             "Ask to join as the acting user; 409 access_request_open or already_member (RequestAccess)",
             Takes::Command("RequestAccess", r#"{"message": "I run the spring campaign"}"#),
             201,
@@ -117,7 +116,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Post "/v1/workspaces/{id}/access-requests/{request}/approve" => approve_request,
+            Post "/v1/workspaces/{id}/access-requests/{request}/approve" => command_handler::<ApproveAccessRequest, 200>,
             "Approve with a role; 409 access_request_decided (ManageWorkspaceMembers)",
             Takes::Command("ApproveAccessRequest", r#"{"role": "editor"}"#),
             200,
@@ -125,7 +124,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::WRITE,
         ),
         endpoint!(
-            Post "/v1/workspaces/{id}/access-requests/{request}/deny" => deny_request,
+            Post "/v1/workspaces/{id}/access-requests/{request}/deny" => command_handler::<DenyAccessRequest, 200>,
             "Deny; 409 access_request_decided (ManageWorkspaceMembers)",
             Takes::Command(endpoint::NO_FIELDS, "{}"),
             200,
@@ -182,16 +181,13 @@ async fn list_workspaces(
     )
 }
 
-async fn create_workspace(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<CreateWorkspace>,
-) -> Answer<Workspace> {
-    run(&state, write, StatusCode::CREATED, |command| {
-        command.org = path_id("id", &id)?;
+impl RoutedCommand for CreateWorkspace {
+    type Path = String;
+
+    fn fill(&mut self, _state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        self.org = path_id("id", &id)?;
         Ok(())
-    })
-    .await
+    }
 }
 
 async fn get_workspace(
@@ -216,30 +212,24 @@ fn authorize_read(state: &ApiState, actor: Actor, workspace: &Workspace) -> Resu
         .map(drop)
 }
 
-async fn rename_workspace(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<RenameWorkspace>,
-) -> Answer<Workspace> {
-    run(&state, write, StatusCode::OK, |command| {
-        let workspace = workspace(&state, &id)?;
-        (command.org, command.workspace) = (workspace.org, workspace.id);
+impl RoutedCommand for RenameWorkspace {
+    type Path = String;
+
+    fn fill(&mut self, state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        let workspace = workspace(state, &id)?;
+        (self.org, self.workspace) = (workspace.org, workspace.id);
         Ok(())
-    })
-    .await
+    }
 }
 
-async fn delete_workspace(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<DeleteWorkspace>,
-) -> Answer<Workspace> {
-    run(&state, write, StatusCode::OK, |command| {
-        let workspace = workspace(&state, &id)?;
-        (command.org, command.workspace) = (workspace.org, workspace.id);
+impl RoutedCommand for DeleteWorkspace {
+    type Path = String;
+
+    fn fill(&mut self, state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        let workspace = workspace(state, &id)?;
+        (self.org, self.workspace) = (workspace.org, workspace.id);
         Ok(())
-    })
-    .await
+    }
 }
 
 /// The workspace's members. A membership has no read of its own: who may
@@ -265,58 +255,46 @@ async fn list_members(
         .map(Json)
 }
 
-async fn add_member(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<AddWorkspaceMember>,
-) -> Answer<WorkspaceMember> {
-    run(&state, write, StatusCode::CREATED, |command| {
-        let workspace = workspace(&state, &id)?;
-        (command.org, command.workspace) = (workspace.org, workspace.id);
+impl RoutedCommand for AddWorkspaceMember {
+    type Path = String;
+
+    fn fill(&mut self, state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        let workspace = workspace(state, &id)?;
+        (self.org, self.workspace) = (workspace.org, workspace.id);
         Ok(())
-    })
-    .await
+    }
 }
 
-async fn change_member_role(
-    State(state): State<ApiState>,
-    ApiPath((id, user)): ApiPath<(String, String)>,
-    write: Write<ChangeWorkspaceRole>,
-) -> Answer<WorkspaceMember> {
-    run(&state, write, StatusCode::OK, |command| {
-        let workspace = workspace(&state, &id)?;
-        (command.org, command.workspace) = (workspace.org, workspace.id);
-        command.user = path_id("user", &user)?;
+impl RoutedCommand for ChangeWorkspaceRole {
+    type Path = (String, String);
+
+    fn fill(&mut self, state: &ApiState, (id, user): Self::Path) -> Result<(), Error> {
+        let workspace = workspace(state, &id)?;
+        (self.org, self.workspace) = (workspace.org, workspace.id);
+        self.user = path_id("user", &user)?;
         Ok(())
-    })
-    .await
+    }
 }
 
-async fn remove_member(
-    State(state): State<ApiState>,
-    ApiPath((id, user)): ApiPath<(String, String)>,
-    write: Write<RemoveWorkspaceMember>,
-) -> Answer<WorkspaceMember> {
-    run(&state, write, StatusCode::OK, |command| {
-        let workspace = workspace(&state, &id)?;
-        (command.org, command.workspace) = (workspace.org, workspace.id);
-        command.user = path_id("user", &user)?;
+impl RoutedCommand for RemoveWorkspaceMember {
+    type Path = (String, String);
+
+    fn fill(&mut self, state: &ApiState, (id, user): Self::Path) -> Result<(), Error> {
+        let workspace = workspace(state, &id)?;
+        (self.org, self.workspace) = (workspace.org, workspace.id);
+        self.user = path_id("user", &user)?;
         Ok(())
-    })
-    .await
+    }
 }
 
-async fn request_access(
-    State(state): State<ApiState>,
-    ApiPath(id): ApiPath<String>,
-    write: Write<RequestAccess>,
-) -> Answer<AccessRequest> {
-    run(&state, write, StatusCode::CREATED, |command| {
-        let workspace = workspace(&state, &id)?;
-        (command.org, command.workspace) = (workspace.org, workspace.id);
+impl RoutedCommand for RequestAccess {
+    type Path = String;
+
+    fn fill(&mut self, state: &ApiState, id: Self::Path) -> Result<(), Error> {
+        let workspace = workspace(state, &id)?;
+        (self.org, self.workspace) = (workspace.org, workspace.id);
         Ok(())
-    })
-    .await
+    }
 }
 
 /// The workspace's access requests that the actor may read one by one,
@@ -382,30 +360,24 @@ fn authorize_request_read(
         .map(drop)
 }
 
-async fn approve_request(
-    State(state): State<ApiState>,
-    ApiPath((id, request)): ApiPath<(String, String)>,
-    write: Write<ApproveAccessRequest>,
-) -> Answer<AccessRequest> {
-    run(&state, write, StatusCode::OK, |command| {
-        let workspace = workspace(&state, &id)?;
-        (command.org, command.workspace) = (workspace.org, workspace.id);
-        command.request = path_id("request", &request)?;
+impl RoutedCommand for ApproveAccessRequest {
+    type Path = (String, String);
+
+    fn fill(&mut self, state: &ApiState, (id, request): Self::Path) -> Result<(), Error> {
+        let workspace = workspace(state, &id)?;
+        (self.org, self.workspace) = (workspace.org, workspace.id);
+        self.request = path_id("request", &request)?;
         Ok(())
-    })
-    .await
+    }
 }
 
-async fn deny_request(
-    State(state): State<ApiState>,
-    ApiPath((id, request)): ApiPath<(String, String)>,
-    write: Write<DenyAccessRequest>,
-) -> Answer<AccessRequest> {
-    run(&state, write, StatusCode::OK, |command| {
-        let workspace = workspace(&state, &id)?;
-        (command.org, command.workspace) = (workspace.org, workspace.id);
-        command.request = path_id("request", &request)?;
+impl RoutedCommand for DenyAccessRequest {
+    type Path = (String, String);
+
+    fn fill(&mut self, state: &ApiState, (id, request): Self::Path) -> Result<(), Error> {
+        let workspace = workspace(state, &id)?;
+        (self.org, self.workspace) = (workspace.org, workspace.id);
+        self.request = path_id("request", &request)?;
         Ok(())
-    })
-    .await
+    }
 }
