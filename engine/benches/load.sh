@@ -1,32 +1,49 @@
 #!/usr/bin/env bash
-# Load test: POST /v1/authorize throughput of Warden, with USERS users in its
-# database, next to the ceiling server (benches/ceiling.rs: same JSON parsing,
-# constant answer), both on loopback, in the same run. Prints both figures,
-# their ratio (goal ≥ 0.5 with 1M users) and Warden's resident memory.
+# Load test: POST /v1/authorize through the real server on loopback, with
+# USERS users in its database, next to the ceiling server
+# (benches/ceiling.rs: same JSON parsing, constant answer), in one run.
+# The traffic is real traffic (benches/mix.lua): checks drawn at random over
+# the whole population, Allow and Deny mixed, so the working set is larger
+# than every cache:
+#   uniform   every org alike
+#   zipf      a few hot orgs (org rank drawn with probability ~ 1/rank)
+#   writes    uniform, with WRITES % writes among the checks (a flow
+#             registered, a member's role set), each acknowledged on disk
+#   one body  the same check repeated: a reference line, not real traffic
+# For each: requests/s, latency p50/p99, and the server's CPU time per
+# request; the ceiling serves the same checks (no writes).
 #
-#   engine/benches/load.sh [USERS=1000000] [SECONDS=10] [CONNECTIONS=16]
+#   engine/benches/load.sh [USERS=1000000] [SECONDS=10] [CONNECTIONS=16] [WRITES=2]
 #
 # Needs wrk (Debian: apt-get install -y wrk). The seeded database is kept in
-# target/bench-data/users-USERS and reused by later runs.
+# target/bench-data/PROFILE-users-USERS and reused by later runs; the writes runs
+# grow it a little.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 USERS=${1:-1000000}
 DURATION=${2:-10}
 CONNECTIONS=${3:-16}
+WRITES=${4:-2}
 TOKEN=load-test-token-0123456789
 command -v wrk >/dev/null || { echo "load.sh: wrk not found (apt-get install -y wrk)" >&2; exit 1; }
 
 cd "$ROOT"
-cargo build --quiet --release -p warden --bin warden --example seed --example ceiling
+# PROFILE=debug runs the debug build (to try the script; its figures mean little).
+PROFILE=${PROFILE:-release}
+case $PROFILE in
+    release) cargo build --quiet --release -p warden --bin warden --example seed --example ceiling ;;
+    debug) cargo build --quiet -p warden --bin warden --example seed --example ceiling ;;
+    *) echo "load.sh: PROFILE is release or debug" >&2; exit 1 ;;
+esac
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-DATA=$TARGET/bench-data/users-$USERS
+DATA=$TARGET/bench-data/$PROFILE-users-$USERS
 WORK=$(mktemp -d)
 PIDS=()
 trap 'kill ${PIDS[@]+"${PIDS[@]}"} 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 echo "load.sh: seeding $USERS users into $DATA (reused when present)" >&2
-BODY=$("$TARGET/release/examples/seed" "$DATA" "$USERS")
+BODY=$("$TARGET/$PROFILE/examples/seed" "$DATA" "$USERS")
 
 # Starts a server in the background (in this shell, so its pid is kept).
 start() {
@@ -45,10 +62,10 @@ url_of() {
     echo "load.sh: $1 did not start: $(cat "$WORK/$1.log")" >&2; exit 1
 }
 
-WARDEN_ADMIN_TOKEN=$TOKEN WARDEN_LOG=warn start warden "$TARGET/release/warden" serve \
+WARDEN_ADMIN_TOKEN=$TOKEN WARDEN_LOG=warn start warden "$TARGET/$PROFILE/warden" serve \
     --data "$DATA" --policies "$ROOT/policies" --plugins "$WORK" --listen 127.0.0.1:0
 WARDEN_PID=${PIDS[0]}
-start ceiling "$TARGET/release/examples/ceiling" 127.0.0.1:0
+start ceiling "$TARGET/$PROFILE/examples/ceiling" 127.0.0.1:0
 WARDEN_URL=$(url_of warden)
 CEILING_URL=$(url_of ceiling)
 
@@ -58,24 +75,58 @@ wrk.body = '$BODY'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $TOKEN"
 LUA
+TENANTS=$DATA/population.tsv
+MIX=$ROOT/engine/benches/mix.lua
+TICKS=$(getconf CLK_TCK)
 
-# Checks the answer once, then prints requests/second under load.
+# CPU time (user + system) of process $1 so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Runs wrk against $1 with script arguments $2… (none: the one body) and
+# prints "requests req/s p50 p99 cpu-µs-per-request" (CPU of pid $PID_OF).
 measure() {
-    local url=$1/v1/authorize
-    curl -sf -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d "$BODY" "$url" \
-        | grep -q '"decision":"Allow"' || { echo "load.sh: $url did not allow the sample check" >&2; exit 1; }
-    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s "$WORK/post.lua" "$url" | awk '/Requests\/sec/ {print $2}'
+    local url=$1; shift
+    local script=("-s" "$WORK/post.lua")
+    [ $# -gt 0 ] && script=("-s" "$MIX")
+    local before after out
+    before=$(cpu_ticks "$PID_OF")
+    out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${script[@]}" "$url/v1/authorize" \
+        ${1+--} ${1+"$TENANTS"} "$@" ${1+"$TOKEN"} 2>"$WORK/statuses")
+    after=$(cpu_ticks "$PID_OF")
+    # Anything but a success is a failed request, named on stderr.
+    [ -s "$WORK/statuses" ] && cat "$WORK/statuses" >&2
+    echo "$out" | awk -v cpu=$((after - before)) -v hz="$TICKS" '
+        / 50%/ {p50 = $2} / 99%/ {p99 = $2}
+        /requests in/ {n = $1}
+        /Requests\/sec/ {rps = $2}
+        END {printf "%d %.0f %s %s %.0f\n", n, rps, p50, p99, cpu / hz * 1e6 / n}'
 }
 
-WARDEN_RPS=$(measure "$WARDEN_URL")
-CEILING_RPS=$(measure "$CEILING_URL")
+# The sample check is allowed by both servers before anything is measured.
+for url in "$WARDEN_URL" "$CEILING_URL"; do
+    curl -sf -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d "$BODY" "$url/v1/authorize" \
+        | grep -q '"decision":"Allow"' || { echo "load.sh: $url did not allow the sample check" >&2; exit 1; }
+done
+
+CEILING_PID=${PIDS[1]}
+printf "users %d, %ds per line, %d connections, 1 wrk thread\n" "$USERS" "$DURATION" "$CONNECTIONS"
+printf "%-28s %10s %9s %9s %12s %8s\n" "traffic" "req/s" "p50" "p99" "CPU µs/req" "ceiling"
+line() {
+    local name=$1 ceiling=$2; shift 2
+    PID_OF=$WARDEN_PID
+    read -r _ rps p50 p99 cpu < <(measure "$WARDEN_URL" "$@")
+    local ratio="-"
+    if [ "$ceiling" = yes ]; then
+        PID_OF=$CEILING_PID
+        read -r _ crps _ _ _ < <(measure "$CEILING_URL" "$@")
+        ratio=$(awk -v w="$rps" -v c="$crps" 'BEGIN {printf "%.2f×", w / c}')
+    fi
+    printf "%-28s %10s %9s %9s %12s %8s\n" "$name" "$rps" "$p50" "$p99" "$cpu" "$ratio"
+}
+line "uniform random checks" yes uniform 0
+line "zipf random checks" yes zipf 0
+line "uniform, ${WRITES} % writes" no uniform "$WRITES"
+line "one body (reference)" yes
 RSS=$(awk '/VmRSS/ {print $2}' "/proc/$WARDEN_PID/status")
 HWM=$(awk '/VmHWM/ {print $2}' "/proc/$WARDEN_PID/status")
-awk -v w="$WARDEN_RPS" -v c="$CEILING_RPS" -v u="$USERS" -v d="$DURATION" -v n="$CONNECTIONS" \
-    -v rss="$RSS" -v hwm="$HWM" 'BEGIN {
-    printf "users %d, %ds, %d connections, 1 wrk thread\n", u, d, n
-    printf "warden   POST /v1/authorize  %10.0f req/s\n", w
-    printf "ceiling  same body, constant %10.0f req/s\n", c
-    printf "ratio                        %10.2f (goal >= 0.5)\n", w / c
-    printf "warden RSS %.0f MiB (peak %.0f MiB)\n", rss / 1024, hwm / 1024
-}'
+printf "warden RSS %.0f MiB (peak %.0f MiB)\n" "$((RSS / 1024))" "$((HWM / 1024))"

@@ -5,7 +5,9 @@
 //! Users come in orgs of `USERS_PER_ORG`; each org has its default
 //! workspace, whose members are all its users, and one flow. A seeded
 //! directory is reused (it holds `population.json`), so the 1M-user
-//! database is built once per machine.
+//! database is built once per machine. `population.tsv` lists every org,
+//! a line each: org, default workspace, flow, then its users (the first is
+//! its Admin), tab-separated: what the load test draws its mix from.
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +24,7 @@ pub const USERS_PER_ORG: usize = 10;
 /// Page cache of the seeded database: far below its size at 1M users.
 pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 const MARKER: &str = "population.json";
+pub const TENANTS: &str = "population.tsv";
 
 /// The ids a benchmark asks about: a member of an org in the middle of
 /// the key space, and a flow of that org's default workspace.
@@ -57,7 +60,8 @@ fn open(data: &Path) -> anyhow::Result<App> {
 /// Opens `data` seeded with `users` users, seeding it first if needed.
 pub fn open_or_seed(data: &Path, users: usize) -> anyhow::Result<(App, Population)> {
     let marker = data.join(MARKER);
-    if let Ok(text) = std::fs::read_to_string(&marker) {
+    let text = std::fs::read_to_string(&marker).ok();
+    if let Some(text) = text.filter(|_| data.join(TENANTS).exists()) {
         let population: Population = serde_json::from_str(&text)?;
         if population.users == users {
             return Ok((open(data)?, population));
@@ -67,18 +71,23 @@ pub fn open_or_seed(data: &Path, users: usize) -> anyhow::Result<(App, Populatio
         std::fs::remove_dir_all(data)?;
     }
     let app = open(data)?;
-    let population = seed(&app, users)?;
+    let population = seed(&app, users, &data.join(TENANTS))?;
     app.store.flush_blocking()?;
     std::fs::write(marker, serde_json::to_string_pretty(&population)?)?;
     Ok((app, population))
 }
 
-fn seed(app: &App, users: usize) -> anyhow::Result<Population> {
+fn seed(app: &App, users: usize, tenants: &Path) -> anyhow::Result<Population> {
+    use std::io::Write as _;
     let orgs = users.div_ceil(USERS_PER_ORG);
+    let mut lines = std::io::BufWriter::new(std::fs::File::create(tenants)?);
     let mut sample = None;
     for index in 0..orgs {
         let members = USERS_PER_ORG.min(users - index * USERS_PER_ORG);
         let seeded = seed_org(app, index, members)?;
+        let ids: Vec<String> = seeded.users.iter().map(Uuid::to_string).collect();
+        let (org, workspace, flow) = (seeded.org, seeded.workspace, seeded.flow);
+        writeln!(lines, "{org}\t{workspace}\t{flow}\t{}", ids.join("\t"))?;
         if index == orgs / 2 {
             sample = Some(seeded);
         }
@@ -86,17 +95,27 @@ fn seed(app: &App, users: usize) -> anyhow::Result<Population> {
             eprintln!("seeded {} of {users} users", (index + 1) * USERS_PER_ORG);
         }
     }
-    let (org, member, flow) = sample.expect("at least one org");
+    lines.flush()?;
+    let sample = sample.expect("at least one org");
     Ok(Population {
         users,
-        org,
-        member,
-        flow,
+        org: sample.org,
+        member: *sample.users.last().expect("orgs have members"),
+        flow: sample.flow,
     })
 }
 
-/// One org with `members` users; returns (org, its last member, its flow).
-fn seed_org(app: &App, index: usize, members: usize) -> anyhow::Result<(Uuid, Uuid, Uuid)> {
+/// One seeded org: its default workspace, its flow, its users (the first
+/// is its Admin).
+struct SeededOrg {
+    org: Uuid,
+    workspace: Uuid,
+    flow: Uuid,
+    users: Vec<Uuid>,
+}
+
+/// One org with `members` users.
+fn seed_org(app: &App, index: usize, members: usize) -> anyhow::Result<SeededOrg> {
     let mut ids = Vec::with_capacity(members);
     for n in 0..members {
         let user = run::<CreateUser>(
@@ -128,7 +147,12 @@ fn seed_org(app: &App, index: usize, members: usize) -> anyhow::Result<(Uuid, Uu
             c.workspace = workspace;
         },
     )?;
-    Ok((org.id, *ids.last().expect("orgs have members"), flow.id))
+    Ok(SeededOrg {
+        org: org.id,
+        workspace,
+        flow: flow.id,
+        users: ids,
+    })
 }
 
 /// Parses `body` as the HTTP layer would, fills the path fields, executes.

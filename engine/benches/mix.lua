@@ -1,0 +1,109 @@
+-- The load test's traffic (benches/load.sh), one request at a time, drawn
+-- at random from the whole seeded population (population.tsv: org,
+-- workspace, flow, users…; the first user is the org's Admin):
+--   65 % a member running their org's flow (Allow),
+--   30 % a member running another org's flow (Deny),
+--    5 % a member viewing their org or its default workspace,
+-- with WRITES % of the requests writes instead: a flow registered in the
+-- org's workspace, or a member's role set (both through the real write
+-- path, as the system actor).
+--
+--   wrk -s mix.lua URL -- TENANTS MODE WRITES TOKEN
+--
+-- MODE: uniform (every org alike) or zipf (org ranks drawn with
+-- probability ~ 1/rank, so a few orgs are hot; ranks spread over the file).
+
+local tenants = {}
+local mode, writes, token
+-- Answers by status, per thread (a global: `done` reads it from each thread).
+statuses = {}
+
+function init(args)
+  local path = args[1]
+  mode = args[2] or "uniform"
+  writes = tonumber(args[3] or "0")
+  token = args[4]
+  for line in io.lines(path) do
+    local fields = {}
+    for field in line:gmatch("[^\t]+") do
+      fields[#fields + 1] = field
+    end
+    tenants[#tenants + 1] = fields
+  end
+  -- Each wrk thread has its own Lua state: seed each differently.
+  local address = tonumber(tostring({}):match("0x(%x+)") or "0", 16)
+  math.randomseed(os.time() + address)
+end
+
+local function tenant()
+  local n = #tenants
+  if mode == "zipf" then
+    local rank = math.floor(n ^ math.random())
+    return tenants[(rank * 7919) % n + 1]
+  end
+  return tenants[math.random(n)]
+end
+
+local function member(t)
+  return t[math.random(4, #t)]
+end
+
+local function check(principal, action, kind, id)
+  return string.format(
+    '{"principal":{"type":"User","id":"%s"},"action":{"type":"Action","id":"%s"},"resource":{"type":"%s","id":"%s"}}',
+    principal, action, kind, id)
+end
+
+local headers = {}
+
+local function post(method, path, body)
+  headers["Content-Type"] = "application/json"
+  headers["Authorization"] = "Bearer " .. token
+  return wrk.format(method, path, headers, body)
+end
+
+function request()
+  local t = tenant()
+  local draw = math.random() * 100
+  if draw < writes then
+    if math.random() < 0.5 or #t < 5 then
+      return post("POST", "/v1/workspaces/" .. t[2] .. "/resources",
+        '{"type":"Flow","attributes":{"name":"bench"}}')
+    end
+    return post("PATCH", "/v1/orgs/" .. t[1] .. "/members/" .. t[math.random(5, #t)],
+      '{"role":"member"}')
+  end
+  draw = (draw - writes) / (100 - writes) * 100
+  local who = member(t)
+  local body
+  if draw < 65 then
+    body = check(who, "RunResource", "Flow", t[3])
+  elseif draw < 95 then
+    body = check(who, "RunResource", "Flow", tenant()[3])
+  elseif draw < 97.5 then
+    body = check(who, "ViewOrg", "Org", t[1])
+  else
+    body = check(who, "ViewWorkspace", "Workspace", t[2])
+  end
+  return post("POST", "/v1/authorize", body)
+end
+
+function response(status)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+local threads = {}
+
+function setup(thread)
+  threads[#threads + 1] = thread
+end
+
+function done()
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses") or {}) do
+      if status >= 300 then
+        io.stderr:write(string.format("status %d: %d answers\n", status, count))
+      end
+    end
+  end
+end
