@@ -194,6 +194,76 @@ fn each_layer_keeps_to_its_own_external_crates() {
     assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
 
+/// The files of each directory module (`ledger/`, `command/`…) that name
+/// each other through `super::`: file → its siblings it uses.
+fn sibling_uses() -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut modules = BTreeMap::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+            .collect();
+        let stem = |p: &Path| p.file_stem().unwrap().to_str().unwrap().to_string();
+        let siblings: Vec<String> = files.iter().map(|p| stem(p)).collect();
+        let mut uses = BTreeMap::new();
+        for file in &files {
+            let name = stem(file);
+            if name == "mod" {
+                continue; // the parent: its children use it
+            }
+            let code = production_code(file).replace("super::", "crate::");
+            let named: Vec<String> = modules_named(&code)
+                .into_iter()
+                .filter(|other| *other != name && other != "mod" && siblings.contains(other))
+                .collect();
+            uses.insert(name, named);
+        }
+        modules.insert(stem(&dir), uses);
+    }
+    modules
+}
+
+#[test]
+fn the_files_of_a_module_use_each_other_without_a_cycle() {
+    for (module, uses) in sibling_uses() {
+        // Depth-first: a file met again while its own uses are open is a cycle.
+        fn visit<'a>(
+            file: &'a str,
+            uses: &'a BTreeMap<String, Vec<String>>,
+            open: &mut Vec<&'a str>,
+            done: &mut Vec<&'a str>,
+        ) -> Option<Vec<&'a str>> {
+            if let Some(at) = open.iter().position(|f| *f == file) {
+                return Some(open[at..].to_vec());
+            }
+            if done.contains(&file) {
+                return None;
+            }
+            open.push(file);
+            for next in uses.get(file).into_iter().flatten() {
+                if let Some(cycle) = visit(next, uses, open, done) {
+                    return Some(cycle);
+                }
+            }
+            open.pop();
+            done.push(file);
+            None
+        }
+        let (mut open, mut done) = (Vec::new(), Vec::new());
+        for file in uses.keys() {
+            if let Some(cycle) = visit(file, &uses, &mut open, &mut done) {
+                panic!("{module}: its files use each other in a cycle: {cycle:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn the_reader_sees_grouped_and_plain_paths() {
     let code = "use crate::{error::Error, store::{self, Tx}};\nlet x = crate::ledger::balance(tx);";

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::pipeline::{answer, write, Provenance, Written};
+use super::transaction::{answer, write, Provenance, Written};
 use super::{Command, Idempotency};
 use crate::app::App;
 use crate::error::{Error, Result};

@@ -24,8 +24,8 @@ use crate::ledger::{
     self, keys, AccountId, AccountKind, BillingSettings, CountedUsage, LedgerTransaction, NewGrant,
     NewSpend, PricedBy, UsageRecord, MAX_SEAT_PRICE_CENTS,
 };
-use crate::plugin::guards::MAX_CREDITS_PER_RUN;
 use crate::plugin::types::FlowRun;
+use crate::plugin::types::MAX_CREDITS_PER_RUN;
 use crate::plugin::PluginAnswer;
 use crate::policy::PolicySnapshot;
 use crate::store::{self, Org, Resource, Tx, TxResult, Workspace};

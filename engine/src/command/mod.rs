@@ -19,6 +19,7 @@ mod pipeline;
 mod resource;
 mod seat_pricing;
 mod signup;
+mod transaction;
 mod user;
 mod workspace;
 

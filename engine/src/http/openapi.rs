@@ -36,7 +36,7 @@ use crate::fields::{
     MAX_NAME_CHARS, MAX_NOTE_CHARS,
 };
 use crate::ledger::MAX_SEAT_PRICE_CENTS;
-use crate::plugin::guards::MAX_CREDITS_PER_RUN;
+use crate::plugin::types::MAX_CREDITS_PER_RUN;
 use crate::store::{
     AccessRequest, DomainClaim, Invitation, Membership, Org, OrgRole, Resource, User, Workspace,
     WorkspaceMember, MAX_PAGE_SIZE,

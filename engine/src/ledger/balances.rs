@@ -11,7 +11,7 @@ use super::model::{
     Account, AccountId, AccountKind, BalanceEvent, BillingSettings, LedgerTransaction, OpenLot,
     Period, PeriodSummary, TransactionKind, UsageRecord, WorkspaceUsage,
 };
-use super::{keys, lots, posting};
+use super::{accounts, keys, lots};
 use crate::error::{Error, Result};
 use crate::store::{Page, Store, Tx, TxResult};
 
@@ -333,7 +333,7 @@ impl Reports<'_> {
 /// refuses a cap below the overage already used.
 pub fn set_billing(tx: &Tx, settings: &BillingSettings) -> TxResult<()> {
     let id = AccountId::org(settings.org, AccountKind::OrgCredits);
-    let mut account = posting::account(tx, id)?;
+    let mut account = accounts::account(tx, id)?;
     account.overdraft_limit = settings.overage_cap_credits;
     if !account.within_floor() {
         return Err(Error::conflict(

@@ -13,21 +13,19 @@
 //! - credits taken back (a reversed grant) come from that grant's lot first,
 //!   then from credits that never expire, then from the lots, soonest first;
 //! - when a lot's `expires_at` has passed, the next write that touches the
-//!   org's credits ([`sweep`], first thing in the transaction) posts its
+//!   org's credits (`credits::sweep`, first thing in the transaction) posts its
 //!   remainder `org credits → credits expired`. Reads subtract what is due
 //!   without writing ([`due`]).
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::keys;
 use super::model::{
     AccountId, AccountKind, CreditLot, LedgerTransaction, LotPosting, OpenLot, Side,
     TransactionKind,
 };
-use super::posting::{self, NewTransaction};
+use super::{accounts, keys};
 use crate::error::Error;
 use crate::store::{Tx, TxResult};
 
@@ -115,12 +113,12 @@ fn refill(amount: u64, overage: u64, mut wanted: Vec<LotPosting>) -> Vec<LotPost
 /// The part of the org's credit balance that never expires (negative in
 /// overage).
 fn pool(tx: &Tx, org: Uuid, open: &OpenLots) -> TxResult<i128> {
-    let balance = posting::account(tx, AccountId::org(org, AccountKind::OrgCredits))?.balance();
+    let balance = accounts::account(tx, AccountId::org(org, AccountKind::OrgCredits))?.balance();
     // At most MAX_OPEN_LOTS lots of u64 credits: far inside i128.
     Ok(balance - open.total() as i128)
 }
 
-/// The lot postings of a run spending `amount` (after [`sweep`]).
+/// The lot postings of a run spending `amount` (after `credits::sweep`).
 pub fn spend(tx: &Tx, org: Uuid, amount: u64) -> TxResult<Vec<LotPosting>> {
     Ok(draw(&open_lots(tx, org)?.lots, amount, 0))
 }
@@ -157,38 +155,6 @@ pub fn open(
 
 fn overage(pool: i128) -> u64 {
     u64::try_from(-pool.min(0)).expect("overage within the cap")
-}
-
-/// Posts the expiry of every lot of `org` whose `expires_at` has passed at
-/// `now`, one transaction per lot. Call it first in every transaction that
-/// touches the org's credits.
-pub fn sweep(tx: &Tx, org: Uuid, now: OffsetDateTime) -> TxResult<()> {
-    let open = open_lots(tx, org)?;
-    for lot in open.lots.iter().filter(|l| l.expires_at <= now) {
-        let record: CreditLot = tx.require(&keys::lot(org, lot.lot), "credit lot", lot.lot)?;
-        posting::post(
-            tx,
-            NewTransaction {
-                at: now,
-                org,
-                kind: TransactionKind::Expiry,
-                reference: format!("{}/{}", lot.lot, record.expiries + 1),
-                reverses: None,
-                postings: posting::transfer(
-                    AccountId::org(org, AccountKind::OrgCredits),
-                    AccountId::system(AccountKind::CreditsExpired),
-                    lot.remaining,
-                ),
-                lots: vec![LotPosting {
-                    lot: lot.lot,
-                    side: Side::Debit,
-                    amount: lot.remaining,
-                }],
-                memo: json!({"lot": lot.lot, "expires_at": lot.expires_at.unix_timestamp()}),
-            },
-        )?;
-    }
-    Ok(())
 }
 
 /// The lot postings of reversing `original` (see the module doc); marks a

@@ -16,12 +16,14 @@
 //! below zero only down to its overage cap); every report is read from
 //! counters and indexes, only [`verify`] reads the whole ledger.
 
+mod accounts;
 mod balances;
 mod credits;
 pub mod keys;
 mod lots;
 pub mod model;
 mod posting;
+mod reversal;
 mod seats;
 mod verify;
 
@@ -36,6 +38,7 @@ pub use balances::{supported_time, EARLIEST_YEAR, LATEST_YEAR, SUPPORTED_TIME_PA
 pub use credits::{balance, grant, spend, NewGrant, NewSpend};
 pub use lots::MAX_OPEN_LOTS;
 pub use model::*;
-pub use posting::{reverse, Posted};
+pub use posting::Posted;
+pub use reversal::reverse;
 pub use seats::{charge_seat, NewSeatCharge, SeatChargeOutcome, MAX_SEAT_PRICE_CENTS};
 pub use verify::{verify, Totals, VerifyReport, MAX_REPORTED_VIOLATIONS};

@@ -12,7 +12,7 @@ use super::model::{
     Account, AccountId, AccountKind, Entry, LedgerTransaction, LotPosting, Posting, Side,
     TransactionKind, Unit,
 };
-use super::{keys, lots};
+use super::{accounts, keys, lots};
 use crate::error::Error;
 use crate::store::{Tx, TxResult};
 
@@ -59,13 +59,6 @@ pub fn transfer(debit: AccountId, credit: AccountId, amount: u64) -> Vec<Posting
     vec![line(debit, Side::Debit), line(credit, Side::Credit)]
 }
 
-/// Reads an account, or a fresh one with its kind's flags.
-pub fn account(tx: &Tx, id: AccountId) -> TxResult<Account> {
-    Ok(tx
-        .get(&keys::account(id))?
-        .unwrap_or_else(|| Account::open(id)))
-}
-
 /// Posts `new` and applies its lot postings. Refuses (writing nothing) a
 /// transaction that would take an account past its flags (402
 /// `insufficient_credits` for an org's credits) or overflow a total.
@@ -75,7 +68,7 @@ pub fn post(tx: &Tx, new: NewTransaction) -> TxResult<Posted> {
     for posting in &new.postings {
         assert!(posting.amount > 0, "postings move a positive amount");
         assert_eq!(posting.unit, posting.account.kind.unit(), "posting unit");
-        let mut account = account(tx, posting.account)?;
+        let mut account = accounts::account(tx, posting.account)?;
         assert!(
             !accounts.contains_key(&posting.account),
             "an account appears once per transaction (its entry key is account | transaction)"
@@ -147,60 +140,6 @@ pub(super) fn transaction_id(at: OffsetDateTime, sequence: u64) -> Uuid {
     let counter = u128::from(sequence) << 10;
     let (high, low) = (counter >> 62, counter & ((1 << 62) - 1));
     Uuid::from_u128(millis << 80 | 0x7 << 76 | high << 64 | 0b10 << 62 | low)
-}
-
-/// Posts the mirror image of transaction `original`, at most once. Its
-/// lot postings follow the rules of `lots` (credits a reversed run returns
-/// go back to the lots they came from); lots whose expiry has passed are
-/// swept before and after.
-pub fn reverse(
-    tx: &Tx,
-    original: Uuid,
-    at: OffsetDateTime,
-    memo: serde_json::Value,
-) -> TxResult<Posted> {
-    let reversed: LedgerTransaction =
-        tx.require(&keys::transaction(original), "transaction", original)?;
-    if reversed.kind == TransactionKind::Reversal {
-        return Err(Error::conflict(
-            "reversal_not_reversible",
-            format!("transaction {original} is a reversal; post a new transaction instead"),
-        )
-        .into());
-    }
-    if let Some(by) = tx.get::<Uuid>(&keys::reversal(original))? {
-        return Err(Error::conflict(
-            "already_reversed",
-            format!("transaction {original} was already reversed by {by}"),
-        )
-        .into());
-    }
-    let postings = reversed
-        .postings
-        .iter()
-        .map(|p| Posting {
-            side: p.side.opposite(),
-            ..p.clone()
-        })
-        .collect();
-    lots::sweep(tx, reversed.org, at)?;
-    let lots = lots::reversal(tx, &reversed)?;
-    let posted = post(
-        tx,
-        NewTransaction {
-            at,
-            org: reversed.org,
-            kind: TransactionKind::Reversal,
-            reference: original.to_string(),
-            reverses: Some(original),
-            postings,
-            lots,
-            memo,
-        },
-    )?;
-    tx.put(&keys::reversal(original), &posted.transaction.id)?;
-    lots::sweep(tx, reversed.org, at)?;
-    Ok(posted)
 }
 
 /// Σ debits = Σ credits for every unit: a bug if not, never client input.

@@ -10,8 +10,9 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use super::accounts::account;
 use super::lots::OpenLots;
-use super::posting::{account, post, transfer, NewTransaction};
+use super::posting::{post, transfer, NewTransaction};
 use super::*;
 use crate::app::{Actor, App};
 use crate::command::{

@@ -6,10 +6,10 @@
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::Engine;
 
-use super::answer::Level;
-use super::hooks::Hook;
-use super::runtime::{self, CallState, CallStore};
+use super::hook::Hook;
+use super::sandbox::{self, CallState, CallStore};
 use super::types::{Charge, FlowRun, Join, JoinDecision, Price, SeatEvent, Signup};
+use crate::error::plugin::Level;
 use crate::store::{OrgRole, Plan};
 
 /// The WIT package every hook interface belongs to.
@@ -181,7 +181,7 @@ pub fn decide(
         config: config.to_string(),
     };
     let bindings = pre.instantiate(&mut *store)?;
-    runtime::start_deadline(store);
+    sandbox::start_deadline(store);
     let decision = bindings
         .warden_plugin_autojoin()
         .call_decide(&mut *store, &input)?;
@@ -218,7 +218,7 @@ pub fn seat_charge(
         config: config.to_string(),
     };
     let bindings = pre.instantiate(&mut *store)?;
-    runtime::start_deadline(store);
+    sandbox::start_deadline(store);
     let charge = bindings
         .warden_plugin_seat_billing()
         .call_seat_charge(&mut *store, &input)?;
@@ -253,7 +253,7 @@ pub fn price_run(
         config: config.to_string(),
     };
     let bindings = pre.instantiate(&mut *store)?;
-    runtime::start_deadline(store);
+    sandbox::start_deadline(store);
     let price = bindings
         .warden_plugin_usage_pricing()
         .call_price_run(&mut *store, &input)?;

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::hooks::Hook;
+use super::hook::Hook;
 pub use crate::error::plugin::{FailureKind, Level, LogLine, PluginError};
 
 /// The `plugin` of answers that no plugin produced: the host's own default

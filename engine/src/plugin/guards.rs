@@ -3,12 +3,9 @@
 //! that breaks one is refused as `invalid_output` (fail closed), and some
 //! inputs never reach a plugin at all.
 
-use super::types::{Charge, FlowRun, JoinDecision, Price, SeatEvent, Signup};
+use super::types::{Charge, FlowRun, JoinDecision, Price, SeatEvent, Signup, MAX_CREDITS_PER_RUN};
 use crate::fields::refused_domain;
 use crate::store::OrgRole;
-
-/// The most credits one flow run may cost, whatever a plugin says.
-pub const MAX_CREDITS_PER_RUN: u64 = 1_000_000;
 
 /// The answer for a signup the host refuses before any plugin runs.
 pub fn autojoin_precheck(signup: &Signup) -> Option<JoinDecision> {

@@ -1,72 +1,16 @@
-//! The hooks: their names, and for each one the pieces the host combines on
-//! every call — input validation, host guards, the built-in default and the
-//! typed export of the component.
-
-use std::fmt;
-use std::str::FromStr;
+//! The hooks: for each one the pieces the host combines on every call —
+//! input validation, host guards, the built-in default and the typed export
+//! of the component. Their names are `hook::Hook`.
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::abi::{Prepared, Returned};
-use super::runtime::CallStore;
+use super::hook::Hook;
+use super::sandbox::CallStore;
 use super::types::{Charge, FlowRun, JoinDecision, Price, SeatEvent, Signup};
 use super::{abi, defaults, guards};
 use crate::error::Result;
-
-/// A point where a plugin decides; named like its WIT interface.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Hook {
-    Autojoin,
-    SeatBilling,
-    UsagePricing,
-}
-
-impl Hook {
-    pub const ALL: [Hook; 3] = [Hook::Autojoin, Hook::SeatBilling, Hook::UsagePricing];
-
-    /// The hook's name, which is also its WIT interface's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Hook::Autojoin => "autojoin",
-            Hook::SeatBilling => "seat-billing",
-            Hook::UsagePricing => "usage-pricing",
-        }
-    }
-}
-
-impl fmt::Display for Hook {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Hook {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Hook, String> {
-        Hook::ALL
-            .into_iter()
-            .find(|h| h.name() == s)
-            .ok_or_else(|| {
-                let known: Vec<_> = Hook::ALL.iter().map(|h| h.name()).collect();
-                format!("unknown hook {s:?}; the hooks are {}", known.join(", "))
-            })
-    }
-}
 
 /// Everything the host needs to serve one hook.
 pub trait HookSpec {

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::abi::{self, Prepared};
+use super::abi::{self};
 use super::cache::{self, ArtifactCache};
-use super::hooks::Hook;
+use super::hook::Hook;
 use super::manifest::{Manifest, MANIFEST_FILE, MAX_MANIFEST_BYTES};
-use super::runtime::Runtime;
+use super::runtime::{LoadedPlugin, Runtime};
 
 /// The most plugins one directory may hold.
 pub const MAX_PLUGINS: usize = 64;
@@ -191,19 +191,6 @@ fn read_bounded(path: &Path, root: &Path, max: u64) -> Result<Vec<u8>, String> {
         ));
     }
     Ok(bytes)
-}
-
-/// A plugin ready to serve calls.
-pub struct LoadedPlugin {
-    pub manifest: Manifest,
-    pub sha256: String,
-    pub fingerprint: String,
-    /// The `[config]` table as JSON (for answer records) and as the JSON
-    /// text every call passes; converted once, at load.
-    pub config: serde_json::Value,
-    pub config_text: String,
-    pub prepared: Prepared,
-    pub loaded_at: OffsetDateTime,
 }
 
 /// Compiles (or loads the cached artifact of) the component, checks its

@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::hooks::Hook;
+use super::hook::Hook;
 
 /// The manifest's file name inside a plugin directory.
 pub const MANIFEST_FILE: &str = "plugin.toml";

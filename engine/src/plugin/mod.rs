@@ -19,12 +19,14 @@ mod answer;
 mod cache;
 mod defaults;
 pub mod guards;
+mod hook;
 mod hooks;
 mod load;
 pub mod manifest;
 mod registry;
 pub mod replay;
 mod runtime;
+mod sandbox;
 pub mod types;
 
 use std::collections::BTreeMap;
@@ -39,16 +41,18 @@ use serde_json::Value;
 pub use abi::ABI_VERSION;
 pub use answer::{FailureKind, Level, LogLine, PluginAnswer, PluginError, BUILTIN, HOST_GUARD};
 pub use cache::CACHE_DIR;
-pub use hooks::Hook;
+pub use hook::Hook;
 pub use registry::{
     parse_pins, HookInfo, HookPins, Pin, PinSource, PluginInfo, PluginState, PluginStatus, Problem,
 };
-pub use runtime::{EPOCH_TICK, MAX_CONCURRENT_INSTANCES, MAX_LOG_LINES, MAX_LOG_LINE_BYTES};
+pub use runtime::MAX_CONCURRENT_INSTANCES;
+pub use sandbox::{EPOCH_TICK, MAX_LOG_LINES, MAX_LOG_LINE_BYTES};
 
 use cache::ArtifactCache;
 use hooks::{Autojoin, HookSpec, SeatBilling, UsagePricing};
-use load::{LoadedPlugin, Source};
+use load::Source;
 use registry::{Route, Snapshot, Stats};
+use runtime::LoadedPlugin;
 use runtime::Runtime;
 use types::{Charge, FlowRun, JoinDecision, Price, SeatEvent, Signup};
 

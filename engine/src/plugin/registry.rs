@@ -14,9 +14,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::answer::FailureKind;
-use super::hooks::Hook;
-use super::load::{self, LoadedPlugin, Source};
+use super::hook::Hook;
+use super::load::{self, Source};
 use super::manifest::{self, Limits};
+use super::runtime::LoadedPlugin;
 
 /// The built-in rule's name where a plugin name is expected (in
 /// `[plugin_hooks]` and in status).

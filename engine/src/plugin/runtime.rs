@@ -9,21 +9,23 @@
 
 use std::time::{Duration, Instant};
 
+use time::OffsetDateTime;
+
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError,
-    PoolingAllocationConfig, ResourceLimiter, Store, Trap, UpdateDeadline,
+    PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 
-use super::abi::{self, NotPrepared};
-use super::answer::{FailureKind, Level, LogLine, PluginAnswer, PluginError};
+use super::abi::{self, NotPrepared, Prepared};
+use super::answer::{FailureKind, PluginAnswer, PluginError};
 use super::hooks::HookSpec;
-use super::load::LoadedPlugin;
-use super::manifest::{Limits, MAX_MEMORY_BYTES};
+use super::manifest::{Limits, Manifest, MAX_MEMORY_BYTES};
+use super::sandbox::{
+    past_deadline, start_deadline, wall_clock_limit, CallState, MemoryCapExceeded, EPOCH_TICK,
+    MIN_WALL_CLOCK_GRACE, WALL_CLOCK_PER_CPU_TIME,
+};
 
-/// How often the ticker advances the engine's epoch: the resolution of
-/// `limits.timeout_ms`.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// The most plugin instances alive at once (one per call in flight); a call
 /// beyond it fails as `unavailable` instead of allocating more.
 pub const MAX_CONCURRENT_INSTANCES: u32 = 128;
@@ -35,25 +37,22 @@ const MAX_TABLES_PER_COMPONENT: u32 = 4;
 /// released (a Rust guest's call dirties its stack top, data and a little
 /// heap: a few dozen KiB).
 const KEEP_RESIDENT_BYTES: usize = 1024 * 1024;
-/// The largest table a plugin may grow (funcref tables of Rust guests hold
-/// a few hundred entries).
-const MAX_TABLE_ELEMENTS: usize = 20_000;
-/// Log capture per call: at most this many lines of at most this many bytes;
-/// further lines are counted, not kept.
-pub const MAX_LOG_LINES: usize = 64;
-pub const MAX_LOG_LINE_BYTES: usize = 1024;
-/// A call's wall-clock bound is this many times its CPU-time bound
-/// (`limits.timeout_ms`), and at least `MIN_WALL_CLOCK_GRACE` more: a call
-/// waiting for a core on a loaded machine still finishes, but no call
-/// holds its thread for long, however the OS schedules it.
-const WALL_CLOCK_PER_CPU_TIME: u32 = 4;
-const MIN_WALL_CLOCK_GRACE: Duration = Duration::from_millis(250);
 /// How wasmtime says a call's data would overrun its hostcall fuel, which
 /// we set to `limits.max_output_bytes` (its error type is private).
 const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 
-/// The store of one call.
-pub type CallStore = Store<CallState>;
+/// A plugin ready to serve calls.
+pub struct LoadedPlugin {
+    pub manifest: Manifest,
+    pub sha256: String,
+    pub fingerprint: String,
+    /// The `[config]` table as JSON (for answer records) and as the JSON
+    /// text every call passes; converted once, at load.
+    pub config: serde_json::Value,
+    pub config_text: String,
+    pub prepared: Prepared,
+    pub loaded_at: OffsetDateTime,
+}
 
 /// The engine and linker shared by every plugin.
 pub struct Runtime {
@@ -177,59 +176,6 @@ impl Runtime {
     }
 }
 
-/// Starts the deadline of the call (`limits.timeout_ms`). Hook calls
-/// restart it after instantiation, so only the call itself counts.
-pub fn start_deadline(store: &mut CallStore) {
-    let ticks = store.data().deadline_ticks;
-    let state = store.data_mut();
-    state.cpu_at_start = thread_cpu_time();
-    state.wall_clock_deadline = Instant::now() + state.wall_clock_limit;
-    store.set_epoch_deadline(ticks);
-}
-
-/// Runs when the epoch deadline passes. The epoch measures wall-clock time,
-/// which also counts while the OS runs other threads; on a loaded machine
-/// that would fail calls that did little work. So the call is stopped once
-/// its own thread has used `timeout_ms` of CPU, or once its wall-clock
-/// bound (a multiple of that) has passed; until then the check repeats
-/// every tick. (Fuel bounds the work too.)
-fn past_deadline(state: &mut CallState) -> UpdateDeadline {
-    if thread_cpu_time().saturating_sub(state.cpu_at_start) >= state.timeout {
-        UpdateDeadline::Interrupt
-    } else if Instant::now() >= state.wall_clock_deadline {
-        state.stopped_by_wall_clock = true;
-        UpdateDeadline::Interrupt
-    } else {
-        UpdateDeadline::Continue(1)
-    }
-}
-
-/// The wall-clock bound of a call whose CPU-time bound is `timeout`.
-fn wall_clock_limit(timeout: Duration) -> Duration {
-    (timeout * WALL_CLOCK_PER_CPU_TIME).max(timeout + MIN_WALL_CLOCK_GRACE)
-}
-
-/// CPU time used by the calling thread (a plugin call runs on one thread).
-#[cfg(unix)]
-fn thread_cpu_time() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid timespec to write; the clock id is a
-    // constant every supported unix has.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    assert_eq!(status, 0, "CLOCK_THREAD_CPUTIME_ID is available");
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-}
-
-/// Elsewhere: wall-clock time since an arbitrary start.
-#[cfg(not(unix))]
-fn thread_cpu_time() -> Duration {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    START.get_or_init(Instant::now).elapsed()
-}
-
 /// Names what stopped a call, in the terms of the manifest's limits.
 fn classify(
     error: &wasmtime::Error,
@@ -282,108 +228,6 @@ fn classify(
         ),
         Some(trap) => (FailureKind::Trap, trap.to_string()),
         None => (FailureKind::Trap, format!("{error:#}")),
-    }
-}
-
-/// The plugin asked for more memory than its manifest allows.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "tried to grow its memory to {desired} bytes, over the limit of {cap} (limits.memory_bytes)"
-)]
-struct MemoryCapExceeded {
-    desired: usize,
-    cap: usize,
-}
-
-/// What one call's store holds: its memory cap and the log lines captured.
-pub struct CallState {
-    memory_cap: usize,
-    /// `limits.timeout_ms` in epoch ticks, plus one: the current tick may be
-    /// about to end.
-    deadline_ticks: u64,
-    timeout: Duration,
-    /// The thread's CPU time when the call started.
-    cpu_at_start: Duration,
-    wall_clock_limit: Duration,
-    wall_clock_deadline: Instant,
-    /// The call was stopped by its wall-clock bound, not its CPU time.
-    stopped_by_wall_clock: bool,
-    logs: Vec<LogLine>,
-    dropped_lines: usize,
-}
-
-impl CallState {
-    fn new(limits: &Limits) -> CallState {
-        CallState {
-            memory_cap: limits.memory_bytes as usize,
-            deadline_ticks: limits.timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1,
-            timeout: Duration::from_millis(limits.timeout_ms),
-            cpu_at_start: Duration::ZERO,
-            wall_clock_limit: wall_clock_limit(Duration::from_millis(limits.timeout_ms)),
-            wall_clock_deadline: Instant::now(),
-            stopped_by_wall_clock: false,
-            logs: Vec::new(),
-            dropped_lines: 0,
-        }
-    }
-
-    /// Captures one line, truncated to [`MAX_LOG_LINE_BYTES`]; lines past
-    /// [`MAX_LOG_LINES`] are only counted.
-    pub fn log(&mut self, level: Level, mut message: String) {
-        if self.logs.len() == MAX_LOG_LINES {
-            self.dropped_lines += 1;
-            return;
-        }
-        if message.len() > MAX_LOG_LINE_BYTES {
-            let mut end = MAX_LOG_LINE_BYTES;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-            message.push('…');
-        }
-        self.logs.push(LogLine { level, message });
-    }
-
-    fn into_logs(mut self) -> Vec<LogLine> {
-        if self.dropped_lines > 0 {
-            self.logs.push(LogLine {
-                level: Level::Warn,
-                message: format!(
-                    "(host) {} more log lines dropped: at most {MAX_LOG_LINES} per call",
-                    self.dropped_lines
-                ),
-            });
-        }
-        self.logs
-    }
-}
-
-impl ResourceLimiter for CallState {
-    /// Traps at once, with an error naming the limit, instead of letting
-    /// `memory.grow` return -1 (which a guest may turn into anything).
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.memory_cap {
-            return Err(wasmtime::Error::new(MemoryCapExceeded {
-                desired,
-                cap: self.memory_cap,
-            }));
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }
 

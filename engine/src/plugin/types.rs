@@ -10,6 +10,9 @@ use crate::error::{Error, Result};
 use crate::fields;
 use crate::store::{Org, OrgRole, Plan};
 
+/// The most credits one flow run may cost, whatever a plugin says.
+pub const MAX_CREDITS_PER_RUN: u64 = 1_000_000;
+
 /// The most candidate orgs one signup may carry (bounds the call's input).
 pub const MAX_CANDIDATES: usize = 64;
 
@@ -180,7 +183,7 @@ impl SeatEvent {
 
 impl FlowRun {
     pub fn validate(&self) -> Result<()> {
-        let max = super::guards::MAX_CREDITS_PER_RUN;
+        let max = MAX_CREDITS_PER_RUN;
         if self.requested_credits > max {
             return Err(Error::invalid(
                 "requested_credits",
