@@ -15,6 +15,10 @@
 #
 #   engine/benches/load.sh [USERS=1000000] [SECONDS=10] [CONNECTIONS=16] [WRITES=2]
 #
+# Both servers first serve WARMUP seconds (default 30) of uniform traffic
+# unmeasured: a server that has run a while has its page cache filled as
+# far as its size allows; a just-started one reads everything from disk.
+#
 # Needs wrk (Debian: apt-get install -y wrk). The seeded database is kept in
 # target/bench-data/PROFILE-users-USERS and reused by later runs; the writes runs
 # grow it a little.
@@ -109,7 +113,12 @@ for url in "$WARDEN_URL" "$CEILING_URL"; do
 done
 
 CEILING_PID=${PIDS[1]}
-printf "users %d, %ds per line, %d connections, 1 wrk thread\n" "$USERS" "$DURATION" "$CONNECTIONS"
+WARMUP=${WARMUP:-30}
+for url in "$WARDEN_URL" "$CEILING_URL"; do
+    wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -s "$MIX" "$url/v1/authorize" -- "$TENANTS" uniform 0 "$TOKEN" >/dev/null 2>&1
+done
+printf "users %d, %ds per line after %ds of warm-up, %d connections, 1 wrk thread\n" \
+    "$USERS" "$DURATION" "$WARMUP" "$CONNECTIONS"
 printf "%-28s %10s %9s %9s %12s %8s\n" "traffic" "req/s" "p50" "p99" "CPU µs/req" "ceiling"
 line() {
     local name=$1 ceiling=$2; shift 2
