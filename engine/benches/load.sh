@@ -20,8 +20,9 @@
 # far as its size allows; a just-started one reads everything from disk.
 #
 # Needs wrk (Debian: apt-get install -y wrk). The seeded database is kept in
-# target/bench-data/PROFILE-users-USERS and reused by later runs; the writes runs
-# grow it a little.
+# target/bench-data/users-USERS (debug: debug-users-USERS) and reused by
+# later runs, and by `cargo bench --bench check`; the writes grow it a
+# little.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -41,7 +42,8 @@ case $PROFILE in
     *) echo "load.sh: PROFILE is release or debug" >&2; exit 1 ;;
 esac
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-DATA=$TARGET/bench-data/$PROFILE-users-$USERS
+DATA=$TARGET/bench-data/users-$USERS
+[ "$PROFILE" = debug ] && DATA=$TARGET/bench-data/debug-users-$USERS
 WORK=$(mktemp -d)
 PIDS=()
 trap 'kill ${PIDS[@]+"${PIDS[@]}"} 2>/dev/null || true; rm -rf "$WORK"' EXIT
