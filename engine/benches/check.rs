@@ -108,7 +108,11 @@ fn mix(data: &Path, zipf: bool) -> Vec<CheckRequest> {
     let orgs: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
     let mut draws = Draws(0x9E37_79B9_7F4A_7C15);
     let org = |draws: &mut Draws| {
-        let at = if zipf { draws.zipf(orgs.len()) } else { draws.below(orgs.len()) };
+        let at = if zipf {
+            draws.zipf(orgs.len())
+        } else {
+            draws.below(orgs.len())
+        };
         &orgs[at]
     };
     (0..MIX_SIZE)
@@ -140,7 +144,10 @@ fn random_checks(c: &mut Criterion) {
             let requests = mix(&data, zipf);
             let mut next = requests.iter().cycle();
             group.bench_function(BenchmarkId::from_parameter(users), |b| {
-                b.iter(|| app.check(next.next().expect("cycles")).expect("check answers"))
+                b.iter(|| {
+                    app.check(next.next().expect("cycles"))
+                        .expect("check answers")
+                })
             });
         }
         group.finish();

@@ -129,23 +129,29 @@ fn modules_named(code: &str) -> Vec<String> {
         .collect()
 }
 
-/// `(module, file)` → the modules it uses.
-fn uses() -> BTreeMap<(String, String), Vec<String>> {
+/// The `.rs` files of `src` with their top-level module and their path
+/// under `src`; the crate root and the binary sit on top and are left out.
+fn module_files() -> Vec<(String, String, PathBuf)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     sources(&src, &mut files);
-    let mut uses = BTreeMap::new();
-    for path in files {
-        let relative = path.strip_prefix(&src).unwrap();
-        let first = relative.components().next().unwrap().as_os_str();
-        let module = first.to_str().unwrap().trim_end_matches(".rs").to_string();
-        if module == "lib" || module == "main" {
-            continue; // the crate root and the binary sit on top
-        }
-        let named = modules_named(&production_code(&path));
-        uses.insert((module, relative.display().to_string()), named);
-    }
-    uses
+    files
+        .into_iter()
+        .filter_map(|path| {
+            let relative = path.strip_prefix(&src).unwrap().display().to_string();
+            let first = relative.split('/').next().unwrap();
+            let module = first.trim_end_matches(".rs").to_string();
+            (module != "lib" && module != "main").then_some((module, relative, path))
+        })
+        .collect()
+}
+
+/// `(module, file)` → the modules it uses.
+fn uses() -> BTreeMap<(String, String), Vec<String>> {
+    module_files()
+        .into_iter()
+        .map(|(module, file, path)| ((module, file), modules_named(&production_code(&path))))
+        .collect()
 }
 
 #[test]
@@ -169,14 +175,8 @@ fn every_module_has_a_layer_and_uses_only_the_layers_below() {
 
 #[test]
 fn each_layer_keeps_to_its_own_external_crates() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    sources(&src, &mut files);
     let mut broken = Vec::new();
-    for path in files {
-        let relative = path.strip_prefix(&src).unwrap();
-        let first = relative.components().next().unwrap().as_os_str();
-        let module = first.to_str().unwrap().trim_end_matches(".rs");
+    for (module, relative, path) in module_files() {
         let Some((_, forbidden)) = FORBIDDEN_CRATES.iter().find(|(m, _)| *m == module) else {
             continue;
         };
@@ -187,7 +187,7 @@ fn each_layer_keeps_to_its_own_external_crates() {
                 !code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.')
             });
             if named {
-                broken.push(format!("{}: {module} names {krate}", relative.display()));
+                broken.push(format!("{relative}: {module} names {krate}"));
             }
         }
     }

@@ -258,12 +258,7 @@ fn ledger_verify_and_check_store_answer_0_on_a_servers_data() {
     let data = server.data_dir();
     server.stop();
     for command in [&["ledger", "verify"][..], &["check-store"]] {
-        let output = Command::new(warden_bin())
-            .args(command)
-            .arg("--data")
-            .arg(&data)
-            .output()
-            .unwrap();
+        let output = on_data(command, &data);
         assert_eq!(output.status.code(), Some(0), "{command:?}: {output:?}");
     }
 }
@@ -297,15 +292,20 @@ fn ledger_verify_and_check_store_answer_1_on_damaged_data() {
         (&["ledger", "verify"][..], "violation"),
         (&["check-store"], "workspace"),
     ] {
-        let output = Command::new(warden_bin())
-            .args(command)
-            .arg("--data")
-            .arg(&data)
-            .output()
-            .unwrap();
+        let output = on_data(command, &data);
         assert_eq!(output.status.code(), FINDING, "{command:?}: {output:?}");
         assert!(stdout(&output).contains(finding), "{command:?}: {output:?}");
     }
+}
+
+/// Runs `warden <command> --data <data>`.
+fn on_data(command: &[&str], data: &Path) -> Output {
+    Command::new(warden_bin())
+        .args(command)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("warden runs")
 }
 
 /// Applies `edit` to the database of a stopped server's data directory.
