@@ -217,6 +217,13 @@ pub fn workspace(state: &ApiState, id: &str) -> Result<Workspace, Error> {
     state.app.workspace(path_id("id", id)?)
 }
 
+/// The org and id of the workspace a path's `{id}` names (404 if none), for
+/// a command on that workspace; the actor is the command's to authorize.
+pub fn workspace_and_org(state: &ApiState, id: &str) -> Result<(Uuid, Uuid), Error> {
+    let workspace = workspace(state, id)?;
+    Ok((workspace.org, workspace.id))
+}
+
 /// Reads a resource (404 if missing) without checking the actor.
 pub fn resource(state: &ApiState, id: &str) -> Result<Resource, Error> {
     let id = path_id("id", id)?;

@@ -3,7 +3,7 @@
 use axum::extract::{RawQuery, State};
 use axum::Json;
 
-use super::common::{command_handler, visible_org, PageQuery, RoutedCommand};
+use super::common::{visible_org, PageQuery, RoutedCommand};
 use super::endpoint::{self, endpoint, Body, Endpoint, Takes};
 use super::extract::{path_id, ActingUser, ApiPath};
 use super::ApiState;
@@ -23,26 +23,22 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/domains" => command_handler::<ClaimDomain, 201>,
+            Post "/v1/orgs/{id}/domains" => command ClaimDomain, 201,
             "Claim a domain: `{\"domain\"}` → a pending claim and the TXT record to publish; 409 domain_taken, domain_already_claimed, too_many_domains (UpdateOrg)",
-            Takes::Command("ClaimDomain", r#"{"domain": "acme.com"}"#),
-            201,
+            r#"{"domain": "acme.com"}"#,
             Body::One("DomainClaim"),
             endpoint::WRITE,
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/domains/{domain}/verify" => command_handler::<VerifyDomain, 200>,
+            Post "/v1/orgs/{id}/domains/{domain}/verify" => command VerifyDomain, 200,
             "Prove a claim: `{\"method\": \"dns\"}` (default; Warden looks the TXT record up) or `{\"method\": \"vendor\"}` (system actor only); 409 domain_not_proven, dns_lookup_failed, dns_unavailable, domain_taken (UpdateOrg)",
-            Takes::Command("VerifyDomain", r#"{"method": "dns"}"#),
-            200,
+            r#"{"method": "dns"}"#,
             Body::One("DomainClaim"),
             endpoint::WRITE,
         ),
         endpoint!(
-            Delete "/v1/orgs/{id}/domains/{domain}" => command_handler::<RemoveDomain, 200>,
+            Delete "/v1/orgs/{id}/domains/{domain}" => command RemoveDomain {}, 200,
             "Remove a claim; a verified domain stops auto-joining and is free for another org (UpdateOrg)",
-            Takes::Command(endpoint::NO_FIELDS, "{}"),
-            200,
             Body::One("DomainClaim"),
             endpoint::WRITE,
         ),

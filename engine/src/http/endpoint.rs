@@ -118,7 +118,33 @@ pub const FILTERED: &[u16] = &[404];
 
 /// `endpoint!(Post "/v1/orgs" => create_org, summary, takes, status,
 /// response, errors)`: one route, its handler and its document entry.
+/// A command route names its command once, and its handler, body schema
+/// and status follow: `endpoint!(Post "/v1/orgs" => command CreateOrg,
+/// 201, summary, example, response, errors)`; `command DeleteWorkspace {}`
+/// for a command without fields (no body, or `{}`).
 macro_rules! endpoint {
+    ($method:ident $path:literal => command $command:ident {}, $status:literal,
+     $summary:expr, $response:expr, $errors:expr $(,)?) => {
+        $crate::http::endpoint::endpoint!(
+            $method $path => $crate::http::common::command_handler::<$command, $status>,
+            $summary,
+            $crate::http::endpoint::Takes::Command($crate::http::endpoint::NO_FIELDS, "{}"),
+            $status,
+            $response,
+            $errors,
+        )
+    };
+    ($method:ident $path:literal => command $command:ident, $status:literal,
+     $summary:expr, $example:expr, $response:expr, $errors:expr $(,)?) => {
+        $crate::http::endpoint::endpoint!(
+            $method $path => $crate::http::common::command_handler::<$command, $status>,
+            $summary,
+            $crate::http::endpoint::Takes::Command(stringify!($command), $example),
+            $status,
+            $response,
+            $errors,
+        )
+    };
     ($method:ident $path:literal => $handler:path,
      $summary:expr, $takes:expr, $status:expr, $response:expr, $errors:expr $(,)?) => {
         $crate::http::endpoint::Endpoint {

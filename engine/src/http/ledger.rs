@@ -6,7 +6,7 @@ use axum::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::common::{command_handler, visible_org, PageQuery, RoutedCommand};
+use super::common::{visible_org, PageQuery, RoutedCommand};
 use super::endpoint::{self, endpoint, Body, Endpoint, Takes};
 use super::extract::{path_id, ActingUser, ApiPath};
 use super::ApiState;
@@ -22,10 +22,9 @@ use crate::store::Page;
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
         endpoint!(
-            Post "/v1/orgs/{id}/credits" => command_handler::<GrantCredits, 201>,
+            Post "/v1/orgs/{id}/credits" => command GrantCredits, 201,
             "Grant credits (system actor only): `{\"credits\", \"source\", \"memo\"?, \"expires_at\"?}`",
-            Takes::Command("GrantCredits", r#"{"credits": 5000, "source": "purchase", "memo": "invoice 1042"}"#),
-            201,
+            r#"{"credits": 5000, "source": "purchase", "memo": "invoice 1042"}"#,
             Body::Any,
             endpoint::WRITE,
         ),
@@ -38,10 +37,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/usage" => command_handler::<RecordUsage, 201>,
+            Post "/v1/orgs/{id}/usage" => command RecordUsage, 201,
             "Record a flow run's usage: `{\"workspace\", \"flow\", \"run_id\", \"credits\"?}`; the run id is its idempotency key; 402 insufficient_credits; 429 batch_queue_full when MAX_WAITING_COMMANDS posts already wait for their batch (RecordUsage; `credits` also needs PriceUsage, the vendor's, else the usage-pricing hook prices the run)",
-            Takes::Command("RecordUsage", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02", "flow": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e03", "run_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e04", "credits": 12, "duration_ms": 5400, "steps": 3}"#),
-            201,
+            r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02", "flow": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e03", "run_id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e04", "credits": 12, "duration_ms": 5400, "steps": 3}"#,
             Body::Any,
             &[402, 403, 404, 409, 429, 502, 503],
         ),
@@ -86,10 +84,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Put "/v1/orgs/{id}/billing" => command_handler::<SetBilling, 201>,
+            Put "/v1/orgs/{id}/billing" => command SetBilling, 201,
             "Set the billing period, seat price and overage cap (ManageBilling, the vendor's)",
-            Takes::Command("SetBilling", r#"{"period_start": "2026-01-01T00:00:00Z", "period_end": "2026-02-01T00:00:00Z", "seat_price_cents": 1200, "overage_cap_credits": 10000}"#),
-            201,
+            r#"{"period_start": "2026-01-01T00:00:00Z", "period_end": "2026-02-01T00:00:00Z", "seat_price_cents": 1200, "overage_cap_credits": 10000}"#,
             Body::Any,
             endpoint::WRITE,
         ),
@@ -110,10 +107,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             &[403],
         ),
         endpoint!(
-            Post "/v1/ledger/transactions/{id}/reversal" => command_handler::<ReverseTransaction, 201>,
+            Post "/v1/ledger/transactions/{id}/reversal" => command ReverseTransaction, 201,
             "Reverse a ledger transaction once: `{\"reason\"}` (system actor only)",
-            Takes::Command("ReverseTransaction", r#"{"reason": "duplicate grant"}"#),
-            201,
+            r#"{"reason": "duplicate grant"}"#,
             Body::Any,
             endpoint::WRITE,
         ),

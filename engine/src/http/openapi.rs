@@ -727,7 +727,7 @@ mod tests {
             let key = (route.method.name().to_uppercase(), route.path.to_string());
             // A command route's handler is generic: it reads `Write<C>`.
             let name = endpoint.handler_name.replace(' ', "");
-            if let Some(command) = name.strip_prefix("command_handler::<") {
+            if let Some((_, command)) = name.split_once("command_handler::<") {
                 let command = &command[..command.find(',').unwrap()];
                 let Takes::Command(schema, _) = route.takes else {
                     panic!("{key:?} runs {command} but is not documented as a command");

@@ -3,7 +3,7 @@
 use axum::extract::{RawQuery, State};
 use axum::Json;
 
-use super::common::{command_handler, org, visible_org, visible_page, PageQuery, RoutedCommand};
+use super::common::{org, visible_org, visible_page, PageQuery, RoutedCommand};
 use super::endpoint::{self, endpoint, Body, Endpoint, Takes};
 use super::extract::{path_id, ActingUser, ApiPath};
 use super::ApiState;
@@ -19,10 +19,9 @@ use crate::store::{keys, Invitation, Membership, Org, Page, User};
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
         endpoint!(
-            Post "/v1/users" => command_handler::<CreateUser, 201>,
+            Post "/v1/users" => command CreateUser, 201,
             "Create a user (system actor only)",
-            Takes::Command("CreateUser", r#"{"email": "ann@acme.com"}"#),
-            201,
+            r#"{"email": "ann@acme.com"}"#,
             Body::One("User"),
             &[403, 409],
         ),
@@ -35,10 +34,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Post "/v1/orgs" => command_handler::<CreateOrg, 201>,
+            Post "/v1/orgs" => command CreateOrg, 201,
             "Create an org with its default workspace (system actor only)",
-            Takes::Command("CreateOrg", r#"{"name": "Acme", "plan": "pro", "seat_limit": 25, "admin": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}"#),
-            201,
+            r#"{"name": "Acme", "plan": "pro", "seat_limit": 25, "admin": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}"#,
             Body::One("Org"),
             &[403, 404],
         ),
@@ -51,18 +49,16 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Patch "/v1/orgs/{id}" => command_handler::<UpdateOrg, 200>,
+            Patch "/v1/orgs/{id}" => command UpdateOrg, 200,
             "Change name, auto-join role or invitation mode (UpdateOrg), plan or seat limit (ManagePlan, the vendor's); `verified_domains` is refused (claim domains instead)",
-            Takes::Command("UpdateOrg", r#"{"name": "Acme Inc.", "autojoin_role": "member"}"#),
-            200,
+            r#"{"name": "Acme Inc.", "autojoin_role": "member"}"#,
             Body::One("Org"),
             endpoint::WRITE,
         ),
         endpoint!(
-            Put "/v1/orgs/{id}/default-workspace" => command_handler::<SetDefaultWorkspace, 200>,
+            Put "/v1/orgs/{id}/default-workspace" => command SetDefaultWorkspace, 200,
             "Make one of the org's workspaces its default (SetDefaultWorkspace)",
-            Takes::Command("SetDefaultWorkspace", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}"#),
-            200,
+            r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}"#,
             Body::One("Org"),
             endpoint::WRITE,
         ),
@@ -75,26 +71,22 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/members" => command_handler::<AddMember, 201>,
+            Post "/v1/orgs/{id}/members" => command AddMember, 201,
             "Add an existing user with a role (InviteMember)",
-            Takes::Command("AddMember", r#"{"user": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01", "role": "member"}"#),
-            201,
+            r#"{"user": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01", "role": "member"}"#,
             Body::One("Membership"),
             endpoint::WRITE,
         ),
         endpoint!(
-            Patch "/v1/orgs/{id}/members/{user}" => command_handler::<ChangeRole, 200>,
+            Patch "/v1/orgs/{id}/members/{user}" => command ChangeRole, 200,
             "Promote or demote a member; 409 last_admin for the last Admin (ChangeRole)",
-            Takes::Command("ChangeRole", r#"{"role": "admin"}"#),
-            200,
+            r#"{"role": "admin"}"#,
             Body::One("Membership"),
             endpoint::WRITE,
         ),
         endpoint!(
-            Delete "/v1/orgs/{id}/members/{user}" => command_handler::<RemoveMember, 200>,
+            Delete "/v1/orgs/{id}/members/{user}" => command RemoveMember {}, 200,
             "Remove a member and their workspace memberships; 409 last_admin (RemoveMember)",
-            Takes::Command(endpoint::NO_FIELDS, "{}"),
-            200,
             Body::One("Membership"),
             endpoint::WRITE,
         ),
@@ -107,10 +99,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::FILTERED,
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/invitations" => command_handler::<Invite, 201>,
+            Post "/v1/orgs/{id}/invitations" => command Invite, 201,
             "Invite an email address with a role; 409 invitation_pending or already_member (InviteMember)",
-            Takes::Command("Invite", r#"{"email": "bob@acme.com", "role": "member"}"#),
-            201,
+            r#"{"email": "bob@acme.com", "role": "member"}"#,
             Body::One("Invitation"),
             endpoint::WRITE,
         ),
@@ -123,26 +114,20 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/invitations/{invitation}/revoke" => command_handler::<RevokeInvitation, 200>,
+            Post "/v1/orgs/{id}/invitations/{invitation}/revoke" => command RevokeInvitation {}, 200,
             "Revoke; 409 invitation_accepted, 410 invitation_revoked (InviteMember)",
-            Takes::Command(endpoint::NO_FIELDS, "{}"),
-            200,
             Body::One("Invitation"),
             &[403, 404, 409, 410],
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/invitations/{invitation}/resend" => command_handler::<ResendInvitation, 200>,
+            Post "/v1/orgs/{id}/invitations/{invitation}/resend" => command ResendInvitation {}, 200,
             "Pending again with a new expiry (InviteMember)",
-            Takes::Command(endpoint::NO_FIELDS, "{}"),
-            200,
             Body::One("Invitation"),
             &[403, 404, 409, 410],
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/invitations/{invitation}/accept" => command_handler::<AcceptInvitation, 200>,
+            Post "/v1/orgs/{id}/invitations/{invitation}/accept" => command AcceptInvitation {}, 200,
             "Accept as the invited user (email must match); 409 invitation_accepted, 410 invitation_expired/invitation_revoked",
-            Takes::Command(endpoint::NO_FIELDS, "{}"),
-            200,
             Body::One("Accepted"),
             &[403, 404, 409, 410],
         ),

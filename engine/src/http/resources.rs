@@ -6,7 +6,9 @@ use axum::Json;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::common::{command_handler, resource, visible_page, workspace, PageQuery, RoutedCommand};
+use super::common::{
+    resource, visible_page, workspace, workspace_and_org, PageQuery, RoutedCommand,
+};
 use super::endpoint::{self, endpoint, Body, Endpoint, Takes};
 use super::extract::{ActingUser, ApiPath};
 use super::ApiState;
@@ -32,10 +34,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::FILTERED,
         ),
         endpoint!(
-            Post "/v1/workspaces/{id}/resources" => command_handler::<RegisterResource, 201>,
+            Post "/v1/workspaces/{id}/resources" => command RegisterResource, 201,
             "Register a resource; a Credential may carry a `secret`, stored sealed (CreateResource)",
-            Takes::Command("RegisterResource", r#"{"type": "Flow", "attributes": {"name": "Nightly sync"}}"#),
-            201,
+            r#"{"type": "Flow", "attributes": {"name": "Nightly sync"}}"#,
             Body::One("Resource"),
             endpoint::WRITE,
         ),
@@ -48,18 +49,15 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Delete "/v1/resources/{id}" => command_handler::<DeleteResource, 200>,
+            Delete "/v1/resources/{id}" => command DeleteResource {}, 200,
             "Delete a resource (a folder once empty) and its secret (DeleteResource)",
-            Takes::Command(endpoint::NO_FIELDS, "{}"),
-            200,
             Body::One("Resource"),
             endpoint::WRITE,
         ),
         endpoint!(
-            Post "/v1/resources/{id}/move" => command_handler::<MoveResource, 200>,
+            Post "/v1/resources/{id}/move" => command MoveResource, 200,
             "Move to another workspace of the same org; 409 cross_org_move (MoveResource on it, CreateResource on the destination)",
-            Takes::Command("MoveResource", r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}"#),
-            200,
+            r#"{"workspace": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}"#,
             Body::One("Resource"),
             endpoint::WRITE,
         ),
@@ -106,8 +104,7 @@ impl RoutedCommand for RegisterResource {
     type Path = String;
 
     fn fill(&mut self, state: &ApiState, id: Self::Path) -> Result<(), Error> {
-        let workspace = workspace(state, &id)?;
-        (self.org, self.workspace) = (workspace.org, workspace.id);
+        (self.org, self.workspace) = workspace_and_org(state, &id)?;
         self.seal_secret(&state.settings.credential_key)?;
         Ok(())
     }

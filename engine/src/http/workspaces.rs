@@ -4,7 +4,7 @@ use axum::extract::{RawQuery, State};
 use axum::Json;
 use serde::Serialize;
 
-use super::common::{command_handler, org, visible_page, workspace, PageQuery, RoutedCommand};
+use super::common::{org, visible_page, workspace, workspace_and_org, PageQuery, RoutedCommand};
 use super::endpoint::{self, endpoint, Body, Endpoint, Takes};
 use super::extract::{path_id, ActingUser, ApiPath};
 use super::ApiState;
@@ -28,10 +28,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::FILTERED,
         ),
         endpoint!(
-            Post "/v1/orgs/{id}/workspaces" => command_handler::<CreateWorkspace, 201>,
+            Post "/v1/orgs/{id}/workspaces" => command CreateWorkspace, 201,
             "Create a workspace; beyond the default one needs Pro+ (CreateWorkspace)",
-            Takes::Command("CreateWorkspace", r#"{"name": "Marketing"}"#),
-            201,
+            r#"{"name": "Marketing"}"#,
             Body::One("Workspace"),
             endpoint::WRITE,
         ),
@@ -44,18 +43,15 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Patch "/v1/workspaces/{id}" => command_handler::<RenameWorkspace, 200>,
+            Patch "/v1/workspaces/{id}" => command RenameWorkspace, 200,
             "Rename (UpdateWorkspace)",
-            Takes::Command("RenameWorkspace", r#"{"name": "Growth"}"#),
-            200,
+            r#"{"name": "Growth"}"#,
             Body::One("Workspace"),
             endpoint::WRITE,
         ),
         endpoint!(
-            Delete "/v1/workspaces/{id}" => command_handler::<DeleteWorkspace, 200>,
+            Delete "/v1/workspaces/{id}" => command DeleteWorkspace {}, 200,
             "Delete an empty, non-default workspace; 409 default_workspace or workspace_not_empty (DeleteWorkspace)",
-            Takes::Command(endpoint::NO_FIELDS, "{}"),
-            200,
             Body::One("Workspace"),
             endpoint::WRITE,
         ),
@@ -68,26 +64,22 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Post "/v1/workspaces/{id}/members" => command_handler::<AddWorkspaceMember, 201>,
+            Post "/v1/workspaces/{id}/members" => command AddWorkspaceMember, 201,
             "Add an org member (ManageWorkspaceMembers)",
-            Takes::Command("AddWorkspaceMember", r#"{"email": "bob@acme.com", "role": "editor"}"#),
-            201,
+            r#"{"email": "bob@acme.com", "role": "editor"}"#,
             Body::One("WorkspaceMember"),
             endpoint::WRITE,
         ),
         endpoint!(
-            Patch "/v1/workspaces/{id}/members/{user}" => command_handler::<ChangeWorkspaceRole, 200>,
+            Patch "/v1/workspaces/{id}/members/{user}" => command ChangeWorkspaceRole, 200,
             "Change a workspace role (ManageWorkspaceMembers)",
-            Takes::Command("ChangeWorkspaceRole", r#"{"role": "viewer"}"#),
-            200,
+            r#"{"role": "viewer"}"#,
             Body::One("WorkspaceMember"),
             endpoint::WRITE,
         ),
         endpoint!(
-            Delete "/v1/workspaces/{id}/members/{user}" => command_handler::<RemoveWorkspaceMember, 200>,
+            Delete "/v1/workspaces/{id}/members/{user}" => command RemoveWorkspaceMember {}, 200,
             "Remove from the workspace (ManageWorkspaceMembers)",
-            Takes::Command(endpoint::NO_FIELDS, "{}"),
-            200,
             Body::One("WorkspaceMember"),
             endpoint::WRITE,
         ),
@@ -100,10 +92,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::FILTERED,
         ),
         endpoint!(
-            Post "/v1/workspaces/{id}/access-requests" => command_handler::<RequestAccess, 201>,
+            Post "/v1/workspaces/{id}/access-requests" => command RequestAccess, 201,
             "Ask to join as the acting user; 409 access_request_open or already_member (RequestAccess)",
-            Takes::Command("RequestAccess", r#"{"message": "I run the spring campaign"}"#),
-            201,
+            r#"{"message": "I run the spring campaign"}"#,
             Body::One("AccessRequest"),
             endpoint::WRITE,
         ),
@@ -116,18 +107,15 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             endpoint::READ,
         ),
         endpoint!(
-            Post "/v1/workspaces/{id}/access-requests/{request}/approve" => command_handler::<ApproveAccessRequest, 200>,
+            Post "/v1/workspaces/{id}/access-requests/{request}/approve" => command ApproveAccessRequest, 200,
             "Approve with a role; 409 access_request_decided (ManageWorkspaceMembers)",
-            Takes::Command("ApproveAccessRequest", r#"{"role": "editor"}"#),
-            200,
+            r#"{"role": "editor"}"#,
             Body::One("AccessRequest"),
             endpoint::WRITE,
         ),
         endpoint!(
-            Post "/v1/workspaces/{id}/access-requests/{request}/deny" => command_handler::<DenyAccessRequest, 200>,
+            Post "/v1/workspaces/{id}/access-requests/{request}/deny" => command DenyAccessRequest {}, 200,
             "Deny; 409 access_request_decided (ManageWorkspaceMembers)",
-            Takes::Command(endpoint::NO_FIELDS, "{}"),
-            200,
             Body::One("AccessRequest"),
             endpoint::WRITE,
         ),
@@ -216,8 +204,7 @@ impl RoutedCommand for RenameWorkspace {
     type Path = String;
 
     fn fill(&mut self, state: &ApiState, id: Self::Path) -> Result<(), Error> {
-        let workspace = workspace(state, &id)?;
-        (self.org, self.workspace) = (workspace.org, workspace.id);
+        (self.org, self.workspace) = workspace_and_org(state, &id)?;
         Ok(())
     }
 }
@@ -226,8 +213,7 @@ impl RoutedCommand for DeleteWorkspace {
     type Path = String;
 
     fn fill(&mut self, state: &ApiState, id: Self::Path) -> Result<(), Error> {
-        let workspace = workspace(state, &id)?;
-        (self.org, self.workspace) = (workspace.org, workspace.id);
+        (self.org, self.workspace) = workspace_and_org(state, &id)?;
         Ok(())
     }
 }
@@ -259,8 +245,7 @@ impl RoutedCommand for AddWorkspaceMember {
     type Path = String;
 
     fn fill(&mut self, state: &ApiState, id: Self::Path) -> Result<(), Error> {
-        let workspace = workspace(state, &id)?;
-        (self.org, self.workspace) = (workspace.org, workspace.id);
+        (self.org, self.workspace) = workspace_and_org(state, &id)?;
         Ok(())
     }
 }
@@ -269,8 +254,7 @@ impl RoutedCommand for ChangeWorkspaceRole {
     type Path = (String, String);
 
     fn fill(&mut self, state: &ApiState, (id, user): Self::Path) -> Result<(), Error> {
-        let workspace = workspace(state, &id)?;
-        (self.org, self.workspace) = (workspace.org, workspace.id);
+        (self.org, self.workspace) = workspace_and_org(state, &id)?;
         self.user = path_id("user", &user)?;
         Ok(())
     }
@@ -280,8 +264,7 @@ impl RoutedCommand for RemoveWorkspaceMember {
     type Path = (String, String);
 
     fn fill(&mut self, state: &ApiState, (id, user): Self::Path) -> Result<(), Error> {
-        let workspace = workspace(state, &id)?;
-        (self.org, self.workspace) = (workspace.org, workspace.id);
+        (self.org, self.workspace) = workspace_and_org(state, &id)?;
         self.user = path_id("user", &user)?;
         Ok(())
     }
@@ -291,8 +274,7 @@ impl RoutedCommand for RequestAccess {
     type Path = String;
 
     fn fill(&mut self, state: &ApiState, id: Self::Path) -> Result<(), Error> {
-        let workspace = workspace(state, &id)?;
-        (self.org, self.workspace) = (workspace.org, workspace.id);
+        (self.org, self.workspace) = workspace_and_org(state, &id)?;
         Ok(())
     }
 }
@@ -364,8 +346,7 @@ impl RoutedCommand for ApproveAccessRequest {
     type Path = (String, String);
 
     fn fill(&mut self, state: &ApiState, (id, request): Self::Path) -> Result<(), Error> {
-        let workspace = workspace(state, &id)?;
-        (self.org, self.workspace) = (workspace.org, workspace.id);
+        (self.org, self.workspace) = workspace_and_org(state, &id)?;
         self.request = path_id("request", &request)?;
         Ok(())
     }
@@ -375,8 +356,7 @@ impl RoutedCommand for DenyAccessRequest {
     type Path = (String, String);
 
     fn fill(&mut self, state: &ApiState, (id, request): Self::Path) -> Result<(), Error> {
-        let workspace = workspace(state, &id)?;
-        (self.org, self.workspace) = (workspace.org, workspace.id);
+        (self.org, self.workspace) = workspace_and_org(state, &id)?;
         self.request = path_id("request", &request)?;
         Ok(())
     }
