@@ -1,107 +1,70 @@
 //! The host's built-in rules: what serves a hook when no plugin declares it.
-//! They follow the default plugins in `plugins/` (without their config), so
-//! removing a default plugin changes nothing but the answer's `plugin`.
+//! They are the default plugins' rules (`plugins/default-rules`, without the
+//! plugins' config), so removing a default plugin changes nothing but the
+//! answer's `plugin`.
+
+use warden_default_rules as rules;
 
 use super::types::{Charge, FlowRun, Join, JoinDecision, Price, SeatEvent, Signup};
 use crate::store::{OrgRole, Plan};
 
-/// Like `plugins/domain-autojoin`: the first candidate (that verified the
-/// domain) with a default workspace wins and the user joins that workspace;
-/// if none has one, the first candidate's org only. The role is the
-/// winner's autojoin role.
+/// Like `plugins/domain-autojoin` (the same rule, `warden_default_rules`):
+/// the first candidate that verified the domain and has a default workspace
+/// wins and the user joins that workspace; if none has one, the first
+/// candidate's org only. The role is the winner's autojoin role.
 pub fn autojoin(signup: &Signup) -> JoinDecision {
     let domain = signup.domain();
-    let candidates: Vec<_> = signup
+    let verified: Vec<_> = signup
         .candidates
         .iter()
         .filter(|c| c.verifies(&domain))
         .collect();
-    let with_workspace = candidates
+    let candidates: Vec<_> = verified
         .iter()
-        .find_map(|c| c.default_workspace.map(|ws| (*c, ws)));
-    let (org, workspace_ids, reason) = match (with_workspace, candidates.first()) {
-        (Some((org, ws)), _) => (
-            org,
-            vec![ws],
-            format!(
-                "{domain} is a verified domain of org {}; joining its default workspace {ws} as {}",
-                org.org_id,
-                wit_role(org.autojoin_role)
-            ),
-        ),
-        (None, Some(org)) => (
-            *org,
-            Vec::new(),
-            format!(
-                "{domain} is a verified domain of org {}, which has no default workspace; joining the organization as {}",
-                org.org_id,
-                wit_role(org.autojoin_role)
-            ),
-        ),
-        (None, None) => {
-            return JoinDecision {
-                join: None,
-                reason: format!("no organization has verified {domain}"),
+        .map(|c| rules::Candidate {
+            org_id: c.org_id,
+            default_workspace: c.default_workspace,
+            role: wit_role(c.autojoin_role),
+        })
+        .collect();
+    match rules::autojoin(&domain, &candidates) {
+        Ok(joining) => {
+            let org = verified[joining.candidate];
+            let workspace_ids = match (joining.default_workspace, org.default_workspace) {
+                (true, Some(ws)) => vec![ws],
+                _ => Vec::new(),
+            };
+            JoinDecision {
+                join: Some(Join {
+                    org_id: org.org_id,
+                    workspace_ids,
+                    role: org.autojoin_role,
+                }),
+                reason: joining.reason,
             }
         }
-    };
-    JoinDecision {
-        join: Some(Join {
-            org_id: org.org_id,
-            workspace_ids,
-            role: org.autojoin_role,
-        }),
-        reason,
+        Err(reason) => JoinDecision { join: None, reason },
     }
 }
 
-/// Like `plugins/seat-billing`: a seat beyond the limit of a paid plan costs
+/// Like `plugins/seat-billing` (the same rule, `warden_default_rules`): a
+/// seat beyond the limit of a paid plan costs
 /// `round_half_up(price × remaining ÷ period)` cents; everything else is free.
 pub fn seat_charge(event: &SeatEvent) -> Charge {
-    let free = |reason: String| Charge {
-        amount_cents: 0,
-        reason,
-    };
-    if event.plan == Plan::Free {
-        return free("free plan: seats are not billed".into());
-    }
-    if event.role == OrgRole::GuestExternal {
-        return free("external guests are free".into());
-    }
-    if event.seat_limit == 0 {
-        return free(format!(
-            "within the seat limit ({}/unlimited)",
-            event.seats_used
-        ));
-    }
-    if event.seats_used < event.seat_limit {
-        return free(format!(
-            "within the seat limit ({}/{})",
-            event.seats_used, event.seat_limit
-        ));
-    }
-    let start = i128::from(event.period_start.unix_timestamp());
-    let end = i128::from(event.period_end.unix_timestamp());
-    let period = end - start;
-    if period <= 0 {
-        return free(format!(
-            "invalid billing period ({start}..{end}): not billed"
-        ));
-    }
-    let remaining = (end - i128::from(event.event_time.unix_timestamp())).clamp(0, period);
-    let (period, remaining) = (period as u128, remaining as u128);
-    let price = u128::from(event.seat_price_cents);
-    // Round half up; remaining <= period, so the amount is <= the price.
-    let amount = (price * remaining * 2 + period) / (2 * period);
-    let amount = u64::try_from(amount).expect("amount <= seat price");
+    let charge = rules::seat_charge(&rules::Seat {
+        plan: event.plan.as_str(),
+        free_plan: event.plan == Plan::Free,
+        external_guest: event.role == OrgRole::GuestExternal,
+        seat_limit: event.seat_limit,
+        seats_used: event.seats_used,
+        seat_price_cents: event.seat_price_cents,
+        period_start: event.period_start.unix_timestamp(),
+        period_end: event.period_end.unix_timestamp(),
+        event_time: event.event_time.unix_timestamp(),
+    });
     Charge {
-        amount_cents: amount,
-        reason: format!(
-            "seat {} of limit {} on plan {}: {amount} cents = {price} × {remaining}/{period} s remaining",
-            u64::from(event.seats_used) + 1,
-            event.seat_limit,
-            event.plan.as_str(),
-        ),
+        amount_cents: charge.amount_cents,
+        reason: charge.reason,
     }
 }
 

@@ -2,14 +2,15 @@
 //! verified joins that organization.
 //!
 //! The host only passes candidates that verified the domain, in its own
-//! order, and has already refused free-mail and disposable domains. Among
-//! the candidates the first one with a default workspace wins (the user
-//! joins that workspace); if none has one, the user joins the first
-//! candidate's organization only. The role is the winner's autojoin role.
+//! order, and has already refused free-mail and disposable domains. The
+//! choice among them is `warden_default_rules::autojoin` (the first one with
+//! a default workspace wins; else the first one, without a workspace), which
+//! the host's built-in autojoin hook also runs.
 //!
 //! Config: `{"skip_domains": ["contractors.acme.com"]}` — users of these
 //! domains (exact match, case-insensitive) never auto-join.
 
+use warden_default_rules as rules;
 use warden_plugin_sdk::autojoin::{Decision, Guest, Join, Signup};
 use warden_plugin_sdk::{info, role_name, Config};
 
@@ -32,36 +33,28 @@ fn decide(input: Signup) -> Decision {
     if skip.iter().any(|d| d.trim().eq_ignore_ascii_case(&domain)) {
         return none(format!("{domain} is in this plugin's skip_domains; not auto-joining"));
     }
-    if input.candidates.is_empty() {
-        return none(format!("no organization has verified {domain}"));
-    }
-
-    let with_workspace = input.candidates.iter().find_map(|c| match &c.default_workspace {
-        Some(ws) if !ws.is_empty() => Some((c, ws.clone())),
-        _ => None,
-    });
-    let (org, workspace_ids, reason) = match with_workspace {
-        Some((org, ws)) => {
-            let reason = format!(
-                "{domain} is a verified domain of org {}; joining its default workspace {ws} as {}",
-                org.org_id,
-                role_name(org.autojoin_role)
-            );
-            (org, vec![ws], reason)
+    let candidates: Vec<_> = input
+        .candidates
+        .iter()
+        .map(|c| rules::Candidate {
+            org_id: c.org_id.as_str(),
+            default_workspace: c.default_workspace.as_deref().filter(|ws| !ws.is_empty()),
+            role: role_name(c.autojoin_role),
+        })
+        .collect();
+    match rules::autojoin(&domain, &candidates) {
+        Ok(joining) => {
+            let org = &input.candidates[joining.candidate];
+            let workspace_ids = match candidates[joining.candidate].default_workspace {
+                Some(ws) if joining.default_workspace => vec![ws.to_string()],
+                _ => Vec::new(),
+            };
+            Decision {
+                join: Some(Join { org_id: org.org_id.clone(), workspace_ids, role: org.autojoin_role }),
+                reason: joining.reason,
+            }
         }
-        None => {
-            let org = &input.candidates[0];
-            let reason = format!(
-                "{domain} is a verified domain of org {}, which has no default workspace; joining the organization as {}",
-                org.org_id,
-                role_name(org.autojoin_role)
-            );
-            (org, Vec::new(), reason)
-        }
-    };
-    Decision {
-        join: Some(Join { org_id: org.org_id.clone(), workspace_ids, role: org.autojoin_role }),
-        reason,
+        Err(reason) => none(reason),
     }
 }
 
