@@ -18,6 +18,7 @@ mod abi;
 mod answer;
 mod cache;
 mod defaults;
+mod epoch;
 pub mod guards;
 mod hook;
 mod hooks;

@@ -19,10 +19,11 @@ use wasmtime::{
 
 use super::abi::{self, NotPrepared, Prepared};
 use super::answer::{FailureKind, PluginAnswer, PluginError};
+use super::epoch::EpochTicker;
 use super::hooks::HookSpec;
 use super::manifest::{Limits, Manifest, MAX_MEMORY_BYTES};
 use super::sandbox::{
-    past_deadline, start_deadline, wall_clock_limit, CallState, MemoryCapExceeded, EPOCH_TICK,
+    past_deadline, start_deadline, wall_clock_limit, CallState, MemoryCapExceeded,
     MIN_WALL_CLOCK_GRACE, WALL_CLOCK_PER_CPU_TIME,
 };
 
@@ -58,11 +59,12 @@ pub struct LoadedPlugin {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
+    ticker: EpochTicker,
 }
 
 impl Runtime {
-    /// Builds the engine and starts its epoch ticker (which stops when the
-    /// engine is dropped).
+    /// Builds the engine and starts its epoch ticker (which ticks while a
+    /// call runs and stops with the runtime).
     pub fn new() -> anyhow::Result<Runtime> {
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(MAX_CONCURRENT_INSTANCES)
@@ -92,8 +94,12 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let mut linker = Linker::new(&engine);
         abi::add_imports(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        start_ticker(&engine)?;
-        Ok(Runtime { engine, linker })
+        let ticker = EpochTicker::start(&engine)?;
+        Ok(Runtime {
+            engine,
+            linker,
+            ticker,
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -116,6 +122,7 @@ impl Runtime {
         input: &H::Input,
     ) -> Result<PluginAnswer<H::Output>, PluginError> {
         let limits = plugin.manifest.limits;
+        let _ticking = self.ticker.ticking();
         let mut store = Store::new(&self.engine, CallState::new(&limits));
         store.limiter(|state| state as &mut dyn ResourceLimiter);
         store.epoch_deadline_callback(|mut store| Ok(past_deadline(store.data_mut())));
@@ -229,19 +236,4 @@ fn classify(
         Some(trap) => (FailureKind::Trap, trap.to_string()),
         None => (FailureKind::Trap, format!("{error:#}")),
     }
-}
-
-/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.
-fn start_ticker(engine: &Engine) -> std::io::Result<()> {
-    let engine = engine.weak();
-    std::thread::Builder::new()
-        .name("plugin-epoch".into())
-        .spawn(move || loop {
-            std::thread::sleep(EPOCH_TICK);
-            match engine.upgrade() {
-                Some(engine) => engine.increment_epoch(),
-                None => return,
-            }
-        })?;
-    Ok(())
 }
