@@ -4,7 +4,7 @@
 //!
 //! One file per command; `members.rs` holds the ways into and out of an
 //! org's and its workspaces' memberships (other domains use them too),
-//! `counters.rs` the org's member counters.
+//! `counters.rs` the org's counters and their checked decrement.
 
 mod add_member;
 mod change_role;
@@ -17,6 +17,7 @@ mod update_org;
 
 pub use add_member::AddMember;
 pub use change_role::ChangeRole;
+pub(super) use counters::decrement;
 pub use create_org::CreateOrg;
 pub(super) use members::{add_workspace_member, remove_workspace_member};
 pub use members::{admit_member, default_workspace_role, join_default_workspace};

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::require_workspace;
 use crate::authz::EntityRef;
-use crate::command::org::remove_workspace_member;
+use crate::command::org::{decrement, remove_workspace_member};
 use crate::command::{ApplyContext, Command};
 use crate::error::Error;
 use crate::store::{keys, AccessRequest, Org, Tx, TxResult, Workspace};
@@ -75,7 +75,7 @@ impl Command for DeleteWorkspace {
         }
         tx.remove(&keys::workspace(workspace.id))?;
         tx.remove(&keys::org_workspace(org.id, workspace.id))?;
-        org.workspace_count = org.workspace_count.saturating_sub(1);
+        org.workspace_count = decrement(org.workspace_count, 1, "workspace_count", org.id)?;
         tx.put(&keys::org(org.id), &org)?;
         Ok(workspace)
     }
