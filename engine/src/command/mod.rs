@@ -5,7 +5,9 @@
 //! its audit record and its idempotency record → answer. A step that fails
 //! writes nothing.
 //!
-//! Adding a command means one file here implementing [`Command`] and a route.
+//! Adding a command means one file implementing [`Command`], in its
+//! domain's directory (`org/`, `workspace/`…; named after the command), and
+//! a route.
 
 mod access;
 mod audit;

@@ -1,18 +1,18 @@
-//! Resources (flows, credentials, folders…) in workspaces: register,
-//! delete, move between workspaces of one org; credentials' secrets.
-
-use std::sync::Arc;
+//! `RegisterResource`: registers a resource of a schema-declared type
+//! (flows, credentials, folders…) under a workspace; a credential's secret
+//! is sealed before the command runs. Needs `CreateResource` on the
+//! workspace.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{ApplyContext, Command};
+use super::{place, require_folder};
 use crate::app::{Actor, App};
 use crate::authz::{self, EntityRef};
+use crate::command::{ApplyContext, Command};
 use crate::error::{Error, Result};
-use crate::policy::PolicySnapshot;
 use crate::secrets::{CredentialKey, MAX_SECRET_BYTES};
 use crate::store::{keys, Resource, Tx, TxResult, Workspace};
 
@@ -180,190 +180,4 @@ impl Command for RegisterResource {
         place(tx, &resource)?;
         Ok(resource)
     }
-}
-
-/// Which resource a command is about; the handler reads its type and org
-/// (the Cedar resource) from the store.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct ResourceRef {
-    #[serde(skip_deserializing)]
-    pub org: Uuid,
-    #[serde(skip_deserializing)]
-    pub id: Uuid,
-    #[serde(skip_deserializing, rename = "type")]
-    pub kind: String,
-}
-
-impl ResourceRef {
-    pub fn of(resource: &Resource) -> ResourceRef {
-        ResourceRef {
-            org: resource.org,
-            id: resource.id,
-            kind: resource.kind.clone(),
-        }
-    }
-
-    fn entity(&self) -> EntityRef {
-        EntityRef::new(&self.kind, self.id)
-    }
-}
-
-/// Deletes a resource (a folder only once it is empty) and its secret.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeleteResource {
-    #[serde(skip_deserializing)]
-    pub target: ResourceRef,
-}
-
-impl Command for DeleteResource {
-    const ACTION: &'static str = "DeleteResource";
-    type Output = Resource;
-
-    fn resource(&self) -> EntityRef {
-        self.target.entity()
-    }
-    fn org(&self) -> Uuid {
-        self.target.org
-    }
-    fn scans(&self) -> Vec<Vec<u8>> {
-        vec![keys::children_of_folder(self.target.id)]
-    }
-
-    fn apply(&self, tx: &Tx, _ctx: &ApplyContext) -> TxResult<Resource> {
-        let resource: Resource =
-            tx.require(&keys::resource(self.target.id), "resource", self.target.id)?;
-        refuse_non_empty_folder(tx, &resource)?;
-        unplace(tx, &resource)?;
-        tx.remove(&keys::resource(resource.id))?;
-        tx.remove(&keys::credential_secret(resource.id))?;
-        Ok(resource)
-    }
-}
-
-/// Moves a resource to another workspace of the same org (optionally into
-/// one of its folders). The actor needs `MoveResource` on the resource and
-/// `CreateResource` on the destination.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MoveResource {
-    #[serde(skip_deserializing)]
-    pub target: ResourceRef,
-    /// The destination workspace.
-    pub workspace: Uuid,
-    /// A folder of the destination workspace; none puts it at the top.
-    #[serde(default)]
-    pub folder: Option<Uuid>,
-}
-
-impl Command for MoveResource {
-    const ACTION: &'static str = "MoveResource";
-    type Output = Resource;
-
-    fn resource(&self) -> EntityRef {
-        self.target.entity()
-    }
-    fn org(&self) -> Uuid {
-        self.target.org
-    }
-    fn scans(&self) -> Vec<Vec<u8>> {
-        vec![keys::children_of_folder(self.target.id)]
-    }
-
-    fn validate(&self, _app: &App) -> Result<()> {
-        if self.folder == Some(self.target.id) {
-            return Err(Error::invalid("folder", "a folder cannot contain itself"));
-        }
-        Ok(())
-    }
-
-    fn authorize(&self, app: &App, actor: Actor) -> Result<Arc<PolicySnapshot>> {
-        app.workspace(self.workspace)?;
-        app.require(actor, Self::ACTION, self.resource())?;
-        app.require(
-            actor,
-            "CreateResource",
-            EntityRef::new("Workspace", self.workspace),
-        )
-    }
-
-    fn apply(&self, tx: &Tx, _ctx: &ApplyContext) -> TxResult<Resource> {
-        let mut resource: Resource =
-            tx.require(&keys::resource(self.target.id), "resource", self.target.id)?;
-        let destination: Workspace = tx.require(
-            &keys::workspace(self.workspace),
-            "workspace",
-            self.workspace,
-        )?;
-        if destination.org != resource.org {
-            return Err(Error::conflict(
-                "cross_org_move",
-                format!(
-                    "resource {} belongs to org {} and cannot move to a workspace of another org",
-                    resource.id, resource.org
-                ),
-            )
-            .into());
-        }
-        if let Some(folder) = self.folder {
-            require_folder(tx, folder, destination.id)?;
-        }
-        refuse_non_empty_folder(tx, &resource)?;
-        unplace(tx, &resource)?;
-        resource.workspace = destination.id;
-        resource.folder = self.folder;
-        tx.put(&keys::resource(resource.id), &resource)?;
-        place(tx, &resource)?;
-        Ok(resource)
-    }
-}
-
-/// Fails with 404 unless `folder` is a folder of `workspace`: whether an
-/// id names a folder there is a matter of the state, not of the input.
-fn require_folder(tx: &Tx, folder: Uuid, workspace: Uuid) -> TxResult<()> {
-    let parent: Option<Resource> = tx.get(&keys::resource(folder))?;
-    if parent.is_some_and(|p| p.kind == "Folder" && p.workspace == workspace) {
-        return Ok(());
-    }
-    Err(Error::not_found("folder", format!("{folder} in workspace {workspace}")).into())
-}
-
-/// Refuses to delete or move a folder that still holds resources.
-fn refuse_non_empty_folder(tx: &Tx, resource: &Resource) -> TxResult<()> {
-    if resource.kind == "Folder"
-        && !tx
-            .committed_children(&keys::children_of_folder(resource.id))?
-            .is_empty()
-    {
-        return Err(Error::conflict(
-            "folder_not_empty",
-            format!(
-                "folder {} still holds resources; move or delete them first",
-                resource.id
-            ),
-        )
-        .into());
-    }
-    Ok(())
-}
-
-/// Writes the indexes that place a resource in its workspace and folder.
-fn place(tx: &Tx, resource: &Resource) -> TxResult<()> {
-    tx.put(
-        &keys::workspace_resource(resource.workspace, resource.id),
-        &(),
-    )?;
-    if let Some(folder) = resource.folder {
-        tx.put(&keys::folder_child(folder, resource.id), &())?;
-    }
-    Ok(())
-}
-
-/// Removes the indexes [`place`] wrote.
-fn unplace(tx: &Tx, resource: &Resource) -> TxResult<()> {
-    tx.remove(&keys::workspace_resource(resource.workspace, resource.id))?;
-    if let Some(folder) = resource.folder {
-        tx.remove(&keys::folder_child(folder, resource.id))?;
-    }
-    Ok(())
 }
