@@ -194,44 +194,154 @@ fn each_layer_keeps_to_its_own_external_crates() {
     assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
 
-/// The files of each directory module (`ledger/`, `command/`…) that name
-/// each other through `super::`: file → its siblings it uses.
-fn sibling_uses() -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut modules = BTreeMap::new();
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let dir = entry.unwrap().path();
-        if !dir.is_dir() {
+/// The module path of a source file under `src`: `command/org/mod.rs` is
+/// `[command, org]`, `command/org/add_member.rs` `[command, org, add_member]`.
+fn module_path(relative: &Path) -> Vec<String> {
+    let mut path: Vec<String> = relative
+        .with_extension("")
+        .iter()
+        .map(|part| part.to_str().unwrap().to_string())
+        .collect();
+    if path.last().is_some_and(|last| last == "mod") {
+        path.pop();
+    }
+    path
+}
+
+/// The paths `code` names through `crate::`, `super::` or `self::`, made
+/// absolute from the module `own`; `use` groups are expanded
+/// (`super::{a, b::{self, c}}` names `a`, `b` and `b::c`).
+fn absolute_paths(own: &[String], code: &str) -> Vec<Vec<String>> {
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices("::") {
+        // Find where the path this `::` belongs to starts.
+        let start = code[..at]
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+            .map_or(0, |i| i + 1);
+        if start != at - code[start..at].len() || code[..start].ends_with("::") {
             continue;
         }
-        let files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-            .collect();
-        let stem = |p: &Path| p.file_stem().unwrap().to_str().unwrap().to_string();
-        let siblings: Vec<String> = files.iter().map(|p| stem(p)).collect();
-        let mut uses = BTreeMap::new();
-        for file in &files {
-            let name = stem(file);
-            if name == "mod" {
-                continue; // the parent: its children use it
-            }
-            let code = production_code(file).replace("super::", "crate::");
-            let named: Vec<String> = modules_named(&code)
-                .into_iter()
-                .filter(|other| *other != name && other != "mod" && siblings.contains(other))
-                .collect();
-            uses.insert(name, named);
+        let head = &code[start..];
+        let is_relative = ["crate::", "super::", "self::"]
+            .iter()
+            .any(|root| head.starts_with(root));
+        // One path per start: only its first `::`.
+        if !is_relative || code[start..at].contains("::") {
+            continue;
         }
-        modules.insert(stem(&dir), uses);
+        expand(head, &[], &mut found);
+    }
+    found
+        .into_iter()
+        .filter_map(|path| resolve(own, &path))
+        .collect()
+}
+
+/// Appends to `out` every path spelt at the start of `text`, each after
+/// `prefix`; returns how many bytes of `text` the path took.
+fn expand(text: &str, prefix: &[String], out: &mut Vec<Vec<String>>) -> usize {
+    let mut path = prefix.to_vec();
+    let mut at = 0;
+    loop {
+        if text[at..].starts_with('{') {
+            at += 1;
+            loop {
+                let rest = &text[at..];
+                let item = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ',');
+                at += rest.len() - item.len();
+                if item.is_empty() || item.starts_with('}') {
+                    return (at + 1).min(text.len());
+                }
+                at += expand(item, &path, out);
+            }
+        }
+        let name: String = text[at..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        at += name.len();
+        // `b::{self}` names the group's own prefix.
+        let group_self = name == "self" && !prefix.is_empty();
+        if !name.is_empty() && !group_self {
+            path.push(name);
+        }
+        match text[at..].strip_prefix("::") {
+            Some(_) => at += 2,
+            None => {
+                out.push(path);
+                return at;
+            }
+        }
+    }
+}
+
+/// `crate::a`, `super::a`, `self::a` from module `own` as an absolute path.
+fn resolve(own: &[String], path: &[String]) -> Option<Vec<String>> {
+    let mut base = own.to_vec();
+    let mut rest = path;
+    match rest.first().map(String::as_str) {
+        Some("crate") => {
+            base.clear();
+            rest = &rest[1..];
+        }
+        Some("self") => rest = &rest[1..],
+        Some("super") => {
+            while rest.first().is_some_and(|s| s == "super") {
+                base.pop()?;
+                rest = &rest[1..];
+            }
+        }
+        _ => return None,
+    }
+    base.extend(rest.iter().cloned());
+    Some(base)
+}
+
+/// For each directory module (`ledger`, `command`, `command/org`…): each of
+/// its children (a file or a directory) → the other children it uses, from
+/// anywhere in its subtree.
+fn sibling_uses() -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let files: Vec<(Vec<String>, Vec<Vec<String>>)> = files
+        .iter()
+        .map(|path| {
+            let own = module_path(path.strip_prefix(&src).unwrap());
+            let named = absolute_paths(&own, &production_code(path));
+            (own, named)
+        })
+        .collect();
+    let mut modules: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for (own, named) in &files {
+        // The file belongs to the child `own[depth]` of each ancestor
+        // module `own[..depth]`.
+        for depth in 0..own.len() {
+            let (parent, child) = (&own[..depth], &own[depth]);
+            let uses = modules
+                .entry(parent.join("/"))
+                .or_default()
+                .entry(child.clone())
+                .or_default();
+            for path in named {
+                let used = path.get(depth).filter(|_| path.starts_with(parent));
+                if let Some(sibling) = used.filter(|s| *s != child && !uses.contains(s)) {
+                    uses.push(sibling.clone());
+                }
+            }
+        }
     }
     modules
 }
 
 #[test]
 fn the_files_of_a_module_use_each_other_without_a_cycle() {
-    for (module, uses) in sibling_uses() {
+    let modules = sibling_uses();
+    // Edges the reader must see: across domains and inside one.
+    let uses_of = |module: &str, file: &str| modules[module][file].clone();
+    assert!(uses_of("command", "signup").contains(&"org".to_string()));
+    assert!(uses_of("command/org", "add_member").contains(&"members".to_string()));
+    for (module, uses) in modules.iter().filter(|(m, _)| !m.is_empty()) {
         // Depth-first: a file met again while its own uses are open is a cycle.
         fn visit<'a>(
             file: &'a str,
@@ -257,11 +367,33 @@ fn the_files_of_a_module_use_each_other_without_a_cycle() {
         }
         let (mut open, mut done) = (Vec::new(), Vec::new());
         for file in uses.keys() {
-            if let Some(cycle) = visit(file, &uses, &mut open, &mut done) {
+            if let Some(cycle) = visit(file, uses, &mut open, &mut done) {
                 panic!("{module}: its files use each other in a cycle: {cycle:?}");
             }
         }
     }
+}
+
+#[test]
+fn relative_paths_resolve_from_the_file_module() {
+    let own: Vec<String> = ["command", "org", "add_member"].map(String::from).to_vec();
+    let code = "use super::{members::admit, counters::{self, decrement}};\n\
+                use crate::store::Tx; let x = super::super::signup::run(); self::inner::f();";
+    let named: Vec<String> = absolute_paths(&own, code)
+        .iter()
+        .map(|p| p.join("::"))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            "command::org::members::admit",
+            "command::org::counters",
+            "command::org::counters::decrement",
+            "store::Tx",
+            "command::signup::run",
+            "command::org::add_member::inner::f",
+        ]
+    );
 }
 
 #[test]
