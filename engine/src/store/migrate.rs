@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{claim_token, decode, keys, DomainClaim, DomainProof, Org, Store, SCHEMA_VERSION};
+use super::codec::{self, COMPACT};
+use super::{claim_token, decode, keys, DomainClaim, DomainProof, Org, Store};
 
 /// Schema 1 → 2: domains became claims. Schema 1 let any number of orgs
 /// list a domain as verified (`Org.verified_domains` and an index of
@@ -57,15 +58,84 @@ pub(super) fn domain_claims(store: &Store) -> anyhow::Result<()> {
         for key in &legacy {
             tx.remove(key)?;
         }
-        tx.put_raw(&keys::schema_version(), &SCHEMA_VERSION.to_be_bytes())
+        tx.put_raw(&keys::schema_version(), &2u32.to_be_bytes())
     })?;
     Ok(())
+}
+
+/// How many records one step of [`compact_check_records`] rewrites.
+const COMPACTION_BATCH: usize = 10_000;
+
+/// Schema 2 → 3: the records checks read become compact (`store::codec`).
+/// Each kind is rewritten in batches; a batch cut short by a crash leaves
+/// both formats, which every reader takes, and the next open goes on. The
+/// schema version moves last.
+pub(super) fn compact_check_records(store: &Store) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut rewritten = 0usize;
+    for tag in [
+        keys::ORG,
+        keys::USER,
+        keys::MEMBERSHIP,
+        keys::WORKSPACE,
+        keys::WORKSPACE_MEMBER,
+        keys::RESOURCE,
+    ] {
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        for entry in store.db.scan_prefix([tag]) {
+            let (key, value) = entry?;
+            if value.first() == Some(&COMPACT) {
+                continue;
+            }
+            batch.insert(key.clone(), compact_again(tag, &value)?);
+            in_batch += 1;
+            if in_batch == COMPACTION_BATCH {
+                store.db.apply_batch(std::mem::take(&mut batch))?;
+                rewritten += in_batch;
+                in_batch = 0;
+            }
+        }
+        store.db.apply_batch(batch)?;
+        rewritten += in_batch;
+    }
+    store
+        .db
+        .insert(keys::schema_version(), &3u32.to_be_bytes())?;
+    tracing::info!(
+        records = rewritten,
+        seconds = started.elapsed().as_secs_f64(),
+        "made the records checks read compact (schema 2 → 3)"
+    );
+    Ok(())
+}
+
+/// One JSON record of kind `tag`, compact.
+fn compact_again(tag: u8, json: &[u8]) -> anyhow::Result<Vec<u8>> {
+    use super::{Membership, Resource, User, Workspace, WorkspaceMember};
+    fn again<T: serde::de::DeserializeOwned + serde::Serialize>(
+        json: &[u8],
+    ) -> anyhow::Result<Vec<u8>> {
+        Ok(codec::compact(&decode::<T>(json)?))
+    }
+    match tag {
+        keys::ORG => again::<Org>(json),
+        keys::USER => again::<User>(json),
+        keys::MEMBERSHIP => again::<Membership>(json),
+        keys::WORKSPACE => again::<Workspace>(json),
+        keys::WORKSPACE_MEMBER => again::<WorkspaceMember>(json),
+        keys::RESOURCE => again::<Resource>(json),
+        _ => unreachable!("only the records checks read are compact"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{consistency, ClaimState, InvitationMode, OrgRole, Plan};
+    use crate::store::{
+        consistency, ClaimState, InvitationMode, Membership, MembershipStatus, OrgRole, Plan, User,
+        SCHEMA_VERSION,
+    };
 
     fn org(name: &str, created_at: OffsetDateTime, domains: &[&str]) -> Org {
         Org {
@@ -96,8 +166,7 @@ mod tests {
             db.insert(keys::schema_version(), &1u32.to_be_bytes())
                 .unwrap();
             for org in [&acme, &attacker] {
-                db.insert(keys::org(org.id), super::super::encode(org))
-                    .unwrap();
+                db.insert(keys::org(org.id), codec::json(org)).unwrap();
                 for domain in &org.verified_domains {
                     let key = keys::join(
                         keys::LEGACY_DOMAIN_ORGS,
@@ -129,8 +198,53 @@ mod tests {
             .verified_domains
             .is_empty());
         drop(store);
-        // Reopening finds schema 2 and changes nothing.
+        // Reopening finds the current schema and changes nothing.
         let store = Store::open(&path, 1 << 20).unwrap();
         assert_eq!(store.domain_owner("acme.com").unwrap().unwrap().id, acme.id);
+    }
+
+    #[test]
+    fn a_schema_2_store_gets_compact_check_records_and_keeps_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let acme = org("Acme", OffsetDateTime::now_utc(), &[]);
+        let user = User {
+            id: Uuid::now_v7(),
+            email: "ann@acme.com".into(),
+            created_at: OffsetDateTime::now_utc(),
+        };
+        let member = Membership {
+            org: acme.id,
+            user: user.id,
+            role: OrgRole::Admin,
+            status: MembershipStatus::Active,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        let audit_key = keys::audit(acme.id, Uuid::now_v7());
+        {
+            let db = sled::open(&path).unwrap();
+            db.insert(keys::schema_version(), &2u32.to_be_bytes())
+                .unwrap();
+            db.insert(keys::org(acme.id), codec::json(&acme)).unwrap();
+            db.insert(keys::user(user.id), codec::json(&user)).unwrap();
+            let membership = keys::membership(acme.id, user.id);
+            db.insert(membership, codec::json(&member)).unwrap();
+            db.insert(&audit_key, codec::json(&"kept")).unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(&path, 1 << 20).unwrap();
+        for key in [
+            keys::org(acme.id),
+            keys::user(user.id),
+            keys::membership(acme.id, user.id),
+        ] {
+            assert_eq!(store.get_raw(&key).unwrap().unwrap()[0], COMPACT);
+        }
+        assert_eq!(store.org(acme.id).unwrap(), Some(acme.clone()));
+        assert_eq!(store.user(user.id).unwrap(), Some(user.clone()));
+        assert_eq!(store.membership(acme.id, user.id).unwrap(), Some(member));
+        assert_eq!(&*store.get_raw(&audit_key).unwrap().unwrap(), b"\"kept\"");
+        let version = store.get_raw(&keys::schema_version()).unwrap().unwrap();
+        assert_eq!(&*version, &SCHEMA_VERSION.to_be_bytes());
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod batch;
 mod check_versions;
+pub mod codec;
 pub mod consistency;
 mod durable;
 pub mod keys;
@@ -24,11 +25,13 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 pub use batch::Batches;
 pub use check_versions::{CheckVersions, Version, CHECK_VERSION_STRIPES};
+use codec::{corrupt, decode};
 pub use model::*;
 
-/// The on-disk layout version this build reads and writes. Version 1
-/// stores are migrated when opened (`migrate`).
-pub const SCHEMA_VERSION: u32 = 2;
+/// The on-disk layout version this build reads and writes. Older stores
+/// are migrated when opened (`migrate`): 1 → 2 made domains claims, 2 → 3
+/// made the records checks read compact (`codec`).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Default size of sled's page cache: the store never holds the whole
 /// database in memory, only this much of it.
@@ -97,28 +100,29 @@ impl Store {
 
     fn check_schema_version(&self) -> anyhow::Result<()> {
         let key = keys::schema_version();
-        match self.db.get(&key)? {
-            None => {
-                self.db.insert(key, &SCHEMA_VERSION.to_be_bytes())?;
-                self.db.flush()?;
-                Ok(())
+        let Some(bytes) = self.db.get(&key)? else {
+            self.db.insert(key, &SCHEMA_VERSION.to_be_bytes())?;
+            self.db.flush()?;
+            return Ok(());
+        };
+        let mut found = <[u8; 4]>::try_from(bytes.as_ref())
+            .map(u32::from_be_bytes)
+            .map_err(|_| anyhow::anyhow!("database has a corrupt schema version"))?;
+        // Each step moves the store one version up, in order.
+        while found < SCHEMA_VERSION {
+            match found {
+                1 => migrate::domain_claims(self)?,
+                2 => migrate::compact_check_records(self)?,
+                _ => break,
             }
-            Some(bytes) => {
-                let found = <[u8; 4]>::try_from(bytes.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| anyhow::anyhow!("database has a corrupt schema version"))?;
-                if found == 1 {
-                    migrate::domain_claims(self)?;
-                    self.db.flush()?;
-                    return Ok(());
-                }
-                anyhow::ensure!(
-                    found == SCHEMA_VERSION,
-                    "database schema version {found} is not supported by this build (expects {SCHEMA_VERSION})"
-                );
-                Ok(())
-            }
+            self.db.flush()?;
+            found += 1;
         }
+        anyhow::ensure!(
+            found == SCHEMA_VERSION,
+            "database schema version {found} is not supported by this build (expects {SCHEMA_VERSION})"
+        );
+        Ok(())
     }
 
     /// Reads and decodes one record.
@@ -449,7 +453,7 @@ impl Tx<'_> {
     }
 
     pub fn put<T: Serialize>(&self, key: &[u8], value: &T) -> TxResult<()> {
-        self.put_raw(key, &encode(value))
+        self.put_raw(key, &codec::encode(key, value))
     }
 
     pub fn put_raw(&self, key: &[u8], value: &[u8]) -> TxResult<()> {
@@ -528,23 +532,10 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![u8::MAX; prefix.len() + 1]
 }
 
-/// Encodes a record. Serialising our own plain structs cannot fail.
-pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("records serialise to JSON")
-}
-
 impl From<sled::Error> for Error {
     fn from(e: sled::Error) -> Self {
         Error::Storage(e.to_string())
     }
-}
-
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(corrupt)
-}
-
-fn corrupt(e: impl std::fmt::Display) -> Error {
-    Error::Storage(format!("corrupt record: {e}"))
 }
 
 #[cfg(test)]
@@ -597,7 +588,7 @@ mod tests {
         let id = Uuid::now_v7();
         store
             .db
-            .insert(keys::org(id), encode(&serde_json::json!({"n": 1})))
+            .insert(keys::org(id), codec::json(&serde_json::json!({"n": 1})))
             .unwrap();
         store.db.flush().unwrap();
         drop(store);
@@ -720,11 +711,14 @@ mod tests {
         let org = Uuid::now_v7();
         let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
         for id in &ids {
-            store.db.insert(keys::audit(org, *id), encode(id)).unwrap();
+            store
+                .db
+                .insert(keys::audit(org, *id), codec::json(id))
+                .unwrap();
         }
         store
             .db
-            .insert(keys::audit(Uuid::max(), Uuid::now_v7()), encode(&0))
+            .insert(keys::audit(Uuid::max(), Uuid::now_v7()), codec::json(&0))
             .unwrap();
         let prefix = keys::audit_of_org(org);
         let first: Page<Uuid> = store.newest_page(&prefix, None, 2).unwrap();

@@ -1,6 +1,7 @@
 //! The records Warden stores. Every record has a stable uuid (or is keyed by
-//! the uuids it joins) and is serialised as JSON so that adding an optional
-//! field never needs a migration.
+//! the uuids it joins). The records checks read are stored compact (their
+//! times and free-form attributes through `codec`'s field formats), the
+//! others as JSON: see `store::codec`.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -164,7 +165,7 @@ pub struct Org {
     pub workspace_count: u32,
     pub seats_used: u32,
     pub admin_count: u32,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::store::codec::timestamp")]
     pub created_at: OffsetDateTime,
 }
 
@@ -173,7 +174,7 @@ pub struct User {
     pub id: Uuid,
     /// Normalised: trimmed and lower-cased; unique.
     pub email: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::store::codec::timestamp")]
     pub created_at: OffsetDateTime,
 }
 
@@ -183,7 +184,7 @@ pub struct Membership {
     pub user: Uuid,
     pub role: OrgRole,
     pub status: MembershipStatus,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::store::codec::timestamp")]
     pub created_at: OffsetDateTime,
 }
 
@@ -199,7 +200,7 @@ pub struct Workspace {
     pub id: Uuid,
     pub org: Uuid,
     pub name: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::store::codec::timestamp")]
     pub created_at: OffsetDateTime,
 }
 
@@ -208,7 +209,7 @@ pub struct WorkspaceMember {
     pub workspace: Uuid,
     pub user: Uuid,
     pub role: WorkspaceRole,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::store::codec::timestamp")]
     pub created_at: OffsetDateTime,
 }
 
@@ -227,8 +228,9 @@ pub struct Resource {
     pub shared_with: Vec<Uuid>,
     /// Further attributes, as declared by the schema for `kind`.
     #[schema(value_type = Object)]
+    #[serde(with = "crate::store::codec::json_object")]
     pub attributes: serde_json::Map<String, serde_json::Value>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::store::codec::timestamp")]
     pub created_at: OffsetDateTime,
 }
 
