@@ -48,8 +48,11 @@ const SERIAL_STRIPES: usize = 64;
 
 /// Warden's state and rules, shared by every request.
 pub struct App {
+    /// The database.
     pub store: Store,
+    /// The served policy set; reloads swap it under running checks.
     pub policies: Arc<PolicyEngine>,
+    /// The plugins that serve the hooks (or their built-in rules).
     pub plugins: Arc<PluginHost>,
     serial: [Mutex<()>; SERIAL_STRIPES],
     entity_cache: EntityCache,
@@ -58,6 +61,7 @@ pub struct App {
 }
 
 impl App {
+    /// The core over an opened store, policy set and plugin host.
     pub fn new(store: Store, policies: PolicyEngine, plugins: PluginHost) -> App {
         App {
             store,

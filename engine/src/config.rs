@@ -17,8 +17,10 @@ use crate::http::{
 use crate::plugin::{self, HookPins};
 use crate::store::DEFAULT_CACHE_BYTES;
 
-pub const DEFAULT_CONFIG_FILE: &str = "warden.toml";
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8180";
+/// The config file read when none is named, if it exists.
+pub(crate) const DEFAULT_CONFIG_FILE: &str = "warden.toml";
+/// The address `warden serve` listens on unless told otherwise.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8180";
 /// The longest `invitation_ttl` accepted: invitations outliving a year are
 /// a mistake, and `now + ttl` must stay a valid time.
 pub const MAX_INVITATION_TTL: time::Duration = time::Duration::days(366);
@@ -83,21 +85,21 @@ pub struct Settings {
 /// The resolved configuration of `warden serve`.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    pub data: PathBuf,
-    pub policies: PathBuf,
-    pub plugins: PathBuf,
-    pub listen: SocketAddr,
-    pub limits: HttpLimits,
-    pub connections: ConnectionLimits,
-    pub cache_bytes: u64,
-    pub plugin_hooks: HookPins,
+    pub(crate) data: PathBuf,
+    pub(crate) policies: PathBuf,
+    pub(crate) plugins: PathBuf,
+    pub(crate) listen: SocketAddr,
+    pub(crate) limits: HttpLimits,
+    pub(crate) connections: ConnectionLimits,
+    pub(crate) cache_bytes: u64,
+    pub(crate) plugin_hooks: HookPins,
     /// The config file read, if any: `[plugin_hooks]` is read again from
     /// it at every plugin reload.
-    pub file: Option<PathBuf>,
-    pub invitation_ttl: time::Duration,
-    pub credential_key_file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
+    pub(crate) invitation_ttl: time::Duration,
+    pub(crate) credential_key_file: Option<PathBuf>,
     /// None when none is configured and the system lists none.
-    pub dns_resolver: Option<SocketAddr>,
+    pub(crate) dns_resolver: Option<SocketAddr>,
 }
 
 impl ServeConfig {

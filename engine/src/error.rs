@@ -12,36 +12,78 @@ pub use plugin::PluginError;
 pub enum Error {
     /// The input is malformed or breaks a rule; `field` says where.
     #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
+    Invalid {
+        /// Where the bad input is: a request field (`body.seat_limit`,
+        /// `principal.id`) or a header (`X-Warden-Actor`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// No valid bearer token.
     #[error("missing or invalid bearer token")]
     Unauthenticated,
     /// The policies deny the action.
     #[error("{explanation}")]
     Forbidden {
+        /// Why, readably: the deciding policies' `@reason`, or the rule of
+        /// the command that refused.
         explanation: String,
+        /// Ids of the forbid policies that decided; empty when no policy
+        /// permitted the action, or a command's own rule refused it.
         policies: Vec<String>,
     },
+    /// The record the request names does not exist.
     #[error("{what} {id} not found")]
-    NotFound { what: &'static str, id: String },
+    NotFound {
+        /// The kind of record, as a message names it (`workspace`,
+        /// `credential`).
+        what: &'static str,
+        /// The id looked for, as the caller gave it.
+        id: String,
+    },
     /// The request conflicts with the current state (duplicate, last admin…).
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict {
+        /// Stable machine-readable code, e.g. `cascade_too_large`.
+        code: &'static str,
+        /// What happened, for a person.
+        message: String,
+    },
     /// The org's account cannot pay for the request (e.g. `insufficient_credits`).
     #[error("{message}")]
-    PaymentRequired { code: &'static str, message: String },
+    PaymentRequired {
+        /// Stable machine-readable code, e.g. `insufficient_credits`.
+        code: &'static str,
+        /// What happened, for a person.
+        message: String,
+    },
     /// The record existed but is no longer usable (an expired or revoked invitation).
     #[error("{message}")]
-    Gone { code: &'static str, message: String },
+    Gone {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// What happened, for a person.
+        message: String,
+    },
     /// The request body is not in a format the route reads (not JSON).
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// A configured limit was exceeded.
     #[error("{message}")]
-    LimitExceeded { code: &'static str, message: String },
+    LimitExceeded {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// What happened, for a person.
+        message: String,
+    },
     /// Too much of the same work is waiting already; retry later.
     #[error("{message}")]
-    Busy { code: &'static str, message: String },
+    Busy {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// What happened, for a person.
+        message: String,
+    },
     /// The request target is longer than `MAX_URI_BYTES`.
     #[error("{0}")]
     UriTooLong(String),
@@ -50,14 +92,22 @@ pub enum Error {
     HeadersTooLarge(String),
     /// The server could not answer in time (`request_timeout`); retry.
     #[error("{message}")]
-    Unavailable { code: &'static str, message: String },
+    Unavailable {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// What happened, for a person.
+        message: String,
+    },
     /// Files (the policy directory, plugins) failed to (re)load; the
     /// previous ones keep serving. `problems` lists each as its loader
     /// reports it.
     #[error("{message}")]
     Rejected {
+        /// Stable machine-readable code.
         code: &'static str,
+        /// What was rejected, for a person.
         message: String,
+        /// One JSON object per problem, as the loader reports it.
         problems: Vec<serde_json::Value>,
     },
     /// A plugin failed in a hook (trap, limit, invalid output…): the host
@@ -76,31 +126,36 @@ pub enum Error {
     Internal(String),
 }
 
+/// What Warden's library returns: an [`Error`] unless said otherwise.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A 400: `message` about the input at `field`.
+    pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Invalid {
             field: field.into(),
             message: message.into(),
         }
     }
 
-    pub fn not_found(what: &'static str, id: impl ToString) -> Self {
+    /// A 404: no `what` with `id`.
+    pub(crate) fn not_found(what: &'static str, id: impl ToString) -> Self {
         Error::NotFound {
             what,
             id: id.to_string(),
         }
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    /// A 409 with its `code`.
+    pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Error::Conflict {
             code,
             message: message.into(),
         }
     }
 
-    pub fn gone(code: &'static str, message: impl Into<String>) -> Self {
+    /// A 410 with its `code`: the record is no longer usable.
+    pub(crate) fn gone(code: &'static str, message: impl Into<String>) -> Self {
         Error::Gone {
             code,
             message: message.into(),
@@ -108,7 +163,7 @@ impl Error {
     }
 
     /// A 403 that no policy decided (a rule of the command itself).
-    pub fn forbidden(explanation: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(explanation: impl Into<String>) -> Self {
         Error::Forbidden {
             explanation: explanation.into(),
             policies: Vec::new(),

@@ -1,6 +1,8 @@
 //! Warden: a policy engine for multi-tenant SaaS. See ARCHITECTURE.md at the
 //! repository root for the map of these modules and the write path.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod authz;
 pub mod command;

@@ -34,6 +34,7 @@ impl std::fmt::Debug for CredentialKey {
 }
 
 impl CredentialKey {
+    /// The key of these 32 bytes (256 bits).
     pub fn from_bytes(key: [u8; KEY_BYTES]) -> CredentialKey {
         CredentialKey {
             cipher: XChaCha20Poly1305::new(&key.into()),

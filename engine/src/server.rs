@@ -36,6 +36,9 @@ pub fn open_app(
     Ok(App::new(store, policies, plugins))
 }
 
+/// Runs `warden serve` with `config`: the admin token, the plugins, the
+/// policies and their watchers, then the HTTP API until SIGINT or SIGTERM,
+/// and a last flush of the store.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data)
         .with_context(|| format!("cannot create data directory {}", config.data.display()))?;

@@ -50,7 +50,10 @@ pub(super) struct Cached {
 /// How the cache has served: hits, and checks that built their entities.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CacheStats {
+    /// Checks answered from a current entry.
     pub hits: u64,
+    /// Checks that built their entities from the store: there was no
+    /// current entry (or the ids are too long to cache).
     pub builds: u64,
 }
 
@@ -65,6 +68,7 @@ impl Default for EntityCache {
 }
 
 impl EntityCache {
+    /// The counts since the cache was made.
     pub fn stats(&self) -> CacheStats {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),

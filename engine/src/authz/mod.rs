@@ -25,12 +25,16 @@ pub const MAX_REQUEST_ENTITIES: usize = 100;
 /// An entity reference as it appears in requests: `{"type": "User", "id": "…"}`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash, utoipa::ToSchema)]
 pub struct EntityRef {
+    /// The Cedar entity type, e.g. `User` or `Flow`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The entity id: a canonical uuid for what Warden stores, free-form
+    /// for entities the caller brings.
     pub id: String,
 }
 
 impl EntityRef {
+    /// The entity `id` of type `kind`.
     pub fn new(kind: &str, id: impl ToString) -> Self {
         EntityRef {
             kind: kind.to_string(),
@@ -51,9 +55,13 @@ impl EntityRef {
 #[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
+    /// Who would act, usually a `User`.
     pub principal: EntityRef,
+    /// The action, of type `Action` (e.g. `ViewResource`).
     pub action: EntityRef,
+    /// What the action is on.
     pub resource: EntityRef,
+    /// The request context, as the schema declares it for the action.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub context: serde_json::Map<String, serde_json::Value>,
@@ -72,12 +80,15 @@ pub struct CheckRequest {
 pub struct Decision {
     /// `Allow` or `Deny`.
     pub decision: String,
+    /// Which policies decided, and which failed to evaluate.
     pub diagnostics: Diagnostics,
     /// A sentence built from the deciding policies' `@reason`.
     pub explanation: String,
+    /// The revision of the policy set that answered.
     pub policy_revision: u64,
 }
 
+/// The policies behind a decision.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Diagnostics {
     /// Ids of the policies that decided.
@@ -87,6 +98,7 @@ pub struct Diagnostics {
 }
 
 impl Decision {
+    /// Whether the decision is `Allow`.
     pub fn allowed(&self) -> bool {
         self.decision == "Allow"
     }

@@ -43,12 +43,19 @@ struct TestCase {
 
 /// The outcome of one case.
 pub struct CaseOutcome {
+    /// The test file's name in `tests/`.
     pub file: String,
+    /// The case's name in the file.
     pub name: String,
     /// The action the case asks about.
     pub action: String,
+    /// The decision and deciding policies the case expects, as
+    /// `Allow [policy, …]`.
     pub expected: String,
+    /// The decision and deciding policies the set gave, in the same form.
     pub actual: String,
+    /// Whether the decision, and the deciding policies when the case names
+    /// them, are as expected.
     pub passed: bool,
 }
 

@@ -9,17 +9,26 @@ use serde::{Deserialize, Serialize};
 /// One line a plugin logged through the `host.log` import.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
+    /// The level the plugin logged it at.
     pub level: Level,
+    /// The text, cut to `MAX_LOG_LINE_BYTES` (with `…`) by the host; the
+    /// host's own note of dropped lines starts with `(host)`.
     pub message: String,
 }
 
+/// The level of a plugin's log line (the `host.level` of the ABI).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
+    /// Finest detail.
     Trace,
+    /// Detail for debugging the plugin.
     Debug,
+    /// Normal operation.
     Info,
+    /// Something unusual that did not stop the call.
     Warn,
+    /// Something failed.
     Error,
 }
 
@@ -57,7 +66,8 @@ impl FailureKind {
         matches!(self, FailureKind::Conflict | FailureKind::Unavailable)
     }
 
-    pub fn as_str(self) -> &'static str {
+    /// The kind as the API and the audit log name it (`out_of_fuel`…).
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FailureKind::OutOfFuel => "out_of_fuel",
             FailureKind::Timeout => "timeout",
@@ -83,16 +93,27 @@ impl fmt::Display for FailureKind {
 #[derive(Clone, Debug, Serialize, Deserialize, thiserror::Error)]
 #[error("plugin {plugin} failed in hook {hook}: {kind}: {message}")]
 pub struct PluginError {
+    /// The plugin's name; the names, comma-separated, of plugins that
+    /// conflict over the hook.
     pub plugin: String,
     /// The hook's name (`autojoin`, `seat-billing`, `usage-pricing`).
     pub hook: String,
+    /// What went wrong.
     pub kind: FailureKind,
+    /// The details: the trap, the broken rule, the limit reached.
     pub message: String,
+    /// The lines the plugin logged before it failed.
     pub logs: Vec<LogLine>,
 }
 
 impl PluginError {
-    pub fn new(plugin: &str, hook: &str, kind: FailureKind, message: impl Into<String>) -> Self {
+    /// A failure of `plugin` in `hook`, with no log lines yet.
+    pub(crate) fn new(
+        plugin: &str,
+        hook: &str,
+        kind: FailureKind,
+        message: impl Into<String>,
+    ) -> Self {
         PluginError {
             plugin: plugin.to_string(),
             hook: hook.to_string(),

@@ -52,7 +52,9 @@ pub const DEFAULT_MAX_BATCH: usize = 100;
 /// Limits the HTTP layer enforces.
 #[derive(Clone, Debug)]
 pub struct HttpLimits {
+    /// The largest request body, in bytes; a larger one gets a 413.
     pub max_body_bytes: usize,
+    /// The most checks one batch may ask; more get a 413.
     pub max_batch: usize,
 }
 
@@ -69,7 +71,7 @@ pub struct ManagementSettings {
 
 /// What every handler can reach.
 #[derive(Clone)]
-pub struct ApiState {
+pub(crate) struct ApiState {
     pub app: Arc<App>,
     pub limits: HttpLimits,
     pub settings: Arc<ManagementSettings>,

@@ -38,9 +38,9 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest request target (path and query) Warden reads: a JSON 414.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
-/// The most headers, and header bytes (names and values), one request may
-/// carry: a JSON 431.
+/// The most headers one request may carry: a JSON 431.
 pub const MAX_HEADERS: usize = 100;
+/// The most header bytes (names and values) one request may carry: a JSON 431.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// hyper's own bounds, set above Warden's so that a request between the two
 /// gets Warden's JSON answer with its exact figures. Past hyper's (a target
@@ -55,8 +55,13 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// The bounds on connections, from the configuration.
 #[derive(Clone, Debug)]
 pub struct ConnectionLimits {
+    /// The most connections open at once; one more is closed at once.
     pub max_connections: usize,
+    /// The time a client has to send a request's headers, which is also
+    /// the longest a kept-alive connection may wait idle.
     pub header_timeout: Duration,
+    /// The time a request has from its headers to its answer, its body
+    /// included: past it, a JSON 503.
     pub request_timeout: Duration,
 }
 

@@ -20,6 +20,7 @@ use crate::store::{Page, Store, Tx, TxResult};
 /// days, so every period and report computed from them stays far inside
 /// `time`'s own range (year ±9999), where its arithmetic would panic.
 pub const EARLIEST_YEAR: i32 = 1970;
+/// The last year the ledger accepts (see [`EARLIEST_YEAR`]).
 pub const LATEST_YEAR: i32 = 8999;
 /// The same rule as a pattern over an RFC 3339 time, for the API document.
 pub const SUPPORTED_TIME_PATTERN: &str = "^(19[7-9][0-9]|[2-8][0-9]{3})-";

@@ -48,31 +48,32 @@ fn period_bytes(start: OffsetDateTime) -> [u8; 8] {
     ((start.unix_timestamp() as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-pub fn account(id: AccountId) -> Vec<u8> {
+pub(crate) fn account(id: AccountId) -> Vec<u8> {
     join(ACCOUNT, &[&account_bytes(id)])
 }
-pub fn accounts() -> Vec<u8> {
+pub(crate) fn accounts() -> Vec<u8> {
     join(ACCOUNT, &[])
 }
+/// `id` → LedgerTransaction: the posted transaction.
 pub fn transaction(id: Uuid) -> Vec<u8> {
     join(TRANSACTION, &[id.as_bytes()])
 }
-pub fn transactions() -> Vec<u8> {
+pub(crate) fn transactions() -> Vec<u8> {
     join(TRANSACTION, &[])
 }
-pub fn entry(account: AccountId, transaction: Uuid) -> Vec<u8> {
+pub(crate) fn entry(account: AccountId, transaction: Uuid) -> Vec<u8> {
     join(ENTRY, &[&account_bytes(account), transaction.as_bytes()])
 }
-pub fn entries_of(account: AccountId) -> Vec<u8> {
+pub(crate) fn entries_of(account: AccountId) -> Vec<u8> {
     join(ENTRY, &[&account_bytes(account)])
 }
-pub fn usage_run(org: Uuid, run: Uuid) -> Vec<u8> {
+pub(crate) fn usage_run(org: Uuid, run: Uuid) -> Vec<u8> {
     join(USAGE_RUN, &[org.as_bytes(), run.as_bytes()])
 }
-pub fn usage_runs() -> Vec<u8> {
+pub(crate) fn usage_runs() -> Vec<u8> {
     join(USAGE_RUN, &[])
 }
-pub fn workspace_usage(org: Uuid, period_start: OffsetDateTime, workspace: Uuid) -> Vec<u8> {
+pub(crate) fn workspace_usage(org: Uuid, period_start: OffsetDateTime, workspace: Uuid) -> Vec<u8> {
     join(
         WORKSPACE_USAGE,
         &[
@@ -82,48 +83,48 @@ pub fn workspace_usage(org: Uuid, period_start: OffsetDateTime, workspace: Uuid)
         ],
     )
 }
-pub fn workspace_usage_of(org: Uuid, period_start: OffsetDateTime) -> Vec<u8> {
+pub(crate) fn workspace_usage_of(org: Uuid, period_start: OffsetDateTime) -> Vec<u8> {
     join(
         WORKSPACE_USAGE,
         &[org.as_bytes(), &period_bytes(period_start)],
     )
 }
-pub fn period(org: Uuid, start: OffsetDateTime) -> Vec<u8> {
+pub(crate) fn period(org: Uuid, start: OffsetDateTime) -> Vec<u8> {
     join(PERIOD, &[org.as_bytes(), &period_bytes(start)])
 }
-pub fn event(org: Uuid, id: Uuid) -> Vec<u8> {
+pub(crate) fn event(org: Uuid, id: Uuid) -> Vec<u8> {
     join(EVENT, &[org.as_bytes(), id.as_bytes()])
 }
-pub fn events_of(org: Uuid) -> Vec<u8> {
+pub(crate) fn events_of(org: Uuid) -> Vec<u8> {
     join(EVENT, &[org.as_bytes()])
 }
-pub fn billing(org: Uuid) -> Vec<u8> {
+pub(crate) fn billing(org: Uuid) -> Vec<u8> {
     join(BILLING, &[org.as_bytes()])
 }
-pub fn seat_charge(org: Uuid, period_start: OffsetDateTime, user: Uuid) -> Vec<u8> {
+pub(crate) fn seat_charge(org: Uuid, period_start: OffsetDateTime, user: Uuid) -> Vec<u8> {
     join(
         SEAT_CHARGE,
         &[org.as_bytes(), &period_bytes(period_start), user.as_bytes()],
     )
 }
-pub fn seat_charges_of(org: Uuid, period_start: OffsetDateTime) -> Vec<u8> {
+pub(crate) fn seat_charges_of(org: Uuid, period_start: OffsetDateTime) -> Vec<u8> {
     join(SEAT_CHARGE, &[org.as_bytes(), &period_bytes(period_start)])
 }
-pub fn reversal(original: Uuid) -> Vec<u8> {
+pub(crate) fn reversal(original: Uuid) -> Vec<u8> {
     join(REVERSAL, &[original.as_bytes()])
 }
-pub fn lot(org: Uuid, grant: Uuid) -> Vec<u8> {
+pub(crate) fn lot(org: Uuid, grant: Uuid) -> Vec<u8> {
     join(LOT, &[org.as_bytes(), grant.as_bytes()])
 }
-pub fn lots() -> Vec<u8> {
+pub(crate) fn lots() -> Vec<u8> {
     join(LOT, &[])
 }
-pub fn open_lots(org: Uuid) -> Vec<u8> {
+pub(crate) fn open_lots(org: Uuid) -> Vec<u8> {
     join(OPEN_LOTS, &[org.as_bytes()])
 }
-pub fn all_open_lots() -> Vec<u8> {
+pub(crate) fn all_open_lots() -> Vec<u8> {
     join(OPEN_LOTS, &[])
 }
-pub fn sequence() -> Vec<u8> {
+pub(crate) fn sequence() -> Vec<u8> {
     join(SEQUENCE, &[])
 }

@@ -31,14 +31,19 @@ mod verify;
 mod tests;
 
 pub use balances::{
-    billing_settings, count_grant, count_usage, current_period, period_at, set_billing, uncount,
-    BalanceReport, CountedUsage, Reports, UsageReport, LOW_BALANCE_THRESHOLDS_PERCENT,
+    supported_time, EARLIEST_YEAR, LATEST_YEAR, LOW_BALANCE_THRESHOLDS_PERCENT,
+    SUPPORTED_TIME_PATTERN,
 };
-pub use balances::{supported_time, EARLIEST_YEAR, LATEST_YEAR, SUPPORTED_TIME_PATTERN};
-pub use credits::{balance, grant, spend, NewGrant, NewSpend};
 pub use lots::MAX_OPEN_LOTS;
 pub use model::*;
-pub use posting::Posted;
-pub use reversal::reverse;
-pub use seats::{charge_seat, NewSeatCharge, SeatChargeOutcome, MAX_SEAT_PRICE_CENTS};
+pub use seats::MAX_SEAT_PRICE_CENTS;
 pub use verify::{verify, Totals, VerifyReport, MAX_REPORTED_VIOLATIONS};
+
+// The write path and the reports: the commands and the HTTP layer use them.
+pub(crate) use balances::{
+    billing_settings, count_grant, count_usage, current_period, period_at, set_billing, uncount,
+    BalanceReport, CountedUsage, Reports, UsageReport,
+};
+pub(crate) use credits::{balance, grant, spend, NewGrant, NewSpend};
+pub(crate) use reversal::reverse;
+pub(crate) use seats::{charge_seat, NewSeatCharge};

@@ -10,7 +10,9 @@ use uuid::Uuid;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
+    /// Credits: what orgs are granted and flow runs spend.
     Credits,
+    /// Cents of the vendor's currency: seat charges and revenue.
     Cents,
 }
 
@@ -33,15 +35,6 @@ pub enum AccountKind {
 }
 
 impl AccountKind {
-    pub const ALL: [AccountKind; 6] = [
-        AccountKind::OrgCredits,
-        AccountKind::OrgSeatsReceivable,
-        AccountKind::CreditsIssued,
-        AccountKind::CreditsSpent,
-        AccountKind::Revenue,
-        AccountKind::CreditsExpired,
-    ];
-
     /// The key byte; stable on disk.
     pub fn tag(self) -> u8 {
         match self {
@@ -54,7 +47,8 @@ impl AccountKind {
         }
     }
 
-    pub fn unit(self) -> Unit {
+    /// What the account counts: cents for seats and revenue, else credits.
+    pub(crate) fn unit(self) -> Unit {
         match self {
             AccountKind::OrgSeatsReceivable | AccountKind::Revenue => Unit::Cents,
             _ => Unit::Credits,
@@ -76,7 +70,8 @@ impl AccountKind {
         }
     }
 
-    pub fn is_system(self) -> bool {
+    /// Whether it is one of the system's accounts rather than an org's.
+    pub(crate) fn is_system(self) -> bool {
         !matches!(
             self,
             AccountKind::OrgCredits | AccountKind::OrgSeatsReceivable
@@ -87,17 +82,21 @@ impl AccountKind {
 /// An account: the org that owns it (nil for system accounts) and its kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AccountId {
+    /// The org that owns it; the nil uuid for a system account.
     pub owner: Uuid,
+    /// Which of its owner's accounts it is.
     pub kind: AccountKind,
 }
 
 impl AccountId {
-    pub fn org(org: Uuid, kind: AccountKind) -> AccountId {
+    /// `org`'s account of `kind`; panics for a system kind.
+    pub(crate) fn org(org: Uuid, kind: AccountKind) -> AccountId {
         assert!(!kind.is_system(), "{kind:?} is a system account");
         AccountId { owner: org, kind }
     }
 
-    pub fn system(kind: AccountKind) -> AccountId {
+    /// The system's account of `kind`; panics for an org kind.
+    pub(crate) fn system(kind: AccountKind) -> AccountId {
         assert!(kind.is_system(), "{kind:?} is an org account");
         AccountId {
             owner: Uuid::nil(),
@@ -106,28 +105,37 @@ impl AccountId {
     }
 }
 
+/// Which side of an account may not outgrow the other; exactly one is set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountFlags {
     /// Debits may exceed credits by at most the account's `overdraft_limit`.
     pub debits_must_not_exceed_credits: bool,
+    /// Credits may never exceed debits: the balance stays at or below zero.
     pub credits_must_not_exceed_debits: bool,
 }
 
+/// An account and its running totals, updated by every posting to it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Account {
+    /// Which account it is.
     pub id: AccountId,
+    /// What its amounts count (its kind's unit).
     pub unit: Unit,
+    /// Its balance rule (its kind's flags).
     pub flags: AccountFlags,
     /// How far debits may exceed credits (an org's overage cap, in credits).
     pub overdraft_limit: u64,
+    /// The sum of the debits posted to it, in `unit`.
     pub debits_posted: u64,
+    /// The sum of the credits posted to it, in `unit`.
     pub credits_posted: u64,
     /// Entries written for this account, so verify can count them.
     pub entries: u64,
 }
 
 impl Account {
-    pub fn open(id: AccountId) -> Account {
+    /// The account `id` with nothing posted and no overdraft allowed.
+    pub(crate) fn open(id: AccountId) -> Account {
         Account {
             id,
             unit: id.kind.unit(),
@@ -153,15 +161,19 @@ impl Account {
     }
 }
 
+/// The side of an account a posting counts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
+    /// Counted in the account's `debits_posted`.
     Debit,
+    /// Counted in the account's `credits_posted`.
     Credit,
 }
 
 impl Side {
-    pub fn opposite(self) -> Side {
+    /// The other side: a reversal posts every amount on it.
+    pub(crate) fn opposite(self) -> Side {
         match self {
             Side::Debit => Side::Credit,
             Side::Credit => Side::Debit,
@@ -172,18 +184,27 @@ impl Side {
 /// One line of a transaction.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Posting {
+    /// The account it moves.
     pub account: AccountId,
+    /// The account's unit.
     pub unit: Unit,
+    /// The side of the account it counts on.
     pub side: Side,
+    /// How much, in `unit`; never 0.
     pub amount: u64,
 }
 
+/// What a transaction records (see the money flows of [`crate::ledger`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransactionKind {
+    /// Credits granted to an org.
     Grant,
+    /// The credits of a flow run.
     Usage,
+    /// A member's seat for one billing period, in cents.
     SeatCharge,
+    /// Undoes another transaction: its postings with the sides swapped.
     Reversal,
     /// An expiring grant's unspent remainder leaving the org's credits.
     Expiry,
@@ -192,6 +213,7 @@ pub enum TransactionKind {
 /// A balanced set of postings, written once and never changed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LedgerTransaction {
+    /// A uuid v7 of when it was posted.
     pub id: Uuid,
     /// Its place in the ledger's commit order: 1, 2, … across the whole
     /// ledger, taken inside its store transaction, so it holds when the
@@ -200,15 +222,19 @@ pub struct LedgerTransaction {
     /// them among themselves by id (their wall-clock time, as it did then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<u64>,
+    /// When it was posted.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     /// The org it concerns (its accounts are among the postings).
     pub org: Uuid,
+    /// What it records.
     pub kind: TransactionKind,
     /// Unique per kind: the grant id, run id, `period/user` of a seat
     /// charge, or the reversed transaction's id.
     pub reference: String,
+    /// The transaction a reversal undoes; none for the other kinds.
     pub reverses: Option<Uuid>,
+    /// Its postings: in each unit, debits equal credits.
     pub postings: Vec<Posting>,
     /// How it changed the org's expiring credit lots (see [`CreditLot`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -222,8 +248,11 @@ pub struct LedgerTransaction {
 /// reversed run), a debit takes from it (a run, an expiry, a reversed grant).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LotPosting {
+    /// The lot (its grant's id).
     pub lot: Uuid,
+    /// Credit: the remainder grows; debit: it shrinks.
     pub side: Side,
+    /// Credits moved.
     pub amount: u64,
 }
 
@@ -235,8 +264,11 @@ pub struct LotPosting {
 pub struct CreditLot {
     /// The grant's id (its transaction's reference).
     pub id: Uuid,
+    /// The org it was granted to.
     pub org: Uuid,
+    /// Credits the grant gave.
     pub granted: u64,
+    /// When its unspent credits expire.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
     /// Spendable credits left in the lot.
@@ -254,21 +286,30 @@ pub struct CreditLot {
 /// One open lot in an org's index of open lots, soonest expiry first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenLot {
+    /// The lot (its grant's id).
     pub lot: Uuid,
+    /// When its unspent credits expire.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// Spendable credits left in it.
     pub remaining: u64,
 }
 
 /// One posting as seen from its account, newest first in listings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The transaction that posted it.
     pub transaction: Uuid,
+    /// When that transaction was posted.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// That transaction's kind.
     pub kind: TransactionKind,
+    /// That transaction's reference.
     pub reference: String,
+    /// The side of this account it counts on.
     pub side: Side,
+    /// How much, in the account's unit.
     pub amount: u64,
     /// The account's credits minus debits after this entry.
     pub balance_after: i64,
@@ -278,14 +319,21 @@ pub struct Entry {
 /// length: the current one is the one of those that contains now.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BillingSettings {
+    /// The org they are for.
     pub org: Uuid,
+    /// The start of one period (any one: the others repeat before and
+    /// after it).
     #[serde(with = "time::serde::rfc3339")]
     pub period_start: OffsetDateTime,
+    /// The end of that period; `period_end - period_start` is every
+    /// period's length.
     #[serde(with = "time::serde::rfc3339")]
     pub period_end: OffsetDateTime,
+    /// The price of one seat for a whole period, in cents.
     pub seat_price_cents: u64,
     /// How far usage may take the credit balance below zero.
     pub overage_cap_credits: u64,
+    /// When they were last set.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
@@ -293,8 +341,10 @@ pub struct BillingSettings {
 /// A billing period `[start, end)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Period {
+    /// Its first instant.
     #[serde(with = "time::serde::rfc3339")]
     pub start: OffsetDateTime,
+    /// The first instant after it: the next period's start.
     #[serde(with = "time::serde::rfc3339")]
     pub end: OffsetDateTime,
 }
@@ -304,7 +354,9 @@ pub struct Period {
 pub struct PeriodSummary {
     /// Credits granted in the period: the base of the low-balance thresholds.
     pub allowance_credits: u64,
+    /// Credits the period's runs used.
     pub used_credits: u64,
+    /// Runs recorded in the period.
     pub runs: u64,
     /// Thresholds (percent of the allowance) already signalled.
     pub thresholds_crossed: Vec<u8>,
@@ -313,54 +365,79 @@ pub struct PeriodSummary {
 /// One workspace's usage in one period.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorkspaceUsage {
+    /// The workspace.
     pub workspace: Uuid,
+    /// Credits its runs used in the period.
     pub credits: u64,
+    /// Its runs recorded in the period.
     pub runs: u64,
 }
 
 /// A low-balance signal, written with the usage that crossed it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BalanceEvent {
+    /// A uuid v7, so an org's events list oldest first.
     pub id: Uuid,
+    /// When the run that crossed the threshold was recorded.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// The org whose credits ran low.
     pub org: Uuid,
+    /// The threshold crossed, in percent of the period's allowance.
     pub threshold_percent: u8,
+    /// The period's usage, that run included.
     pub used_credits: u64,
+    /// The period's allowance then.
     pub allowance_credits: u64,
+    /// The start of the period.
     #[serde(with = "time::serde::rfc3339")]
     pub period_start: OffsetDateTime,
+    /// The run that crossed it.
     pub run_id: Uuid,
+    /// The org's credit balance after that run.
     pub balance: i64,
 }
 
 /// Who priced a charge: a plugin (name, version, component hash) or the host.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PricedBy {
+    /// The plugin's name, or `builtin` / `host-guard` for the host.
     pub plugin: String,
+    /// The plugin's version; Warden's own for the host.
     pub version: String,
+    /// The sha256 of the plugin's component, as hex; `builtin` for the host.
     pub sha256: String,
+    /// Why this price, as the plugin (or the host's rule) put it.
     pub reason: String,
 }
 
 /// A recorded flow run: the answer to every post of its run id.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UsageRecord {
+    /// The org charged.
     pub org: Uuid,
+    /// The flow's workspace.
     pub workspace: Uuid,
+    /// The flow that ran.
     pub flow: Uuid,
+    /// The caller's id of the run; an org records each run id once.
     pub run_id: Uuid,
     /// What the caller asked for; `None`: the pricing plugin decided.
     pub requested_credits: Option<u64>,
+    /// Credits charged for the run.
     pub credits: u64,
+    /// Who priced it; `None` when the caller named the credits.
     pub priced_by: Option<PricedBy>,
     /// `None` for a run that cost nothing.
     pub transaction: Option<Uuid>,
+    /// The org's credit balance after the run.
     pub balance_after: i64,
+    /// The start of the billing period it counts in.
     #[serde(with = "time::serde::rfc3339")]
     pub period_start: OffsetDateTime,
     /// Low-balance thresholds this run crossed.
     pub thresholds_crossed: Vec<u8>,
+    /// When it was recorded.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     /// Who posted it (`system` or a user id); `None` in records written
@@ -372,14 +449,21 @@ pub struct UsageRecord {
 /// A member's seat charge for one period.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SeatCharge {
+    /// The org charged.
     pub org: Uuid,
+    /// The member whose seat it is.
     pub user: Uuid,
+    /// The billing period it pays for.
     pub period: Period,
+    /// What the seat cost, in cents; 0 for a free seat.
     pub amount_cents: u64,
+    /// Why this amount, as the pricing plugin (or the host's rule) put it.
     pub reason: String,
+    /// Who priced it.
     pub priced_by: PricedBy,
     /// `None` for a free seat.
     pub transaction: Option<Uuid>,
+    /// When it was charged.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }

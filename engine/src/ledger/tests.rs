@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use super::accounts::account;
 use super::lots::OpenLots;
-use super::posting::{post, transfer, NewTransaction};
+use super::posting::{post, transfer, NewTransaction, Posted};
+use super::seats::SeatChargeOutcome;
 use super::*;
 use crate::app::{Actor, App};
 use crate::command::{

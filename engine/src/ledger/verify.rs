@@ -26,22 +26,32 @@ pub const MAX_REPORTED_VIOLATIONS: usize = 100;
 /// What verify found.
 #[derive(Debug, Default, Serialize)]
 pub struct VerifyReport {
+    /// Transactions replayed.
     pub transactions: u64,
+    /// Postings in them.
     pub postings: u64,
+    /// Accounts checked against the replay.
     pub accounts: u64,
+    /// Account entries checked.
     pub entries: u64,
+    /// Recorded flow runs checked against their transactions.
     pub usage_runs: u64,
     /// Grants made with an expiry.
     pub credit_lots: u64,
     /// Σ of all postings per unit; debits equal credits in a sound ledger.
     pub totals: BTreeMap<Unit, Totals>,
+    /// Broken invariants found; 0 for a sound ledger.
     pub violation_count: u64,
+    /// The first [`MAX_REPORTED_VIOLATIONS`] of them, one sentence each.
     pub violations: Vec<String>,
 }
 
+/// The sums of one unit's postings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Totals {
+    /// All debits, in the unit.
     pub debits: u128,
+    /// All credits, in the unit.
     pub credits: u128,
 }
 
@@ -55,6 +65,7 @@ impl Totals {
 }
 
 impl VerifyReport {
+    /// Whether the ledger is sound: no violation found.
     pub fn ok(&self) -> bool {
         self.violation_count == 0
     }

@@ -18,16 +18,26 @@ pub const HOST_GUARD: &str = "host-guard";
 /// [`BUILTIN`] / [`HOST_GUARD`]), the exact input and output, and the cost.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PluginAnswer<T> {
+    /// The plugin's name, or [`BUILTIN`] / [`HOST_GUARD`].
     pub plugin: String,
+    /// The plugin's version; Warden's own when the host answered.
     pub version: String,
+    /// The sha256 of the plugin's component, as hex; `builtin` when the
+    /// host answered.
     pub sha256: String,
+    /// The hook called.
     pub hook: Hook,
     /// The manifest `[config]` the plugin received (`null` for the host).
     pub config: serde_json::Value,
+    /// The input as the plugin received it, as JSON.
     pub input: serde_json::Value,
+    /// The answer, which passed the host guards.
     pub output: T,
+    /// Wasm fuel the call used; 0 when the host answered.
     pub fuel_used: u64,
+    /// How long the call took, in microseconds of wall-clock time.
     pub elapsed_us: u64,
+    /// The lines the plugin logged during the call.
     pub logs: Vec<LogLine>,
 }
 

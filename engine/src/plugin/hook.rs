@@ -22,12 +22,17 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Hook {
+    /// Whether a user who signs up joins an org that verified their email's
+    /// domain, and how.
     Autojoin,
+    /// The charge for a member who takes a seat.
     SeatBilling,
+    /// The credits a flow run costs.
     UsagePricing,
 }
 
 impl Hook {
+    /// Every hook.
     pub const ALL: [Hook; 3] = [Hook::Autojoin, Hook::SeatBilling, Hook::UsagePricing];
 
     /// The hook's name, which is also its WIT interface's name.

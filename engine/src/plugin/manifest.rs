@@ -14,30 +14,44 @@ pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
 /// The longest plugin name or version.
 pub const MAX_NAME_BYTES: usize = 64;
 
-/// Defaults for a manifest without `[limits]`. The default plugins declare
-/// the same, except a 10 ms deadline: a plugin that has not measured itself
-/// gets ten times that, so a slow but correct first version does not fail.
+// Defaults for a manifest without `[limits]`. The default plugins declare
+// the same, except a 10 ms deadline: a plugin that has not measured itself
+// gets ten times that, so a slow but correct first version does not fail.
+/// The default `limits.fuel`.
 pub const DEFAULT_FUEL: u64 = 50_000_000;
+/// The default `limits.memory_bytes`.
 pub const DEFAULT_MEMORY_BYTES: u64 = 16 * 1024 * 1024;
+/// The default `limits.timeout_ms`.
 pub const DEFAULT_TIMEOUT_MS: u64 = 100;
+/// The default `limits.max_output_bytes`.
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 64 * 1024;
 
-/// The most a manifest may ask for. A hook runs inside a request, so even
-/// the maxima keep one call well under a second and a few dozen MiB.
+// The most a manifest may ask for. A hook runs inside a request, so even
+// the maxima keep one call well under a second and a few dozen MiB.
+/// The largest `limits.fuel` a manifest may ask for.
 pub const MAX_FUEL: u64 = 1_000_000_000;
+/// The largest `limits.memory_bytes` a manifest may ask for.
 pub const MAX_MEMORY_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest `limits.timeout_ms` a manifest may ask for.
 pub const MAX_TIMEOUT_MS: u64 = 1_000;
+/// The largest `limits.max_output_bytes` a manifest may ask for.
 pub const MAX_OUTPUT_BYTES: u64 = 1024 * 1024;
 
 /// A parsed, validated manifest.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// The plugin's name: its directory's name, or the manifest's file
+    /// stem; at most [`MAX_NAME_BYTES`].
     pub name: String,
+    /// Its version, free-form, 1 to [`MAX_NAME_BYTES`] bytes; answers and
+    /// the status name it.
     pub version: String,
     /// The component's path, relative to the manifest's directory.
     pub component: PathBuf,
+    /// The hooks it serves, at least one, each once.
     pub hooks: Vec<Hook>,
+    /// Its per-call limits; the defaults for those left out.
     #[serde(default)]
     pub limits: Limits,
     /// Passed to the plugin as JSON text in every call's `config` field.

@@ -43,8 +43,9 @@ pub use abi::ABI_VERSION;
 pub use answer::{FailureKind, Level, LogLine, PluginAnswer, PluginError, BUILTIN, HOST_GUARD};
 pub use cache::CACHE_DIR;
 pub use hook::Hook;
+pub(crate) use registry::Problem;
 pub use registry::{
-    parse_pins, HookInfo, HookPins, Pin, PinSource, PluginInfo, PluginState, PluginStatus, Problem,
+    parse_pins, HookInfo, HookPins, Pin, PinSource, PluginInfo, PluginState, PluginStatus,
 };
 pub use runtime::MAX_CONCURRENT_INSTANCES;
 pub use sandbox::{EPOCH_TICK, MAX_LOG_LINES, MAX_LOG_LINE_BYTES};
@@ -81,7 +82,7 @@ pub struct PluginHost {
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("{}", self.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
 pub struct ReloadRejected {
-    pub problems: Vec<Problem>,
+    pub(crate) problems: Vec<Problem>,
 }
 
 impl From<ReloadRejected> for Error {
@@ -161,6 +162,7 @@ impl PluginHost {
         }
     }
 
+    /// What `GET /v1/plugins` shows: each plugin and who serves each hook.
     pub fn status(&self) -> PluginStatus {
         self.active.load().status(self.dir.as_deref())
     }
@@ -331,12 +333,9 @@ impl PluginUnderTest {
         Ok(PluginUnderTest { runtime, plugin })
     }
 
-    pub fn name(&self) -> &str {
+    /// The plugin's name, from its manifest.
+    pub(crate) fn name(&self) -> &str {
         &self.plugin.manifest.name
-    }
-
-    pub fn hooks(&self) -> &[Hook] {
-        &self.plugin.manifest.hooks
     }
 
     /// Calls `hook` with JSON input, through the same prechecks and guards

@@ -26,7 +26,10 @@ pub const BUILTIN_NAME: &str = super::answer::BUILTIN;
 /// What `[plugin_hooks]` in warden.toml chose for one hook.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Pin {
+    /// The host's built-in rule serves the hook.
     Builtin,
+    /// The plugin of this name serves it; the hook fails closed while it
+    /// cannot.
     Plugin(String),
 }
 
@@ -461,30 +464,44 @@ impl Snapshot {
 /// What `GET /v1/plugins` shows.
 #[derive(Debug, Serialize)]
 pub struct PluginStatus {
+    /// The plugin directory; `null` when the host has none (every hook
+    /// built in).
     pub directory: Option<String>,
+    /// When the directory was last read.
     #[serde(with = "time::serde::rfc3339")]
     pub reloaded_at: OffsetDateTime,
     /// Why the directory itself could not be read, if it could not.
     pub last_error: Option<String>,
+    /// Every plugin of the directory, by name.
     pub plugins: Vec<PluginInfo>,
+    /// Every hook, and who serves it.
     pub hooks: Vec<HookInfo>,
 }
 
+/// One plugin of the directory.
 #[derive(Debug, Serialize)]
 pub struct PluginInfo {
+    /// Its name (its directory or manifest file stem).
     pub name: String,
     /// Of the serving version (`null` when none ever loaded).
     pub version: Option<String>,
+    /// The sha256 of the serving version's component, as hex.
     pub sha256: Option<String>,
     /// Hooks the serving version declares.
     pub hooks: Vec<Hook>,
     /// Hooks it actually serves.
     pub serving: Vec<Hook>,
+    /// Whether it serves, is loaded but unused, or failed to load.
     pub state: PluginState,
+    /// Why its current files did not load; `null` when they did.
     pub last_error: Option<String>,
+    /// Hook calls it was given, since the server started.
     pub calls: u64,
+    /// Those of its calls that failed.
     pub failures: u64,
+    /// The serving version's per-call limits.
     pub limits: Option<Limits>,
+    /// When the serving version was loaded.
     #[serde(with = "time::serde::rfc3339::option")]
     pub loaded_at: Option<OffsetDateTime>,
 }
@@ -495,15 +512,21 @@ pub struct PluginInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PluginState {
+    /// Serves at least one hook.
     Active,
+    /// Loaded, but another plugin or the built-in rule serves its hooks.
     Inactive,
+    /// Its current files did not load.
     Failed,
 }
 
+/// One hook and who serves it.
 #[derive(Debug, Serialize)]
 pub struct HookInfo {
+    /// The hook.
     pub hook: Hook,
     /// A plugin name or "builtin"; `null` when the hook fails closed.
     pub served_by: Option<String>,
+    /// Why the hook fails closed; `null` while it is served.
     pub error: Option<String>,
 }

@@ -12,24 +12,32 @@ use crate::error::Result;
 /// The re-run of one audit record's plugin calls.
 #[derive(Debug, Serialize)]
 pub struct Replay {
+    /// The audit record whose calls were re-run.
     pub audit_id: Uuid,
+    /// The command that record is of (its Cedar action).
     pub action: String,
+    /// Each recorded call, in the order the command made them.
     pub calls: Vec<ReplayedCall>,
 }
 
 /// One recorded call and its re-run.
 #[derive(Debug, Serialize)]
 pub struct ReplayedCall {
+    /// The hook called.
     pub hook: Hook,
+    /// The answer the command acted on, as the audit record keeps it.
     pub recorded: PluginAnswer<Value>,
+    /// What the same input gets now.
     pub now: Rerun,
     /// Whether the re-run answered with the recorded output.
     pub same_output: bool,
 }
 
+/// What a re-run of a recorded call gave.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rerun {
+    /// An answer that passed the host guards.
     Answered(Box<PluginAnswer<Value>>),
     /// The call failed (the message names the plugin, hook and cause).
     Failed(String),

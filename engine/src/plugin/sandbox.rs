@@ -15,9 +15,10 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// The largest table a plugin may grow (funcref tables of Rust guests hold
 /// a few hundred entries).
 const MAX_TABLE_ELEMENTS: usize = 20_000;
-/// Log capture per call: at most this many lines of at most this many bytes;
-/// further lines are counted, not kept.
+/// Log capture per call: at most this many lines; further lines are
+/// counted, not kept.
 pub const MAX_LOG_LINES: usize = 64;
+/// The longest log line kept, in bytes; a longer one is cut short (`…`).
 pub const MAX_LOG_LINE_BYTES: usize = 1024;
 /// A call's wall-clock bound is this many times its CPU-time bound
 /// (`limits.timeout_ms`), and at least `MIN_WALL_CLOCK_GRACE` more: a call

@@ -20,7 +20,9 @@ pub const MAX_CANDIDATES: usize = 64;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Signup {
+    /// The email address as given (see [`Signup::normalized_email`]).
     pub email: String,
+    /// The orgs that hold the email's domain verified; empty when none.
     pub candidates: Vec<CandidateOrg>,
 }
 
@@ -28,10 +30,15 @@ pub struct Signup {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateOrg {
+    /// The org.
     pub org_id: Uuid,
+    /// Its plan.
     pub plan: Plan,
+    /// The domains it holds verified (normalised).
     pub verified_domains: Vec<String>,
+    /// Its default workspace: the only one a join may add the user to.
     pub default_workspace: Option<Uuid>,
+    /// Seats taken: its Admins, Members and Internal Guests.
     pub seats_used: u32,
     /// 0 means unlimited.
     pub seat_limit: u32,
@@ -45,14 +52,21 @@ pub struct CandidateOrg {
 pub struct JoinDecision {
     /// `None`: the user joins nothing.
     pub join: Option<Join>,
+    /// Why, for people: shown to admins and kept in the audit log.
     pub reason: String,
 }
 
+/// What an auto-joining user joins. The host refuses any join but one of
+/// a candidate org that verified the email's domain, into at most its
+/// default workspace, in a role neither Admin nor above its `autojoin_role`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Join {
+    /// The org, one of the candidates.
     pub org_id: Uuid,
+    /// Workspaces to add the user to: the org's default one, or none.
     pub workspace_ids: Vec<Uuid>,
+    /// The user's role in the org.
     pub role: OrgRole,
 }
 
@@ -60,20 +74,26 @@ pub struct Join {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeatEvent {
+    /// The org the member joins.
     pub org_id: Uuid,
+    /// Its plan.
     pub plan: Plan,
     /// 0 means unlimited.
     pub seat_limit: u32,
     /// Seats taken before this member joins.
     pub seats_used: u32,
+    /// The member's role; an External Guest takes no seat and is never charged.
     pub role: OrgRole,
     /// Price of one seat for a whole billing period, in cents.
     pub seat_price_cents: u64,
-    /// Plugins see whole seconds since the Unix epoch.
+    /// The start of the org's current billing period. Plugins see this
+    /// and the times below as whole seconds since the Unix epoch.
     #[serde(with = "time::serde::rfc3339")]
     pub period_start: OffsetDateTime,
+    /// Its end; after `period_start`.
     #[serde(with = "time::serde::rfc3339")]
     pub period_end: OffsetDateTime,
+    /// When the member takes the seat.
     #[serde(with = "time::serde::rfc3339")]
     pub event_time: OffsetDateTime,
 }
@@ -82,7 +102,10 @@ pub struct SeatEvent {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Charge {
+    /// Integer cents, 0 for no charge; never above the event's
+    /// `seat_price_cents`.
     pub amount_cents: u64,
+    /// Why, for people: kept with the seat charge.
     pub reason: String,
 }
 
@@ -90,12 +113,20 @@ pub struct Charge {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowRun {
+    /// The flow's org, which pays.
     pub org_id: Uuid,
+    /// The flow's workspace.
     pub workspace_id: Uuid,
+    /// The flow.
     pub flow_id: Uuid,
+    /// The caller's id of the run.
     pub run_id: Uuid,
+    /// Credits the caller proposes (e.g. from its own metering), 0 for
+    /// none; at most [`MAX_CREDITS_PER_RUN`].
     pub requested_credits: u64,
+    /// How long the run took, in milliseconds, as the caller measured it.
     pub duration_ms: u64,
+    /// How many steps it ran, as the caller counted them.
     pub steps: u32,
 }
 
@@ -103,7 +134,9 @@ pub struct FlowRun {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
+    /// What the run costs; at most [`MAX_CREDITS_PER_RUN`].
     pub credits: u64,
+    /// Why, for people: kept with the usage record.
     pub reason: String,
 }
 
@@ -118,7 +151,9 @@ impl Signup {
         fields::email_domain(&self.normalized_email()).to_string()
     }
 
-    pub fn validate(&self) -> Result<()> {
+    /// Refuses a malformed email, too many candidates, a malformed verified
+    /// domain or an org listed twice.
+    pub(crate) fn validate(&self) -> Result<()> {
         fields::email("email", &self.email)?;
         if self.candidates.len() > MAX_CANDIDATES {
             return Err(Error::invalid(
@@ -170,7 +205,8 @@ impl CandidateOrg {
 }
 
 impl SeatEvent {
-    pub fn validate(&self) -> Result<()> {
+    /// Refuses a billing period that does not end after it starts.
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.period_end <= self.period_start {
             return Err(Error::invalid(
                 "period_end",
@@ -182,7 +218,8 @@ impl SeatEvent {
 }
 
 impl FlowRun {
-    pub fn validate(&self) -> Result<()> {
+    /// Refuses a request above [`MAX_CREDITS_PER_RUN`].
+    pub(crate) fn validate(&self) -> Result<()> {
         let max = MAX_CREDITS_PER_RUN;
         if self.requested_credits > max {
             return Err(Error::invalid(

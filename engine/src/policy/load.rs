@@ -20,7 +20,7 @@ pub const MAX_POLICY_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The text of a policy directory, read in one go so that a load works on
 /// one consistent view of the files.
-pub struct Sources {
+pub(crate) struct Sources {
     schema: String,
     /// File name → text, sorted by name.
     policies: BTreeMap<String, String>,
@@ -30,7 +30,7 @@ pub struct Sources {
 }
 
 /// A loaded, validated policy set.
-pub struct Compiled {
+pub(crate) struct Compiled {
     pub schema: Schema,
     /// The schema's action entities when it declares action groups (empty
     /// otherwise), built once per set instead of once per check.
@@ -42,19 +42,27 @@ pub struct Compiled {
 /// One `.cedar` file of the active set.
 #[derive(Clone, Debug, Serialize)]
 pub struct PolicyFile {
+    /// Its file name in the policy directory.
     pub name: String,
+    /// sha256 of its text, as hex.
     pub sha256: String,
+    /// The `@id`s of its policies, in file order.
     pub policies: Vec<String>,
 }
 
 /// One thing wrong with a policy directory.
 #[derive(Clone, Debug, Serialize)]
 pub struct Problem {
+    /// The file's name in the directory, or the directory's path when the
+    /// directory itself is at fault.
     pub file: String,
+    /// The 1-based line, when the problem has a place in the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
+    /// The 1-based column (in characters) on `line`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<usize>,
+    /// What is wrong, with Cedar's help text when it has one.
     pub message: String,
 }
 
@@ -71,6 +79,7 @@ impl fmt::Display for Problem {
 /// Why a policy directory was refused; every problem found, not just the first.
 #[derive(Clone, Debug, Serialize, thiserror::Error)]
 pub struct LoadError {
+    /// Each problem found, at least one.
     pub problems: Vec<Problem>,
 }
 
@@ -105,7 +114,7 @@ impl LoadError {
 }
 
 /// Reads the schema and every `.cedar` file of `dir`.
-pub fn read_sources(dir: &Path) -> Result<Sources, LoadError> {
+pub(crate) fn read_sources(dir: &Path) -> Result<Sources, LoadError> {
     let read = |path: &Path, name: &str| -> Result<String, LoadError> {
         let size = std::fs::metadata(path)
             .map_err(|e| LoadError::one(name, format!("cannot read: {e}")))?
@@ -160,7 +169,7 @@ pub fn read_sources(dir: &Path) -> Result<Sources, LoadError> {
 /// Parses the schema and policies and validates them strictly. Every policy
 /// must carry a unique `@id` (its id in decisions) and a `@reason` (the
 /// sentence explanations are built from).
-pub fn compile(sources: &Sources) -> Result<Compiled, LoadError> {
+pub(crate) fn compile(sources: &Sources) -> Result<Compiled, LoadError> {
     let schema = match Schema::from_cedarschema_str(&sources.schema) {
         Ok((schema, warnings)) => {
             for warning in warnings {

@@ -34,10 +34,10 @@ pub struct PolicySnapshot {
     /// file, in name order: the same files give the same digest in every
     /// process, so audit records name the exact rules across restarts.
     pub digest: String,
-    pub schema: Schema,
+    pub(crate) schema: Schema,
     /// The schema's action entities, added to every check's entities.
     pub actions: Vec<Entity>,
-    pub policies: PolicySet,
+    pub(crate) policies: PolicySet,
     /// For each action of the schema, one [`RequestKind`] per principal
     /// type and resource type it applies to.
     kinds: HashMap<EntityUid, Vec<RequestKind>>,
@@ -45,8 +45,9 @@ pub struct PolicySnapshot {
     /// once: looking an annotation up parses its key, which cost a check
     /// 8%, and printing a policy id another 2%.
     deciders: HashMap<PolicyId, Decider>,
+    /// Its policy files, in name order.
     pub files: Vec<PolicyFile>,
-    pub loaded_at: OffsetDateTime,
+    pub(crate) loaded_at: OffsetDateTime,
 }
 
 impl PolicySnapshot {
@@ -114,16 +115,17 @@ pub struct PolicyEngine {
     last_error: Mutex<Option<ReloadFailure>>,
 }
 
+/// The last reload that failed: when, and why.
 #[derive(Clone, Debug, Serialize)]
-pub struct ReloadFailure {
+pub(crate) struct ReloadFailure {
     #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    pub error: LoadError,
+    pub(crate) at: OffsetDateTime,
+    pub(crate) error: LoadError,
 }
 
 /// What `GET /v1/policies` shows.
 #[derive(Serialize)]
-pub struct PolicyStatus {
+pub(crate) struct PolicyStatus {
     pub directory: String,
     pub revision: u64,
     /// The active set's [`PolicySnapshot::digest`].
@@ -139,9 +141,15 @@ pub struct PolicyStatus {
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum Reloaded {
     /// The files changed and the new set is active.
-    Loaded { revision: u64 },
+    Loaded {
+        /// The new set's revision.
+        revision: u64,
+    },
     /// The files are the same as the active set's.
-    Unchanged { revision: u64 },
+    Unchanged {
+        /// The active set's revision, as it was.
+        revision: u64,
+    },
 }
 
 impl PolicyEngine {
@@ -193,7 +201,8 @@ impl PolicyEngine {
         outcome
     }
 
-    pub fn status(&self) -> PolicyStatus {
+    /// What `GET /v1/policies` shows now.
+    pub(crate) fn status(&self) -> PolicyStatus {
         let active = self.current();
         PolicyStatus {
             directory: self.dir.display().to_string(),

@@ -27,6 +27,7 @@ pub struct Version {
 impl Version {
     /// Whether two ids' versions are one counter (a write of either
     /// advances both).
+    #[cfg(test)]
     pub fn shares_counter(self, other: Version) -> bool {
         self.stripe == other.stripe
     }

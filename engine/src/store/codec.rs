@@ -64,6 +64,7 @@ pub mod timestamp {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use time::OffsetDateTime;
 
+    /// Writes `at` as the serializer's kind of format wants it.
     pub fn serialize<S: Serializer>(at: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
             time::serde::rfc3339::serialize(at, s)
@@ -72,6 +73,7 @@ pub mod timestamp {
         }
     }
 
+    /// Reads a time written by [`serialize`].
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
         if d.is_human_readable() {
             time::serde::rfc3339::deserialize(d)
@@ -89,6 +91,7 @@ pub mod json_object {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use serde_json::{Map, Value};
 
+    /// Writes `object` as the serializer's kind of format wants it.
     pub fn serialize<S: Serializer>(object: &Map<String, Value>, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
             object.serialize(s)
@@ -98,6 +101,7 @@ pub mod json_object {
         }
     }
 
+    /// Reads an object written by [`serialize`].
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
         if d.is_human_readable() {
             Map::deserialize(d)

@@ -57,7 +57,7 @@ pub(super) const DOMAIN_OWNER: u8 = 0x34;
 
 /// Whether the record under `key` is one a check reads to build its
 /// entities (`authz::entities`): writing it invalidates what checks cached.
-pub fn feeds_checks(key: &[u8]) -> bool {
+pub(crate) fn feeds_checks(key: &[u8]) -> bool {
     matches!(
         key.first(),
         Some(&(ORG | USER | MEMBERSHIP | WORKSPACE | WORKSPACE_MEMBER | RESOURCE))
@@ -67,7 +67,7 @@ pub fn feeds_checks(key: &[u8]) -> bool {
 /// The ids a check record's key names (an org and a user for a
 /// membership): what a write of it changes for checks. None for a key that
 /// checks do not read.
-pub fn check_ids(key: &[u8]) -> impl Iterator<Item = Uuid> + '_ {
+pub(crate) fn check_ids(key: &[u8]) -> impl Iterator<Item = Uuid> + '_ {
     let ids = if feeds_checks(key) {
         &key[1..]
     } else {
@@ -78,7 +78,7 @@ pub fn check_ids(key: &[u8]) -> impl Iterator<Item = Uuid> + '_ {
 }
 
 /// `tag | parts…`: one record kind's key.
-pub fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
     let mut key = Vec::with_capacity(len);
     key.push(tag);
@@ -88,120 +88,125 @@ pub fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     key
 }
 
-pub fn schema_version() -> Vec<u8> {
+pub(crate) fn schema_version() -> Vec<u8> {
     join(META, &[b"schema_version"])
 }
-pub fn org(id: Uuid) -> Vec<u8> {
+pub(crate) fn org(id: Uuid) -> Vec<u8> {
     join(ORG, &[id.as_bytes()])
 }
-pub fn user(id: Uuid) -> Vec<u8> {
+pub(crate) fn user(id: Uuid) -> Vec<u8> {
     join(USER, &[id.as_bytes()])
 }
-pub fn user_by_email(email: &str) -> Vec<u8> {
+pub(crate) fn user_by_email(email: &str) -> Vec<u8> {
     join(USER_BY_EMAIL, &[email.as_bytes()])
 }
-pub fn membership(org: Uuid, user: Uuid) -> Vec<u8> {
+pub(crate) fn membership(org: Uuid, user: Uuid) -> Vec<u8> {
     join(MEMBERSHIP, &[org.as_bytes(), user.as_bytes()])
 }
-pub fn memberships_of_org(org: Uuid) -> Vec<u8> {
+pub(crate) fn memberships_of_org(org: Uuid) -> Vec<u8> {
     join(MEMBERSHIP, &[org.as_bytes()])
 }
-pub fn user_org(user: Uuid, org: Uuid) -> Vec<u8> {
+pub(crate) fn user_org(user: Uuid, org: Uuid) -> Vec<u8> {
     join(USER_ORGS, &[user.as_bytes(), org.as_bytes()])
 }
+/// `id` → Workspace: the workspace record.
 pub fn workspace(id: Uuid) -> Vec<u8> {
     join(WORKSPACE, &[id.as_bytes()])
 }
-pub fn org_workspace(org: Uuid, workspace: Uuid) -> Vec<u8> {
+pub(crate) fn org_workspace(org: Uuid, workspace: Uuid) -> Vec<u8> {
     join(ORG_WORKSPACES, &[org.as_bytes(), workspace.as_bytes()])
 }
+/// The prefix under which `org`'s workspace ids are indexed
+/// (`org | workspace` → ()); page it with `Store::page_ids`.
 pub fn workspaces_of_org(org: Uuid) -> Vec<u8> {
     join(ORG_WORKSPACES, &[org.as_bytes()])
 }
-pub fn workspace_member(workspace: Uuid, user: Uuid) -> Vec<u8> {
+pub(crate) fn workspace_member(workspace: Uuid, user: Uuid) -> Vec<u8> {
     join(WORKSPACE_MEMBER, &[workspace.as_bytes(), user.as_bytes()])
 }
-pub fn members_of_workspace(workspace: Uuid) -> Vec<u8> {
+pub(crate) fn members_of_workspace(workspace: Uuid) -> Vec<u8> {
     join(WORKSPACE_MEMBER, &[workspace.as_bytes()])
 }
-pub fn user_workspace(user: Uuid, workspace: Uuid) -> Vec<u8> {
+pub(crate) fn user_workspace(user: Uuid, workspace: Uuid) -> Vec<u8> {
     join(USER_WORKSPACES, &[user.as_bytes(), workspace.as_bytes()])
 }
-pub fn resource(id: Uuid) -> Vec<u8> {
+pub(crate) fn resource(id: Uuid) -> Vec<u8> {
     join(RESOURCE, &[id.as_bytes()])
 }
-pub fn workspace_resource(workspace: Uuid, resource: Uuid) -> Vec<u8> {
+pub(crate) fn workspace_resource(workspace: Uuid, resource: Uuid) -> Vec<u8> {
     join(
         WORKSPACE_RESOURCES,
         &[workspace.as_bytes(), resource.as_bytes()],
     )
 }
+/// The prefix under which `workspace`'s resource ids are indexed
+/// (`workspace | resource` → ()); page it with `Store::page_ids`.
 pub fn resources_of_workspace(workspace: Uuid) -> Vec<u8> {
     join(WORKSPACE_RESOURCES, &[workspace.as_bytes()])
 }
-pub fn audit(org: Uuid, id: Uuid) -> Vec<u8> {
+pub(crate) fn audit(org: Uuid, id: Uuid) -> Vec<u8> {
     join(AUDIT, &[org.as_bytes(), id.as_bytes()])
 }
-pub fn audit_of_org(org: Uuid) -> Vec<u8> {
+pub(crate) fn audit_of_org(org: Uuid) -> Vec<u8> {
     join(AUDIT, &[org.as_bytes()])
 }
-pub fn audit_org(id: Uuid) -> Vec<u8> {
+pub(crate) fn audit_org(id: Uuid) -> Vec<u8> {
     join(AUDIT_ORG, &[id.as_bytes()])
 }
-pub fn legacy_domain_orgs() -> Vec<u8> {
+pub(crate) fn legacy_domain_orgs() -> Vec<u8> {
     vec![LEGACY_DOMAIN_ORGS]
 }
-pub fn domain_claim(org: Uuid, claim: Uuid) -> Vec<u8> {
+pub(crate) fn domain_claim(org: Uuid, claim: Uuid) -> Vec<u8> {
     join(DOMAIN_CLAIM, &[org.as_bytes(), claim.as_bytes()])
 }
-pub fn domain_claims_of_org(org: Uuid) -> Vec<u8> {
+pub(crate) fn domain_claims_of_org(org: Uuid) -> Vec<u8> {
     join(DOMAIN_CLAIM, &[org.as_bytes()])
 }
-pub fn org_domain(org: Uuid, domain: &str) -> Vec<u8> {
+pub(crate) fn org_domain(org: Uuid, domain: &str) -> Vec<u8> {
     join(ORG_DOMAIN, &[org.as_bytes(), domain.as_bytes()])
 }
-pub fn domain_owner(domain: &str) -> Vec<u8> {
+pub(crate) fn domain_owner(domain: &str) -> Vec<u8> {
     join(DOMAIN_OWNER, &[domain.as_bytes()])
 }
-pub fn idempotency(scope: &str, key: &str) -> Vec<u8> {
+pub(crate) fn idempotency(scope: &str, key: &str) -> Vec<u8> {
     join(IDEMPOTENCY, &[scope.as_bytes(), &[0], key.as_bytes()])
 }
-pub fn invitation(org: Uuid, id: Uuid) -> Vec<u8> {
+pub(crate) fn invitation(org: Uuid, id: Uuid) -> Vec<u8> {
     join(INVITATION, &[org.as_bytes(), id.as_bytes()])
 }
-pub fn invitations_of_org(org: Uuid) -> Vec<u8> {
+pub(crate) fn invitations_of_org(org: Uuid) -> Vec<u8> {
     join(INVITATION, &[org.as_bytes()])
 }
-pub fn pending_invitation(org: Uuid, email: &str) -> Vec<u8> {
+pub(crate) fn pending_invitation(org: Uuid, email: &str) -> Vec<u8> {
     join(PENDING_INVITATION, &[org.as_bytes(), email.as_bytes()])
 }
-pub fn access_request(workspace: Uuid, id: Uuid) -> Vec<u8> {
+pub(crate) fn access_request(workspace: Uuid, id: Uuid) -> Vec<u8> {
     join(ACCESS_REQUEST, &[workspace.as_bytes(), id.as_bytes()])
 }
-pub fn access_requests_of_workspace(workspace: Uuid) -> Vec<u8> {
+pub(crate) fn access_requests_of_workspace(workspace: Uuid) -> Vec<u8> {
     join(ACCESS_REQUEST, &[workspace.as_bytes()])
 }
-pub fn open_access_request(workspace: Uuid, user: Uuid) -> Vec<u8> {
+pub(crate) fn open_access_request(workspace: Uuid, user: Uuid) -> Vec<u8> {
     join(
         OPEN_ACCESS_REQUEST,
         &[workspace.as_bytes(), user.as_bytes()],
     )
 }
-pub fn credential_secret(credential: Uuid) -> Vec<u8> {
+pub(crate) fn credential_secret(credential: Uuid) -> Vec<u8> {
     join(CREDENTIAL_SECRET, &[credential.as_bytes()])
 }
-pub fn folder_child(folder: Uuid, resource: Uuid) -> Vec<u8> {
+pub(crate) fn folder_child(folder: Uuid, resource: Uuid) -> Vec<u8> {
     join(FOLDER_CHILDREN, &[folder.as_bytes(), resource.as_bytes()])
 }
-pub fn children_of_folder(folder: Uuid) -> Vec<u8> {
+pub(crate) fn children_of_folder(folder: Uuid) -> Vec<u8> {
     join(FOLDER_CHILDREN, &[folder.as_bytes()])
 }
-pub fn workspaces_of_user(user: Uuid) -> Vec<u8> {
+pub(crate) fn workspaces_of_user(user: Uuid) -> Vec<u8> {
     join(USER_WORKSPACES, &[user.as_bytes()])
 }
 
 /// The uuid at the end of an index key (the child id).
-pub fn trailing_uuid(key: &[u8]) -> Uuid {
+pub(crate) fn trailing_uuid(key: &[u8]) -> Uuid {
     let tail: [u8; 16] = key[key.len() - 16..]
         .try_into()
         .expect("index keys end with a 16-byte uuid");

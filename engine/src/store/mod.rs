@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 pub use batch::Batches;
-pub use check_versions::{CheckVersions, Version, CHECK_VERSION_STRIPES};
+pub(crate) use check_versions::{CheckVersions, Version};
 use codec::{corrupt, decode};
 pub use model::*;
 
@@ -45,11 +45,11 @@ pub const MAX_PAGE_SIZE: usize = 500;
 /// and access requests).
 pub const MAX_CASCADE_ROWS: usize = 10_000;
 
-/// What a transaction body returns: sled retries on conflicts, an `Error`
-/// aborts the transaction and writes nothing.
 /// Why a transaction's body stops: an abort with an error, or a conflict
 /// (then the store retries the body).
 pub type TxError = ConflictableTransactionError<Error>;
+/// What a transaction body returns: sled retries on conflicts, an `Error`
+/// aborts the transaction and writes nothing.
 pub type TxResult<T> = std::result::Result<T, TxError>;
 
 impl From<Error> for ConflictableTransactionError<Error> {
@@ -74,6 +74,8 @@ pub struct Store {
 /// One page of a listing, with the cursor for the next one.
 #[derive(Debug, serde::Serialize)]
 pub struct Page<T> {
+    /// This page's records (or ids), at most the limit asked for and never
+    /// more than [`MAX_PAGE_SIZE`].
     pub items: Vec<T>,
     /// Pass as `after` to get the next page; null on the last page.
     pub next: Option<Uuid>,
@@ -135,12 +137,15 @@ impl Store {
         Ok(self.db.get(key)?)
     }
 
+    /// The org `id`, if it exists.
     pub fn org(&self, id: Uuid) -> Result<Option<Org>> {
         self.get(&keys::org(id))
     }
+    /// The user `id`, if it exists.
     pub fn user(&self, id: Uuid) -> Result<Option<User>> {
         self.get(&keys::user(id))
     }
+    /// The user with `email` (normalised), if there is one.
     pub fn user_by_email(&self, email: &str) -> Result<Option<User>> {
         match self.db.get(keys::user_by_email(email))? {
             Some(id) => self.user(Uuid::from_slice(&id).map_err(corrupt)?),
@@ -161,15 +166,19 @@ impl Store {
             None => Ok(None),
         }
     }
+    /// `user`'s membership of `org`, if they have one (active or not).
     pub fn membership(&self, org: Uuid, user: Uuid) -> Result<Option<Membership>> {
         self.get(&keys::membership(org, user))
     }
+    /// The workspace `id`, if it exists.
     pub fn workspace(&self, id: Uuid) -> Result<Option<Workspace>> {
         self.get(&keys::workspace(id))
     }
+    /// `user`'s membership of `workspace`, if they have one.
     pub fn workspace_member(&self, workspace: Uuid, user: Uuid) -> Result<Option<WorkspaceMember>> {
         self.get(&keys::workspace_member(workspace, user))
     }
+    /// The resource `id`, if it exists.
     pub fn resource(&self, id: Uuid) -> Result<Option<Resource>> {
         self.get(&keys::resource(id))
     }
@@ -296,7 +305,7 @@ impl Store {
     }
 
     /// The versions of the records checks read (see [`CheckVersions`]).
-    pub fn check_versions(&self) -> &CheckVersions {
+    pub(crate) fn check_versions(&self) -> &CheckVersions {
         &self.check_versions
     }
 
@@ -431,6 +440,7 @@ pub struct Tx<'a> {
 }
 
 impl Tx<'_> {
+    /// Reads and decodes one record, as this transaction sees it.
     pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> TxResult<Option<T>> {
         match self.get_raw(key)? {
             Some(bytes) => Ok(Some(decode(&bytes)?)),
@@ -438,6 +448,7 @@ impl Tx<'_> {
         }
     }
 
+    /// Whether a value is stored under `key`.
     pub fn exists(&self, key: &[u8]) -> TxResult<bool> {
         Ok(self.get_raw(key)?.is_some())
     }
@@ -452,10 +463,12 @@ impl Tx<'_> {
         Ok(self.get(key)?.ok_or_else(|| Error::not_found(what, id))?)
     }
 
+    /// Encodes and writes one record.
     pub fn put<T: Serialize>(&self, key: &[u8], value: &T) -> TxResult<()> {
         self.put_raw(key, &codec::encode(key, value))
     }
 
+    /// Writes one raw value.
     pub fn put_raw(&self, key: &[u8], value: &[u8]) -> TxResult<()> {
         self.written(key);
         match &self.layer {
@@ -469,6 +482,7 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Reads one raw value, as this transaction sees it.
     pub fn get_raw(&self, key: &[u8]) -> TxResult<Option<sled::IVec>> {
         if let Some(staged) = self
             .layer
@@ -480,6 +494,7 @@ impl Tx<'_> {
         Ok(self.tree.get(key)?)
     }
 
+    /// Removes the value under `key`, if any.
     pub fn remove(&self, key: &[u8]) -> TxResult<()> {
         self.written(key);
         match &self.layer {

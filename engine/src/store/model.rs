@@ -11,14 +11,20 @@ use uuid::Uuid;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Plan {
+    /// The built-in seat rule bills no seats, the overage cap must be 0,
+    /// and the default policies allow no workspace beyond the first.
     Free,
+    /// A paid plan: the built-in seat rule bills seats beyond `seat_limit`.
     Pro,
+    /// A paid plan, billed like `pro`; policies and plugins may tell them apart.
     Team,
+    /// A paid plan, billed like `pro`; policies and plugins may tell them apart.
     Enterprise,
 }
 
 impl Plan {
-    pub fn as_str(self) -> &'static str {
+    /// The name in the API and the Cedar `Org` entity's `plan` (`free`…).
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Plan::Free => "free",
             Plan::Pro => "pro",
@@ -45,13 +51,19 @@ pub enum InvitationMode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrgRole {
+    /// Manages the org, its members and its workspaces; the last one can be
+    /// neither removed nor demoted.
     Admin,
+    /// Works in the org's workspaces; what auto-joined users become by default.
     Member,
+    /// A guest who takes a seat and views the workspaces they belong to.
     GuestInternal,
+    /// A guest who takes no seat and sees only what is shared with them.
     GuestExternal,
 }
 
 impl OrgRole {
+    /// Every role, highest rank first.
     pub const ALL: [OrgRole; 4] = [
         OrgRole::Admin,
         OrgRole::Member,
@@ -59,7 +71,8 @@ impl OrgRole {
         OrgRole::GuestExternal,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    /// The name in the API and in Cedar role ids (`guest_internal`…).
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             OrgRole::Admin => "admin",
             OrgRole::Member => "member",
@@ -105,7 +118,9 @@ impl OrgRole {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MembershipStatus {
+    /// The member holds their role.
     Active,
+    /// The membership is kept but grants nothing.
     Suspended,
 }
 
@@ -114,19 +129,24 @@ pub enum MembershipStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkspaceRole {
+    /// Manages the workspace and its members.
     Admin,
+    /// Changes the workspace's resources.
     Editor,
+    /// Uses the workspace's resources.
     Viewer,
 }
 
 impl WorkspaceRole {
+    /// Every role, highest first.
     pub const ALL: [WorkspaceRole; 3] = [
         WorkspaceRole::Admin,
         WorkspaceRole::Editor,
         WorkspaceRole::Viewer,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    /// The name in the API and in Cedar role ids (`editor`…).
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             WorkspaceRole::Admin => "admin",
             WorkspaceRole::Editor => "editor",
@@ -144,16 +164,23 @@ impl WorkspaceRole {
     }
 }
 
+/// An organization: a tenant, with its members, workspaces and settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Org {
+    /// Its id, given at creation.
     pub id: Uuid,
+    /// Its display name (trimmed, non-empty).
     pub name: String,
+    /// Its subscription plan; the vendor sets it.
     pub plan: Plan,
     /// Seats included in the plan; 0 means unlimited.
     pub seat_limit: u32,
     /// The domains the org holds verified (normalised), in the order they
     /// were verified; kept with the domain claims in the same transactions.
     pub verified_domains: Vec<String>,
+    /// The workspace new members join (the one created with the org
+    /// unless another was made the default); it cannot be deleted while it
+    /// is the default. None: new members join no workspace.
     pub default_workspace: Option<Uuid>,
     /// The role users who auto-join (by a verified email domain) get.
     #[serde(default = "OrgRole::autojoin_default")]
@@ -161,29 +188,42 @@ pub struct Org {
     /// Whether an invitation admits its email at once or when accepted.
     #[serde(default)]
     pub invitation_mode: InvitationMode,
-    /// Derived counters, kept in the same transaction as the records they count.
+    /// Derived counters, kept in the same transaction as the records they
+    /// count: its workspaces.
     pub workspace_count: u32,
+    /// Its members that take a seat: Admins, Members and Internal Guests.
     pub seats_used: u32,
+    /// Its Admins; removing or demoting the last one is refused.
     pub admin_count: u32,
+    /// When it was created.
     #[serde(with = "crate::store::codec::timestamp")]
     pub created_at: OffsetDateTime,
 }
 
+/// A person who can be a member of orgs and workspaces, known by email.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
+    /// Their id, given at creation.
     pub id: Uuid,
     /// Normalised: trimmed and lower-cased; unique.
     pub email: String,
+    /// When the user was created.
     #[serde(with = "crate::store::codec::timestamp")]
     pub created_at: OffsetDateTime,
 }
 
+/// A user's membership of an org: one per user and org.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Membership {
+    /// The org.
     pub org: Uuid,
+    /// The member.
     pub user: Uuid,
+    /// Their role in the org.
     pub role: OrgRole,
+    /// Whether the role is granted now.
     pub status: MembershipStatus,
+    /// When they joined the org.
     #[serde(with = "crate::store::codec::timestamp")]
     pub created_at: OffsetDateTime,
 }
@@ -195,20 +235,31 @@ impl Membership {
     }
 }
 
+/// A workspace of an org: the resources in it and the members who may
+/// use them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Workspace {
+    /// Its id, given at creation.
     pub id: Uuid,
+    /// The org it belongs to.
     pub org: Uuid,
+    /// Its display name (trimmed, non-empty).
     pub name: String,
+    /// When it was created.
     #[serde(with = "crate::store::codec::timestamp")]
     pub created_at: OffsetDateTime,
 }
 
+/// A user's membership of a workspace: one per user and workspace.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkspaceMember {
+    /// The workspace.
     pub workspace: Uuid,
+    /// The member.
     pub user: Uuid,
+    /// Their role in the workspace.
     pub role: WorkspaceRole,
+    /// When they joined the workspace.
     #[serde(with = "crate::store::codec::timestamp")]
     pub created_at: OffsetDateTime,
 }
@@ -217,19 +268,26 @@ pub struct WorkspaceMember {
 /// any type the schema declares with `org` and `workspace` attributes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Resource {
+    /// Its id, given at registration.
     pub id: Uuid,
     /// The Cedar entity type, e.g. `Flow`.
     pub kind: String,
+    /// The org of its workspace.
     pub org: Uuid,
+    /// The workspace it lives in; a move changes it.
     pub workspace: Uuid,
     /// A folder of the same workspace that contains it, if any.
     pub folder: Option<Uuid>,
+    /// The user it belongs to (by default who registered it); none when
+    /// the system registered it without naming one.
     pub owner: Option<Uuid>,
+    /// Users it is shared with one by one (the entity's `shared_with`).
     pub shared_with: Vec<Uuid>,
     /// Further attributes, as declared by the schema for `kind`.
     #[schema(value_type = Object)]
     #[serde(with = "crate::store::codec::json_object")]
     pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// When it was registered.
     #[serde(with = "crate::store::codec::timestamp")]
     pub created_at: OffsetDateTime,
 }
@@ -239,9 +297,14 @@ pub struct Resource {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InvitationStatus {
+    /// Sent and still valid: it can be accepted, resent or revoked.
     Pending,
+    /// Its email's user became a member: when they accepted it, or at once
+    /// under `on_invite`.
     Accepted,
+    /// Revoked before it was accepted.
     Revoked,
+    /// Pending past its `expires_at` (as read, never stored).
     Expired,
 }
 
@@ -250,13 +313,18 @@ pub enum InvitationStatus {
 pub struct Invitation {
     /// A uuid v7, so an org's invitations list oldest first.
     pub id: Uuid,
+    /// The org it invites to.
     pub org: Uuid,
     /// Normalised like `User::email`.
     pub email: String,
+    /// The org role the invitee gets.
     pub role: OrgRole,
+    /// Where it stands when read: a pending invitation past `expires_at`
+    /// reads as `expired`.
     pub status: InvitationStatus,
     /// The inviting user; none when the system invited.
     pub invited_by: Option<Uuid>,
+    /// When it was sent first.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// Moved forward by a resend.
@@ -290,8 +358,11 @@ impl Invitation {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessRequestState {
+    /// Waiting for a workspace admin's answer.
     Open,
+    /// Approved: the user is a member of the workspace.
     Approved,
+    /// Denied; the user may ask again.
     Denied,
 }
 
@@ -300,18 +371,24 @@ pub enum AccessRequestState {
 pub struct AccessRequest {
     /// A uuid v7, so a workspace's requests list oldest first.
     pub id: Uuid,
+    /// The org of the workspace.
     pub org: Uuid,
+    /// The workspace asked for.
     pub workspace: Uuid,
     /// The requesting user.
     pub user: Uuid,
+    /// What the user wrote to the workspace's admins, if anything.
     pub message: Option<String>,
+    /// Where it stands.
     pub state: AccessRequestState,
     /// The workspace role granted on approval.
     pub role: Option<WorkspaceRole>,
     /// Who approved or denied it; none when the system did.
     pub decided_by: Option<Uuid>,
+    /// When it was approved or denied; none while open.
     #[serde(with = "time::serde::rfc3339::option")]
     pub decided_at: Option<OffsetDateTime>,
+    /// When it was made.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -340,7 +417,9 @@ pub enum DomainProof {
 /// The DNS TXT record that proves a claim: `name` must hold `value`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TxtRecord {
+    /// The DNS name: `_warden-challenge.` and the claimed domain.
     pub name: String,
+    /// The text: `warden-verification=` and the claim's token.
     pub value: String,
 }
 
@@ -388,15 +467,20 @@ pub fn claim_token() -> String {
 pub struct DomainClaim {
     /// A uuid v7, so an org's claims list oldest first.
     pub id: Uuid,
+    /// The claiming org.
     pub org: Uuid,
     /// Normalised (lower-case ASCII, punycode).
     pub domain: String,
+    /// Whether it is proven yet.
     pub state: ClaimState,
     /// What to publish to prove the claim by DNS.
     pub txt_record: TxtRecord,
+    /// When it was claimed.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// When it was proven; none while pending.
     #[serde(with = "time::serde::rfc3339::option")]
     pub verified_at: Option<OffsetDateTime>,
+    /// How it was proven; none while pending.
     pub verified_by: Option<DomainProof>,
 }
