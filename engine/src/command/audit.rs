@@ -19,28 +19,28 @@ use crate::store::{keys, Store};
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditRecord {
-    pub id: Uuid,
+    pub(crate) id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    pub actor: String,
-    pub action: String,
-    pub target: EntityRef,
-    pub result: String,
+    pub(crate) at: OffsetDateTime,
+    pub(crate) actor: String,
+    pub(crate) action: String,
+    pub(crate) target: EntityRef,
+    pub(crate) result: String,
     /// The revision of the policy set that decided, counted from 1 by each
     /// process: only meaningful next to `policy_digest`.
-    pub policy_revision: u64,
+    pub(crate) policy_revision: u64,
     /// sha256 of the policy set that decided (schema and policy files, as
     /// `GET /v1/policies` shows it): names the exact rules across restarts.
     /// Absent from records written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy_digest: Option<String>,
+    pub(crate) policy_digest: Option<String>,
     #[schema(value_type = Object)]
-    pub details: serde_json::Value,
+    pub(crate) details: serde_json::Value,
     /// The plugin answers the command acted on: who answered (name, version,
     /// sha256), the exact input and output; what `warden plugin replay` re-runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Object>)]
-    pub plugins: Vec<PluginAnswer<serde_json::Value>>,
+    pub(crate) plugins: Vec<PluginAnswer<serde_json::Value>>,
 }
 
 /// The audit record `id` of a command that consulted plugins (only those

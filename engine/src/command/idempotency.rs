@@ -13,8 +13,8 @@ use crate::store::keys;
 /// A client's retry token: the key and a fingerprint of the request it came with.
 #[derive(Clone)]
 pub struct Idempotency {
-    pub key: String,
-    pub fingerprint: String,
+    pub(crate) key: String,
+    pub(crate) fingerprint: String,
 }
 
 impl Idempotency {

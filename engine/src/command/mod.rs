@@ -35,7 +35,7 @@ pub use access::{ApproveAccessRequest, DenyAccessRequest, RequestAccess};
 pub use audit::{audit_read, replay_audit, AuditRecord};
 pub use batched::AwaitingBatch;
 pub use billing::{
-    Grant, GrantCredits, GrantSource, PluginPrice, RecordUsage, ReverseTransaction, SetBilling,
+    Grant, GrantCredits, PluginPrice, RecordUsage, ReverseTransaction, SetBilling,
     MAX_CREDITS_PER_GRANT, MAX_MEMO_BYTES, MAX_OVERAGE_CAP_CREDITS,
 };
 pub use domain::{ClaimDomain, RemoveDomain, VerifyDomain};
@@ -52,7 +52,7 @@ pub use pipeline::{begin, execute, Progress};
 pub use resource::{
     DeleteResource, MoveResource, RegisterResource, ResourceRef, CREDENTIAL_TYPE, MAX_SHARED_WITH,
 };
-pub use signup::{Joined, SignUp, SignUpOutcome};
+pub use signup::{SignUp, SignUpOutcome};
 pub use user::CreateUser;
 pub use workspace::{
     AddWorkspaceMember, ChangeWorkspaceRole, CreateWorkspace, DeleteWorkspace,
@@ -80,6 +80,8 @@ pub trait Command: Serialize + Send + Sync + 'static {
     /// The Cedar action an acting user needs, where it is broader than
     /// `ACTION` (revoking an invitation needs `InviteMember`).
     const POLICY_ACTION: &'static str = Self::ACTION;
+    /// What the command answers (as a rule, the record it wrote); kept with
+    /// its idempotency record, so that a retry is answered the same.
     type Output: Serialize + DeserializeOwned + Send + 'static;
 
     /// The Cedar resource the action is on (also the audit record's target).
@@ -179,8 +181,8 @@ pub trait Command: Serialize + Send + Sync + 'static {
 
 /// What `apply` may know besides the transaction.
 pub struct ApplyContext {
-    pub actor: Actor,
-    pub now: OffsetDateTime,
+    pub(crate) actor: Actor,
+    pub(crate) now: OffsetDateTime,
 }
 
 /// Fails with 403 unless `actor` is the system (for `what` no user may do).

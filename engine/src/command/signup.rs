@@ -23,8 +23,8 @@ use crate::store::{keys, Org, OrgRole, Tx, TxResult, User};
 pub struct SignUp {
     /// The new user's id; the existing one's if the email is known.
     #[serde(default = "Uuid::new_v4", skip_deserializing)]
-    pub id: Uuid,
-    pub email: String,
+    pub(crate) id: Uuid,
+    pub(crate) email: String,
     /// What the auto-join hook saw and answered (kept out of the audit
     /// record's details: it has its own `plugins` entry).
     #[serde(skip)]
@@ -41,21 +41,23 @@ struct Consulted {
     seat: Option<SeatQuote>,
 }
 
+/// What a sign-up answers: the user, and the org auto-join made them a
+/// member of, if any.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SignUpOutcome {
-    pub user: User,
+    pub(crate) user: User,
     /// Whether this sign-up created the user (false: the email was known).
-    pub created: bool,
+    pub(crate) created: bool,
     /// The org the user joined, if auto-join made them a member.
-    pub joined: Option<Joined>,
+    pub(crate) joined: Option<Joined>,
     /// The auto-join decision's reason.
-    pub reason: String,
+    pub(crate) reason: String,
     /// Who decided: a plugin's name, `builtin` or `host-guard`.
-    pub decided_by: String,
+    pub(crate) decided_by: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Joined {
+pub(crate) struct Joined {
     pub org: Uuid,
     pub role: OrgRole,
     pub workspaces: Vec<Uuid>,

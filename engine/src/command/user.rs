@@ -14,8 +14,11 @@ use crate::store::{keys, Tx, TxResult, User};
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    /// The new user's id (generated when a body is read).
     #[serde(default = "Uuid::new_v4", skip_deserializing)]
     pub id: Uuid,
+    /// Their email address, stored normalised (lower-case, IDNA domain);
+    /// no other user may have it.
     pub email: String,
 }
 

@@ -16,12 +16,16 @@ use crate::store::{keys, AccessRequest, Tx, TxResult, WorkspaceRole};
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveAccessRequest {
+    /// The workspace's org, looked up by the caller (see `App::workspace`).
     #[serde(skip_deserializing)]
     pub org: Uuid,
+    /// The workspace the request is for.
     #[serde(skip_deserializing)]
     pub workspace: Uuid,
+    /// The access request approved.
     #[serde(skip_deserializing)]
     pub request: Uuid,
+    /// The role the requester gets in the workspace.
     pub role: WorkspaceRole,
 }
 

@@ -15,11 +15,11 @@ use crate::store::{AccessRequest, Tx, TxResult};
 #[serde(deny_unknown_fields)]
 pub struct DenyAccessRequest {
     #[serde(skip_deserializing)]
-    pub org: Uuid,
+    pub(crate) org: Uuid,
     #[serde(skip_deserializing)]
-    pub workspace: Uuid,
+    pub(crate) workspace: Uuid,
     #[serde(skip_deserializing)]
-    pub request: Uuid,
+    pub(crate) request: Uuid,
 }
 
 impl Command for DenyAccessRequest {

@@ -20,10 +20,13 @@ use crate::store::{keys, AccessRequest, AccessRequestState, Tx, TxResult};
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestAccess {
+    /// The new request's id (generated when a body is read).
     #[serde(default = "Uuid::now_v7", skip_deserializing)]
     pub id: Uuid,
+    /// The workspace's org, looked up by the caller (see `App::workspace`).
     #[serde(skip_deserializing)]
     pub org: Uuid,
+    /// The workspace the acting user asks to join.
     #[serde(skip_deserializing)]
     pub workspace: Uuid,
     /// Why they ask, for the admins who decide.

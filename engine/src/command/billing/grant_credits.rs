@@ -22,7 +22,7 @@ pub const MAX_CREDIT_LIFETIME: Duration = Duration::days(3660);
 /// Why credits were granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum GrantSource {
+pub(crate) enum GrantSource {
     Purchase,
     MonthlyAllowance,
     Promotional,
@@ -33,33 +33,33 @@ pub enum GrantSource {
 #[serde(deny_unknown_fields)]
 pub struct GrantCredits {
     #[serde(default = "Uuid::new_v4", skip_deserializing)]
-    pub id: Uuid,
+    pub(crate) id: Uuid,
     #[serde(skip_deserializing)]
-    pub org: Uuid,
-    pub credits: u64,
-    pub source: GrantSource,
+    pub(crate) org: Uuid,
+    pub(crate) credits: u64,
+    pub(crate) source: GrantSource,
     #[serde(default)]
-    pub memo: String,
+    pub(crate) memo: String,
     /// When the credits left unspent expire (RFC 3339, in the future);
     /// none: they never do.
     #[serde(default, with = "time::serde::rfc3339::option")]
-    pub expires_at: Option<OffsetDateTime>,
+    pub(crate) expires_at: Option<OffsetDateTime>,
 }
 
 /// A posted grant.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Grant {
-    pub id: Uuid,
-    pub org: Uuid,
-    pub credits: u64,
-    pub source: GrantSource,
-    pub memo: String,
-    pub transaction: Uuid,
-    pub balance_after: i64,
+    pub(crate) id: Uuid,
+    pub(crate) org: Uuid,
+    pub(crate) credits: u64,
+    pub(crate) source: GrantSource,
+    pub(crate) memo: String,
+    pub(crate) transaction: Uuid,
+    pub(crate) balance_after: i64,
     #[serde(with = "time::serde::rfc3339")]
-    pub period_start: OffsetDateTime,
+    pub(crate) period_start: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
-    pub expires_at: Option<OffsetDateTime>,
+    pub(crate) expires_at: Option<OffsetDateTime>,
 }
 
 impl Command for GrantCredits {

@@ -18,7 +18,7 @@ mod set_billing;
 
 use crate::error::{Error, Result};
 
-pub use grant_credits::{Grant, GrantCredits, GrantSource, MAX_CREDITS_PER_GRANT};
+pub use grant_credits::{Grant, GrantCredits, MAX_CREDITS_PER_GRANT};
 pub use record_usage::{PluginPrice, RecordUsage};
 pub use reverse_transaction::ReverseTransaction;
 pub use set_billing::{SetBilling, MAX_OVERAGE_CAP_CREDITS};

@@ -32,8 +32,8 @@ pub const PRICE_USAGE: &str = "PriceUsage";
 /// The usage-pricing plugin's price for a run posted without an amount.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PluginPrice {
-    pub credits: u64,
-    pub priced_by: PricedBy,
+    pub(crate) credits: u64,
+    pub(crate) priced_by: PricedBy,
 }
 
 /// Records the credits a flow run used, debited from its org. The run id
@@ -43,21 +43,21 @@ pub struct PluginPrice {
 #[serde(deny_unknown_fields)]
 pub struct RecordUsage {
     #[serde(skip_deserializing)]
-    pub org: Uuid,
-    pub workspace: Uuid,
-    pub flow: Uuid,
-    pub run_id: Uuid,
+    pub(crate) org: Uuid,
+    pub(crate) workspace: Uuid,
+    pub(crate) flow: Uuid,
+    pub(crate) run_id: Uuid,
     /// The run's price, for actors allowed `PriceUsage` (the vendor).
     /// Omitted: the usage-pricing plugin prices the run.
     #[serde(default)]
-    pub credits: Option<u64>,
+    pub(crate) credits: Option<u64>,
     #[serde(default)]
-    pub duration_ms: u64,
+    pub(crate) duration_ms: u64,
     #[serde(default)]
-    pub steps: u32,
+    pub(crate) steps: u32,
     /// Filled in by `consult` when `credits` is omitted.
     #[serde(default, skip_deserializing)]
-    pub priced: Option<PluginPrice>,
+    pub(crate) priced: Option<PluginPrice>,
 }
 
 impl RecordUsage {

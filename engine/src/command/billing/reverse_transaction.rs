@@ -20,11 +20,11 @@ use crate::store::{Tx, TxResult};
 #[serde(deny_unknown_fields)]
 pub struct ReverseTransaction {
     #[serde(skip_deserializing)]
-    pub transaction: Uuid,
+    pub(crate) transaction: Uuid,
     /// The reversed transaction's org, looked up by the caller.
     #[serde(skip_deserializing)]
-    pub org: Uuid,
-    pub reason: String,
+    pub(crate) org: Uuid,
+    pub(crate) reason: String,
 }
 
 impl Command for ReverseTransaction {

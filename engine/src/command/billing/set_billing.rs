@@ -29,15 +29,15 @@ pub const MAX_BILLING_PERIOD: Duration = Duration::days(400);
 #[serde(deny_unknown_fields)]
 pub struct SetBilling {
     #[serde(skip_deserializing)]
-    pub org: Uuid,
+    pub(crate) org: Uuid,
     #[serde(with = "time::serde::rfc3339")]
-    pub period_start: OffsetDateTime,
+    pub(crate) period_start: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    pub period_end: OffsetDateTime,
-    pub seat_price_cents: u64,
+    pub(crate) period_end: OffsetDateTime,
+    pub(crate) seat_price_cents: u64,
     /// How far usage may take the credit balance below zero (paid plans only).
     #[serde(default)]
-    pub overage_cap_credits: u64,
+    pub(crate) overage_cap_credits: u64,
 }
 
 impl Command for SetBilling {

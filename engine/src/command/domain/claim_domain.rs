@@ -19,10 +19,10 @@ use crate::store::{claim_token, keys, DomainClaim, Org, Tx, TxResult};
 #[serde(deny_unknown_fields)]
 pub struct ClaimDomain {
     #[serde(default = "Uuid::now_v7", skip_deserializing)]
-    pub id: Uuid,
+    pub(crate) id: Uuid,
     #[serde(skip_deserializing)]
-    pub org: Uuid,
-    pub domain: String,
+    pub(crate) org: Uuid,
+    pub(crate) domain: String,
     #[serde(default = "claim_token", skip_deserializing)]
     token: String,
 }

@@ -19,9 +19,9 @@ use crate::store::{keys, ClaimState, DomainClaim, Org, Tx, TxResult};
 #[serde(deny_unknown_fields)]
 pub struct RemoveDomain {
     #[serde(skip_deserializing)]
-    pub org: Uuid,
+    pub(crate) org: Uuid,
     #[serde(skip_deserializing)]
-    pub domain: String,
+    pub(crate) domain: String,
 }
 
 impl Command for RemoveDomain {

@@ -23,10 +23,10 @@ use crate::store::{keys, ClaimState, DomainClaim, DomainProof, Org, Tx, TxResult
 /// audit record).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DnsLookup {
-    pub resolver: String,
-    pub name: String,
-    pub expected: String,
-    pub found: Vec<String>,
+    pub(crate) resolver: String,
+    pub(crate) name: String,
+    pub(crate) expected: String,
+    pub(crate) found: Vec<String>,
 }
 
 /// `POST /v1/orgs/{id}/domains/{domain}/verify`: proves a claim, by DNS
@@ -36,17 +36,17 @@ pub struct DnsLookup {
 #[serde(deny_unknown_fields)]
 pub struct VerifyDomain {
     #[serde(skip_deserializing)]
-    pub org: Uuid,
+    pub(crate) org: Uuid,
     #[serde(skip_deserializing)]
-    pub domain: String,
+    pub(crate) domain: String,
     #[serde(default)]
-    pub method: DomainProof,
+    pub(crate) method: DomainProof,
     /// What the DNS lookup found, for `apply` and the audit record.
     #[serde(skip_deserializing)]
     lookup: Option<DnsLookup>,
     /// The resolver to ask (the server's `dns_resolver`).
     #[serde(skip)]
-    pub resolver: Option<SocketAddr>,
+    pub(crate) resolver: Option<SocketAddr>,
 }
 
 impl Command for VerifyDomain {

@@ -33,6 +33,8 @@ pub struct AcceptInvitation(
 );
 
 impl AcceptInvitation {
+    /// Accepts `invitation` as the acting user, who must hold the invited
+    /// email address; the seat is priced when the command runs.
     pub fn new(invitation: InvitationRef) -> AcceptInvitation {
         AcceptInvitation(invitation, None)
     }
@@ -41,10 +43,10 @@ impl AcceptInvitation {
 /// What accepting an invitation created.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Accepted {
-    pub invitation: Invitation,
-    pub membership: Membership,
+    pub(crate) invitation: Invitation,
+    pub(crate) membership: Membership,
     /// The membership in the org's default workspace, if the role gives one.
-    pub workspace_member: Option<WorkspaceMember>,
+    pub(crate) workspace_member: Option<WorkspaceMember>,
 }
 
 impl Command for AcceptInvitation {

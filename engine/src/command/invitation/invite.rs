@@ -27,17 +27,17 @@ use crate::store::{
 #[serde(deny_unknown_fields)]
 pub struct Invite {
     #[serde(default = "Uuid::now_v7", skip_deserializing)]
-    pub id: Uuid,
+    pub(crate) id: Uuid,
     #[serde(skip_deserializing)]
-    pub org: Uuid,
-    pub email: String,
-    pub role: OrgRole,
+    pub(crate) org: Uuid,
+    pub(crate) email: String,
+    pub(crate) role: OrgRole,
     /// How long the invitation stays valid (the server's `invitation_ttl`).
     #[serde(skip)]
-    pub ttl: Duration,
+    pub(crate) ttl: Duration,
     /// The id a user created by an `on_invite` invitation gets.
     #[serde(default = "Uuid::now_v7", skip_deserializing)]
-    pub new_user: Uuid,
+    pub(crate) new_user: Uuid,
     /// The org's invitation mode when the seat was priced.
     #[serde(skip)]
     mode: InvitationMode,
@@ -48,6 +48,8 @@ pub struct Invite {
 }
 
 impl Invite {
+    /// Invites `email` to `org` with `role`, valid for `ttl`; its ids (the
+    /// invitation's, and a new user's in an `on_invite` org) are generated.
     pub fn new(org: Uuid, email: String, role: OrgRole, ttl: Duration) -> Invite {
         Invite {
             id: Uuid::now_v7(),

@@ -30,8 +30,10 @@ pub const DEFAULT_INVITATION_TTL: Duration = Duration::days(7);
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InvitationRef {
+    /// The org the invitation is to.
     #[serde(skip_deserializing)]
     pub org: Uuid,
+    /// The invitation's id.
     #[serde(skip_deserializing)]
     pub invitation: Uuid,
 }

@@ -15,11 +15,11 @@ use crate::store::{keys, Invitation, InvitationStatus, Tx, TxResult};
 #[serde(deny_unknown_fields)]
 pub struct ResendInvitation {
     #[serde(skip_deserializing)]
-    pub org: Uuid,
+    pub(crate) org: Uuid,
     #[serde(skip_deserializing)]
-    pub invitation: Uuid,
+    pub(crate) invitation: Uuid,
     #[serde(skip)]
-    pub ttl: Duration,
+    pub(crate) ttl: Duration,
 }
 
 impl Command for ResendInvitation {

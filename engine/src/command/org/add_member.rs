@@ -20,16 +20,19 @@ use crate::store::{keys, Membership, Org, OrgRole, Tx, TxResult, User};
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
+    /// The org the user joins.
     #[serde(skip_deserializing)]
     pub org: Uuid,
-    pub user: Uuid,
-    pub role: OrgRole,
+    pub(crate) user: Uuid,
+    pub(crate) role: OrgRole,
     /// The seat-billing hook's price for the new seat.
     #[serde(skip)]
     seat: Option<SeatQuote>,
 }
 
 impl AddMember {
+    /// Adds `user` to `org` with `role`; the seat is priced when the command
+    /// runs.
     pub fn new(org: Uuid, user: Uuid, role: OrgRole) -> AddMember {
         AddMember {
             org,

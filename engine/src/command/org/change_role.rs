@@ -21,16 +21,17 @@ use crate::store::{keys, Membership, Org, OrgRole, Tx, TxResult};
 #[serde(deny_unknown_fields)]
 pub struct ChangeRole {
     #[serde(skip_deserializing)]
-    pub org: Uuid,
+    pub(crate) org: Uuid,
     #[serde(skip_deserializing)]
-    pub user: Uuid,
-    pub role: OrgRole,
+    pub(crate) user: Uuid,
+    pub(crate) role: OrgRole,
     /// The price of the seat an External Guest takes by becoming anything else.
     #[serde(skip)]
     seat: Option<SeatQuote>,
 }
 
 impl ChangeRole {
+    /// Gives `user`, a member of `org`, the role `role`.
     pub fn new(org: Uuid, user: Uuid, role: OrgRole) -> ChangeRole {
         ChangeRole {
             org,

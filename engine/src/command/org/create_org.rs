@@ -19,12 +19,20 @@ pub const DEFAULT_WORKSPACE_NAME: &str = "Default";
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
+    /// The new org's id (generated when a body is read).
     #[serde(default = "Uuid::new_v4", skip_deserializing)]
     pub id: Uuid,
+    /// The id of the workspace the org starts with, named `Default`
+    /// (generated when a body is read).
     #[serde(default = "Uuid::new_v4", skip_deserializing)]
     pub default_workspace: Uuid,
+    /// The org's name, stored trimmed: 1 to
+    /// [`MAX_NAME_CHARS`](crate::fields::MAX_NAME_CHARS) characters, no control
+    /// characters.
     pub name: String,
+    /// The org's subscription plan.
     pub plan: Plan,
+    /// Seats included in the plan; 0 means unlimited.
     #[serde(default)]
     pub seat_limit: u32,
     /// Domains the vendor confirms for the new org: verified claims (409

@@ -15,8 +15,10 @@ use crate::store::{keys, Membership, Org, Tx, TxResult};
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveMember {
+    /// The org the member leaves.
     #[serde(skip_deserializing)]
     pub org: Uuid,
+    /// The member removed.
     #[serde(skip_deserializing)]
     pub user: Uuid,
 }

@@ -14,8 +14,8 @@ use crate::store::{keys, Org, Tx, TxResult};
 #[serde(deny_unknown_fields)]
 pub struct SetDefaultWorkspace {
     #[serde(skip_deserializing)]
-    pub org: Uuid,
-    pub workspace: Uuid,
+    pub(crate) org: Uuid,
+    pub(crate) workspace: Uuid,
 }
 
 impl Command for SetDefaultWorkspace {

@@ -30,26 +30,26 @@ pub const MANAGE_PLAN: &str = "ManagePlan";
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrg {
     #[serde(skip_deserializing)]
-    pub org: Uuid,
+    pub(crate) org: Uuid,
     #[serde(default)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default)]
-    pub plan: Option<Plan>,
+    pub(crate) plan: Option<Plan>,
     /// Seats included in the plan; 0 means unlimited. Seats in use may
     /// exceed it (billing charges the difference).
     #[serde(default)]
-    pub seat_limit: Option<u32>,
+    pub(crate) seat_limit: Option<u32>,
     /// Refused: domains are claimed and proven (`command::domain`); the
     /// field is read only to say so.
     #[serde(default, skip_serializing)]
     #[schema(ignore)]
-    pub verified_domains: Option<Value>,
+    pub(crate) verified_domains: Option<Value>,
     /// The role users who auto-join by a verified domain get (not admin).
     #[serde(default)]
-    pub autojoin_role: Option<OrgRole>,
+    pub(crate) autojoin_role: Option<OrgRole>,
     /// Whether invitations admit at once (`on_invite`) or when accepted.
     #[serde(default)]
-    pub invitation_mode: Option<InvitationMode>,
+    pub(crate) invitation_mode: Option<InvitationMode>,
 }
 
 impl UpdateOrg {

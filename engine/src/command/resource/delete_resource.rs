@@ -13,6 +13,7 @@ use crate::store::{keys, Resource, Tx, TxResult};
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteResource {
+    /// The resource deleted.
     #[serde(skip_deserializing)]
     pub target: ResourceRef,
 }

@@ -24,14 +24,15 @@ pub use register_resource::{RegisterResource, CREDENTIAL_TYPE, MAX_SHARED_WITH};
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct ResourceRef {
     #[serde(skip_deserializing)]
-    pub org: Uuid,
+    pub(crate) org: Uuid,
     #[serde(skip_deserializing)]
-    pub id: Uuid,
+    pub(crate) id: Uuid,
     #[serde(skip_deserializing, rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
 }
 
 impl ResourceRef {
+    /// The reference to `resource`: its org, id and type.
     pub fn of(resource: &Resource) -> ResourceRef {
         ResourceRef {
             org: resource.org,

@@ -21,6 +21,7 @@ use crate::store::{keys, Resource, Tx, TxResult, Workspace};
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveResource {
+    /// The resource moved.
     #[serde(skip_deserializing)]
     pub target: ResourceRef,
     /// The destination workspace.

@@ -31,11 +31,13 @@ const RESERVED_ATTRIBUTES: [&str; 4] = ["org", "workspace", "owner", "shared_wit
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterResource {
+    /// The new resource's id (generated when a body is read).
     #[serde(default = "Uuid::new_v4", skip_deserializing)]
     pub id: Uuid,
     /// The workspace's org, looked up by the caller (see `App::workspace`).
     #[serde(skip_deserializing)]
     pub org: Uuid,
+    /// The workspace it is registered in.
     #[serde(skip_deserializing)]
     pub workspace: Uuid,
     /// The Cedar entity type, e.g. `Flow`.
@@ -47,8 +49,12 @@ pub struct RegisterResource {
     /// Defaults to the acting user.
     #[serde(default)]
     pub owner: Option<Uuid>,
+    /// Members of the org it is shared with one by one; at most
+    /// [`MAX_SHARED_WITH`].
     #[serde(default)]
     pub shared_with: Vec<Uuid>,
+    /// Further attributes, as the schema declares them for its type; not
+    /// those Warden sets itself (`org`, `workspace`, `owner`, `shared_with`).
     #[serde(default)]
     #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
@@ -57,6 +63,8 @@ pub struct RegisterResource {
     /// command runs: it is never stored, audited or answered in the clear.
     #[serde(default)]
     pub secret: Option<String>,
+    /// The secret as [`seal_secret`](Self::seal_secret) encrypted it: what
+    /// is stored, beside the resource.
     #[serde(skip)]
     pub sealed_secret: Option<Vec<u8>>,
 }

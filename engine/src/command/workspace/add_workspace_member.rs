@@ -22,6 +22,7 @@ pub struct AddWorkspaceMember {
     /// The workspace's org, looked up by the caller (see `App::workspace`).
     #[serde(skip_deserializing)]
     pub org: Uuid,
+    /// The workspace the member joins.
     #[serde(skip_deserializing)]
     pub workspace: Uuid,
     /// The member's user id; or else `email`.
@@ -30,6 +31,7 @@ pub struct AddWorkspaceMember {
     /// The email of a member of the workspace's org.
     #[serde(default)]
     pub email: Option<String>,
+    /// Their role in the workspace.
     pub role: WorkspaceRole,
 }
 

@@ -14,12 +14,12 @@ use crate::store::{keys, Tx, TxResult, WorkspaceMember, WorkspaceRole};
 #[serde(deny_unknown_fields)]
 pub struct ChangeWorkspaceRole {
     #[serde(skip_deserializing)]
-    pub org: Uuid,
+    pub(crate) org: Uuid,
     #[serde(skip_deserializing)]
-    pub workspace: Uuid,
+    pub(crate) workspace: Uuid,
     #[serde(skip_deserializing)]
-    pub user: Uuid,
-    pub role: WorkspaceRole,
+    pub(crate) user: Uuid,
+    pub(crate) role: WorkspaceRole,
 }
 
 impl Command for ChangeWorkspaceRole {

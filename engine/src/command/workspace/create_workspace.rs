@@ -16,10 +16,15 @@ use crate::store::{keys, Org, Tx, TxResult, Workspace, WorkspaceRole};
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspace {
+    /// The new workspace's id (generated when a body is read).
     #[serde(default = "Uuid::new_v4", skip_deserializing)]
     pub id: Uuid,
+    /// The org it is created in.
     #[serde(skip_deserializing)]
     pub org: Uuid,
+    /// Its name, stored trimmed: 1 to
+    /// [`MAX_NAME_CHARS`](crate::fields::MAX_NAME_CHARS) characters, no control
+    /// characters.
     pub name: String,
 }
 

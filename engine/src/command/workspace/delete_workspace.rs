@@ -17,8 +17,10 @@ use crate::store::{keys, AccessRequest, Org, Tx, TxResult, Workspace};
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteWorkspace {
+    /// The workspace's org, looked up by the caller (see `App::workspace`).
     #[serde(skip_deserializing)]
     pub org: Uuid,
+    /// The workspace deleted.
     #[serde(skip_deserializing)]
     pub workspace: Uuid,
 }

@@ -14,10 +14,13 @@ use crate::store::{Tx, TxResult, WorkspaceMember};
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveWorkspaceMember {
+    /// The workspace's org, looked up by the caller (see `App::workspace`).
     #[serde(skip_deserializing)]
     pub org: Uuid,
+    /// The workspace the member leaves.
     #[serde(skip_deserializing)]
     pub workspace: Uuid,
+    /// The member removed.
     #[serde(skip_deserializing)]
     pub user: Uuid,
 }

@@ -17,10 +17,10 @@ use crate::store::{keys, Tx, TxResult, Workspace};
 #[serde(deny_unknown_fields)]
 pub struct RenameWorkspace {
     #[serde(skip_deserializing)]
-    pub org: Uuid,
+    pub(crate) org: Uuid,
     #[serde(skip_deserializing)]
-    pub workspace: Uuid,
-    pub name: String,
+    pub(crate) workspace: Uuid,
+    pub(crate) name: String,
 }
 
 impl Command for RenameWorkspace {
