@@ -70,6 +70,8 @@ pub struct Settings {
     pub request_timeout: Option<String>,
     /// File holding the 256-bit key that encrypts credential secrets, as 64
     /// hex digits [default: <data>/credential.key, generated on first start]
+    // The text is also `--help`'s, where `<data>` is no HTML tag.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, env = "WARDEN_CREDENTIAL_KEY_FILE")]
     pub credential_key_file: Option<PathBuf>,
     /// The DNS resolver (`ip:port`) that checks domain claims' TXT records

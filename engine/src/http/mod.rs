@@ -1,6 +1,6 @@
 //! The HTTP API (axum): routing, caller authentication, body limits and the
 //! JSON error format. Handlers are thin: they parse, call the core
-//! ([`App`], [`command::execute`]) and serialise.
+//! ([`App`], [`command::execute`](crate::command::execute)) and serialise.
 
 mod checks;
 mod common;

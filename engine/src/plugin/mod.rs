@@ -5,7 +5,7 @@
 //! A call goes: validate the input (4xx if bad) → host prechecks (inputs no
 //! plugin may decide, e.g. free-mail signups) → the route of the hook in the
 //! current snapshot (a plugin, the built-in rule, or fail closed) → a fresh
-//! sandboxed instance ([`runtime`]) → output size, conversion and host
+//! sandboxed instance (`runtime`) → output size, conversion and host
 //! guards ([`guards`]) → a [`PluginAnswer`] recording who answered what, for
 //! the audit log and replay.
 //!
