@@ -9,11 +9,14 @@
 #   zipf      a few hot orgs (org rank drawn with probability ~ 1/rank)
 #   writes    uniform, with WRITES % writes among the checks (a flow
 #             registered, a member's role set), each acknowledged on disk
+#   batches   uniform, BATCH checks per POST /v1/authorize/batch; its
+#             ratio is checks/s against the uniform single checks
 #   one body  the same check repeated: a reference line, not real traffic
-# For each: requests/s, latency p50/p99, and the server's CPU time per
-# request; the ceiling serves the same checks (no writes).
+# For each: checks/s, latency p50/p99 (of a request), and the server's CPU
+# time per check; the ratio of uniform, zipf and one body is to the ceiling
+# server on the same checks (no writes).
 #
-#   engine/benches/load.sh [USERS=1000000] [SECONDS=10] [CONNECTIONS=16] [WRITES=2]
+#   engine/benches/load.sh [USERS=1000000] [SECONDS=10] [CONNECTIONS=16] [WRITES=2] [BATCH=100]
 #
 # Both servers first serve WARMUP seconds (default 30) of uniform traffic
 # unmeasured: a server that has run a while has its page cache filled as
@@ -30,6 +33,7 @@ USERS=${1:-1000000}
 DURATION=${2:-10}
 CONNECTIONS=${3:-16}
 WRITES=${4:-2}
+BATCH=${5:-100}
 TOKEN=load-test-token-0123456789
 command -v wrk >/dev/null || { echo "load.sh: wrk not found (apt-get install -y wrk)" >&2; exit 1; }
 
@@ -88,23 +92,24 @@ TICKS=$(getconf CLK_TCK)
 # CPU time (user + system) of process $1 so far, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# Runs wrk against $1 with script arguments $2… (none: the one body) and
-# prints "requests req/s p50 p99 cpu-µs-per-request" (CPU of pid $PID_OF).
+# Runs wrk against $1 with the mix's MODE $2, WRITES $3 and BATCH $4 (no
+# mode: the one body) and prints "checks checks/s p50 p99 cpu-µs-per-check"
+# (CPU of pid $PID_OF; a batch request counts BATCH checks).
 measure() {
-    local url=$1; shift
+    local url=$1 mode=${2:-} writes=${3:-0} batch=${4:-1}
     local script=("-s" "$WORK/post.lua")
-    [ $# -gt 0 ] && script=("-s" "$MIX")
+    [ -n "$mode" ] && script=("-s" "$MIX" "--" "$TENANTS" "$mode" "$writes" "$TOKEN" "$batch")
     local before after out
     before=$(cpu_ticks "$PID_OF")
-    out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${script[@]}" "$url/v1/authorize" \
-        ${1+--} ${1+"$TENANTS"} "$@" ${1+"$TOKEN"} 2>"$WORK/statuses")
+    out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url/v1/authorize" "${script[@]}" \
+        2>"$WORK/statuses")
     after=$(cpu_ticks "$PID_OF")
     # Anything but a success is a failed request, named on stderr.
     [ -s "$WORK/statuses" ] && cat "$WORK/statuses" >&2
-    echo "$out" | awk -v cpu=$((after - before)) -v hz="$TICKS" '
+    echo "$out" | awk -v cpu=$((after - before)) -v hz="$TICKS" -v batch="$batch" '
         / 50%/ {p50 = $2} / 99%/ {p99 = $2}
-        /requests in/ {n = $1}
-        /Requests\/sec/ {rps = $2}
+        /requests in/ {n = $1 * batch}
+        /Requests\/sec/ {rps = $2 * batch}
         END {printf "%d %.0f %s %s %.0f\n", n, rps, p50, p99, cpu / hz * 1e6 / n}'
 }
 
@@ -121,23 +126,28 @@ for url in "$WARDEN_URL" "$CEILING_URL"; do
 done
 printf "users %d, %ds per line after %ds of warm-up, %d connections, 1 wrk thread\n" \
     "$USERS" "$DURATION" "$WARMUP" "$CONNECTIONS"
-printf "%-28s %10s %9s %9s %12s %8s\n" "traffic" "req/s" "p50" "p99" "CPU µs/req" "ceiling"
+printf "%-28s %10s %9s %9s %12s %8s\n" "traffic" "checks/s" "p50" "p99" "CPU µs/check" "ratio"
+# Prints one line of the table: $1 its name, $2 what the ratio column
+# compares with (ceiling: the ceiling server on the same traffic; a number:
+# those checks/s), the rest measure's arguments. Sets RPS.
 line() {
-    local name=$1 ceiling=$2; shift 2
+    local name=$1 versus=$2; shift 2
     PID_OF=$WARDEN_PID
-    read -r _ rps p50 p99 cpu < <(measure "$WARDEN_URL" "$@")
-    local ratio="-"
-    if [ "$ceiling" = yes ]; then
+    read -r _ RPS p50 p99 cpu < <(measure "$WARDEN_URL" "$@")
+    local ratio="-" base=$versus
+    if [ "$versus" = ceiling ]; then
         PID_OF=$CEILING_PID
-        read -r _ crps _ _ _ < <(measure "$CEILING_URL" "$@")
-        ratio=$(awk -v w="$rps" -v c="$crps" 'BEGIN {printf "%.2f×", w / c}')
+        read -r _ base _ _ _ < <(measure "$CEILING_URL" "$@")
     fi
-    printf "%-28s %10s %9s %9s %12s %8s\n" "$name" "$rps" "$p50" "$p99" "$cpu" "$ratio"
+    [ -n "$versus" ] && ratio=$(awk -v w="$RPS" -v c="$base" 'BEGIN {printf "%.2f×", w / c}')
+    printf "%-28s %10s %9s %9s %12s %8s\n" "$name" "$RPS" "$p50" "$p99" "$cpu" "$ratio"
 }
-line "uniform random checks" yes uniform 0
-line "zipf random checks" yes zipf 0
-line "uniform, ${WRITES} % writes" no uniform "$WRITES"
-line "one body (reference)" yes
+line "uniform random checks" ceiling uniform 0
+SINGLES=$RPS
+line "zipf random checks" ceiling zipf 0
+line "uniform, ${WRITES} % writes" "" uniform "$WRITES"
+line "uniform, batches of ${BATCH}" "$SINGLES" uniform 0 "$BATCH"
+line "one body (reference)" ceiling
 RSS=$(awk '/VmRSS/ {print $2}' "/proc/$WARDEN_PID/status")
 HWM=$(awk '/VmHWM/ {print $2}' "/proc/$WARDEN_PID/status")
 printf "warden RSS %.0f MiB (peak %.0f MiB)\n" "$((RSS / 1024))" "$((HWM / 1024))"

@@ -6,15 +6,16 @@
 --    5 % a member viewing their org or its default workspace,
 -- with WRITES % of the requests writes instead: a flow registered in the
 -- org's workspace, or a member's role set (both through the real write
--- path, as the system actor).
+-- path, as the system actor). With BATCH > 1 each request is a batch of
+-- BATCH such checks to /v1/authorize/batch (and WRITES is ignored).
 --
---   wrk -s mix.lua URL -- TENANTS MODE WRITES TOKEN
+--   wrk -s mix.lua URL -- TENANTS MODE WRITES TOKEN [BATCH]
 --
 -- MODE: uniform (every org alike) or zipf (org ranks drawn with
 -- probability ~ 1/rank, so a few orgs are hot; ranks spread over the file).
 
 local tenants = {}
-local mode, writes, token
+local mode, writes, token, batch
 -- Answers by status, per thread (a global: `done` reads it from each thread).
 statuses = {}
 
@@ -23,6 +24,7 @@ function init(args)
   mode = args[2] or "uniform"
   writes = tonumber(args[3] or "0")
   token = args[4]
+  batch = tonumber(args[5] or "1")
   for line in io.lines(path) do
     local fields = {}
     for field in line:gmatch("[^\t]+") do
@@ -62,10 +64,30 @@ local function post(method, path, body)
   return wrk.format(method, path, headers, body)
 end
 
-function request()
-  local t = tenant()
+-- One check of the mix, as JSON.
+local function random_check(t)
   local draw = math.random() * 100
-  if draw < writes then
+  local who = member(t)
+  if draw < 65 then
+    return check(who, "RunResource", "Flow", t[3])
+  elseif draw < 95 then
+    return check(who, "RunResource", "Flow", tenant()[3])
+  elseif draw < 97.5 then
+    return check(who, "ViewOrg", "Org", t[1])
+  end
+  return check(who, "ViewWorkspace", "Workspace", t[2])
+end
+
+function request()
+  if batch > 1 then
+    local items = {}
+    for i = 1, batch do
+      items[i] = random_check(tenant())
+    end
+    return post("POST", "/v1/authorize/batch", '{"requests":[' .. table.concat(items, ",") .. ']}')
+  end
+  local t = tenant()
+  if math.random() * 100 < writes then
     if math.random() < 0.5 or #t < 5 then
       return post("POST", "/v1/workspaces/" .. t[2] .. "/resources",
         '{"type":"Flow","attributes":{"name":"bench"}}')
@@ -73,19 +95,7 @@ function request()
     return post("PATCH", "/v1/orgs/" .. t[1] .. "/members/" .. t[math.random(5, #t)],
       '{"role":"member"}')
   end
-  draw = (draw - writes) / (100 - writes) * 100
-  local who = member(t)
-  local body
-  if draw < 65 then
-    body = check(who, "RunResource", "Flow", t[3])
-  elseif draw < 95 then
-    body = check(who, "RunResource", "Flow", tenant()[3])
-  elseif draw < 97.5 then
-    body = check(who, "ViewOrg", "Org", t[1])
-  else
-    body = check(who, "ViewWorkspace", "Workspace", t[2])
-  end
-  return post("POST", "/v1/authorize", body)
+  return post("POST", "/v1/authorize", random_check(t))
 end
 
 function response(status)

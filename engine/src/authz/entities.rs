@@ -9,9 +9,15 @@
 //! read: no default policy lets anything cross orgs, so they cannot matter.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
-use cedar_policy::{Entities, Entity, RestrictedExpression};
+use cedar_policy::{Entities, Entity};
+use cedar_policy_core::ast::{self, PartialValue, Value as CedarValue};
+use cedar_policy_core::entities::{NoEntitiesSchema, TCComputation};
+use cedar_policy_core::evaluator::RestrictedEvaluator;
+use cedar_policy_core::extensions::Extensions;
 use serde_json::Value;
+use smol_str::SmolStr;
 use uuid::Uuid;
 
 use super::{ids, values, EntityRef, MAX_REQUEST_ENTITIES};
@@ -71,27 +77,8 @@ pub(super) fn load(
         ));
     }
     let references = references(supplied, budget)?;
-    let mut loader = Loader {
-        store,
-        by_uid: by_uid(&references)?,
-        supplied: &references,
-        budget,
-        built: Vec::new(),
-        seen: HashSet::new(),
-        visited: HashSet::new(),
-        pending: VecDeque::new(),
-        orgs: HashMap::new(),
-        workspaces: Vec::new(),
-    };
-    loader.ancestry(resource)?;
-    loader.principal(principal)?;
-    loader.refuse_forgeries()?;
-    // Warden's own entities fit the schema by construction (the policy
-    // tests hold them to it), so only the caller's are checked for
-    // conformance: validating every stored entity was 15% of a check.
-    let mut all = loader.built;
-    all.extend(snapshot.actions.iter().cloned());
-    let stored = Entities::from_entities(all, None).map_err(|e| Error::Internal(e.to_string()))?;
+    let built = read(store, principal, resource, &references, budget)?;
+    let stored = closed_entities(built, snapshot)?;
     if supplied.is_empty() {
         return Ok(stored);
     }
@@ -107,6 +94,33 @@ pub(super) fn load(
     stored
         .add_entities(supplied, Some(schema))
         .map_err(|e| Error::invalid("entities", with_causes(&e)))
+}
+
+/// Warden's entities for a check of `principal` on `resource`, read from
+/// the store, having refused any of `supplied` that forges one of them.
+fn read(
+    store: &Store,
+    principal: &EntityRef,
+    resource: &EntityRef,
+    supplied: &[Supplied],
+    budget: &mut Budget,
+) -> Result<Vec<Pending>> {
+    let mut loader = Loader {
+        store,
+        by_uid: by_uid(supplied)?,
+        supplied,
+        budget,
+        built: Vec::new(),
+        seen: HashSet::new(),
+        visited: HashSet::new(),
+        pending: VecDeque::new(),
+        orgs: HashMap::new(),
+        workspaces: Vec::new(),
+    };
+    loader.ancestry(resource)?;
+    loader.principal(principal)?;
+    loader.refuse_forgeries()?;
+    Ok(loader.built)
 }
 
 /// A Cedar error with its causes: Cedar's own message often names only the
@@ -209,7 +223,7 @@ struct Loader<'a> {
     supplied: &'a [Supplied],
     by_uid: HashMap<EntityRef, usize>,
     budget: &'a mut Budget,
-    built: Vec<Entity>,
+    built: Vec<Pending>,
     /// The entities built so far.
     seen: HashSet<EntityRef>,
     /// Every entity reference followed, stored or the caller's.
@@ -327,24 +341,18 @@ impl Loader<'_> {
                 return Ok(None);
             };
             let mut attrs = vec![
-                ("name", RestrictedExpression::new_string(org.name.clone())),
-                (
-                    "plan",
-                    RestrictedExpression::new_string(org.plan.as_str().into()),
-                ),
+                ("name", PartialValue::from(org.name.as_str())),
+                ("plan", PartialValue::from(org.plan.as_str())),
                 (
                     "workspace_count",
-                    RestrictedExpression::new_long(org.workspace_count.into()),
+                    PartialValue::from(i64::from(org.workspace_count)),
                 ),
-                (
-                    "seats_used",
-                    RestrictedExpression::new_long(org.seats_used.into()),
-                ),
+                ("seats_used", PartialValue::from(i64::from(org.seats_used))),
             ];
             attrs.extend(OrgRole::ALL.iter().map(|role| {
                 (
                     role.org_attribute(),
-                    entity_ref("OrgRole", org_role_id(id, *role)),
+                    entity_value("OrgRole", org_role_id(id, *role)),
                 )
             }));
             self.push(EntityRef::new("Org", id), attrs, Vec::new())?;
@@ -362,17 +370,14 @@ impl Loader<'_> {
             .org(workspace.org)?
             .is_some_and(|org| org.default_workspace == Some(workspace.id));
         let mut attrs = vec![
-            ("org", entity_ref("Org", workspace.org)),
-            (
-                "name",
-                RestrictedExpression::new_string(workspace.name.clone()),
-            ),
-            ("is_default", RestrictedExpression::new_bool(is_default)),
+            ("org", entity_value("Org", workspace.org)),
+            ("name", PartialValue::from(workspace.name.as_str())),
+            ("is_default", PartialValue::from(is_default)),
         ];
         attrs.extend(WorkspaceRole::ALL.iter().map(|role| {
             (
                 role.workspace_attribute(),
-                entity_ref("WorkspaceRole", workspace_role_id(workspace.id, *role)),
+                entity_value("WorkspaceRole", workspace_role_id(workspace.id, *role)),
             )
         }));
         self.push(uid, attrs, vec![EntityRef::new("Org", workspace.org)])?;
@@ -388,9 +393,9 @@ impl Loader<'_> {
             let folder = EntityRef::new("Folder", folder);
             self.pending.push_back((folder, depth + 1));
         }
-        self.built.push(resource_entity(&resource)?);
-        self.seen
-            .insert(EntityRef::new(&resource.kind, resource.id));
+        let pending = resource_pending(&resource)?;
+        self.seen.insert(pending.uid.clone());
+        self.built.push(pending);
         Ok(())
     }
 
@@ -430,40 +435,173 @@ impl Loader<'_> {
                 parents.push(group);
             }
         }
-        let email = RestrictedExpression::new_string(user.email);
+        let email = PartialValue::from(user.email);
         self.push(uid.clone(), vec![("email", email)], parents)
     }
 
     fn push(
         &mut self,
         uid: EntityRef,
-        attrs: Vec<(&str, RestrictedExpression)>,
+        attrs: Vec<(&str, PartialValue)>,
         parents: Vec<EntityRef>,
     ) -> Result<()> {
-        self.built.push(entity(&uid, attrs, &parents)?);
-        self.seen.insert(uid);
+        let attrs = attrs
+            .into_iter()
+            .map(|(name, value)| (SmolStr::new(name), value))
+            .collect();
+        self.seen.insert(uid.clone());
+        self.built.push(Pending {
+            uid,
+            attrs,
+            parents,
+        });
         Ok(())
     }
+}
+
+/// One of Warden's entities for a check, before its ancestors are known:
+/// its uid, attributes (as values: Warden's records have known shapes, so
+/// Cedar need not evaluate expressions for them) and parents.
+struct Pending {
+    uid: EntityRef,
+    attrs: Vec<(SmolStr, PartialValue)>,
+    parents: Vec<EntityRef>,
+}
+
+impl Pending {
+    /// The Cedar entity, whose ancestors beyond its parents are `indirect`.
+    fn into_entity(self, indirect: &[EntityRef]) -> Result<ast::Entity> {
+        let parents = self.parents.iter().map(core_uid).collect::<Result<_>>()?;
+        let indirect = indirect
+            .iter()
+            .filter(|uid| !self.parents.contains(uid))
+            .map(core_uid)
+            .collect::<Result<_>>()?;
+        Ok(ast::Entity::new_with_attr_partial_value(
+            core_uid(&self.uid)?,
+            self.attrs,
+            indirect,
+            parents,
+            [],
+        ))
+    }
+}
+
+fn core_uid(reference: &EntityRef) -> Result<ast::EntityUID> {
+    values::uid(&reference.kind, &reference.id)
+        .map(ast::EntityUID::from)
+        .map_err(|e| Error::invalid("type", e))
+}
+
+/// The entities of a check, each with all its ancestors in the set (the
+/// transitive closure), plus the snapshot's action entities. Cedar would
+/// compute the closure itself, generically, at a fifth of a check's cost;
+/// Warden's hierarchies are a few levels deep and known to be acyclic
+/// (a cycle is refused here all the same), so it is walked directly and
+/// handed to Cedar as already closed.
+fn closed_entities(built: Vec<Pending>, snapshot: &PolicySnapshot) -> Result<Entities> {
+    let at: HashMap<&EntityRef, usize> = built
+        .iter()
+        .enumerate()
+        .map(|(index, pending)| (&pending.uid, index))
+        .collect();
+    let mut indirect: Vec<Vec<EntityRef>> = Vec::with_capacity(built.len());
+    for index in 0..built.len() {
+        let closure = ancestors_of(&built, &at, index)?;
+        // Parents outside the set, of the entity's ancestors, are ancestors
+        // too, not followed further (as Cedar does).
+        let outside = closure
+            .iter()
+            .flat_map(|&i| built[i].parents.iter())
+            .filter(|parent| !at.contains_key(parent));
+        let mut ancestors: Vec<EntityRef> = closure.iter().map(|&i| built[i].uid.clone()).collect();
+        ancestors.extend(outside.cloned());
+        indirect.push(ancestors);
+    }
+    drop(at);
+    let mut ready = Vec::with_capacity(built.len() + snapshot.actions.len());
+    for (pending, indirect) in built.into_iter().zip(&indirect) {
+        ready.push(Arc::new(pending.into_entity(indirect)?));
+    }
+    ready.extend(
+        snapshot
+            .actions
+            .iter()
+            .map(|action| Arc::new(action.as_ref().clone())),
+    );
+    // Warden's own entities fit the schema by construction (the policy
+    // tests hold them to it), so only the caller's are checked for
+    // conformance: validating every stored entity was 15% of a check.
+    cedar_policy_core::entities::Entities::new()
+        .add_entities(
+            ready,
+            None::<&NoEntitiesSchema>,
+            TCComputation::AssumeAlreadyComputed,
+            Extensions::all_available(),
+        )
+        .map(Entities::from)
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// The indexes in `built` of the ancestors of `built[index]` that are in
+/// the set; an error if it is its own ancestor.
+fn ancestors_of(
+    built: &[Pending],
+    at: &HashMap<&EntityRef, usize>,
+    index: usize,
+) -> Result<Vec<usize>> {
+    let mut found: Vec<usize> = Vec::new();
+    let mut next: Vec<usize> = Vec::new();
+    let parents_of = |i: usize| built[i].parents.iter().filter_map(|p| at.get(p).copied());
+    next.extend(parents_of(index));
+    while let Some(ancestor) = next.pop() {
+        if ancestor == index {
+            let uid = &built[index].uid;
+            return Err(Error::Internal(format!(
+                "{}::{:?} is its own ancestor",
+                uid.kind, uid.id
+            )));
+        }
+        if !found.contains(&ancestor) {
+            found.push(ancestor);
+            next.extend(parents_of(ancestor));
+        }
+    }
+    Ok(found)
 }
 
 /// A stored workspace resource as a Cedar entity: its free-form attributes
 /// plus the ones Warden keeps (org, workspace, owner, shared_with).
 pub fn resource_entity(resource: &Resource) -> Result<Entity> {
+    Ok(Entity::from(resource_pending(resource)?.into_entity(&[])?))
+}
+
+fn resource_pending(resource: &Resource) -> Result<Pending> {
+    let evaluator = RestrictedEvaluator::new(Extensions::all_available());
     let mut attrs = Vec::with_capacity(resource.attributes.len() + 4);
     for (name, value) in &resource.attributes {
-        let value = values::expression(value)
-            .map_err(|e| Error::invalid(format!("attributes.{name}"), e))?;
-        attrs.push((name.as_str(), value));
+        let field = || format!("attributes.{name}");
+        let expression = values::expression(value).map_err(|e| Error::invalid(field(), e))?;
+        let value = evaluator
+            .partial_interpret(expression.as_ref().as_borrowed())
+            .map_err(|e| Error::invalid(field(), e.to_string()))?;
+        attrs.push((SmolStr::new(name), value));
     }
-    attrs.push(("org", entity_ref("Org", resource.org)));
-    attrs.push(("workspace", entity_ref("Workspace", resource.workspace)));
+    attrs.push(("org".into(), entity_value("Org", resource.org)));
+    attrs.push((
+        "workspace".into(),
+        entity_value("Workspace", resource.workspace),
+    ));
     let shared_with = resource
         .shared_with
         .iter()
-        .map(|user| entity_ref("User", user));
-    attrs.push(("shared_with", RestrictedExpression::new_set(shared_with)));
+        .map(|user| CedarValue::from(uid_of("User", user)));
+    attrs.push((
+        "shared_with".into(),
+        CedarValue::set(shared_with, None).into(),
+    ));
     if let Some(owner) = resource.owner {
-        attrs.push(("owner", entity_ref("User", owner)));
+        attrs.push(("owner".into(), entity_value("User", owner)));
     }
     let mut parents = vec![EntityRef::new("Workspace", resource.workspace)];
     parents.extend(
@@ -471,33 +609,22 @@ pub fn resource_entity(resource: &Resource) -> Result<Entity> {
             .folder
             .map(|folder| EntityRef::new("Folder", folder)),
     );
-    entity(
-        &EntityRef::new(&resource.kind, resource.id),
+    Ok(Pending {
+        uid: EntityRef::new(&resource.kind, resource.id),
         attrs,
-        &parents,
-    )
+        parents,
+    })
 }
 
-fn entity(
-    uid: &EntityRef,
-    attrs: Vec<(&str, RestrictedExpression)>,
-    parents: &[EntityRef],
-) -> Result<Entity> {
-    let cedar_uid =
-        |r: &EntityRef| values::uid(&r.kind, &r.id).map_err(|e| Error::invalid("type", e));
-    let attrs = attrs
-        .into_iter()
-        .map(|(name, value)| (name.to_string(), value))
-        .collect();
-    let parents = parents.iter().map(cedar_uid).collect::<Result<_>>()?;
-    Entity::new(cedar_uid(uid)?, attrs, parents)
-        .map_err(|e| Error::invalid("attributes", e.to_string()))
-}
-
-/// A reference to one of Warden's own entity types.
-fn entity_ref(kind: &str, id: impl ToString) -> RestrictedExpression {
+/// The uid of one of Warden's entities.
+fn uid_of(kind: &str, id: impl ToString) -> ast::EntityUID {
     let uid = values::uid(kind, &id.to_string()).expect("Warden's entity type names are valid");
-    RestrictedExpression::new_entity_uid(uid)
+    ast::EntityUID::from(uid)
+}
+
+/// A reference to one of Warden's entities, as an attribute value.
+fn entity_value(kind: &str, id: impl ToString) -> PartialValue {
+    PartialValue::from(uid_of(kind, id))
 }
 
 /// Id of the Cedar group of one org role, e.g. `<org id>/admin`.
@@ -534,6 +661,61 @@ mod tests {
         let mut uids: Vec<String> = entities.iter().map(|e| e.uid().to_string()).collect();
         uids.sort();
         uids
+    }
+
+    /// Every check's entities, with the closure walked here, equal those
+    /// Cedar closes itself from the same parents: for each role, on nested
+    /// folders, a flow in the deepest one, its workspace and its org.
+    #[test]
+    fn the_closure_handed_to_cedar_is_the_one_cedar_computes() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir);
+        let (admin, guest) = (user(&app, "ann@a.com"), user(&app, "gus@g.com"));
+        let target = org(&app, admin, guest);
+        let workspace = target.default_workspace.unwrap();
+        let member = user(&app, "meg@a.com");
+        let add = AddMember::new(target.id, member, OrgRole::Member);
+        command::execute(&app, Actor::System, None, add).unwrap();
+        let mut folder = None;
+        let mut resources = vec![
+            EntityRef::new("Org", target.id),
+            EntityRef::new("Workspace", workspace),
+        ];
+        for kind in ["Folder", "Folder", "Folder", "Flow"] {
+            let register: command::RegisterResource = serde_json::from_value(json!({
+                "type": kind, "folder": folder, "attributes": {"name": "x"},
+            }))
+            .unwrap();
+            let register = command::RegisterResource {
+                org: target.id,
+                workspace,
+                ..register
+            };
+            let id = command::execute(&app, Actor::System, None, register)
+                .unwrap()
+                .id;
+            folder = (kind == "Folder").then_some(id);
+            resources.push(EntityRef::new(kind, id));
+        }
+        let snapshot = app.policies.current();
+        for principal in [admin, guest, member, Uuid::now_v7()] {
+            for resource in &resources {
+                let principal = EntityRef::new("User", principal);
+                let mut budget = Budget::default();
+                let mut read_now = || read(&app.store, &principal, resource, &[], &mut budget);
+                let ours = closed_entities(read_now().unwrap(), &snapshot).unwrap();
+                let direct = read_now()
+                    .unwrap()
+                    .into_iter()
+                    .map(|pending| Entity::from(pending.into_entity(&[]).unwrap()))
+                    .chain(snapshot.actions.iter().cloned());
+                let cedars = Entities::from_entities(direct, None).unwrap();
+                assert!(
+                    ours.as_ref().deep_eq(cedars.as_ref()),
+                    "{principal:?} on {resource:?}:\nours {ours:?}\ncedar's {cedars:?}"
+                );
+            }
+        }
     }
 
     #[test]

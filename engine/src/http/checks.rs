@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::Value;
 
 use super::endpoint::{endpoint, Body, Endpoint, Takes};
 use super::extract::parse_json;
@@ -64,14 +63,28 @@ pub(super) struct BatchRequest {
     /// Kept as raw JSON text so one malformed item fails alone (its slot
     /// answers an error, the others are checked): even a number no f64
     /// holds (`1e400`) is only text until its item is read.
-    #[schema(value_type = Vec<Value>)]
+    #[schema(value_type = Vec<serde_json::Value>)]
     requests: Vec<Box<RawValue>>,
 }
 
 #[derive(Serialize)]
 struct BatchResponse {
     policy_revision: u64,
-    results: Vec<Value>,
+    results: Vec<BatchResult>,
+}
+
+/// One slot of a batch's answer: the decision, or why its item has none.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum BatchResult {
+    Decided(Decision),
+    Failed { error: ItemError },
+}
+
+#[derive(Serialize)]
+struct ItemError {
+    code: &'static str,
+    message: String,
 }
 
 /// Answers each check in order against one policy snapshot; a bad item gets
@@ -99,8 +112,13 @@ async fn authorize_batch(
             let outcome = parse_json::<CheckRequest>(item.get().as_bytes())
                 .and_then(|request| state.app.check_against(&snapshot, &request));
             match outcome {
-                Ok(decision) => serde_json::to_value(decision).expect("decisions serialise"),
-                Err(e) => serde_json::json!({"error": {"code": e.code(), "message": format!("requests[{i}]: {e}")}}),
+                Ok(decision) => BatchResult::Decided(decision),
+                Err(e) => BatchResult::Failed {
+                    error: ItemError {
+                        code: e.code(),
+                        message: format!("requests[{i}]: {e}"),
+                    },
+                },
             }
         })
         .collect();

@@ -132,6 +132,18 @@ fn compact_again(tag: u8, json: &[u8]) -> anyhow::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A raw database for writing an old schema's records. Without sled's
+    /// background flusher, dropping it releases the directory's lock at
+    /// once, so the store can open it right after (with the flusher, the
+    /// lock outlives the drop for a moment and the open fails).
+    fn legacy_db(path: &std::path::Path) -> sled::Db {
+        sled::Config::new()
+            .path(path)
+            .flush_every_ms(None)
+            .open()
+            .unwrap()
+    }
     use crate::store::{
         consistency, ClaimState, InvitationMode, Membership, MembershipStatus, OrgRole, Plan, User,
         SCHEMA_VERSION,
@@ -162,7 +174,7 @@ mod tests {
         let acme = org("Acme", early, &["acme.com", "acme.io"]);
         let attacker = org("Attacker", early + time::Duration::days(1), &["acme.com"]);
         {
-            let db = sled::open(&path).unwrap();
+            let db = legacy_db(&path);
             db.insert(keys::schema_version(), &1u32.to_be_bytes())
                 .unwrap();
             for org in [&acme, &attacker] {
@@ -222,7 +234,7 @@ mod tests {
         };
         let audit_key = keys::audit(acme.id, Uuid::now_v7());
         {
-            let db = sled::open(&path).unwrap();
+            let db = legacy_db(&path);
             db.insert(keys::schema_version(), &2u32.to_be_bytes())
                 .unwrap();
             db.insert(keys::org(acme.id), codec::json(&acme)).unwrap();
