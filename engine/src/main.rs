@@ -13,7 +13,7 @@ use warden::config::{ServeConfig, Settings};
 use warden::error::Error;
 use warden::ledger;
 use warden::plugin::replay::{ReplayedCall, Rerun};
-use warden::plugin::{Hook, HookPins, LogLine, PluginHost, PluginUnderTest};
+use warden::plugin::{Hook, LogLine, PluginHost, PluginUnderTest};
 use warden::policy;
 use warden::server;
 use warden::store::{consistency, Store, DEFAULT_CACHE_BYTES};
@@ -140,21 +140,32 @@ enum PluginCommand {
         input: PathBuf,
     },
     /// Re-run the plugin calls recorded in an audit record (e.g. a sign-up's
-    /// auto-join) against the plugins of a directory, or one given plugin,
-    /// and show the recorded and the new output side by side. Exit code 0
-    /// when every output is the same, 1 when one differs or fails. Reads the
-    /// data directory, so the server must not be running on it (use
-    /// `POST /v1/plugins/replay` then).
+    /// auto-join) against the plugins a server with the same configuration
+    /// would serve (its plugin directory, pinned by warden.toml's
+    /// [plugin_hooks]), or one given plugin, and show the recorded and the
+    /// new output side by side. Exit code 0 when every output is the same,
+    /// 1 when one differs or fails. Reads the data directory, so the server
+    /// must not be running on it (use `POST /v1/plugins/replay` then).
     Replay {
         /// The audit record's id
         audit_id: uuid::Uuid,
-        #[arg(long, env = "WARDEN_DATA", default_value = "data")]
-        data: PathBuf,
-        #[arg(long, env = "WARDEN_PLUGINS", default_value = "plugins")]
-        plugins: PathBuf,
-        /// One plugin (directory or manifest) to use instead of --plugins
+        /// Config file, as `warden serve` reads it [default: ./warden.toml
+        /// when it exists]
+        #[arg(long, env = "WARDEN_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory [default: the config file's, else ./data]
+        #[arg(long, env = "WARDEN_DATA")]
+        data: Option<PathBuf>,
+        /// Plugin directory [default: the config file's, else ./plugins]
+        #[arg(long, env = "WARDEN_PLUGINS")]
+        plugins: Option<PathBuf>,
+        /// One plugin (directory or manifest) to use instead of the
+        /// configuration's plugins
         #[arg(long)]
         plugin: Option<PathBuf>,
+        /// Print the replay as JSON, as `POST /v1/plugins/replay` answers it
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -226,10 +237,20 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
         }) => plugin_test(&plugin, hook, &input),
         Command::Plugin(PluginCommand::Replay {
             audit_id,
+            config,
             data,
             plugins,
             plugin,
-        }) => plugin_replay(audit_id, &data, &plugins, plugin.as_deref()),
+            json,
+        }) => {
+            let settings = Settings {
+                data,
+                plugins,
+                ..Settings::default()
+            };
+            let config = ServeConfig::resolve(settings, config.as_deref())?;
+            plugin_replay(audit_id, &config, plugin.as_deref(), json)
+        }
         Command::Ledger(LedgerCommand::Verify { data }) => {
             let report = ledger::verify(&open_store(&data)?)?;
             println!("{}", report.summary());
@@ -343,11 +364,11 @@ fn plugin_test(
 
 fn plugin_replay(
     audit_id: uuid::Uuid,
-    data: &Path,
-    plugins: &Path,
+    config: &ServeConfig,
     plugin: Option<&Path>,
+    json: bool,
 ) -> anyhow::Result<Verdict> {
-    let store = open_store(data)?;
+    let store = open_store(config.data())?;
     let replay = match plugin {
         Some(path) => {
             let plugin = PluginUnderTest::load(path)?;
@@ -356,15 +377,20 @@ fn plugin_replay(
             })?
         }
         None => {
-            let host = PluginHost::open(plugins, data, Box::new(|| Ok(HookPins::new())))?;
+            let host = server::open_plugins(config)?;
             command::replay_audit(&store, audit_id, |hook, input| host.call_json(hook, input))?
         }
     };
+    let same = replay.calls.iter().all(|c| c.same_output);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&replay)?);
+        return Ok(Verdict::ok_if(same));
+    }
     println!("audit record {} ({})", replay.audit_id, replay.action);
     for call in &replay.calls {
         print_replayed_call(call)?;
     }
-    Ok(Verdict::ok_if(replay.calls.iter().all(|c| c.same_output)))
+    Ok(Verdict::ok_if(same))
 }
 
 /// Width of each column of `plugin replay`'s side-by-side outputs.
