@@ -12,6 +12,7 @@ use warden::command;
 use warden::config::{ServeConfig, Settings};
 use warden::error::Error;
 use warden::ledger;
+use warden::plugin::author;
 use warden::plugin::replay::{ReplayedCall, Rerun};
 use warden::plugin::{Hook, LogLine, PluginHost, PluginUnderTest};
 use warden::policy;
@@ -126,6 +127,43 @@ enum LedgerCommand {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Create a plugin crate: a standalone Rust crate with its own copy of
+    /// the SDK, a plugin.toml, an example of the hook in src/lib.rs and a
+    /// sample input (input.json) for `warden plugin test`.
+    New {
+        /// The plugin's name, which is also its directory's and its crate's:
+        /// lower-case letters, digits and hyphens, starting with a letter
+        name: String,
+        /// The hook it serves: autojoin, seat-billing or usage-pricing
+        #[arg(long)]
+        hook: Hook,
+        /// The directory to create it in, as DIR/NAME
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a plugin crate for wasm32-unknown-unknown (with rustup's
+    /// toolchain if it has the target, else Debian's rustc-web) and write
+    /// the component its plugin.toml names.
+    Build {
+        /// The plugin crate's directory (holding Cargo.toml and plugin.toml)
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Write the component here instead
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// How the build records source paths, as rustc's flag of that name
+        /// [default: DIR's parent directory as /plugins]; plugins/build.sh
+        /// records the repository as /warden, so its components are the same
+        /// in every checkout
+        #[arg(long, value_name = "FROM=TO")]
+        remap_path_prefix: Option<String>,
+        /// Fail rather than update Cargo.lock (cargo --locked)
+        #[arg(long)]
+        locked: bool,
+        /// No cargo progress output
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Load one plugin on its own and call a hook with the input in a JSON
     /// file, through the same limits and host checks as the server; prints
     /// the output, fuel used, time and the plugin's log lines.
@@ -230,6 +268,22 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
             println!("{}", policy_tests::report(&outcomes));
             Ok(Verdict::ok_if(outcomes.iter().all(|o| o.passed)))
         }
+        Command::Plugin(PluginCommand::New { name, hook, dir }) => plugin_new(&name, hook, &dir),
+        Command::Plugin(PluginCommand::Build {
+            dir,
+            out,
+            remap_path_prefix,
+            locked,
+            quiet,
+        }) => {
+            let options = author::BuildOptions {
+                out,
+                remap_path_prefix,
+                locked,
+                quiet,
+            };
+            plugin_build(&dir, &options)
+        }
         Command::Plugin(PluginCommand::Test {
             plugin,
             hook,
@@ -326,6 +380,38 @@ fn require_database(data: &Path) -> anyhow::Result<PathBuf> {
 /// The store of an existing data directory.
 fn open_store(data: &Path) -> anyhow::Result<Store> {
     Store::open(&require_database(data)?, DEFAULT_CACHE_BYTES)
+}
+
+fn plugin_new(name: &str, hook: Hook, parent: &Path) -> anyhow::Result<Verdict> {
+    let dir = author::new_plugin(&author::NewPlugin { name, hook, parent })?;
+    let dir = dir.display();
+    println!(
+        "created {dir}: a plugin for hook {hook} (src/lib.rs), its plugin.toml and a sample input.json"
+    );
+    println!("next:");
+    println!("  warden plugin build {dir}");
+    println!("  warden plugin test {dir} --hook {hook} --input {dir}/input.json");
+    Ok(Verdict::Ok)
+}
+
+fn plugin_build(dir: &Path, options: &author::BuildOptions) -> anyhow::Result<Verdict> {
+    let built = author::build(dir, options)?;
+    if options.out.is_none() {
+        // What a server would do with it: a component that does not load
+        // (a missing export, a WASI import) is reported now, not at deploy.
+        PluginUnderTest::load(dir).with_context(|| {
+            format!("built {}, but it does not load", built.component.display())
+        })?;
+    }
+    println!(
+        "{} {}: {} ({} bytes) in {:.1} s",
+        built.manifest.name,
+        built.manifest.version,
+        built.component.display(),
+        built.bytes,
+        built.elapsed.as_secs_f64()
+    );
+    Ok(Verdict::Ok)
 }
 
 fn plugin_test(

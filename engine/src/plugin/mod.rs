@@ -16,6 +16,7 @@
 
 mod abi;
 mod answer;
+pub mod author;
 mod cache;
 mod defaults;
 mod epoch;
