@@ -193,6 +193,11 @@ impl ServeConfig {
                 .or_else(dns::system_resolver),
         })
     }
+
+    /// The data directory.
+    pub fn data(&self) -> &Path {
+        &self.data
+    }
 }
 
 /// The duration setting `name` as given, or `default`; at most `max`.

@@ -12,8 +12,9 @@ use warden::command;
 use warden::config::{ServeConfig, Settings};
 use warden::error::Error;
 use warden::ledger;
+use warden::plugin::author;
 use warden::plugin::replay::{ReplayedCall, Rerun};
-use warden::plugin::{Hook, HookPins, LogLine, PluginHost, PluginUnderTest};
+use warden::plugin::{Hook, LogLine, PluginHost, PluginUnderTest};
 use warden::policy;
 use warden::server;
 use warden::store::{consistency, Store, DEFAULT_CACHE_BYTES};
@@ -126,6 +127,43 @@ enum LedgerCommand {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Create a plugin crate: a standalone Rust crate with its own copy of
+    /// the SDK, a plugin.toml, an example of the hook in src/lib.rs and a
+    /// sample input (input.json) for `warden plugin test`.
+    New {
+        /// The plugin's name, which is also its directory's and its crate's:
+        /// lower-case letters, digits and hyphens, starting with a letter
+        name: String,
+        /// The hook it serves: autojoin, seat-billing or usage-pricing
+        #[arg(long)]
+        hook: Hook,
+        /// The directory to create it in, as DIR/NAME
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a plugin crate for wasm32-unknown-unknown (with rustup's
+    /// toolchain if it has the target, else Debian's rustc-web) and write
+    /// the component its plugin.toml names.
+    Build {
+        /// The plugin crate's directory (holding Cargo.toml and plugin.toml)
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Write the component here instead
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// How the build records source paths, as rustc's flag of that name
+        /// [default: DIR's parent directory as /plugins]; plugins/build.sh
+        /// records the repository as /warden, so its components are the same
+        /// in every checkout
+        #[arg(long, value_name = "FROM=TO")]
+        remap_path_prefix: Option<String>,
+        /// Fail rather than update Cargo.lock (cargo --locked)
+        #[arg(long)]
+        locked: bool,
+        /// No cargo progress output
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Load one plugin on its own and call a hook with the input in a JSON
     /// file, through the same limits and host checks as the server; prints
     /// the output, fuel used, time and the plugin's log lines.
@@ -140,21 +178,32 @@ enum PluginCommand {
         input: PathBuf,
     },
     /// Re-run the plugin calls recorded in an audit record (e.g. a sign-up's
-    /// auto-join) against the plugins of a directory, or one given plugin,
-    /// and show the recorded and the new output side by side. Exit code 0
-    /// when every output is the same, 1 when one differs or fails. Reads the
-    /// data directory, so the server must not be running on it (use
-    /// `POST /v1/plugins/replay` then).
+    /// auto-join) against the plugins a server with the same configuration
+    /// would serve (its plugin directory, pinned by warden.toml's
+    /// [plugin_hooks]), or one given plugin, and show the recorded and the
+    /// new output side by side. Exit code 0 when every output is the same,
+    /// 1 when one differs or fails. Reads the data directory, so the server
+    /// must not be running on it (use `POST /v1/plugins/replay` then).
     Replay {
         /// The audit record's id
         audit_id: uuid::Uuid,
-        #[arg(long, env = "WARDEN_DATA", default_value = "data")]
-        data: PathBuf,
-        #[arg(long, env = "WARDEN_PLUGINS", default_value = "plugins")]
-        plugins: PathBuf,
-        /// One plugin (directory or manifest) to use instead of --plugins
+        /// Config file, as `warden serve` reads it [default: ./warden.toml
+        /// when it exists]
+        #[arg(long, env = "WARDEN_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory [default: the config file's, else ./data]
+        #[arg(long, env = "WARDEN_DATA")]
+        data: Option<PathBuf>,
+        /// Plugin directory [default: the config file's, else ./plugins]
+        #[arg(long, env = "WARDEN_PLUGINS")]
+        plugins: Option<PathBuf>,
+        /// One plugin (directory or manifest) to use instead of the
+        /// configuration's plugins
         #[arg(long)]
         plugin: Option<PathBuf>,
+        /// Print the replay as JSON, as `POST /v1/plugins/replay` answers it
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -219,6 +268,22 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
             println!("{}", policy_tests::report(&outcomes));
             Ok(Verdict::ok_if(outcomes.iter().all(|o| o.passed)))
         }
+        Command::Plugin(PluginCommand::New { name, hook, dir }) => plugin_new(&name, hook, &dir),
+        Command::Plugin(PluginCommand::Build {
+            dir,
+            out,
+            remap_path_prefix,
+            locked,
+            quiet,
+        }) => {
+            let options = author::BuildOptions {
+                out,
+                remap_path_prefix,
+                locked,
+                quiet,
+            };
+            plugin_build(&dir, &options)
+        }
         Command::Plugin(PluginCommand::Test {
             plugin,
             hook,
@@ -226,10 +291,20 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
         }) => plugin_test(&plugin, hook, &input),
         Command::Plugin(PluginCommand::Replay {
             audit_id,
+            config,
             data,
             plugins,
             plugin,
-        }) => plugin_replay(audit_id, &data, &plugins, plugin.as_deref()),
+            json,
+        }) => {
+            let settings = Settings {
+                data,
+                plugins,
+                ..Settings::default()
+            };
+            let config = ServeConfig::resolve(settings, config.as_deref())?;
+            plugin_replay(audit_id, &config, plugin.as_deref(), json)
+        }
         Command::Ledger(LedgerCommand::Verify { data }) => {
             let report = ledger::verify(&open_store(&data)?)?;
             println!("{}", report.summary());
@@ -307,6 +382,38 @@ fn open_store(data: &Path) -> anyhow::Result<Store> {
     Store::open(&require_database(data)?, DEFAULT_CACHE_BYTES)
 }
 
+fn plugin_new(name: &str, hook: Hook, parent: &Path) -> anyhow::Result<Verdict> {
+    let dir = author::new_plugin(&author::NewPlugin { name, hook, parent })?;
+    let dir = dir.display();
+    println!(
+        "created {dir}: a plugin for hook {hook} (src/lib.rs), its plugin.toml and a sample input.json"
+    );
+    println!("next:");
+    println!("  warden plugin build {dir}");
+    println!("  warden plugin test {dir} --hook {hook} --input {dir}/input.json");
+    Ok(Verdict::Ok)
+}
+
+fn plugin_build(dir: &Path, options: &author::BuildOptions) -> anyhow::Result<Verdict> {
+    let built = author::build(dir, options)?;
+    if options.out.is_none() {
+        // What a server would do with it: a component that does not load
+        // (a missing export, a WASI import) is reported now, not at deploy.
+        PluginUnderTest::load(dir).with_context(|| {
+            format!("built {}, but it does not load", built.component.display())
+        })?;
+    }
+    println!(
+        "{} {}: {} ({} bytes) in {:.1} s",
+        built.manifest.name,
+        built.manifest.version,
+        built.component.display(),
+        built.bytes,
+        built.elapsed.as_secs_f64()
+    );
+    Ok(Verdict::Ok)
+}
+
 fn plugin_test(
     path: &std::path::Path,
     hook: Hook,
@@ -343,11 +450,11 @@ fn plugin_test(
 
 fn plugin_replay(
     audit_id: uuid::Uuid,
-    data: &Path,
-    plugins: &Path,
+    config: &ServeConfig,
     plugin: Option<&Path>,
+    json: bool,
 ) -> anyhow::Result<Verdict> {
-    let store = open_store(data)?;
+    let store = open_store(config.data())?;
     let replay = match plugin {
         Some(path) => {
             let plugin = PluginUnderTest::load(path)?;
@@ -356,15 +463,20 @@ fn plugin_replay(
             })?
         }
         None => {
-            let host = PluginHost::open(plugins, data, Box::new(|| Ok(HookPins::new())))?;
+            let host = server::open_plugins(config)?;
             command::replay_audit(&store, audit_id, |hook, input| host.call_json(hook, input))?
         }
     };
+    let same = replay.calls.iter().all(|c| c.same_output);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&replay)?);
+        return Ok(Verdict::ok_if(same));
+    }
     println!("audit record {} ({})", replay.audit_id, replay.action);
     for call in &replay.calls {
         print_replayed_call(call)?;
     }
-    Ok(Verdict::ok_if(replay.calls.iter().all(|c| c.same_output)))
+    Ok(Verdict::ok_if(same))
 }
 
 /// Width of each column of `plugin replay`'s side-by-side outputs.

@@ -44,7 +44,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data directory {}", config.data.display()))?;
     // Before anything else: a bad token file must stop the server early.
     let token = admin_token(&config.data)?;
-    let plugins = PluginHost::open(&config.plugins, &config.data, pin_source(&config))?;
+    let plugins = open_plugins(&config)?;
     let app = Arc::new(open_app(
         &config.data,
         &config.policies,
@@ -102,6 +102,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     app.store.flush().await?;
     tracing::info!("warden stopped");
     Ok(())
+}
+
+/// The plugins of a configuration, pinned as `[plugin_hooks]` says: what
+/// `warden serve` serves, and what `warden plugin replay` replays against.
+pub fn open_plugins(config: &ServeConfig) -> anyhow::Result<PluginHost> {
+    PluginHost::open(&config.plugins, &config.data, pin_source(config))
 }
 
 /// `[plugin_hooks]` as the config file says at each plugin reload (the

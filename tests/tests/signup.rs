@@ -225,6 +225,75 @@ fn a_recorded_decision_replays_against_the_current_or_another_plugin() {
     assert!(out.contains("\"guest_internal\""), "{out}");
 }
 
+/// A replay's JSON without the re-run's timing, which no two runs share.
+fn untimed(mut replay: Value) -> Value {
+    for call in replay["calls"].as_array_mut().unwrap() {
+        if let Some(answer) = call["now"]["answered"].as_object_mut() {
+            answer.remove("elapsed_us");
+        }
+    }
+    replay
+}
+
+#[test]
+fn the_cli_replays_against_the_servers_pinned_plugins_and_answers_as_the_server() {
+    let plugins = [AUTOJOIN, "tests/plugins/autojoin-guest-role"];
+    let config = "[plugin_hooks]\nautojoin = \"autojoin-guest-role\"\n";
+    let mut server = Server::start_configured(&[], &plugins, Some(config));
+    let (org, _) = acme(&server);
+    signup(&server, "ann@acme.com");
+    let record = newest_plugin_audit(&server, &org);
+    assert_eq!(record["plugins"][0]["plugin"], "autojoin-guest-role");
+    let audit_id = record["id"].as_str().unwrap().to_string();
+    let served = server
+        .post("/v1/plugins/replay", json!({ "audit_id": audit_id }))
+        .expect(200);
+    assert_eq!(served["calls"][0]["same_output"], true, "{served}");
+    server.stop();
+
+    let replay = |cwd: &std::path::Path, extra: &[&str]| {
+        let output = Command::new(warden_bin())
+            .args(["plugin", "replay", &audit_id])
+            .args(extra)
+            .current_dir(cwd)
+            .env_remove("WARDEN_CONFIG")
+            .env_remove("WARDEN_DATA")
+            .env_remove("WARDEN_PLUGINS")
+            .output()
+            .expect("run warden");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert_eq!(output.status.code(), Some(0), "{stdout}{output:?}");
+        stdout
+    };
+    // In the server's directory, as `warden serve` was started there: its
+    // warden.toml, ./data and ./plugins.
+    let server_dir = server.config_file().parent().unwrap().to_path_buf();
+    let replayed: Value = serde_json::from_str(&replay(&server_dir, &["--json"])).unwrap();
+    assert_eq!(untimed(replayed), untimed(served));
+    // From elsewhere, naming them.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (config, data, plugins) = (
+        server.config_file(),
+        server.data_dir(),
+        server.plugins_dir(),
+    );
+    let out = replay(
+        elsewhere.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--plugins",
+            plugins.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.contains("now: autojoin-guest-role") && out.contains("same output"),
+        "{out}"
+    );
+}
+
 #[test]
 fn concurrent_signups_each_join_once() {
     let server = Server::start_with_plugins(&[AUTOJOIN]);

@@ -73,7 +73,7 @@ pub fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, String> {
     }
     if wasm.get(4..8) != Some(COMPONENT_VERSION) {
         return Err(format!(
-            "{INVALID}: this is a core module; wrap it into a component with plugins/componentize (see plugins/README.md)"
+            "{INVALID}: this is a core module; build it with `warden plugin build`, which makes the component (see plugins/README.md)"
         ));
     }
     Component::from_binary(engine, wasm).map_err(|e| {

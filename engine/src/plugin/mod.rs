@@ -16,6 +16,7 @@
 
 mod abi;
 mod answer;
+pub mod author;
 mod cache;
 mod defaults;
 mod epoch;
@@ -321,7 +322,12 @@ pub struct PluginUnderTest {
 impl PluginUnderTest {
     /// Loads the plugin at `path`: its directory or its manifest file.
     pub fn load(path: &Path) -> anyhow::Result<PluginUnderTest> {
-        let source = Source::at(path).ok_or_else(|| {
+        // `.` or `..` has no name of its own: the directory it stands for does.
+        let named = match path.file_name() {
+            Some(_) => path.to_path_buf(),
+            None => path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
+        };
+        let source = Source::at(&named).ok_or_else(|| {
             anyhow::anyhow!(
                 "{} is neither a directory with a {} nor a .toml manifest",
                 path.display(),
@@ -338,9 +344,26 @@ impl PluginUnderTest {
         &self.plugin.manifest.name
     }
 
+    /// The hooks its manifest declares.
+    pub fn hooks(&self) -> &[Hook] {
+        &self.plugin.manifest.hooks
+    }
+
     /// Calls `hook` with JSON input, through the same prechecks and guards
-    /// as a server.
+    /// as a server. A hook the plugin does not declare is refused first:
+    /// the input of another hook would only fail to parse.
     pub fn call_json(&self, hook: Hook, input: &Value) -> Result<PluginAnswer<Value>> {
+        if !self.hooks().contains(&hook) {
+            let declared: Vec<&str> = self.hooks().iter().map(|h| h.name()).collect();
+            return Err(Error::invalid(
+                "hook",
+                format!(
+                    "plugin {} declares hooks [{}], not {hook}",
+                    self.name(),
+                    declared.join(", ")
+                ),
+            ));
+        }
         dispatch_json(self, hook, input)
     }
 }
@@ -348,12 +371,6 @@ impl PluginUnderTest {
 impl Caller for PluginUnderTest {
     fn call<H: HookSpec>(&self, input: &H::Input) -> Result<PluginAnswer<H::Output>> {
         H::validate(input)?;
-        if !self.plugin.manifest.hooks.contains(&H::HOOK) {
-            return Err(Error::invalid(
-                "hook",
-                format!("plugin {} does not declare hook {}", self.name(), H::HOOK),
-            ));
-        }
         if let Some(output) = H::precheck(input) {
             return Ok(host_answer::<H>(HOST_GUARD, input, output, Instant::now()));
         }
