@@ -827,6 +827,31 @@ mod tests {
     }
 
     #[test]
+    fn the_entity_cache_holds_no_more_bytes_than_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir);
+        let target = org(&app, user(&app, "ann@a.com"), user(&app, "gus@g.com"));
+        let bound = 16 * 1024;
+        let cache = crate::authz::EntityCache::holding(bound);
+        let snapshot = app.policies.current();
+        for _ in 0..200 {
+            let request: CheckRequest = serde_json::from_value(json!({
+                "principal": {"type": "User", "id": Uuid::now_v7()},
+                "action": {"type": "Action", "id": "ViewOrg"},
+                "resource": {"type": "Org", "id": target.id},
+            }))
+            .unwrap();
+            let decision =
+                crate::authz::authorize(&app.store, &snapshot, &request, Some(&cache)).unwrap();
+            assert!(!decision.allowed());
+        }
+        let (bytes, pairs) = cache.held();
+        assert!(bytes <= bound, "{bytes} bytes held, bound {bound}");
+        assert!((1..200).contains(&pairs), "{pairs} pairs held");
+        assert_eq!(cache.stats().builds, 200);
+    }
+
+    #[test]
     fn a_check_with_an_id_too_long_to_cache_is_still_answered() {
         let dir = tempfile::tempdir().unwrap();
         let app = app(&dir);

@@ -9,7 +9,7 @@ pub mod policy_tests;
 mod tests;
 mod values;
 
-pub use cache::{CacheStats, EntityCache, MAX_CACHED_CHECKS};
+pub use cache::{CacheStats, EntityCache, ENTITY_CACHE_BYTES};
 pub use entities::{org_role_id, workspace_role_id, MAX_ENTITY_NODES};
 
 use cedar_policy::{Authorizer, Context, Decision as CedarDecision, EntityUid, Request};
