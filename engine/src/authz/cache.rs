@@ -25,7 +25,7 @@ use crate::error::Result;
 use crate::policy::PolicySnapshot;
 use crate::store::{CheckVersions, Store, Version};
 
-/// The most bytes the cached entities may hold, by [`weight`]'s estimate.
+/// The most bytes the cached entities may hold, by the estimate of its ids, attribute values and ancestors (`weight`).
 /// A member running a flow weighs about 2 KiB, so this keeps some 8 000
 /// pairs.
 pub const ENTITY_CACHE_BYTES: u64 = 16 * 1024 * 1024;
