@@ -25,9 +25,9 @@ use crate::error::Result;
 use crate::policy::PolicySnapshot;
 use crate::store::{CheckVersions, Store, Version};
 
-/// The most bytes the cached entities may hold, by the estimate of its ids, attribute values and ancestors (`weight`).
-/// A member running a flow weighs about 2 KiB, so this keeps some 8 000
-/// pairs.
+/// The most bytes the cached entities may hold, as estimated from their
+/// ids, attribute values and ancestors (`weight`). A member running a flow
+/// weighs about 2 KiB, so this keeps some 8 000 pairs.
 pub const ENTITY_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How many entries the cache is laid out for (it holds more small ones
