@@ -8,7 +8,7 @@
 //! questions drawn over the whole population (as `benches/mix.lua` draws
 //! them: 65 % a member running their org's flow, 30 % another org's flow,
 //! 5 % viewing their org or workspace), through the entity cache, whose
-//! 16 MiB (some 8 000 pairs) they overflow.
+//! 16 MiB (some 4 000 pairs) they overflow.
 //!
 //! `cargo bench -p warden --bench check`; the 1M-user database is seeded
 //! once into `target/bench-data` (a few minutes) and reused.

@@ -27,12 +27,12 @@ use crate::store::{CheckVersions, Store, Version};
 
 /// The most bytes the cached entities may hold, as estimated from their
 /// ids, attribute values and ancestors (`weight`). A member running a flow
-/// weighs about 2 KiB, so this keeps some 8 000 pairs.
+/// of their workspace weighs about 4 KiB, so this keeps some 4 000 pairs.
 pub const ENTITY_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How many entries the cache is laid out for (it holds more small ones
 /// or fewer large ones, within [`ENTITY_CACHE_BYTES`]).
-const EXPECTED_ENTRIES: usize = 8192;
+const EXPECTED_ENTRIES: usize = 4096;
 
 /// What every entity costs besides its ids and values: the entity, its
 /// maps and sets, the `Arc` and hash-map slots around it.
