@@ -132,6 +132,10 @@ fn compact_again(tag: u8, json: &[u8]) -> anyhow::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{
+        consistency, ClaimState, InvitationMode, Membership, MembershipStatus, OrgRole, Plan, User,
+        SCHEMA_VERSION,
+    };
 
     /// A raw database for writing an old schema's records. Without sled's
     /// background flusher, dropping it releases the directory's lock at
@@ -144,10 +148,6 @@ mod tests {
             .open()
             .unwrap()
     }
-    use crate::store::{
-        consistency, ClaimState, InvitationMode, Membership, MembershipStatus, OrgRole, Plan, User,
-        SCHEMA_VERSION,
-    };
 
     fn org(name: &str, created_at: OffsetDateTime, domains: &[&str]) -> Org {
         Org {
