@@ -220,6 +220,25 @@ pub fn validate_resource(schema: &cedar_policy::Schema, resource: &Resource) -> 
         })
 }
 
+/// A sentence about `decision` for the person who asked, as opposed to
+/// [`Decision::explanation`], which is for administrators: the deciding
+/// policies' `@reason`s, without policy or entity ids. `snapshot` is the
+/// policy set that decided (its revision is the decision's).
+pub fn end_user_reason(snapshot: &PolicySnapshot, decision: &Decision) -> String {
+    let reasons: Vec<&str> = decision
+        .diagnostics
+        .reason
+        .iter()
+        .filter_map(|id| snapshot.decider(&cedar_policy::PolicyId::new(id)))
+        .map(|decider| decider.reason.as_str())
+        .collect();
+    match (decision.allowed(), reasons.is_empty()) {
+        (true, _) => format!("Allowed: {}.", reasons.join("; ")),
+        (false, false) => format!("Denied: {}.", reasons.join("; ")),
+        (false, true) => "Denied: no policy permits this.".to_string(),
+    }
+}
+
 /// Builds the readable sentence for a decision.
 fn explain(
     request: &CheckRequest,

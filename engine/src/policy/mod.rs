@@ -69,6 +69,36 @@ impl PolicySnapshot {
             kind.principal == *principal.type_name() && kind.resource == *resource.type_name()
         })
     }
+
+    /// The entity types the schema declares, by name (`User`, `Flow`…).
+    pub fn entity_type_names(&self) -> Vec<String> {
+        self.schema
+            .entity_types()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Whether the schema declares entity type `name`.
+    pub fn declares_entity_type(&self, name: &str) -> bool {
+        self.schema
+            .entity_types()
+            .any(|kind| kind.to_string() == name)
+    }
+
+    /// The ids of the schema's actions (`ViewResource`…).
+    pub fn action_names(&self) -> Vec<String> {
+        self.kinds
+            .keys()
+            .map(|action| action.id().unescaped().to_string())
+            .collect()
+    }
+
+    /// Whether the schema declares action `Action::"<id>"`.
+    pub fn declares_action(&self, id: &str) -> bool {
+        self.kinds
+            .keys()
+            .any(|action| action.id().unescaped() == id)
+    }
 }
 
 /// A policy as a decision shows it.
@@ -77,6 +107,8 @@ pub struct Decider {
     pub id: String,
     /// Its `@reason` with its id: "Members may … (member-use-resources)".
     pub clause: String,
+    /// Its `@reason` alone, for readers who do not know policy ids.
+    pub reason: String,
 }
 
 impl Decider {
@@ -85,6 +117,7 @@ impl Decider {
         let reason = policy.annotation("reason").unwrap_or_default();
         Decider {
             clause: format!("{reason} ({id})"),
+            reason: reason.to_string(),
             id,
         }
     }
