@@ -11,6 +11,7 @@ mod ledger;
 mod openapi;
 mod orgs;
 mod plugins;
+mod request_id;
 mod resources;
 mod serve;
 mod signup;
@@ -168,7 +169,9 @@ async fn not_found() -> Error {
 }
 
 async fn method_not_allowed() -> Response {
-    let body = json!({"error": {"code": "method_not_allowed", "message": "this route does not accept that method"}});
+    let body =
+        json!({"code": "method_not_allowed", "message": "this route does not accept that method"});
+    let body = enveloped(body, request_id::current().as_ref());
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 
@@ -274,8 +277,14 @@ impl IntoResponse for Error {
     }
 }
 
-/// The documented error answer: `{"error": {"code", "message", …}}`.
+/// The documented error answer: `{"error": {"code", "message", …,
+/// "request_id"}}`, naming the id of the request being answered.
 pub(crate) fn error_body(error: &Error) -> serde_json::Value {
+    error_body_for(error, request_id::current().as_ref())
+}
+
+/// [`error_body`] naming `request_id` (none outside a request).
+fn error_body_for(error: &Error, request_id: Option<&request_id::RequestId>) -> serde_json::Value {
     let mut body = json!({"code": error.code(), "message": error.to_string()});
     match error {
         Error::Invalid { field, message } => {
@@ -295,6 +304,17 @@ pub(crate) fn error_body(error: &Error) -> serde_json::Value {
             body["message"] = json!("no such route")
         }
         _ => {}
+    }
+    enveloped(body, request_id)
+}
+
+/// `{"error": body}`, the body naming the request's id.
+fn enveloped(
+    mut body: serde_json::Value,
+    request_id: Option<&request_id::RequestId>,
+) -> serde_json::Value {
+    if let Some(id) = request_id {
+        body["request_id"] = json!(id.as_str());
     }
     json!({ "error": body })
 }

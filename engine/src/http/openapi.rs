@@ -73,7 +73,8 @@ pub fn document(limits: &HttpLimits) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Authorization and org lifecycle. Every /v1 route needs `Authorization: Bearer <admin token>`; \
                 management calls name the acting user with `X-Warden-Actor: <user id>` (none: the system actor); \
-                writes accept `Idempotency-Key`. Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`.",
+                writes accept `Idempotency-Key`. Errors are `{\"error\": {\"code\", \"message\", \"field\"?, \"request_id\"}}`. \
+                Every answer carries `X-Request-Id`: the request's own (printable ASCII, at most 128 bytes), else the trace id of its W3C `traceparent`, else a new one.",
         },
         "paths": paths,
         "components": components,
@@ -431,6 +432,7 @@ fn error_schema() -> Value {
                     "code": {"type": "string"},
                     "message": {"type": "string"},
                     "field": {"type": "string"},
+                    "request_id": {"type": "string"},
                 },
                 "required": ["code", "message"],
             },

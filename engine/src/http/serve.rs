@@ -19,11 +19,12 @@ use axum::Router;
 use futures_util::FutureExt as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
-use tower_service::Service as _;
-use uuid::Uuid;
+use tower_layer::Layer as _;
 
+use super::request_id::{self, RequestId, RequestIds};
 use crate::error::Error;
 
 mod parse_errors;
@@ -140,9 +141,10 @@ pub async fn serve(
     stop.closed().await;
 }
 
-/// The router as a hyper service whose every request is answered within
-/// `timeout` (a 503 `request_timeout` after it) and whose panics answer a
-/// JSON 500 naming a request id that the log names too.
+/// The router as a hyper service whose every request has its request id
+/// (`request_id`, outermost, so every answer below carries it), is
+/// answered within `timeout` (a 503 `request_timeout` after it) and whose
+/// panics answer a JSON 500 naming the request id that the log names too.
 fn guarded(
     router: Router,
     timeout: Duration,
@@ -152,9 +154,34 @@ fn guarded(
     Error = std::convert::Infallible,
     Future = impl Future<Output = Result<Response, std::convert::Infallible>> + Send,
 > + Clone {
-    hyper::service::service_fn(move |request: Request<Incoming>| {
-        let mut router = router.clone();
-        async move {
+    TowerToHyperService::new(RequestIds.layer(Guarded { router, timeout }))
+}
+
+/// The router behind the bounds every request meets: its target and
+/// headers, its deadline, and the net for a panicking handler.
+#[derive(Clone)]
+struct Guarded {
+    router: Router,
+    timeout: Duration,
+}
+
+impl tower_service::Service<Request<Incoming>> for Guarded {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = Result<Response, std::convert::Infallible>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), std::convert::Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let mut router = self.router.clone();
+        let timeout = self.timeout;
+        Box::pin(async move {
             if let Some(refused) = oversize(&request) {
                 return Ok(refused.into_response());
             }
@@ -163,17 +190,7 @@ fn guarded(
             Ok(match tokio::time::timeout(timeout, answer).await {
                 Ok(Ok(Ok(response))) => response,
                 Ok(Ok(Err(never))) => match never {},
-                Ok(Err(panic)) => {
-                    let request_id = Uuid::now_v7();
-                    let why = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default();
-                    tracing::error!(%request_id, "a handler panicked: {why}");
-                    Error::Internal(format!("a bug stopped this request (request id {request_id}); nothing more was done"))
-                        .into_response()
-                }
+                Ok(Err(panic)) => panicked(&*panic).into_response(),
                 Err(_) => Error::Unavailable {
                     code: "request_timeout",
                     message: format!(
@@ -183,8 +200,24 @@ fn guarded(
                 }
                 .into_response(),
             })
-        }
-    })
+        })
+    }
+}
+
+/// The answer to a request whose handler panicked: logged (inside the
+/// request's span, so with its id) and named by its request id.
+fn panicked(panic: &(dyn std::any::Any + Send)) -> Error {
+    let request_id = request_id::current().unwrap_or_else(RequestId::generate);
+    let why = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!("a handler panicked: {why}");
+    Error::Internal(format!(
+        "a bug stopped this request (request id {}); nothing more was done",
+        request_id.as_str()
+    ))
 }
 
 /// Why `request`'s target or headers are more than Warden reads, if they are.

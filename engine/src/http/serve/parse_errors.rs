@@ -15,6 +15,7 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::super::request_id::{RequestId, REQUEST_ID_HEADER};
 use crate::error::Error;
 
 /// The part of hyper's error head after its status line.
@@ -75,12 +76,15 @@ fn json_answer(status: u16) -> Vec<u8> {
             "its request line or a header is not valid HTTP/1.1",
         ),
     };
-    let body = super::super::error_body(&error).to_string();
+    // hyper read no headers to take an id from: this answer's id is new.
+    let request_id = RequestId::generate();
+    let body = super::super::error_body_for(&error, Some(&request_id)).to_string();
     let status = super::super::status(&error);
     let reason = status.canonical_reason().unwrap_or("");
     format!(
-        "HTTP/1.1 {} {reason}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        "HTTP/1.1 {} {reason}\r\nconnection: close\r\ncontent-type: application/json\r\n{REQUEST_ID_HEADER}: {}\r\ncontent-length: {}\r\n\r\n{body}",
         status.as_u16(),
+        request_id.as_str(),
         body.len()
     )
     .into_bytes()
@@ -166,6 +170,11 @@ mod tests {
             assert!(head.contains(&format!("content-length: {}", body.len())));
             let body: serde_json::Value = serde_json::from_str(body).unwrap();
             assert_eq!(body["error"]["code"], code);
+            let id = body["error"]["request_id"].as_str().unwrap();
+            assert!(
+                head.contains(&format!("\r\nx-request-id: {id}\r\n")),
+                "{head}"
+            );
         }
     }
 }
