@@ -278,4 +278,65 @@ mod tests {
         let seen = CURRENT.sync_scope(id.clone(), current).unwrap();
         assert_eq!(seen.as_str(), id.as_str());
     }
+
+    /// A service that logs one line and answers 200.
+    #[derive(Clone)]
+    struct Logs;
+
+    impl Service<Request<()>> for Logs {
+        type Response = Response;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Response, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<()>) -> Self::Future {
+            tracing::warn!("answering");
+            std::future::ready(Ok(Response::default()))
+        }
+    }
+
+    /// What a subscriber writes, kept for the test to read.
+    #[derive(Clone, Default)]
+    struct Written(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Written {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn log_lines_and_answers_name_the_request() {
+        let written = Written::default();
+        let sink = written.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let request = Request::builder()
+            .header(REQUEST_ID_HEADER, "pep-7")
+            .body(())
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let response = runtime
+            .block_on(RequestIds.layer(Logs).call(request))
+            .unwrap();
+        assert_eq!(response.headers()[REQUEST_ID_HEADER], "pep-7");
+        let log = String::from_utf8(written.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            log.contains("request{request_id=\"pep-7\"}: ") && log.contains("answering"),
+            "{log}"
+        );
+    }
 }
