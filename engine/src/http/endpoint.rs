@@ -108,6 +108,15 @@ impl HttpMethod {
     }
 }
 
+/// Whether the route at `path` needs the admin bearer token: Warden's own
+/// API (`/v1…`) and the AuthZEN API (`/access/v1/…`, whose spec leaves
+/// authentication to the PDP and recommends it, §"Policy Confidentiality
+/// and Sender Authentication"); not liveness nor the documents that
+/// describe the API.
+pub fn requires_token(path: &str) -> bool {
+    path.starts_with("/v1") || path.starts_with("/access/")
+}
+
 /// Statuses of a management write: denied, missing, conflicting.
 pub const WRITE: &[u16] = &[403, 404, 409];
 /// Statuses of a management read.

@@ -2,6 +2,7 @@
 //! JSON error format. Handlers are thin: they parse, call the core
 //! ([`App`], [`command::execute`](crate::command::execute)) and serialise.
 
+mod authzen;
 mod checks;
 mod common;
 mod domains;
@@ -32,7 +33,7 @@ use subtle::ConstantTimeEq;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use self::endpoint::{endpoint, Body, Endpoint, Takes};
+use self::endpoint::{endpoint, requires_token, Body, Endpoint, Takes};
 use crate::app::App;
 use crate::error::Error;
 use crate::secrets::CredentialKey;
@@ -78,7 +79,8 @@ pub(crate) struct ApiState {
     pub settings: Arc<ManagementSettings>,
 }
 
-/// Builds the router. Everything under `/v1` needs the admin bearer token.
+/// Builds the router. Everything under `/v1` and `/access/v1` (AuthZEN)
+/// needs the admin bearer token.
 pub fn router(
     app: Arc<App>,
     admin_token: &str,
@@ -90,14 +92,14 @@ pub fn router(
         limits: limits.clone(),
         settings: Arc::new(settings),
     };
-    let (open, v1): (Vec<Endpoint>, Vec<Endpoint>) = endpoints()
+    let (guarded, open): (Vec<Endpoint>, Vec<Endpoint>) = endpoints()
         .into_iter()
-        .partition(|endpoint| !endpoint.route.path.starts_with("/v1"));
-    let v1 = routed(v1).route_layer(RequireToken(Arc::from(admin_token)));
+        .partition(|endpoint| requires_token(endpoint.route.path));
+    let guarded = routed(guarded).route_layer(RequireToken(Arc::from(admin_token)));
     // Merged, not nested under "/v1": the routes spell out their "/v1"
     // and no prefix is stripped per request.
     routed(open)
-        .merge(v1)
+        .merge(guarded)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
@@ -116,6 +118,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         plugins::endpoints(),
         signup::endpoints(),
         domains::endpoints(),
+        authzen::endpoints(),
     ]
     .into_iter()
     .flatten()

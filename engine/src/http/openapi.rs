@@ -14,9 +14,12 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::ComponentsBuilder;
 use utoipa::ToSchema;
 
+use super::authzen::{
+    EvaluationRequest, EvaluationResponse, EvaluationsRequest, EvaluationsResponse, PdpMetadata,
+};
 use super::checks::BatchRequest;
 use super::common::DEFAULT_PAGE_SIZE;
-use super::endpoint::{Body, Route, Takes, NO_FIELDS};
+use super::endpoint::{requires_token, Body, Route, Takes, NO_FIELDS};
 use super::extract::{ACTOR_HEADER, IDEMPOTENCY_HEADER};
 use super::plugins::{CallRequest, ReplayRequest};
 use super::resources::Revealed;
@@ -71,7 +74,7 @@ pub fn document(limits: &HttpLimits) -> Value {
         "info": {
             "title": "Warden",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Authorization and org lifecycle. Every /v1 route needs `Authorization: Bearer <admin token>`; \
+            "description": "Authorization and org lifecycle. Every /v1 route, and the AuthZEN Authorization API 1.0 under /access/v1, needs `Authorization: Bearer <admin token>`; \
                 management calls name the acting user with `X-Warden-Actor: <user id>` (none: the system actor); \
                 writes accept `Idempotency-Key`. Errors are `{\"error\": {\"code\", \"message\", \"field\"?, \"request_id\"}}`. \
                 Every answer carries `X-Request-Id`: the request's own (printable ASCII, at most 128 bytes), else the trace id of its W3C `traceparent`, else a new one.",
@@ -100,7 +103,7 @@ fn operation(route: &Route, schemas: &Value) -> Value {
     if let Takes::Json(schema, example) | Takes::Command(schema, example) = route.takes {
         operation["requestBody"] = request_body(schemas, schema, example);
     }
-    if route.path.starts_with("/v1") {
+    if requires_token(route.path) {
         operation["security"] = json!([{ SECURITY_SCHEME: [] }]);
     }
     operation
@@ -210,7 +213,7 @@ fn responses(route: &Route) -> Value {
     };
     let (key, value) = success(route.status);
     responses.insert(key, value);
-    let common: &[u16] = if route.path.starts_with("/v1") {
+    let common: &[u16] = if requires_token(route.path) {
         &[400, 401, 413, 500]
     } else {
         &[]
@@ -297,6 +300,11 @@ fn components(limits: &HttpLimits) -> Value {
         add::<CheckRequest>,
         add::<BatchRequest>,
         add::<Decision>,
+        add::<EvaluationRequest>,
+        add::<EvaluationsRequest>,
+        add::<EvaluationResponse>,
+        add::<EvaluationsResponse>,
+        add::<PdpMetadata>,
         add::<CallRequest>,
         add::<ReplayRequest>,
         add::<SignUp>,
@@ -347,6 +355,8 @@ fn components(limits: &HttpLimits) -> Value {
         "description": "no fields: send no body, or `{}`",
     });
     schemas["BatchRequest"]["properties"]["requests"]["maxItems"] = json!(limits.max_batch);
+    schemas["EvaluationsRequest"]["properties"]["evaluations"]["maxItems"] =
+        json!(limits.max_batch);
     for &(schema, property, rule) in FIELD_RULES {
         let slot = &mut schemas[schema]["properties"][property];
         assert!(
@@ -833,7 +843,7 @@ mod tests {
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
                 let required = operation["security"] == json!([{ SECURITY_SCHEME: [] }]);
-                assert_eq!(required, path.starts_with("/v1"), "{method} {path}");
+                assert_eq!(required, requires_token(path), "{method} {path}");
             }
         }
     }

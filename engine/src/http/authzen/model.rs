@@ -1,0 +1,228 @@
+//! The AuthZEN Authorization API 1.0 messages, as the spec names their
+//! fields. No `deny_unknown_fields` here, unlike Warden's own bodies: §"JSON
+//! Serialization": "receivers MUST ignore unknown fields present in request
+//! or response bodies". A `null` reads as an absent field (§"JSON Payload
+//! Considerations": null values SHOULD be omitted, so they mean nothing).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::authz::EntityRef;
+
+/// A JSON object of free-form attributes.
+pub type Object = Map<String, Value>;
+
+/// A Subject (§"Subject") or a Resource (§"Resource"): both have the same
+/// three keys.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+pub struct AuthzenEntity {
+    /// The entity's type: a type of Warden's policy schema, as written there
+    /// (`User`, `Flow`) or in snake case (`user`, `flow`, `workspace_role`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The entity's id, scoped to its type: Warden's id (a uuid, any
+    /// spelling), or for a user their email address.
+    pub id: String,
+    /// Attributes the PEP asserts. Warden decides from what it stores and
+    /// does not take them on trust; they are accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub properties: Option<Object>,
+}
+
+/// An Action (§"Action").
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+pub struct AuthzenAction {
+    /// An action of Warden's policy schema, as written there
+    /// (`RunResource`) or in snake case (`run_resource`).
+    pub name: String,
+    /// Attributes of the action; accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub properties: Option<Object>,
+}
+
+/// An Access Evaluation request (§"The Access Evaluation API Request").
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct EvaluationRequest {
+    /// Who would act.
+    pub subject: AuthzenEntity,
+    /// What they would do.
+    pub action: AuthzenAction,
+    /// What they would do it on.
+    pub resource: AuthzenEntity,
+    /// The Cedar context, as Warden's policy schema declares it for the
+    /// action (Warden's default schema declares none: send none or `{}`).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<Object>,
+}
+
+/// An Access Evaluations request (§"The Access Evaluations API Request"):
+/// the top-level keys are defaults for each item of `evaluations`; without
+/// items it is one evaluation of the top-level keys.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct EvaluationsRequest {
+    /// The default subject.
+    #[serde(default)]
+    pub subject: Option<AuthzenEntity>,
+    /// The default action.
+    #[serde(default)]
+    pub action: Option<AuthzenAction>,
+    /// The default resource.
+    #[serde(default)]
+    pub resource: Option<AuthzenEntity>,
+    /// The default context.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<Object>,
+    /// The evaluations, answered in order; each key an item gives replaces
+    /// the default whole (§"Default values"). At most `max_batch`.
+    #[serde(default)]
+    pub evaluations: Option<Vec<EvaluationItem>>,
+    /// How to run them.
+    #[serde(default)]
+    pub options: Option<EvaluationsOptions>,
+}
+
+/// One item of `evaluations`: what it does not give, the defaults give.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct EvaluationItem {
+    /// Replaces the default subject.
+    #[serde(default)]
+    pub subject: Option<AuthzenEntity>,
+    /// Replaces the default action.
+    #[serde(default)]
+    pub action: Option<AuthzenAction>,
+    /// Replaces the default resource.
+    #[serde(default)]
+    pub resource: Option<AuthzenEntity>,
+    /// Replaces the default context.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<Object>,
+}
+
+/// §"Evaluations options": PEP-supplied metadata on how to run the request;
+/// options Warden does not know are ignored.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct EvaluationsOptions {
+    /// §"Evaluations semantics"; `execute_all` when absent.
+    #[serde(default)]
+    pub evaluations_semantic: Option<EvaluationsSemantic>,
+}
+
+/// §"Evaluations semantics".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EvaluationsSemantic {
+    /// Every item is evaluated and answered.
+    #[default]
+    ExecuteAll,
+    /// Items are evaluated in order up to the first denial or failure,
+    /// which is the last answered (the `&&` of the items).
+    DenyOnFirstDeny,
+    /// Items are evaluated in order up to the first permit, which is the
+    /// last answered (the `||` of the items).
+    PermitOnFirstPermit,
+}
+
+/// A Decision (§"Decision").
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EvaluationResponse {
+    /// Whether the action may go forward.
+    pub decision: bool,
+    /// Why (§"Decision Context").
+    pub context: DecisionContext,
+}
+
+/// An Access Evaluations response (§"The Access Evaluations API Response"):
+/// one decision per item in order, or, for a request without items, the
+/// one decision of the top-level keys.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum EvaluationsResponse {
+    /// The answers to the items, in order; a short-circuiting semantic
+    /// answers the items up to the one that decided.
+    Many {
+        /// One decision per evaluated item.
+        evaluations: Vec<EvaluationResponse>,
+    },
+    /// The answer to a request without items.
+    One(Box<EvaluationResponse>),
+}
+
+/// A decision's context: its reasons, or why an item has no decision.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum DecisionContext {
+    /// Why the policies decided so, said twice (as in the spec's
+    /// "Non-normative Example 1: conveying decision Reasons").
+    Reasons {
+        /// For the end user: the deciding policies' `@reason`s, no ids.
+        reason_user: String,
+        /// For administrators.
+        reason_admin: Box<AdminReason>,
+    },
+    /// Why an item of an evaluations request could not be evaluated; its
+    /// decision is `false` (§"Errors": "Decisions default to *closed*").
+    Failed {
+        /// The error.
+        error: ItemError,
+    },
+}
+
+/// What an administrator needs to see why Warden decided so.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AdminReason {
+    /// Warden's explanation, with the policy and entity ids.
+    pub explanation: String,
+    /// The ids of the deciding policies.
+    pub policies: Vec<String>,
+    /// Policies that failed to evaluate (they count as not matching).
+    pub errors: Vec<String>,
+    /// The revision of the policy set that decided.
+    pub policy_revision: u64,
+    /// The question as Warden asked it of its policies (`POST
+    /// /v1/authorize`'s principal, action and resource).
+    pub evaluated: Evaluated,
+    /// The request's fields Warden did not use (`subject.properties`…).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<&'static str>,
+}
+
+/// An AuthZEN question in Warden's terms.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Evaluated {
+    /// The principal.
+    pub principal: EntityRef,
+    /// The action, of type `Action`.
+    pub action: EntityRef,
+    /// The resource.
+    pub resource: EntityRef,
+}
+
+/// An item's error, shaped as the spec's example of one (§"Errors").
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ItemError {
+    /// The HTTP status the error would have as a whole request.
+    pub status: u16,
+    /// Warden's stable error code (`invalid_request`…).
+    pub code: &'static str,
+    /// What was wrong, naming the field.
+    pub message: String,
+}
+
+/// The Policy Decision Point metadata (§"Policy Decision Point Metadata"):
+/// the endpoints Warden serves. The search endpoints are absent, which
+/// tells a PEP Warden does not serve them (§"Endpoint Parameters").
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PdpMetadata {
+    /// The PDP's identifier: the URL this document was fetched under,
+    /// without the well-known path.
+    pub policy_decision_point: String,
+    /// The Access Evaluation endpoint's URL.
+    pub access_evaluation_endpoint: String,
+    /// The Access Evaluations endpoint's URL.
+    pub access_evaluations_endpoint: String,
+}
