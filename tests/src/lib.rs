@@ -50,14 +50,27 @@ pub struct Server {
     child: Option<Child>,
 }
 
-/// An HTTP answer: status and JSON body (`Null` when the body is empty).
+/// An HTTP answer: status, headers and JSON body (`Null` when the body is
+/// empty).
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     pub body: Value,
+    /// Header names (lower case) and values, in the order received.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Answer {
+    /// The value of header `name` (any case), if the answer has it once.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let mut values = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        let (_, value) = values.next()?;
+        values.next().is_none().then_some(value.as_str())
+    }
+
     /// The body, after checking the status.
     #[track_caller]
     pub fn expect(self, status: u16) -> Value {
@@ -253,13 +266,29 @@ impl Server {
         self.send(method, path, body.map(|b| b.to_string()), &headers)
     }
 
-    /// Any request: raw body, extra headers; the admin token unless an
-    /// `Authorization` header is given.
+    /// Any request: raw body (sent as `application/json`), extra headers;
+    /// the admin token unless an `Authorization` header is given.
     pub fn send(
         &self,
         method: &str,
         path: &str,
         body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let json = [("Content-Type", "application/json")];
+        let json: &[(&str, &str)] = if body.is_some() { &json } else { &[] };
+        let headers: Vec<(&str, &str)> = json.iter().chain(headers).copied().collect();
+        self.send_raw(method, path, body.as_deref(), &headers)
+    }
+
+    /// Any request: raw body and exactly these headers (a later one of a
+    /// name replaces an earlier), besides the admin token unless an
+    /// `Authorization` header is given.
+    pub fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Answer {
         let mut request =
@@ -274,9 +303,7 @@ impl Server {
             request = request.set(name, value);
         }
         let result = match body {
-            Some(body) => request
-                .set("Content-Type", "application/json")
-                .send_string(&body),
+            Some(body) => request.send_string(body),
             None => request.call(),
         };
         let response = match result {
@@ -284,6 +311,18 @@ impl Server {
             Err(e) => panic!("{method} {path}: {e}"),
         };
         let status = response.status();
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .flat_map(|name| {
+                let values: Vec<String> = response
+                    .all(&name)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                values.into_iter().map(move |value| (name.clone(), value))
+            })
+            .collect();
         let text = response.into_string().expect("body is text");
         let body = if text.is_empty() {
             Value::Null
@@ -291,7 +330,11 @@ impl Server {
             serde_json::from_str(&text)
                 .unwrap_or_else(|_| panic!("{method} {path}: body is not JSON: {text}"))
         };
-        Answer { status, body }
+        Answer {
+            status,
+            body,
+            headers,
+        }
     }
 
     /// A Pro org "Acme" whose first Admin is a new user `admin@acme.com`;
