@@ -388,6 +388,9 @@ fn bad_requests_are_the_spec_errors() {
         ("/resource/type", Value::Null),
         ("/resource/id", Value::Null),
         ("/subject", json!("alice")),
+        // serde would read a struct from an array of its fields' values.
+        ("/subject", json!(["user", "alice"])),
+        ("/action", json!(["read"])),
         ("/action/name", json!(123)),
         ("/context", json!([1])),
         ("/resource/properties", json!("x")),
@@ -476,6 +479,8 @@ fn bad_requests_are_the_spec_errors() {
         json!({"evaluations": [question], "options": "all"}),
         json!({"subject": {"id": "x"}, "evaluations": [question]}),
         json!({"evaluations": {"0": question}}),
+        json!({"subject": user(&acme.bob), "action": action("run_resource"), "evaluations": [[null, null]]}),
+        json!({"resource": ["flow", acme.flow], "evaluations": [question]}),
     ] {
         refused(EVALUATIONS, body, 400);
     }

@@ -4,6 +4,7 @@
 //! or response bodies". A `null` reads as an absent field (§"JSON Payload
 //! Considerations": null values SHOULD be omitted, so they mean nothing).
 
+use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -46,10 +47,13 @@ pub struct AuthzenAction {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct EvaluationRequest {
     /// Who would act.
+    #[serde(deserialize_with = "object")]
     pub subject: AuthzenEntity,
     /// What they would do.
+    #[serde(deserialize_with = "object")]
     pub action: AuthzenAction,
     /// What they would do it on.
+    #[serde(deserialize_with = "object")]
     pub resource: AuthzenEntity,
     /// The Cedar context, as Warden's policy schema declares it for the
     /// action (Warden's default schema declares none: send none or `{}`).
@@ -64,13 +68,13 @@ pub struct EvaluationRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct EvaluationsRequest {
     /// The default subject.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub subject: Option<AuthzenEntity>,
     /// The default action.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub action: Option<AuthzenAction>,
     /// The default resource.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub resource: Option<AuthzenEntity>,
     /// The default context.
     #[serde(default)]
@@ -78,10 +82,10 @@ pub struct EvaluationsRequest {
     pub context: Option<Object>,
     /// The evaluations, answered in order; each key an item gives replaces
     /// the default whole (§"Default values"). At most `max_batch`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_objects")]
     pub evaluations: Option<Vec<EvaluationItem>>,
     /// How to run them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub options: Option<EvaluationsOptions>,
 }
 
@@ -89,13 +93,13 @@ pub struct EvaluationsRequest {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct EvaluationItem {
     /// Replaces the default subject.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub subject: Option<AuthzenEntity>,
     /// Replaces the default action.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub action: Option<AuthzenAction>,
     /// Replaces the default resource.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub resource: Option<AuthzenEntity>,
     /// Replaces the default context.
     #[serde(default)]
@@ -225,4 +229,75 @@ pub struct PdpMetadata {
     pub access_evaluation_endpoint: String,
     /// The Access Evaluations endpoint's URL.
     pub access_evaluations_endpoint: String,
+}
+
+/// serde reads a struct from an array of its fields' values too (`["user",
+/// "alice"]`), which no client means and the spec's JSON Schema refuses:
+/// these read one only from a JSON object (`ApiJson` checks the body
+/// itself).
+fn object<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<T, D::Error> {
+    from_object(Object::deserialize(deserializer)?)
+}
+
+/// [`object`] for an optional field (`null` reads as absent).
+fn optional_object<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    Option::<Object>::deserialize(deserializer)?
+        .map(from_object)
+        .transpose()
+}
+
+/// [`object`] for an optional list; an error names the item.
+fn optional_objects<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    deserializer: D,
+) -> Result<Option<Vec<T>>, D::Error> {
+    let Some(items) = Option::<Vec<Object>>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let read = items.into_iter().enumerate().map(|(i, item)| {
+        from_object(item).map_err(|e: D::Error| D::Error::custom(format!("[{i}]: {e}")))
+    });
+    read.collect::<Result<_, _>>().map(Some)
+}
+
+/// `object` as a `T`; an error names the field within it (`name: invalid
+/// type…`), which the caller's path does not reach.
+fn from_object<T: DeserializeOwned, E: serde::de::Error>(object: Object) -> Result<T, E> {
+    serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| {
+        let path = e.path().to_string();
+        match path.as_str() {
+            "." => E::custom(e.into_inner()),
+            _ => E::custom(format!("{path}: {}", e.into_inner())),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A struct is read from an object only, at every depth; `null` is
+    /// an absent optional key.
+    #[test]
+    fn structs_are_read_from_objects_only() {
+        let entity = json!({"type": "user", "id": "alice"});
+        let read = |body: Value| serde_json::from_value::<EvaluationsRequest>(body);
+        assert!(read(json!({"subject": entity, "evaluations": [{"subject": entity}, {}]})).is_ok());
+        assert!(read(json!({"subject": null, "options": null, "evaluations": null})).is_ok());
+        for body in [
+            json!({"subject": ["user", "alice"]}),
+            json!({"action": ["read"]}),
+            json!({"options": ["execute_all"]}),
+            json!({"evaluations": [[null, null]]}),
+            json!({"evaluations": [{"resource": ["flow", "1"]}]}),
+        ] {
+            assert!(read(body.clone()).is_err(), "{body}");
+        }
+        let single =
+            json!({"subject": ["user", "alice"], "action": {"name": "read"}, "resource": entity});
+        assert!(serde_json::from_value::<EvaluationRequest>(single).is_err());
+    }
 }
