@@ -21,6 +21,7 @@ mod mapping;
 mod model;
 
 use axum::extract::State;
+use axum::http::uri::Authority;
 use axum::http::{header, HeaderMap};
 use axum::Json;
 
@@ -126,10 +127,11 @@ async fn configuration(headers: HeaderMap) -> Result<Json<PdpMetadata>, Error> {
 fn base_url(headers: &HeaderMap) -> Result<String, Error> {
     let host = one_header(headers, header::HOST.as_str())
         .ok_or_else(|| Error::invalid("Host", "send the Host header once"))?;
-    let authority: axum::http::uri::Authority = host
-        .parse()
+    // No userinfo: a PDP identifier is a bare host (§"Endpoint Parameters").
+    let authority = host
+        .parse::<Authority>()
         .ok()
-        .filter(|authority: &axum::http::uri::Authority| !authority.as_str().contains('@'))
+        .filter(|authority| !authority.as_str().contains('@'))
         .ok_or_else(|| Error::invalid("Host", format!("{host:?} is not a host[:port]")))?;
     let https = one_header(headers, "x-forwarded-proto")
         .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
