@@ -17,7 +17,8 @@ use uuid::Uuid;
 use warden::app::{Actor, App};
 use warden::command::{self, AddMember, Command, CreateOrg, CreateUser, RegisterResource};
 use warden::plugin::PluginHost;
-use warden::server::open_app;
+use warden::server::{open_app, DB_DIR};
+use warden::store::StoreLocation;
 
 /// Users per org, the size of a small team.
 pub const USERS_PER_ORG: usize = 10;
@@ -54,7 +55,8 @@ pub fn policies_dir() -> PathBuf {
 /// Opens the app on `data` with the built-in plugin rules (the benchmarks
 /// measure checks, which call no plugin).
 fn open(data: &Path) -> anyhow::Result<App> {
-    open_app(data, &policies_dir(), CACHE_BYTES, PluginHost::builtin()?)
+    let store = StoreLocation::Directory(data.join(DB_DIR));
+    open_app(&store, &policies_dir(), CACHE_BYTES, PluginHost::builtin()?)
 }
 
 /// Opens `data` seeded with `users` users, seeding it first if needed.

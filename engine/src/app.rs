@@ -3,10 +3,11 @@
 
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use uuid::Uuid;
 
-use crate::authz::{self, CheckRequest, Decision, EntityCache, EntityRef};
+use crate::authz::{self, CheckRequest, Decision, EntityCache, EntityRef, FromCache};
 use crate::error::{Error, Result};
 use crate::plugin::PluginHost;
 use crate::policy::PolicyEngine;
@@ -93,17 +94,23 @@ impl App {
 
     /// Answers one authorization question against the active policies.
     pub fn check(&self, request: &CheckRequest) -> Result<Decision> {
-        self.check_against(&self.policies.current(), request)
+        self.check_against(&self.policies.current(), request, Instant::now())
     }
 
-    /// Answers one authorization question against `snapshot` (a batch
-    /// answers all of its questions against one).
+    /// Answers one authorization question, asked at `asked_at`, against
+    /// `snapshot` (a batch answers all of its questions against one, as of
+    /// its arrival).
     pub fn check_against(
         &self,
         snapshot: &PolicySnapshot,
         request: &CheckRequest,
+        asked_at: Instant,
     ) -> Result<Decision> {
-        authz::authorize(&self.store, snapshot, request, Some(&self.entity_cache))
+        let cache = FromCache {
+            cache: &self.entity_cache,
+            asked_at,
+        };
+        authz::authorize(&self.store, snapshot, request, Some(cache))
     }
 
     /// Reads a workspace that must exist.
@@ -149,7 +156,7 @@ impl App {
             context: Default::default(),
             entities: Vec::new(),
         };
-        let decision = self.check_against(&snapshot, &request)?;
+        let decision = self.check_against(&snapshot, &request, Instant::now())?;
         if decision.allowed() {
             Ok(snapshot)
         } else {

@@ -15,7 +15,7 @@ use crate::http::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT,
 };
 use crate::plugin::{self, HookPins};
-use crate::store::DEFAULT_CACHE_BYTES;
+use crate::store::{StoreLocation, DEFAULT_CACHE_BYTES};
 
 /// The config file read when none is named, if it exists.
 pub(crate) const DEFAULT_CONFIG_FILE: &str = "warden.toml";
@@ -34,6 +34,11 @@ pub struct Settings {
     /// Data directory (database, admin token) [default: ./data]
     #[arg(long, env = "WARDEN_DATA")]
     pub data: Option<PathBuf>,
+    /// Database: a postgres:// URL, which several servers may share
+    /// [default: an embedded database in <data>/db, for one process]
+    #[allow(rustdoc::invalid_html_tags)]
+    #[arg(long, env = "WARDEN_STORE")]
+    pub store: Option<String>,
     /// Policy directory (schema.cedarschema, *.cedar) [default: ./policies]
     #[arg(long, env = "WARDEN_POLICIES")]
     pub policies: Option<PathBuf>,
@@ -88,6 +93,7 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub(crate) data: PathBuf,
+    pub(crate) store: StoreLocation,
     pub(crate) policies: PathBuf,
     pub(crate) plugins: PathBuf,
     pub(crate) listen: SocketAddr,
@@ -160,11 +166,16 @@ impl ServeConfig {
         );
         let plugin_hooks = plugin::parse_pins(&from_file.plugin_hooks.unwrap_or_default())
             .map_err(|e| anyhow::anyhow!("invalid config file: {e}"))?;
+        let data: PathBuf = given
+            .data
+            .or(from_file.data)
+            .unwrap_or_else(|| "data".into());
         Ok(ServeConfig {
-            data: given
-                .data
-                .or(from_file.data)
-                .unwrap_or_else(|| "data".into()),
+            store: match given.store.or(from_file.store) {
+                Some(text) => StoreLocation::parse(&text),
+                None => StoreLocation::Directory(data.join(crate::server::DB_DIR)),
+            },
+            data,
             policies: given
                 .policies
                 .or(from_file.policies)
@@ -197,6 +208,11 @@ impl ServeConfig {
     /// The data directory.
     pub fn data(&self) -> &Path {
         &self.data
+    }
+
+    /// Where the database is.
+    pub fn store(&self) -> &StoreLocation {
+        &self.store
     }
 }
 

@@ -17,7 +17,7 @@ use warden::plugin::replay::{ReplayedCall, Rerun};
 use warden::plugin::{Hook, LogLine, PluginHost, PluginUnderTest};
 use warden::policy;
 use warden::server;
-use warden::store::{consistency, Store, DEFAULT_CACHE_BYTES};
+use warden::store::{consistency, Store, StoreLocation, DEFAULT_CACHE_BYTES, SCHEMA_VERSION};
 
 /// mimalloc, not the system allocator: sled copies a tree node on every
 /// write, and with glibc's malloc durable usage posts were 30–50% slower
@@ -71,8 +71,8 @@ enum Command {
     /// must not be running on it: the database allows one process); exit 0
     /// Allow, 1 Deny.
     Authorize {
-        #[arg(long, env = "WARDEN_DATA", default_value = "data")]
-        data: PathBuf,
+        #[command(flatten)]
+        at: StoreArgs,
         #[arg(long, env = "WARDEN_POLICIES", default_value = "policies")]
         policies: PathBuf,
         /// Cedar uid, e.g. 'User::"3f0c…"'
@@ -95,8 +95,44 @@ enum Command {
     /// and every counter with what it counts (the server must not be
     /// running on it). Exit 0 consistent, 1 with problems listed.
     CheckStore {
-        #[arg(long, env = "WARDEN_DATA", default_value = "data")]
-        data: PathBuf,
+        #[command(flatten)]
+        at: StoreArgs,
+    },
+    /// Set up and move databases.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+/// Which database an offline command reads: `--store` when given, else the
+/// embedded one of `--data`.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// Data directory, whose embedded database is read unless --store names one
+    #[arg(long, env = "WARDEN_DATA", default_value = "data")]
+    data: PathBuf,
+    /// A postgres:// URL
+    #[arg(long, env = "WARDEN_STORE")]
+    store: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Create Warden's tables in a PostgreSQL database, or move an existing
+    /// database (of either kind) up to this build's layout; prints the
+    /// layout version.
+    Migrate {
+        #[command(flatten)]
+        at: StoreArgs,
+    },
+    /// Copy every record of an embedded database into an empty PostgreSQL
+    /// database (no server may be running on either).
+    Copy {
+        /// The data directory to copy from
+        #[arg(long)]
+        from: PathBuf,
+        /// The postgres:// URL to copy to
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -120,8 +156,8 @@ enum LedgerCommand {
     /// invariants (the server must not be running on DIR); exit 1 on a
     /// violation.
     Verify {
-        #[arg(long, env = "WARDEN_DATA", default_value = "data")]
-        data: PathBuf,
+        #[command(flatten)]
+        at: StoreArgs,
     },
 }
 
@@ -305,13 +341,13 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
             let config = ServeConfig::resolve(settings, config.as_deref())?;
             plugin_replay(audit_id, &config, plugin.as_deref(), json)
         }
-        Command::Ledger(LedgerCommand::Verify { data }) => {
-            let report = ledger::verify(&open_store(&data)?)?;
+        Command::Ledger(LedgerCommand::Verify { at }) => {
+            let report = ledger::verify(&open_store(&at)?)?;
             println!("{}", report.summary());
             Ok(Verdict::ok_if(report.ok()))
         }
         Command::Authorize {
-            data,
+            at,
             policies,
             principal,
             action,
@@ -319,9 +355,9 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
             context,
             entities,
         } => {
-            require_database(&data)?;
+            let store = open_store(&at)?;
             let plugins = PluginHost::builtin()?;
-            let app = server::open_app(&data, &policies, DEFAULT_CACHE_BYTES, plugins)?;
+            let app = server::app_on(store, &policies, plugins)?;
             let request = CheckRequest {
                 principal: parse_uid("--principal", &principal)?,
                 action: EntityRef::new("Action", &action),
@@ -340,13 +376,29 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
             println!("{}", serde_json::to_string_pretty(&decision)?);
             Ok(Verdict::ok_if(decision.allowed()))
         }
-        Command::CheckStore { data } => {
-            let problems = consistency::check(&open_store(&data)?)?;
+        Command::CheckStore { at } => {
+            let problems = consistency::check(&open_store(&at)?)?;
             for problem in &problems {
                 println!("{problem}");
             }
             println!("{} problems", problems.len());
             Ok(Verdict::ok_if(problems.is_empty()))
+        }
+        Command::Store(StoreCommand::Migrate { at }) => {
+            let store = open_store(&at)?;
+            println!("{}: layout version {SCHEMA_VERSION}", store.location());
+            Ok(Verdict::Ok)
+        }
+        Command::Store(StoreCommand::Copy { from, to }) => {
+            let source = open_existing(&StoreLocation::Directory(from.join(server::DB_DIR)))?;
+            let destination = Store::connect(&to)?;
+            let copied = source.copy_to(&destination)?;
+            println!(
+                "copied {copied} records from {} to {}",
+                source.location(),
+                destination.location()
+            );
+            Ok(Verdict::Ok)
         }
     }
 }
@@ -365,21 +417,32 @@ fn build_policies(dir: &Path) -> anyhow::Result<Option<policy::PolicySnapshot>> 
     }
 }
 
-/// The database directory of `data`, which must exist: a command that
-/// reads a data directory never creates one.
-fn require_database(data: &Path) -> anyhow::Result<PathBuf> {
-    let db = data.join(server::DB_DIR);
-    anyhow::ensure!(
-        db.is_dir(),
-        "no database in {} (give the server's data directory with --data or WARDEN_DATA)",
-        data.display()
-    );
-    Ok(db)
+/// Where an offline command's database is: `--store`, else the embedded
+/// database of `--data`.
+fn store_location(at: &StoreArgs) -> StoreLocation {
+    match &at.store {
+        Some(text) => StoreLocation::parse(text),
+        None => StoreLocation::Directory(at.data.join(server::DB_DIR)),
+    }
 }
 
-/// The store of an existing data directory.
-fn open_store(data: &Path) -> anyhow::Result<Store> {
-    Store::open(&require_database(data)?, DEFAULT_CACHE_BYTES)
+/// The existing store an offline command reads.
+fn open_store(at: &StoreArgs) -> anyhow::Result<Store> {
+    open_existing(&store_location(at))
+}
+
+/// The store at `location`, which must exist if it is a directory: a
+/// command that reads a database never creates one.
+fn open_existing(location: &StoreLocation) -> anyhow::Result<Store> {
+    if let StoreLocation::Directory(db) = location {
+        anyhow::ensure!(
+            db.is_dir(),
+            "no database in {} (give the server's data directory with --data or WARDEN_DATA, \
+             or its database with --store or WARDEN_STORE)",
+            db.parent().unwrap_or(db).display()
+        );
+    }
+    Store::at(location, DEFAULT_CACHE_BYTES)
 }
 
 fn plugin_new(name: &str, hook: Hook, parent: &Path) -> anyhow::Result<Verdict> {
@@ -454,7 +517,7 @@ fn plugin_replay(
     plugin: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<Verdict> {
-    let store = open_store(config.data())?;
+    let store = open_existing(config.store())?;
     let replay = match plugin {
         Some(path) => {
             let plugin = PluginUnderTest::load(path)?;

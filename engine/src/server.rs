@@ -13,24 +13,27 @@ use crate::http::ManagementSettings;
 use crate::plugin::{PinSource, PluginHost};
 use crate::policy::PolicyEngine;
 use crate::secrets::CredentialKey;
-use crate::store::Store;
+use crate::store::{Store, StoreLocation};
 
 /// The admin token's file inside the data directory.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 /// The database's directory inside the data directory.
 pub const DB_DIR: &str = "db";
 
-/// Opens the store and policies of a configuration, with `plugins` serving
-/// the hooks.
+/// Opens the store at `store` and the policies of a configuration, with
+/// `plugins` serving the hooks.
 pub fn open_app(
-    data: &Path,
+    store: &StoreLocation,
     policies: &Path,
     cache_bytes: u64,
     plugins: PluginHost,
 ) -> anyhow::Result<App> {
-    std::fs::create_dir_all(data)
-        .with_context(|| format!("cannot create data directory {}", data.display()))?;
-    let store = Store::open(&data.join(DB_DIR), cache_bytes)?;
+    app_on(Store::at(store, cache_bytes)?, policies, plugins)
+}
+
+/// The app of `store`, with the policies of `policies` and `plugins`
+/// serving the hooks.
+pub fn app_on(store: Store, policies: &Path, plugins: PluginHost) -> anyhow::Result<App> {
     let policies = PolicyEngine::open(policies)
         .map_err(|e| anyhow::anyhow!("policies in {} are invalid:\n{e}", policies.display()))?;
     Ok(App::new(store, policies, plugins))
@@ -46,7 +49,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let token = admin_token(&config.data)?;
     let plugins = open_plugins(&config)?;
     let app = Arc::new(open_app(
-        &config.data,
+        &config.store,
         &config.policies,
         config.cache_bytes,
         plugins,
@@ -89,7 +92,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, policies = %config.policies.display(), plugins = %config.plugins.display(), data = %config.data.display(), "warden serving");
+    tracing::info!(%address, policies = %config.policies.display(), plugins = %config.plugins.display(), store = %app.store.location(), "warden serving");
     println!("warden listening on http://{address}");
     std::io::stdout().flush()?;
     crate::http::serve(

@@ -15,6 +15,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use cedar_policy::Entities;
 use cedar_policy_core::ast::{self, Literal, PartialValue, ValueKind};
@@ -159,31 +160,46 @@ impl EntityCache {
             builds: self.builds.load(Ordering::Relaxed),
         }
     }
+}
 
+/// The entity cache, used for a check asked at `asked_at`: a cached set
+/// answers only once the store has caught up with what other servers wrote
+/// before then (`Store::catch_up`).
+#[derive(Clone, Copy)]
+pub struct FromCache<'a> {
+    /// The cache.
+    pub cache: &'a EntityCache,
+    /// When the check (or its batch) arrived.
+    pub asked_at: Instant,
+}
+
+impl FromCache<'_> {
     /// The entities for `principal` and `resource`: cached when still
     /// current, otherwise built by `load` and kept.
     pub(super) fn entities(
-        &self,
+        self,
         store: &Store,
         snapshot: &PolicySnapshot,
         principal: &EntityRef,
         resource: &EntityRef,
         load: impl FnOnce() -> Result<Entities>,
     ) -> Result<Arc<Cached>> {
+        let FromCache { cache, asked_at } = self;
         let versions = store.check_versions();
-        // Read before the records (see `CheckVersions::writes`).
-        let writes = versions.writes();
         let cacheable = principal.id.len().max(resource.id.len()) <= MAX_CACHED_ID_BYTES;
         let key = (principal.clone(), resource.clone());
-        if let Some(cached) = cacheable.then(|| self.entries.get(&key)).flatten() {
+        if let Some(cached) = cacheable.then(|| cache.entries.get(&key)).flatten() {
+            store.catch_up(asked_at)?;
             if cached.policy_revision == snapshot.revision
                 && cached.versions.iter().all(|v| versions.is_current(*v))
             {
-                self.hits.fetch_add(1, Ordering::Relaxed);
+                cache.hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(cached);
             }
         }
-        self.builds.fetch_add(1, Ordering::Relaxed);
+        // Read before the records (see `CheckVersions::writes`).
+        let writes = versions.writes();
+        cache.builds.fetch_add(1, Ordering::Relaxed);
         let entities = load()?;
         let built = Arc::new(Cached {
             policy_revision: snapshot.revision,
@@ -194,7 +210,7 @@ impl EntityCache {
         // A write that committed while the records were read may be half
         // in them: such a set answers this check only.
         if cacheable && versions.writes() == writes {
-            self.entries.insert(key, built.clone());
+            cache.entries.insert(key, built.clone());
         }
         Ok(built)
     }

@@ -841,8 +841,12 @@ mod tests {
                 "resource": {"type": "Org", "id": target.id},
             }))
             .unwrap();
+            let cache = crate::authz::FromCache {
+                cache: &cache,
+                asked_at: std::time::Instant::now(),
+            };
             let decision =
-                crate::authz::authorize(&app.store, &snapshot, &request, Some(&cache)).unwrap();
+                crate::authz::authorize(&app.store, &snapshot, &request, Some(cache)).unwrap();
             assert!(!decision.allowed());
         }
         let (bytes, pairs) = cache.held();

@@ -9,7 +9,7 @@ pub mod policy_tests;
 mod tests;
 mod values;
 
-pub use cache::{CacheStats, EntityCache, ENTITY_CACHE_BYTES};
+pub use cache::{CacheStats, EntityCache, FromCache, ENTITY_CACHE_BYTES};
 pub use entities::{org_role_id, workspace_role_id, MAX_ENTITY_NODES};
 
 use cedar_policy::{Authorizer, Context, Decision as CedarDecision, EntityUid, Request};
@@ -112,7 +112,7 @@ pub fn authorize(
     store: &Store,
     snapshot: &PolicySnapshot,
     request: &CheckRequest,
-    cache: Option<&EntityCache>,
+    cache: Option<FromCache>,
 ) -> Result<Decision> {
     let principal = request.principal.to_uid("principal")?;
     let action = request.action.to_uid("action")?;

@@ -156,7 +156,7 @@ fn find_or_create_user(
 ) -> TxResult<(User, bool)> {
     let email = &consulted.signup.email;
     match tx.get_raw(&keys::user_by_email(email))? {
-        Some(found) if found.as_ref() == id.as_bytes() => {
+        Some(found) if found.as_slice() == id.as_bytes() => {
             Ok((tx.require(&keys::user(id), "user", id)?, false))
         }
         None if !consulted.existing => Ok((insert_user(tx, id, email.clone(), ctx)?, true)),

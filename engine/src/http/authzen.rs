@@ -81,7 +81,9 @@ async fn evaluation(
         context: request.context.as_ref(),
     };
     let snapshot = state.app.policies.current();
-    question.decide(&state.app, &snapshot).map(Json)
+    question
+        .decide(&state.app, &snapshot, std::time::Instant::now())
+        .map(Json)
 }
 
 /// §"Access Evaluations API": decisions in order, against one policy

@@ -104,13 +104,14 @@ async fn authorize_batch(
         });
     }
     let snapshot = state.app.policies.current();
+    let asked_at = std::time::Instant::now();
     let results = batch
         .requests
         .iter()
         .enumerate()
         .map(|(i, item)| {
             let outcome = parse_json::<CheckRequest>(item.get().as_bytes())
-                .and_then(|request| state.app.check_against(&snapshot, &request));
+                .and_then(|request| state.app.check_against(&snapshot, &request, asked_at));
             match outcome {
                 Ok(decision) => BatchResult::Decided(decision),
                 Err(e) => BatchResult::Failed {

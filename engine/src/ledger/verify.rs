@@ -112,7 +112,7 @@ pub fn verify(store: &Store) -> Result<VerifyReport> {
         verifier.usage_runs(store)?;
         verifier.lots(store)?;
         Ok(verifier.report)
-    })
+    })?
 }
 
 #[derive(Default)]

@@ -84,6 +84,15 @@ impl CheckVersions {
             self.stripes[stripe(id)].fetch_add(1, Ordering::SeqCst);
         }
     }
+
+    /// When what changed is not known (this server lost track of other
+    /// servers' writes): every version advances.
+    pub(super) fn advance_all(&self) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        for stripe in self.stripes.iter() {
+            stripe.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 fn stripe(id: Uuid) -> usize {

@@ -23,7 +23,7 @@ pub(super) fn domain_claims(store: &Store) -> anyhow::Result<()> {
         orgs.push(decode(&entry?.1)?);
     }
     orgs.sort_by_key(|o| (o.created_at, o.id));
-    let legacy: Vec<sled::IVec> = store
+    let legacy: Vec<Vec<u8>> = store
         .scan(&keys::legacy_domain_orgs())
         .map(|entry| entry.map(|(key, _)| key))
         .collect::<crate::error::Result<_>>()?;
@@ -81,27 +81,23 @@ pub(super) fn compact_check_records(store: &Store) -> anyhow::Result<()> {
         keys::WORKSPACE_MEMBER,
         keys::RESOURCE,
     ] {
-        let mut batch = sled::Batch::default();
-        let mut in_batch = 0;
-        for entry in store.db.scan_prefix([tag]) {
+        let mut batch = Vec::with_capacity(COMPACTION_BATCH);
+        for entry in store.scan(&[tag]) {
             let (key, value) = entry?;
             if value.first() == Some(&COMPACT) {
                 continue;
             }
-            batch.insert(key.clone(), compact_again(tag, &value)?);
-            in_batch += 1;
-            if in_batch == COMPACTION_BATCH {
-                store.db.apply_batch(std::mem::take(&mut batch))?;
-                rewritten += in_batch;
-                in_batch = 0;
+            batch.push((key, Some(compact_again(tag, &value)?)));
+            if batch.len() == COMPACTION_BATCH {
+                store.backend.write_rows(&batch)?;
+                rewritten += batch.len();
+                batch.clear();
             }
         }
-        store.db.apply_batch(batch)?;
-        rewritten += in_batch;
+        store.backend.write_rows(&batch)?;
+        rewritten += batch.len();
     }
-    store
-        .db
-        .insert(keys::schema_version(), &3u32.to_be_bytes())?;
+    store.set_schema_version(3)?;
     tracing::info!(
         records = rewritten,
         seconds = started.elapsed().as_secs_f64(),

@@ -4,11 +4,13 @@
 //! Architecture invariant: nothing on a request path scans a whole record
 //! kind; every read is a point get or a bounded prefix scan of one parent.
 
+mod backend;
 pub mod batch;
 mod check_versions;
 pub mod codec;
 pub mod consistency;
 mod durable;
+mod freshness;
 pub mod keys;
 mod migrate;
 pub mod model;
@@ -16,13 +18,17 @@ pub mod model;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use serde::{de::DeserializeOwned, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+pub use backend::postgres::{
+    CHANGE_RETENTION, CONNECTION_WAIT, MAX_CONNECTIONS, MAX_TRANSACTION_ATTEMPTS,
+};
+use backend::{Backend, Order, RawTx, Rows, Scanned};
+pub use backend::{TxError, TxResult};
 pub use batch::Batches;
 pub(crate) use check_versions::{CheckVersions, Version};
 use codec::{corrupt, decode};
@@ -37,6 +43,9 @@ pub const SCHEMA_VERSION: u32 = 3;
 /// database in memory, only this much of it.
 pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 
+/// How many records one write of [`Store::copy_to`] carries.
+const COPY_BATCH: usize = 1000;
+
 /// The most rows one page may hold.
 pub const MAX_PAGE_SIZE: usize = 500;
 
@@ -45,30 +54,36 @@ pub const MAX_PAGE_SIZE: usize = 500;
 /// and access requests).
 pub const MAX_CASCADE_ROWS: usize = 10_000;
 
-/// Why a transaction's body stops: an abort with an error, or a conflict
-/// (then the store retries the body).
-pub type TxError = ConflictableTransactionError<Error>;
-/// What a transaction body returns: sled retries on conflicts, an `Error`
-/// aborts the transaction and writes nothing.
-pub type TxResult<T> = std::result::Result<T, TxError>;
-
-impl From<Error> for ConflictableTransactionError<Error> {
-    fn from(e: Error) -> Self {
-        ConflictableTransactionError::Abort(e)
-    }
-}
-
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    commits: Arc<durable::GroupCommit>,
-    /// Plain transactions hold it shared. A transaction that scans first
-    /// (see `transact_scanning`) and [`Store::quiesced`] readers hold it
-    /// alone, so nothing commits between their reads and their end.
-    writers: Arc<RwLock<()>>,
+    backend: Arc<dyn Backend>,
     /// Versions of the records checks read, per id.
     check_versions: Arc<CheckVersions>,
+    /// Reads of other servers' writes, shared by concurrent checks.
+    catch_up: Arc<freshness::CatchUp>,
+}
+
+/// Where a store keeps its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// An embedded sled database in this directory, for one process.
+    Directory(std::path::PathBuf),
+    /// A PostgreSQL database (a `postgres://` URL), which any number of
+    /// servers may share.
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// `postgres://…` or `postgresql://…` names a database; anything else
+    /// a directory.
+    pub fn parse(text: &str) -> StoreLocation {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            StoreLocation::Postgres(text.to_owned())
+        } else {
+            StoreLocation::Directory(text.into())
+        }
+    }
 }
 
 /// One page of a listing, with the cursor for the next one.
@@ -85,26 +100,44 @@ impl Store {
     /// Opens (or creates) the database in `dir`. Refuses a database written
     /// with another layout version.
     pub fn open(dir: &Path, cache_bytes: u64) -> anyhow::Result<Store> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(|e| anyhow::anyhow!("cannot open database in {}: {e}", dir.display()))?;
+        Store::on(Arc::new(backend::sled::Sled::open(dir, cache_bytes)?))
+    }
+
+    /// Connects to the PostgreSQL database at `url`, creating Warden's
+    /// tables if they are missing. Refuses a database written with another
+    /// layout version.
+    pub fn connect(url: &str) -> anyhow::Result<Store> {
+        Store::on(Arc::new(backend::postgres::Postgres::connect(url)?))
+    }
+
+    /// Opens the store at `location`: a PostgreSQL URL, or a directory.
+    pub fn at(location: &StoreLocation, cache_bytes: u64) -> anyhow::Result<Store> {
+        match location {
+            StoreLocation::Directory(dir) => Store::open(dir, cache_bytes),
+            StoreLocation::Postgres(url) => Store::connect(url),
+        }
+    }
+
+    fn on(backend: Arc<dyn Backend>) -> anyhow::Result<Store> {
         let store = Store {
-            db,
-            commits: Arc::new(durable::GroupCommit::new()),
-            writers: Arc::new(RwLock::new(())),
+            backend,
             check_versions: Arc::default(),
+            catch_up: Arc::default(),
         };
         store.check_schema_version()?;
         Ok(store)
     }
 
+    /// Where the data lives: a directory, or a database URL without its
+    /// password.
+    pub fn location(&self) -> String {
+        self.backend.location()
+    }
+
     fn check_schema_version(&self) -> anyhow::Result<()> {
         let key = keys::schema_version();
-        let Some(bytes) = self.db.get(&key)? else {
-            self.db.insert(key, &SCHEMA_VERSION.to_be_bytes())?;
-            self.db.flush()?;
+        let Some(bytes) = self.backend.get(&key)? else {
+            self.set_schema_version(SCHEMA_VERSION)?;
             return Ok(());
         };
         let mut found = <[u8; 4]>::try_from(bytes.as_ref())
@@ -117,7 +150,7 @@ impl Store {
                 2 => migrate::compact_check_records(self)?,
                 _ => break,
             }
-            self.db.flush()?;
+            self.backend.flush_blocking()?;
             found += 1;
         }
         anyhow::ensure!(
@@ -127,14 +160,23 @@ impl Store {
         Ok(())
     }
 
+    fn set_schema_version(&self, version: u32) -> Result<()> {
+        let row = (keys::schema_version(), Some(version.to_be_bytes().to_vec()));
+        self.backend.write_rows(&[row])?;
+        self.backend.flush_blocking()
+    }
+
     /// Reads and decodes one record.
     pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
-        self.db.get(key)?.map(|bytes| decode(&bytes)).transpose()
+        self.backend
+            .get(key)?
+            .map(|bytes| decode(&bytes))
+            .transpose()
     }
 
     /// Reads one raw value.
-    pub fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
-        Ok(self.db.get(key)?)
+    pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.backend.get(key)
     }
 
     /// The org `id`, if it exists.
@@ -147,7 +189,7 @@ impl Store {
     }
     /// The user with `email` (normalised), if there is one.
     pub fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        match self.db.get(keys::user_by_email(email))? {
+        match self.backend.get(&keys::user_by_email(email))? {
             Some(id) => self.user(Uuid::from_slice(&id).map_err(corrupt)?),
             None => Ok(None),
         }
@@ -215,11 +257,9 @@ impl Store {
         let mut items = Vec::with_capacity(limit);
         let mut last = None;
         let mut more = false;
-        for entry in self.db.range(start..) {
+        let end = prefix_end(prefix);
+        for entry in self.backend.range(&start, &end, Order::Ascending) {
             let (key, value) = entry?;
-            if !key.starts_with(prefix) {
-                break;
-            }
             if items.len() == limit {
                 more = true;
                 break;
@@ -253,7 +293,7 @@ impl Store {
         };
         let mut items = Vec::with_capacity(limit);
         let mut last = None;
-        for entry in self.db.range(prefix.to_vec()..end).rev() {
+        for entry in self.backend.range(prefix, &end, Order::Descending) {
             let (key, value) = entry?;
             if items.len() == limit {
                 return Ok(Page { items, next: last });
@@ -264,30 +304,11 @@ impl Store {
         Ok(Page { items, next: None })
     }
 
-    /// Every child id of an index `prefix | child id`, up to MAX_CASCADE_ROWS.
-    fn children(&self, prefix: &[u8]) -> Result<Vec<Uuid>> {
-        let mut ids = Vec::new();
-        for key in self.db.scan_prefix(prefix).keys() {
-            if ids.len() == MAX_CASCADE_ROWS {
-                return Err(Error::conflict(
-                    "cascade_too_large",
-                    format!("the change would touch more than {MAX_CASCADE_ROWS} dependent records (MAX_CASCADE_ROWS)"),
-                ));
-            }
-            ids.push(keys::trailing_uuid(&key?));
-        }
-        Ok(ids)
-    }
-
     /// Every `(key, value)` whose key starts with `prefix`, for whole-store
     /// tools (the consistency check); never on a request path.
-    pub(crate) fn scan(
-        &self,
-        prefix: &[u8],
-    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> {
-        self.db
-            .scan_prefix(prefix)
-            .map(|entry| entry.map_err(Error::from))
+    pub(crate) fn scan(&self, prefix: &[u8]) -> Rows<'_> {
+        self.backend
+            .range(prefix, &prefix_end(prefix), Order::Ascending)
     }
 
     /// Visits every record under `prefix` in key order. A whole-kind scan:
@@ -311,9 +332,13 @@ impl Store {
 
     /// Runs `read` while no transaction commits: it sees the database
     /// between two transactions, never inside one.
-    pub fn quiesced<T>(&self, read: impl FnOnce() -> T) -> T {
-        let _alone = self.writers.write().unwrap_or_else(|e| e.into_inner());
-        read()
+    pub fn quiesced<T>(&self, read: impl FnOnce() -> T) -> Result<T> {
+        let mut read = Some(read);
+        let mut answer = None;
+        self.backend.quiesced(&mut || {
+            answer = read.take().map(|read| read());
+        })?;
+        Ok(answer.expect("the backend ran the read"))
     }
 
     /// Runs `body` as one serialisable transaction: all of its writes land
@@ -324,99 +349,124 @@ impl Store {
     }
 
     /// [`transact`](Self::transact), with the child ids under each of
-    /// `prefixes` listed first for `Tx::committed_children`.
-    ///
-    /// sled's transactions cannot scan (an iterator inside one deadlocks on
-    /// sled's global transaction lock), so the scan runs just before the
-    /// transaction with the store's writer lock held alone (plain
-    /// transactions hold it shared): no other write can commit between the
-    /// scan and this commit.
-    /// At most [`MAX_CASCADE_ROWS`] children per prefix.
+    /// `prefixes` listed first for `Tx::committed_children`: no write
+    /// lands between that listing and this commit. At most
+    /// [`MAX_CASCADE_ROWS`] children per prefix.
     pub fn transact_scanning<T>(
         &self,
         prefixes: &[Vec<u8>],
         body: impl Fn(&Tx) -> TxResult<T>,
     ) -> Result<T> {
-        // The lock guards no data (`()`): a panic while holding it leaves nothing torn.
-        let (_shared, _alone);
-        if prefixes.is_empty() {
-            _shared = self.writers.read().unwrap_or_else(|e| e.into_inner());
-        } else {
-            _alone = self.writers.write().unwrap_or_else(|e| e.into_inner());
-        }
-        let mut scanned = HashMap::with_capacity(prefixes.len());
-        for prefix in prefixes {
-            scanned.insert(prefix.clone(), self.children(prefix)?);
-        }
         let check_ids = RefCell::default();
-        let committed = self
-            .db
-            .transaction(|tree| {
-                body(&Tx {
-                    tree,
-                    scanned: &scanned,
-                    check_ids: &check_ids,
-                    layer: None,
-                })
-            })
-            .map_err(transaction_error)?;
+        let answer = RefCell::new(None);
+        self.backend.transact(prefixes, &|raw, scanned| {
+            let tx = Tx {
+                raw,
+                scanned,
+                check_ids: &check_ids,
+                layer: None,
+            };
+            *answer.borrow_mut() = Some(body(&tx)?);
+            Ok(())
+        })?;
         self.check_versions.advance(&check_ids.into_inner());
-        Ok(committed)
+        Ok(answer.into_inner().expect("a committed body answered"))
     }
 
-    /// Runs each of `bodies` all or nothing inside one sled transaction:
-    /// a body's writes land only if it returns `Ok`; one that aborts leaves
+    /// Runs each of `bodies` all or nothing inside one transaction: a
+    /// body's writes land only if it returns `Ok`; one that aborts leaves
     /// none of its writes and the others commit. Returns each body's abort
-    /// error (`None`: its writes committed). A sled conflict reruns them all.
+    /// error (`None`: its writes committed). A conflict reruns them all.
     pub fn transact_each(&self, bodies: &[BatchBody]) -> Result<Vec<Option<Error>>> {
-        let _shared = self.writers.read().unwrap_or_else(|e| e.into_inner());
-        let scanned = HashMap::new();
         let check_ids = RefCell::default();
-        let aborted = self
-            .db
-            .transaction(|tree| {
-                let mut aborted = Vec::with_capacity(bodies.len());
-                for body in bodies {
-                    let tx = Tx {
-                        tree,
-                        scanned: &scanned,
-                        check_ids: &check_ids,
-                        layer: Some(RefCell::default()),
-                    };
-                    match body(&tx) {
-                        Ok(()) => {
-                            tx.commit_layer()?;
-                            aborted.push(None);
-                        }
-                        Err(ConflictableTransactionError::Abort(e)) => aborted.push(Some(e)),
-                        Err(e) => return Err(e),
+        let aborted = RefCell::new(Vec::new());
+        self.backend.transact(&[], &|raw, scanned| {
+            let mut outcomes = Vec::with_capacity(bodies.len());
+            for body in bodies {
+                let tx = Tx {
+                    raw,
+                    scanned,
+                    check_ids: &check_ids,
+                    layer: Some(RefCell::default()),
+                };
+                match body(&tx) {
+                    Ok(()) => {
+                        tx.commit_layer()?;
+                        outcomes.push(None);
                     }
+                    Err(TxError::Abort(e)) => outcomes.push(Some(e)),
+                    Err(TxError::Conflict) => return Err(TxError::Conflict),
                 }
-                Ok(aborted)
-            })
-            .map_err(transaction_error)?;
+            }
+            *aborted.borrow_mut() = outcomes;
+            Ok(())
+        })?;
         self.check_versions.advance(&check_ids.into_inner());
-        Ok(aborted)
+        Ok(aborted.into_inner())
+    }
+
+    /// Before a check asked at `asked_at` answers from what it cached:
+    /// takes in the check records other servers on this database wrote, so
+    /// that a write any server acknowledged before `asked_at` is seen.
+    /// Concurrent callers share one read of them; a store only this process
+    /// writes has none to read.
+    pub(crate) fn catch_up(&self, asked_at: std::time::Instant) -> Result<()> {
+        if !self.backend.shared() {
+            return Ok(());
+        }
+        self.catch_up.run(asked_at, || {
+            match self.backend.changes_elsewhere()? {
+                Some(ids) => self.check_versions.advance(&ids),
+                None => self.check_versions.advance_all(),
+            }
+            Ok(())
+        })
+    }
+
+    /// Copies every record into `destination`, which must hold none, and
+    /// makes them durable there; returns how many were copied. For moving
+    /// a database between backends while no server runs on either.
+    pub fn copy_to(&self, destination: &Store) -> anyhow::Result<u64> {
+        let schema_version = keys::schema_version();
+        let mut existing = destination.scan(&[]);
+        if let Some(row) =
+            existing.find(|row| !matches!(row, Ok((key, _)) if *key == schema_version))
+        {
+            let (key, _) = row?;
+            anyhow::bail!(
+                "{} already holds records (key {}); copy into an empty database",
+                destination.location(),
+                hex::encode(key)
+            );
+        }
+        drop(existing);
+        let mut copied = 0;
+        let mut batch = Vec::with_capacity(COPY_BATCH);
+        for row in self.scan(&[]) {
+            let (key, value) = row?;
+            batch.push((key, Some(value)));
+            if batch.len() == COPY_BATCH {
+                destination.backend.write_rows(&batch)?;
+                copied += batch.len() as u64;
+                batch.clear();
+            }
+        }
+        destination.backend.write_rows(&batch)?;
+        copied += batch.len() as u64;
+        destination.flush_blocking()?;
+        Ok(copied)
     }
 
     /// Waits until everything written so far is on disk. Concurrent callers
     /// share flushes (group commit), so waiting writers cost few fsyncs.
     pub async fn flush(&self) -> Result<()> {
-        self.commits.flush(&self.db).await
+        self.backend.flush().await
     }
 
     /// Blocks until everything written so far is on disk (for a batch's
     /// leader, and for tools that run outside the server's runtime).
     pub fn flush_blocking(&self) -> Result<()> {
-        self.db.flush()?;
-        Ok(())
-    }
-}
-
-fn transaction_error(e: sled::transaction::TransactionError<Error>) -> Error {
-    match e {
-        sled::transaction::TransactionError::Abort(e) => e,
-        sled::transaction::TransactionError::Storage(e) => e.into(),
+        self.backend.flush_blocking()
     }
 }
 
@@ -425,12 +475,12 @@ pub type BatchBody<'a> = &'a (dyn Fn(&Tx) -> TxResult<()> + Sync);
 
 /// Writes staged on top of a transaction, see [`Store::transact_each`]
 /// (`None`: a removal).
-type Layer = RefCell<HashMap<Vec<u8>, Option<sled::IVec>>>;
+type Layer = RefCell<HashMap<Vec<u8>, Option<Vec<u8>>>>;
 
 /// Typed access to the database inside a transaction.
 pub struct Tx<'a> {
-    tree: &'a TransactionalTree,
-    scanned: &'a HashMap<Vec<u8>, Vec<Uuid>>,
+    raw: &'a dyn RawTx,
+    scanned: &'a Scanned,
     /// The ids named by the check records this transaction writes (see
     /// [`CheckVersions`]); a retried attempt adds its own again, which
     /// costs at most a needless rebuild.
@@ -473,17 +523,17 @@ impl Tx<'_> {
         self.written(key);
         match &self.layer {
             Some(layer) => {
-                layer.borrow_mut().insert(key.to_vec(), Some(value.into()));
+                layer
+                    .borrow_mut()
+                    .insert(key.to_vec(), Some(value.to_vec()));
             }
-            None => {
-                self.tree.insert(key, value)?;
-            }
+            None => self.raw.insert(key, value)?,
         }
         Ok(())
     }
 
     /// Reads one raw value, as this transaction sees it.
-    pub fn get_raw(&self, key: &[u8]) -> TxResult<Option<sled::IVec>> {
+    pub fn get_raw(&self, key: &[u8]) -> TxResult<Option<Vec<u8>>> {
         if let Some(staged) = self
             .layer
             .as_ref()
@@ -491,7 +541,7 @@ impl Tx<'_> {
         {
             return Ok(staged);
         }
-        Ok(self.tree.get(key)?)
+        self.raw.get(key)
     }
 
     /// Removes the value under `key`, if any.
@@ -501,9 +551,7 @@ impl Tx<'_> {
             Some(layer) => {
                 layer.borrow_mut().insert(key.to_vec(), None);
             }
-            None => {
-                self.tree.remove(key)?;
-            }
+            None => self.raw.remove(key)?,
         }
         Ok(())
     }
@@ -512,9 +560,9 @@ impl Tx<'_> {
     fn commit_layer(self) -> TxResult<()> {
         for (key, value) in self.layer.map(RefCell::into_inner).unwrap_or_default() {
             match value {
-                Some(value) => self.tree.insert(key, value)?,
-                None => self.tree.remove(key)?,
-            };
+                Some(value) => self.raw.insert(&key, &value)?,
+                None => self.raw.remove(&key)?,
+            }
         }
         Ok(())
     }
@@ -536,7 +584,7 @@ impl Tx<'_> {
 }
 
 /// The smallest key after every key that starts with `prefix`.
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+pub(crate) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < u8::MAX {
@@ -547,15 +595,25 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![u8::MAX; prefix.len() + 1]
 }
 
-impl From<sled::Error> for Error {
-    fn from(e: sled::Error) -> Self {
-        Error::Storage(e.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writes `value` under `key` outside any command, as an older build
+    /// or a broken disk might have.
+    fn write_raw(store: &Store, key: Vec<u8>, value: &[u8]) {
+        store
+            .backend
+            .write_rows(&[(key, Some(value.to_vec()))])
+            .unwrap();
+    }
+
+    /// A new store on each backend, with what keeps it alive.
+    fn backends() -> Vec<(Option<tempfile::TempDir>, Store)> {
+        let (dir, sled) = temp_store();
+        let postgres = Store::connect(&backend::postgres::test_database()).unwrap();
+        vec![(Some(dir), sled), (None, postgres)]
+    }
 
     fn temp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -583,11 +641,8 @@ mod tests {
     #[test]
     fn a_database_of_another_schema_version_is_refused() {
         let (dir, store) = temp_store();
-        store
-            .db
-            .insert(keys::schema_version(), &7u32.to_be_bytes())
-            .unwrap();
-        store.db.flush().unwrap();
+        write_raw(&store, keys::schema_version(), &7u32.to_be_bytes());
+        store.flush_blocking().unwrap();
         drop(store);
         let error = reopen(&dir).err().unwrap().to_string();
         assert!(error.contains("schema version 7"), "{error}");
@@ -601,11 +656,12 @@ mod tests {
     fn reopening_keeps_the_records() {
         let (dir, store) = temp_store();
         let id = Uuid::now_v7();
-        store
-            .db
-            .insert(keys::org(id), codec::json(&serde_json::json!({"n": 1})))
-            .unwrap();
-        store.db.flush().unwrap();
+        write_raw(
+            &store,
+            keys::org(id),
+            &codec::json(&serde_json::json!({"n": 1})),
+        );
+        store.flush_blocking().unwrap();
         drop(store);
         let store = reopen(&dir).unwrap();
         let value: Option<serde_json::Value> = store.get(&keys::org(id)).unwrap();
@@ -614,68 +670,68 @@ mod tests {
 
     #[test]
     fn pages_walk_one_parent_in_id_order_and_stop_at_its_end() {
-        let (_dir, store) = temp_store();
-        let (org, neighbour) = (Uuid::now_v7(), Uuid::now_v7());
-        let mut workspaces: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
-        workspaces.sort();
-        for ws in &workspaces {
-            store.db.insert(keys::org_workspace(org, *ws), &[]).unwrap();
-        }
-        store
-            .db
-            .insert(keys::org_workspace(neighbour, Uuid::now_v7()), &[])
-            .unwrap();
+        for (_dir, store) in backends() {
+            let (org, neighbour) = (Uuid::now_v7(), Uuid::now_v7());
+            let mut workspaces: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+            workspaces.sort();
+            for ws in &workspaces {
+                write_raw(&store, keys::org_workspace(org, *ws), &[]);
+            }
+            write_raw(&store, keys::org_workspace(neighbour, Uuid::now_v7()), &[]);
 
-        let prefix = keys::workspaces_of_org(org);
-        let first = store.page_ids(&prefix, None, 2).unwrap();
-        assert_eq!(first.items, workspaces[..2]);
-        let second = store.page_ids(&prefix, first.next, 2).unwrap();
-        assert_eq!(second.items, workspaces[2..4]);
-        let last = store.page_ids(&prefix, second.next, 2).unwrap();
-        assert_eq!(last.items, workspaces[4..]);
-        assert_eq!(
-            last.next, None,
-            "the neighbour org's rows are not part of this listing"
-        );
+            let prefix = keys::workspaces_of_org(org);
+            let first = store.page_ids(&prefix, None, 2).unwrap();
+            assert_eq!(first.items, workspaces[..2]);
+            let second = store.page_ids(&prefix, first.next, 2).unwrap();
+            assert_eq!(second.items, workspaces[2..4]);
+            let last = store.page_ids(&prefix, second.next, 2).unwrap();
+            assert_eq!(last.items, workspaces[4..]);
+            assert_eq!(
+                last.next, None,
+                "the neighbour org's rows are not part of this listing"
+            );
+        }
     }
 
     #[test]
     fn an_aborted_transaction_writes_nothing() {
-        let (_dir, store) = temp_store();
-        let id = Uuid::now_v7();
-        let result: Result<()> = store.transact(|tx| {
-            tx.put(&keys::org(id), &serde_json::json!({"half": "written"}))?;
-            Err(Error::conflict("test", "abort after the first write"))?
-        });
-        assert!(matches!(result, Err(Error::Conflict { code: "test", .. })));
-        assert!(store
-            .get::<serde_json::Value>(&keys::org(id))
-            .unwrap()
-            .is_none());
+        for (_dir, store) in backends() {
+            let id = Uuid::now_v7();
+            let result: Result<()> = store.transact(|tx| {
+                tx.put(&keys::org(id), &serde_json::json!({"half": "written"}))?;
+                Err(Error::conflict("test", "abort after the first write"))?
+            });
+            assert!(matches!(result, Err(Error::Conflict { code: "test", .. })));
+            assert!(store
+                .get::<serde_json::Value>(&keys::org(id))
+                .unwrap()
+                .is_none());
+        }
     }
 
     #[test]
     fn a_failed_body_of_a_batch_writes_nothing_and_the_others_commit() {
-        let (_dir, store) = temp_store();
-        let (first, failed, last) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let write = |id: Uuid| move |tx: &Tx| tx.put(&keys::org(id), &id);
-        let (first_body, last_body) = (write(first), write(last));
-        // Reads its predecessor's write, writes, then fails.
-        let failing = |tx: &Tx| {
-            assert_eq!(tx.get::<Uuid>(&keys::org(first))?, Some(first));
-            tx.put(&keys::org(failed), &failed)?;
-            Err(Error::conflict("test", "fails after writing"))?
-        };
-        let aborted = store
-            .transact_each(&[&first_body, &failing, &last_body])
-            .unwrap();
-        assert!(matches!(
-            aborted.as_slice(),
-            [None, Some(Error::Conflict { code: "test", .. }), None]
-        ));
-        assert_eq!(store.get::<Uuid>(&keys::org(first)).unwrap(), Some(first));
-        assert_eq!(store.get::<Uuid>(&keys::org(failed)).unwrap(), None);
-        assert_eq!(store.get::<Uuid>(&keys::org(last)).unwrap(), Some(last));
+        for (_dir, store) in backends() {
+            let (first, failed, last) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+            let write = |id: Uuid| move |tx: &Tx| tx.put(&keys::org(id), &id);
+            let (first_body, last_body) = (write(first), write(last));
+            // Reads its predecessor's write, writes, then fails.
+            let failing = |tx: &Tx| {
+                assert_eq!(tx.get::<Uuid>(&keys::org(first))?, Some(first));
+                tx.put(&keys::org(failed), &failed)?;
+                Err(Error::conflict("test", "fails after writing"))?
+            };
+            let aborted = store
+                .transact_each(&[&first_body, &failing, &last_body])
+                .unwrap();
+            assert!(matches!(
+                aborted.as_slice(),
+                [None, Some(Error::Conflict { code: "test", .. }), None]
+            ));
+            assert_eq!(store.get::<Uuid>(&keys::org(first)).unwrap(), Some(first));
+            assert_eq!(store.get::<Uuid>(&keys::org(failed)).unwrap(), None);
+            assert_eq!(store.get::<Uuid>(&keys::org(last)).unwrap(), Some(last));
+        }
     }
 
     #[test]
@@ -713,45 +769,125 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(store
-            .db
-            .contains_key(keys::org_workspace(parent, late))
-            .unwrap());
+            .get_raw(&keys::org_workspace(parent, late))
+            .unwrap()
+            .is_some());
         let undeclared = store.transact(|tx| tx.committed_children(&prefix));
         assert!(matches!(undeclared, Err(Error::Internal(_))));
     }
 
     #[test]
     fn newest_pages_walk_backwards_in_time() {
-        let (_dir, store) = temp_store();
-        let org = Uuid::now_v7();
-        let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
-        for id in &ids {
-            store
-                .db
-                .insert(keys::audit(org, *id), codec::json(id))
-                .unwrap();
+        for (_dir, store) in backends() {
+            let org = Uuid::now_v7();
+            let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+            for id in &ids {
+                write_raw(&store, keys::audit(org, *id), &codec::json(id));
+            }
+            write_raw(
+                &store,
+                keys::audit(Uuid::max(), Uuid::now_v7()),
+                &codec::json(&0),
+            );
+            let prefix = keys::audit_of_org(org);
+            let first: Page<Uuid> = store.newest_page(&prefix, None, 2).unwrap();
+            assert_eq!(first.items, [ids[4], ids[3]]);
+            let second: Page<Uuid> = store.newest_page(&prefix, first.next, 2).unwrap();
+            assert_eq!(second.items, [ids[2], ids[1]]);
+            let last: Page<Uuid> = store.newest_page(&prefix, second.next, 2).unwrap();
+            assert_eq!((last.items, last.next), (vec![ids[0]], None));
         }
-        store
-            .db
-            .insert(keys::audit(Uuid::max(), Uuid::now_v7()), codec::json(&0))
-            .unwrap();
-        let prefix = keys::audit_of_org(org);
-        let first: Page<Uuid> = store.newest_page(&prefix, None, 2).unwrap();
-        assert_eq!(first.items, [ids[4], ids[3]]);
-        let second: Page<Uuid> = store.newest_page(&prefix, first.next, 2).unwrap();
-        assert_eq!(second.items, [ids[2], ids[1]]);
-        let last: Page<Uuid> = store.newest_page(&prefix, second.next, 2).unwrap();
-        assert_eq!((last.items, last.next), (vec![ids[0]], None));
     }
 
     #[test]
     fn a_corrupt_record_is_a_storage_error_not_a_panic() {
-        let (_dir, store) = temp_store();
-        let id = Uuid::now_v7();
+        for (_dir, store) in backends() {
+            let id = Uuid::now_v7();
+            write_raw(&store, keys::org(id), b"not json");
+            assert!(matches!(store.org(id), Err(Error::Storage(_))));
+        }
+    }
+
+    #[test]
+    fn on_postgres_a_scan_and_its_transaction_agree_under_a_concurrent_write() {
+        let store = Store::connect(&backend::postgres::test_database()).unwrap();
+        let (parent, early) = (Uuid::now_v7(), Uuid::now_v7());
         store
-            .db
-            .insert(keys::org(id), b"not json".as_slice())
+            .transact(|tx| tx.put(&keys::org_workspace(parent, early), &()))
             .unwrap();
-        assert!(matches!(store.org(id), Err(Error::Storage(_))));
+        let prefix = keys::workspaces_of_org(parent);
+        let lates: Vec<Uuid> = (0..8).map(|_| Uuid::now_v7()).collect();
+        std::thread::scope(|scope| {
+            for late in &lates {
+                let store = &store;
+                scope.spawn(move || {
+                    store.transact(|tx| tx.put(&keys::org_workspace(parent, *late), &()))
+                });
+            }
+            for _ in 0..8 {
+                let (children, present) = store
+                    .transact_scanning(std::slice::from_ref(&prefix), |tx| {
+                        let children = tx.committed_children(&prefix)?;
+                        let mut present = Vec::new();
+                        for late in &lates {
+                            if tx.exists(&keys::org_workspace(parent, *late))? {
+                                present.push(*late);
+                            }
+                        }
+                        Ok((children, present))
+                    })
+                    .unwrap();
+                let listed: Vec<Uuid> = children.into_iter().filter(|c| *c != early).collect();
+                let mut present = present;
+                present.sort();
+                assert_eq!(listed, present, "the listing and the reads saw different states");
+            }
+        });
+    }
+
+    #[test]
+    fn a_write_through_one_server_reaches_the_check_versions_of_another() {
+        let url = backend::postgres::test_database();
+        let (writer, reader) = (Store::connect(&url).unwrap(), Store::connect(&url).unwrap());
+        let (org, untouched) = (Uuid::now_v7(), Uuid::now_v7());
+        reader.catch_up(std::time::Instant::now()).unwrap();
+        let (before, other) = (
+            reader.check_versions().version(org),
+            reader.check_versions().version(untouched),
+        );
+        writer
+            .transact(|tx| tx.put(&keys::org(org), &serde_json::json!({"n": 1})))
+            .unwrap();
+        assert!(reader.check_versions().is_current(before), "not read yet");
+        reader.catch_up(std::time::Instant::now()).unwrap();
+        assert!(!reader.check_versions().is_current(before));
+        if !before.shares_counter(other) {
+            assert!(reader.check_versions().is_current(other));
+        }
+    }
+
+    #[test]
+    fn a_copy_holds_every_record_and_refuses_a_database_in_use() {
+        let (_dir, source) = temp_store();
+        let ids: Vec<Uuid> = (0..2500).map(|_| Uuid::now_v7()).collect();
+        for chunk in ids.chunks(500) {
+            source
+                .transact(|tx| {
+                    for id in chunk {
+                        tx.put(&keys::org(*id), id)?;
+                        tx.put(&keys::audit(*id, *id), id)?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let destination = Store::connect(&backend::postgres::test_database()).unwrap();
+        let copied = source.copy_to(&destination).unwrap();
+        assert_eq!(copied, 2 * 2500 + 1, "every record and the schema version");
+        for id in &ids {
+            assert_eq!(destination.get::<Uuid>(&keys::audit(*id, *id)).unwrap(), Some(*id));
+        }
+        let again = source.copy_to(&destination).unwrap_err().to_string();
+        assert!(again.contains("already holds records"), "{again}");
     }
 }

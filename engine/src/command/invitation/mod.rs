@@ -91,7 +91,7 @@ fn release_pending(tx: &Tx, invitation: &Invitation) -> TxResult<()> {
     let key = keys::pending_invitation(invitation.org, &invitation.email);
     if tx
         .get_raw(&key)?
-        .is_some_and(|id| id.as_ref() == invitation.id.as_bytes())
+        .is_some_and(|id| id.as_slice() == invitation.id.as_bytes())
     {
         tx.remove(&key)?;
     }

@@ -34,10 +34,11 @@ pub fn answer(
     // backwards-compatible manner with the (single) Access Evaluation API
     // Request": the top-level keys are the question, and a missing one is
     // a 400 (§"JSON Serialization").
+    let asked_at = std::time::Instant::now();
     if items.is_empty() {
         let no_keys = EvaluationItem::default();
         let question = completed(request, &no_keys, "body")?;
-        let one = question.decide(app, snapshot)?;
+        let one = question.decide(app, snapshot, asked_at)?;
         return Ok(EvaluationsResponse::One(Box::new(one)));
     }
     let semantic = request
@@ -49,7 +50,7 @@ pub fn answer(
     for (i, item) in items.iter().enumerate() {
         let field = format!("evaluations[{i}]");
         let evaluation = completed(request, item, &field)
-            .and_then(|question| question.decide(app, snapshot))
+            .and_then(|question| question.decide(app, snapshot, asked_at))
             .unwrap_or_else(|e| failed(&e));
         let last = decides(semantic, &evaluation);
         evaluations.push(evaluation);

@@ -48,12 +48,17 @@ pub struct Question<'a> {
 }
 
 impl Question<'_> {
-    /// Decides the question against `snapshot` as `POST /v1/authorize`
-    /// would decide its translation.
-    pub fn decide(&self, app: &App, snapshot: &PolicySnapshot) -> Result<EvaluationResponse> {
+    /// Decides the question, asked at `asked_at`, against `snapshot` as
+    /// `POST /v1/authorize` would decide its translation.
+    pub fn decide(
+        &self,
+        app: &App,
+        snapshot: &PolicySnapshot,
+        asked_at: std::time::Instant,
+    ) -> Result<EvaluationResponse> {
         let check = self.check(app, snapshot)?;
         let decision = app
-            .check_against(snapshot, &check)
+            .check_against(snapshot, &check, asked_at)
             .map_err(in_authzen_terms)?;
         Ok(answer(snapshot, check, decision, self.ignored()))
     }
