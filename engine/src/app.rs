@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::plugin::PluginHost;
 use crate::policy::PolicyEngine;
 use crate::policy::PolicySnapshot;
-use crate::store::{Store, User, Workspace};
+use crate::store::{SerialLock, Store, User, Workspace};
 
 /// Who performs a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +61,13 @@ pub struct App {
     pub batches: crate::store::Batches,
 }
 
+/// A serial key held (see [`App::lock_serial`]); released on drop.
+pub struct SerialGuard<'a> {
+    // Fields drop in order: the database's lock before this server's.
+    _elsewhere: Option<SerialLock>,
+    _here: MutexGuard<'a, ()>,
+}
+
 impl App {
     /// The core over an opened store, policy set and plugin host.
     pub fn new(store: Store, policies: PolicyEngine, plugins: PluginHost) -> App {
@@ -74,17 +81,25 @@ impl App {
         }
     }
 
-    /// Waits until no other command with `key`'s stripe runs, and holds it
-    /// while the guard lives.
-    pub fn lock_serial(&self, key: &str) -> MutexGuard<'_, ()> {
+    /// Waits until no other command with `key`'s stripe runs, here or on
+    /// another server of a shared database, and holds it off while the
+    /// guard lives.
+    pub fn lock_serial(&self, key: &str) -> Result<SerialGuard<'_>> {
         let mut hasher = std::hash::DefaultHasher::new();
         key.hash(&mut hasher);
         let stripe = (hasher.finish() % SERIAL_STRIPES as u64) as usize;
         // A panic while holding it cannot leave shared data half-written:
         // the lock guards no data.
-        self.serial[stripe]
+        let here = self.serial[stripe]
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Taken after this server's own lock: at most one command per
+        // stripe and server waits for the database's.
+        let elsewhere = self.store.lock_serial(key)?;
+        Ok(SerialGuard {
+            _elsewhere: elsewhere,
+            _here: here,
+        })
     }
 
     /// How the check entity cache has served so far.

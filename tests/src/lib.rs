@@ -47,7 +47,50 @@ pub struct Server {
     pub url: String,
     dir: tempfile::TempDir,
     extra_args: Vec<String>,
+    /// The PostgreSQL database it serves (`--store`), none for the embedded
+    /// one in its data directory.
+    store: Option<String>,
     child: Option<Child>,
+}
+
+/// Whether the suite runs its servers on PostgreSQL: `WARDEN_E2E_STORE`
+/// is `postgres` (then `WARDEN_TEST_POSTGRES` names the cluster, see
+/// `tests/postgres.sh`), else each server has its embedded database.
+pub fn on_postgres() -> bool {
+    match std::env::var("WARDEN_E2E_STORE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sled") | Err(_) => false,
+        Ok(other) => panic!("WARDEN_E2E_STORE={other}: expected postgres or sled"),
+    }
+}
+
+/// A new, empty database on the test cluster, as a URL.
+pub fn postgres_database() -> String {
+    let admin = std::env::var("WARDEN_TEST_POSTGRES").expect(
+        "WARDEN_TEST_POSTGRES is not set: run the tests through tests/postgres.sh, \
+         which starts a throwaway PostgreSQL (tests/postgres.sh cargo test --workspace)",
+    );
+    let name = format!("warden_e2e_{}", uuid_like());
+    let created = Command::new("psql")
+        .args([admin.as_str(), "-qtAc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql runs");
+    assert!(
+        created.status.success(),
+        "CREATE DATABASE {name}: {}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let (base, _) = admin.rsplit_once('/').expect("a URL naming a database");
+    format!("{base}/{name}")
+}
+
+/// 32 random hex digits.
+fn uuid_like() -> String {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .expect("random bytes");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An HTTP answer: status, headers and JSON body (`Null` when the body is
@@ -118,6 +161,19 @@ impl Server {
         plugins: &[&str],
         warden_toml: Option<&str>,
     ) -> Server {
+        let store = on_postgres().then(postgres_database);
+        let mut server = Server::prepared(extra_args, plugins, warden_toml, store);
+        server.spawn();
+        server
+    }
+
+    /// A server, not started yet, on `store` (else its embedded database).
+    fn prepared(
+        extra_args: &[&str],
+        plugins: &[&str],
+        warden_toml: Option<&str>,
+        store: Option<String>,
+    ) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         copy_dir(&repo_root().join("policies"), &dir.path().join("policies"));
         std::fs::create_dir_all(dir.path().join("plugins")).expect("plugins dir");
@@ -127,14 +183,43 @@ impl Server {
         if let Some(text) = warden_toml {
             std::fs::write(dir.path().join("warden.toml"), text).expect("write warden.toml");
         }
-        let mut server = Server {
+        Server {
             url: String::new(),
             dir,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            store,
             child: None,
-        };
-        server.spawn();
-        server
+        }
+    }
+
+    /// Starts `count` servers on one new PostgreSQL database, each with its
+    /// own directories and plugins (copies of `plugins`), sharing the admin
+    /// token and the credential key as replicas behind a load balancer do.
+    pub fn replicas(count: usize, plugins: &[&str]) -> Vec<Server> {
+        let database = postgres_database();
+        let key = tempfile::NamedTempFile::new().expect("key file");
+        std::fs::write(key.path(), "ab".repeat(32)).expect("write key");
+        let (_, key) = key.keep().expect("keep key file");
+        let key = key.display().to_string();
+        (0..count)
+            .map(|_| {
+                let flags = ["--credential-key-file", key.as_str()];
+                let mut server = Server::prepared(&flags, plugins, None, Some(database.clone()));
+                server.spawn();
+                server
+            })
+            .collect()
+    }
+
+    /// The flags that name this server's database, for offline commands
+    /// (`check-store`, `ledger verify`…): its data directory, and its
+    /// PostgreSQL database if it has one.
+    pub fn store_args(&self) -> Vec<String> {
+        let mut args = vec!["--data".to_string(), self.data_dir().display().to_string()];
+        if let Some(url) = &self.store {
+            args.extend(["--store".to_string(), url.clone()]);
+        }
+        args
     }
 
     fn spawn(&mut self) {
@@ -147,6 +232,7 @@ impl Server {
             .arg("--plugins")
             .arg(self.dir.path().join("plugins"))
             .args(["--listen", "127.0.0.1:0"])
+            .args(self.store.iter().flat_map(|url| ["--store", url]))
             .args(&self.extra_args)
             .env("WARDEN_ADMIN_TOKEN", TOKEN)
             .env("WARDEN_LOG", "warn")
@@ -194,8 +280,8 @@ impl Server {
     #[track_caller]
     pub fn assert_store_consistent(&self) {
         let check = Command::new(warden_bin())
-            .args(["check-store", "--data"])
-            .arg(self.data_dir())
+            .arg("check-store")
+            .args(self.store_args())
             .output()
             .expect("warden check-store runs");
         assert!(

@@ -61,7 +61,10 @@ pub fn begin<C: Command>(
     command.validate(app)?;
     let policies = command.authorize(app, actor)?;
     let serial_key = command.serial_key();
-    let _serial = serial_key.as_deref().map(|key| app.lock_serial(key));
+    let _serial = serial_key
+        .as_deref()
+        .map(|key| app.lock_serial(key))
+        .transpose()?;
     let mut attempt = 1;
     loop {
         let plugins = command.consult(app)?;

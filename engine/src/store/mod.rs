@@ -25,9 +25,11 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 pub use backend::postgres::{
-    CHANGE_RETENTION, CONNECTION_WAIT, MAX_CONNECTIONS, MAX_TRANSACTION_ATTEMPTS,
+    CHANGE_RETENTION, CONNECTION_WAIT, MAX_CONNECTIONS, MAX_SERIAL_CONNECTIONS,
+    MAX_TRANSACTION_ATTEMPTS, SERIAL_WAIT,
 };
 use backend::{Backend, Order, RawTx, Rows, Scanned};
+pub use backend::SerialLock;
 pub use backend::{TxError, TxResult};
 pub use batch::Batches;
 pub(crate) use check_versions::{CheckVersions, Version};
@@ -421,6 +423,16 @@ impl Store {
             }
             Ok(())
         })
+    }
+
+    /// Holds serial key `key` against commands on other servers of this
+    /// database (see `Command::serial_key`); `None` when no other server
+    /// writes it.
+    pub fn lock_serial(&self, key: &str) -> Result<Option<SerialLock>> {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let hash = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+        self.backend.lock_serial(hash)
     }
 
     /// Copies every record into `destination`, which must hold none, and

@@ -32,6 +32,10 @@ pub type Body<'a> = &'a dyn Fn(&dyn RawTx, &Scanned) -> TxResult<()>;
 /// A future a backend answers with.
 pub type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Held while a command with a serial key runs, so that commands with the
+/// same key on other servers wait; released when dropped.
+pub type SerialLock = Box<dyn Send>;
+
 /// Why a transaction's body stops.
 #[derive(Debug)]
 pub enum TxError {
@@ -100,6 +104,12 @@ pub trait Backend: Send + Sync {
 
     /// [`flush`](Self::flush), blocking the calling thread.
     fn flush_blocking(&self) -> Result<()>;
+
+    /// Waits until no command with serial key `key` (a stable hash) runs on
+    /// another server of this database, and holds it off until the lock
+    /// is dropped; `None` when no other server can write this database
+    /// (the caller's own lock is then enough).
+    fn lock_serial(&self, key: i64) -> Result<Option<SerialLock>>;
 
     /// Whether other processes may write this database (then cached reads
     /// must catch up with them, see `changes_elsewhere`).

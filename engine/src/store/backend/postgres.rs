@@ -36,6 +36,12 @@ use crate::store::keys;
 
 /// Connections one server keeps to the database at most.
 pub const MAX_CONNECTIONS: usize = 32;
+/// Connections one server keeps for serial locks (`lock_serial`), apart
+/// from the others: a lock holder needs one of those for its transaction,
+/// so waiting lock takers must not be able to take them all.
+pub const MAX_SERIAL_CONNECTIONS: usize = 16;
+/// How long a command waits for its serial key before a 503.
+pub const SERIAL_WAIT: Duration = Duration::from_secs(10);
 /// How long a request waits for a free connection, or for a new one to
 /// open, before it is refused with a 503.
 pub const CONNECTION_WAIT: Duration = Duration::from_secs(10);
@@ -66,6 +72,8 @@ pub struct Postgres {
     /// `None` only while dropping (see `Drop`).
     runtime: Option<tokio::runtime::Runtime>,
     pool: Pool,
+    /// Connections that hold serial locks (see [`MAX_SERIAL_CONNECTIONS`]).
+    serial_pool: Pool,
     location: String,
     /// The oldest transaction still running when changes were last read:
     /// the next read starts there. `None` before the first read.
@@ -84,22 +92,25 @@ impl Postgres {
             .thread_name("postgres")
             .enable_all()
             .build()?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(MAX_CONNECTIONS)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(CONNECTION_WAIT))
-            .create_timeout(Some(CONNECTION_WAIT))
-            .build()?;
+        let pool = |size| {
+            let manager = Manager::from_config(
+                config.clone(),
+                NoTls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
+            Pool::builder(manager)
+                .max_size(size)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(Some(CONNECTION_WAIT))
+                .create_timeout(Some(CONNECTION_WAIT))
+                .build()
+        };
         let backend = Postgres {
             runtime: Some(runtime),
-            pool,
+            pool: pool(MAX_CONNECTIONS)?,
+            serial_pool: pool(MAX_SERIAL_CONNECTIONS)?,
             location: redacted(url),
             changes_from: std::sync::Mutex::new(None),
         };
@@ -305,6 +316,36 @@ impl Backend for Postgres {
     /// still running at the last read: a transaction older than that had
     /// ended by then and was read then. The snapshot's own `xmin` is where
     /// the next read starts.
+    fn lock_serial(&self, key: i64) -> Result<Option<super::SerialLock>> {
+        let client = self.block_on(async {
+            let client = self.serial_pool.get().await.map_err(|e| Error::Unavailable {
+                code: "database_unavailable",
+                message: format!("no connection to the database: {e}"),
+            })?;
+            let wait = format!("SET lock_timeout = {}", SERIAL_WAIT.as_millis());
+            client.batch_execute(&wait).await.map_err(storage)?;
+            client
+                .execute("SELECT pg_advisory_lock($1)", &[&key])
+                .await
+                .map_err(|e| match e.code() {
+                    Some(&SqlState::LOCK_NOT_AVAILABLE) => Error::Unavailable {
+                        code: "serial_lock_timeout",
+                        message: format!(
+                            "another server held this org's changes for {} s (SERIAL_WAIT); retry",
+                            SERIAL_WAIT.as_secs()
+                        ),
+                    },
+                    _ => storage(e),
+                })?;
+            Ok::<_, Error>(client)
+        })?;
+        let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
+        Ok(Some(Box::new(AdvisoryLock {
+            client: Some(client),
+            runtime: runtime.handle().clone(),
+        })))
+    }
+
     fn shared(&self) -> bool {
         true
     }
@@ -377,6 +418,26 @@ impl Drop for Postgres {
         // Dropping a runtime blocks, which a caller's runtime forbids.
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
+        }
+    }
+}
+
+/// A session's advisory lock; unlocked (and its connection pooled again)
+/// on drop, without blocking the dropping thread.
+struct AdvisoryLock {
+    client: Option<deadpool_postgres::Client>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Drop for AdvisoryLock {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            self.runtime.spawn(async move {
+                if client.batch_execute("SELECT pg_advisory_unlock_all()").await.is_err() {
+                    // A session that cannot unlock must not be reused.
+                    drop(deadpool_postgres::Object::take(client));
+                }
+            });
         }
     }
 }

@@ -118,6 +118,10 @@ impl Backend for Sled {
         Ok(())
     }
 
+    fn lock_serial(&self, _key: i64) -> Result<Option<super::SerialLock>> {
+        Ok(None)
+    }
+
     fn shared(&self) -> bool {
         false
     }
