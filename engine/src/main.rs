@@ -230,6 +230,10 @@ enum PluginCommand {
         /// Data directory [default: the config file's, else ./data]
         #[arg(long, env = "WARDEN_DATA")]
         data: Option<PathBuf>,
+        /// A postgres:// URL [default: the config file's, else the data
+        /// directory's embedded database]
+        #[arg(long, env = "WARDEN_STORE")]
+        store: Option<String>,
         /// Plugin directory [default: the config file's, else ./plugins]
         #[arg(long, env = "WARDEN_PLUGINS")]
         plugins: Option<PathBuf>,
@@ -329,12 +333,14 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
             audit_id,
             config,
             data,
+            store,
             plugins,
             plugin,
             json,
         }) => {
             let settings = Settings {
                 data,
+                store,
                 plugins,
                 ..Settings::default()
             };

@@ -25,39 +25,141 @@ const LAYERS: &[&[&str]] = &[
     &["server"],
 ];
 
-/// External crates each module must not name: the database is the
-/// store's, Cedar is policy's and authz's, WebAssembly the plugin host's,
+/// External crates each module must not name: the databases (sled,
+/// PostgreSQL's driver and pool) are the store's, Cedar is policy's and authz's, WebAssembly the plugin host's,
 /// HTTP the front end's. A name stands for its family too: `cedar_policy`
 /// for `cedar_policy_core`.
 const FORBIDDEN_CRATES: &[(&str, &[&str])] = &[
     (
         "error",
-        &["axum", "hyper", "sled", "cedar_policy", "wasmtime", "tokio"],
+        &[
+            "axum",
+            "hyper",
+            "sled",
+            "tokio_postgres",
+            "deadpool_postgres",
+            "cedar_policy",
+            "wasmtime",
+            "tokio",
+        ],
     ),
     (
         "fields",
-        &["axum", "hyper", "sled", "cedar_policy", "wasmtime"],
+        &[
+            "axum",
+            "hyper",
+            "sled",
+            "tokio_postgres",
+            "deadpool_postgres",
+            "cedar_policy",
+            "wasmtime",
+        ],
     ),
     (
         "secrets",
-        &["axum", "hyper", "sled", "cedar_policy", "wasmtime"],
+        &[
+            "axum",
+            "hyper",
+            "sled",
+            "tokio_postgres",
+            "deadpool_postgres",
+            "cedar_policy",
+            "wasmtime",
+        ],
     ),
     ("store", &["axum", "hyper", "cedar_policy", "wasmtime"]),
-    ("policy", &["axum", "hyper", "sled", "wasmtime"]),
-    ("authz", &["axum", "hyper", "sled", "wasmtime"]),
-    ("plugin", &["axum", "hyper", "sled", "cedar_policy"]),
+    (
+        "policy",
+        &[
+            "axum",
+            "hyper",
+            "sled",
+            "tokio_postgres",
+            "deadpool_postgres",
+            "wasmtime",
+        ],
+    ),
+    (
+        "authz",
+        &[
+            "axum",
+            "hyper",
+            "sled",
+            "tokio_postgres",
+            "deadpool_postgres",
+            "wasmtime",
+        ],
+    ),
+    (
+        "plugin",
+        &[
+            "axum",
+            "hyper",
+            "sled",
+            "tokio_postgres",
+            "deadpool_postgres",
+            "cedar_policy",
+        ],
+    ),
     (
         "ledger",
-        &["axum", "hyper", "sled", "cedar_policy", "wasmtime"],
+        &[
+            "axum",
+            "hyper",
+            "sled",
+            "tokio_postgres",
+            "deadpool_postgres",
+            "cedar_policy",
+            "wasmtime",
+        ],
     ),
-    ("app", &["axum", "hyper", "sled", "wasmtime"]),
+    (
+        "app",
+        &[
+            "axum",
+            "hyper",
+            "sled",
+            "tokio_postgres",
+            "deadpool_postgres",
+            "wasmtime",
+        ],
+    ),
     (
         "command",
-        &["axum", "hyper", "sled", "cedar_policy", "wasmtime"],
+        &[
+            "axum",
+            "hyper",
+            "sled",
+            "tokio_postgres",
+            "deadpool_postgres",
+            "cedar_policy",
+            "wasmtime",
+        ],
     ),
-    ("http", &["sled", "wasmtime"]),
-    ("config", &["sled", "cedar_policy", "wasmtime"]),
-    ("server", &["sled", "cedar_policy", "wasmtime"]),
+    (
+        "http",
+        &["sled", "tokio_postgres", "deadpool_postgres", "wasmtime"],
+    ),
+    (
+        "config",
+        &[
+            "sled",
+            "tokio_postgres",
+            "deadpool_postgres",
+            "cedar_policy",
+            "wasmtime",
+        ],
+    ),
+    (
+        "server",
+        &[
+            "sled",
+            "tokio_postgres",
+            "deadpool_postgres",
+            "cedar_policy",
+            "wasmtime",
+        ],
+    ),
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

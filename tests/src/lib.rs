@@ -211,6 +211,11 @@ impl Server {
             .collect()
     }
 
+    /// The PostgreSQL database this server serves, if not its embedded one.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.store.as_deref()
+    }
+
     /// The flags that name this server's database, for offline commands
     /// (`check-store`, `ledger verify`…): its data directory, and its
     /// PostgreSQL database if it has one.

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::json;
+use warden::store::StoreLocation;
 use warden_e2e::{repo_root, warden_bin, Server};
 
 fn warden(args: &[&str]) -> Output {
@@ -99,23 +100,28 @@ fn authorize_answers_from_a_data_directory_with_its_exit_code() {
             json!({"name": "Acme", "plan": "pro", "admin": admin}),
         )
         .created_id();
-    let data = server.data_dir();
-    server.stop(); // the database allows one process
+    let at = server.store_args();
+    let at: Vec<&str> = at.iter().map(String::as_str).collect();
+    server.stop(); // the embedded database allows one process
 
     let check = |user: &str| {
-        warden(&[
-            "authorize",
-            "--data",
-            data.to_str().unwrap(),
-            "--policies",
-            repo_root().join("policies").to_str().unwrap(),
-            "--principal",
-            &format!("User::\"{user}\""),
-            "--action",
-            "InviteMember",
-            "--resource",
-            &format!("Org::\"{org}\""),
-        ])
+        warden(
+            &[
+                &["authorize"][..],
+                &at,
+                &[
+                    "--policies",
+                    repo_root().join("policies").to_str().unwrap(),
+                    "--principal",
+                    &format!("User::\"{user}\""),
+                    "--action",
+                    "InviteMember",
+                    "--resource",
+                    &format!("Org::\"{org}\""),
+                ],
+            ]
+            .concat(),
+        )
     };
     let allowed = check(&admin);
     assert_eq!(allowed.status.code(), Some(0), "{allowed:?}");
@@ -124,19 +130,23 @@ fn authorize_answers_from_a_data_directory_with_its_exit_code() {
     assert_eq!(denied.status.code(), FINDING, "{denied:?}");
     assert!(stdout(&denied).contains("Deny"));
 
-    let not_a_uid = warden(&[
-        "authorize",
-        "--data",
-        data.to_str().unwrap(),
-        "--policies",
-        repo_root().join("policies").to_str().unwrap(),
-        "--principal",
-        "admin",
-        "--action",
-        "InviteMember",
-        "--resource",
-        &format!("Org::\"{org}\""),
-    ]);
+    let not_a_uid = warden(
+        &[
+            &["authorize"][..],
+            &at,
+            &[
+                "--policies",
+                repo_root().join("policies").to_str().unwrap(),
+                "--principal",
+                "admin",
+                "--action",
+                "InviteMember",
+                "--resource",
+                &format!("Org::\"{org}\""),
+            ],
+        ]
+        .concat(),
+    );
     assert_eq!(not_a_uid.status.code(), ERROR, "{not_a_uid:?}");
     let stderr = String::from_utf8_lossy(&not_a_uid.stderr);
     assert!(stderr.contains("--principal"), "{stderr}");
@@ -255,10 +265,9 @@ fn ledger_verify_and_check_store_answer_0_on_a_servers_data() {
             json!({"credits": 10, "source": "purchase"}),
         )
         .expect(201);
-    let data = server.data_dir();
     server.stop();
     for command in [&["ledger", "verify"][..], &["check-store"]] {
-        let output = on_data(command, &data);
+        let output = on_store_of(command, &server);
         assert_eq!(output.status.code(), Some(0), "{command:?}: {output:?}");
     }
 }
@@ -277,9 +286,8 @@ fn ledger_verify_and_check_store_answer_1_on_damaged_data() {
         .as_str()
         .unwrap()
         .to_string();
-    let data = server.data_dir();
     server.stop();
-    damage(&data, |tx| {
+    damage(&server, |tx| {
         // A posted transaction gone: its entries no longer balance the
         // accounts. A workspace gone: its org's index names nothing.
         let id = |value: &serde_json::Value| value.as_str().unwrap().parse::<uuid::Uuid>().unwrap();
@@ -292,26 +300,28 @@ fn ledger_verify_and_check_store_answer_1_on_damaged_data() {
         (&["ledger", "verify"][..], "violation"),
         (&["check-store"], "workspace"),
     ] {
-        let output = on_data(command, &data);
+        let output = on_store_of(command, &server);
         assert_eq!(output.status.code(), FINDING, "{command:?}: {output:?}");
         assert!(stdout(&output).contains(finding), "{command:?}: {output:?}");
     }
 }
 
-/// Runs `warden <command> --data <data>`.
-fn on_data(command: &[&str], data: &Path) -> Output {
+/// Runs `warden <command>` on `server`'s (stopped) database.
+fn on_store_of(command: &[&str], server: &Server) -> Output {
     Command::new(warden_bin())
         .args(command)
-        .arg("--data")
-        .arg(data)
+        .args(server.store_args())
         .output()
         .expect("warden runs")
 }
 
 /// Applies `edit` to the database of a stopped server's data directory.
-fn damage(data: &Path, edit: impl Fn(&warden::store::Tx) -> warden::store::TxResult<()>) {
-    let db = data.join(warden::server::DB_DIR);
-    let store = warden::store::Store::open(&db, 1 << 20).unwrap();
+fn damage(server: &Server, edit: impl Fn(&warden::store::Tx) -> warden::store::TxResult<()>) {
+    let location = match server.postgres_url() {
+        Some(url) => StoreLocation::Postgres(url.to_string()),
+        None => StoreLocation::Directory(server.data_dir().join(warden::server::DB_DIR)),
+    };
+    let store = warden::store::Store::at(&location, 1 << 20).unwrap();
     store.transact(edit).unwrap();
     store.flush_blocking().unwrap();
 }

@@ -525,8 +525,8 @@ fn acknowledged_usage_survives_sigkill_exactly_once() {
 
     server.stop();
     let verify = std::process::Command::new(warden_bin())
-        .args(["ledger", "verify", "--data"])
-        .arg(server.data_dir())
+        .args(["ledger", "verify"])
+        .args(server.store_args())
         .output()
         .expect("warden ledger verify runs");
     let report = String::from_utf8_lossy(&verify.stdout);
@@ -555,8 +555,8 @@ fn orgs_reusing_one_run_id_keep_the_ledger_sound() {
 
     server.stop();
     let verify = std::process::Command::new(warden_bin())
-        .args(["ledger", "verify", "--data"])
-        .arg(server.data_dir())
+        .args(["ledger", "verify"])
+        .args(server.store_args())
         .output()
         .expect("warden ledger verify runs");
     let report = String::from_utf8_lossy(&verify.stdout);

@@ -395,8 +395,8 @@ fn removing_a_member_removes_their_workspace_memberships() {
     // The indexes still agree with the records, as the operator's check sees it.
     server.stop();
     let check = std::process::Command::new(warden_bin())
-        .args(["check-store", "--data"])
-        .arg(server.data_dir())
+        .args(["check-store"])
+        .args(server.store_args())
         .output()
         .unwrap();
     assert!(check.status.success(), "{check:?}");

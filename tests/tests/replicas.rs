@@ -78,7 +78,12 @@ fn a_write_on_one_replica_is_seen_by_the_next_check_on_every_other() {
         // refuse at once: no cached answer outlives the acknowledged write.
         let writer = &replicas[round % REPLICAS];
         writer
-            .send("DELETE", &member_path, None, &[("X-Warden-Actor", &t.admin)])
+            .send(
+                "DELETE",
+                &member_path,
+                None,
+                &[("X-Warden-Actor", &t.admin)],
+            )
             .expect(200);
         for replica in &replicas {
             assert!(
@@ -241,7 +246,9 @@ fn a_retry_sent_to_another_replica_gets_the_first_answer_and_writes_once() {
         .expect(409);
     assert_eq!(reused["error"]["code"], "idempotency_key_reused");
     let org = first["id"].as_str().unwrap();
-    let audit = replicas[1].get(&format!("/v1/orgs/{org}/audit")).expect(200);
+    let audit = replicas[1]
+        .get(&format!("/v1/orgs/{org}/audit"))
+        .expect(200);
     assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
 }
 
@@ -297,7 +304,11 @@ fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
         replicas[victim].restart();
     }
     let acknowledged = acknowledged.into_inner().unwrap();
-    assert!(acknowledged.len() >= 10, "only {} acknowledged", acknowledged.len());
+    assert!(
+        acknowledged.len() >= 10,
+        "only {} acknowledged",
+        acknowledged.len()
+    );
     let entries = ledger_runs(&replicas[1], &t.org);
     for run in &acknowledged {
         assert_eq!(
@@ -306,7 +317,10 @@ fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
             "acknowledged run {run} is not recorded exactly once"
         );
     }
-    assert!(entries.values().all(|n| *n == 1), "a run was recorded twice");
+    assert!(
+        entries.values().all(|n| *n == 1),
+        "a run was recorded twice"
+    );
     for replica in &mut replicas {
         replica.stop();
     }

@@ -194,11 +194,10 @@ fn a_recorded_decision_replays_against_the_current_or_another_plugin() {
 
     server.stop();
     server.assert_store_consistent();
-    let data = server.data_dir();
     let replay = |extra: &[&str]| {
         let output = Command::new(warden_bin())
-            .args(["plugin", "replay", &audit_id, "--data"])
-            .arg(&data)
+            .args(["plugin", "replay", &audit_id])
+            .args(server.store_args())
             .args(extra)
             .output()
             .expect("run warden");
@@ -266,28 +265,30 @@ fn the_cli_replays_against_the_servers_pinned_plugins_and_answers_as_the_server(
         stdout
     };
     // In the server's directory, as `warden serve` was started there: its
-    // warden.toml, ./data and ./plugins.
+    // warden.toml, ./data (or the --store it was given) and ./plugins.
     let server_dir = server.config_file().parent().unwrap().to_path_buf();
-    let replayed: Value = serde_json::from_str(&replay(&server_dir, &["--json"])).unwrap();
+    let mut flags = vec!["--json"];
+    flags.extend(
+        server
+            .postgres_url()
+            .map(|url| ["--store", url])
+            .into_iter()
+            .flatten(),
+    );
+    let replayed: Value = serde_json::from_str(&replay(&server_dir, &flags)).unwrap();
     assert_eq!(untimed(replayed), untimed(served));
     // From elsewhere, naming them.
     let elsewhere = tempfile::tempdir().unwrap();
-    let (config, data, plugins) = (
-        server.config_file(),
-        server.data_dir(),
-        server.plugins_dir(),
-    );
-    let out = replay(
-        elsewhere.path(),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--plugins",
-            plugins.to_str().unwrap(),
-        ],
-    );
+    let (config, plugins) = (server.config_file(), server.plugins_dir());
+    let at = server.store_args();
+    let mut flags: Vec<&str> = at.iter().map(String::as_str).collect();
+    flags.extend([
+        "--config",
+        config.to_str().unwrap(),
+        "--plugins",
+        plugins.to_str().unwrap(),
+    ]);
+    let out = replay(elsewhere.path(), &flags);
     assert!(
         out.contains("now: autojoin-guest-role") && out.contains("same output"),
         "{out}"

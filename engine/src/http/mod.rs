@@ -130,7 +130,7 @@ fn open_endpoints() -> Vec<Endpoint> {
     vec![
         endpoint!(
             Get "/healthz" => healthz,
-            "Liveness, the active policy revision and digest (no token)",
+            "Liveness, the active policy revision and digest, the plugins' digest (no token)",
             Takes::Nothing,
             200,
             Body::Any,
@@ -156,14 +156,16 @@ fn routed(endpoints: Vec<Endpoint>) -> Router<ApiState> {
         })
 }
 
-/// Liveness and the active policy set: its revision in this process and
-/// its content digest, which names the same rules across restarts.
+/// Liveness, the active policy set (its revision in this process and its
+/// content digest, which names the same rules across restarts and
+/// replicas) and the digest of the plugins serving the hooks.
 async fn healthz(State(state): State<ApiState>) -> Json<serde_json::Value> {
     let policies = state.app.policies.current();
     Json(json!({
         "status": "ok",
         "policy_revision": policies.revision,
         "policy_digest": policies.digest,
+        "plugin_digest": state.app.plugins.status().digest,
     }))
 }
 

@@ -656,7 +656,13 @@ fn shared_app() -> &'static App {
         let dir = tempfile::tempdir().unwrap();
         let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
         let plugins = PluginHost::builtin().unwrap();
-        let app = crate::server::open_app(&crate::store::StoreLocation::Directory(dir.path().join(crate::server::DB_DIR)), &policies, 1 << 24, plugins).unwrap();
+        let app = crate::server::open_app(
+            &crate::store::StoreLocation::Directory(dir.path().join(crate::server::DB_DIR)),
+            &policies,
+            1 << 24,
+            plugins,
+        )
+        .unwrap();
         (dir, app)
     })
     .1

@@ -410,7 +410,7 @@ impl Snapshot {
                 .map(|(hook, _)| *hook)
                 .collect()
         };
-        let plugins = self
+        let plugins: Vec<PluginInfo> = self
             .plugins
             .iter()
             .map(|(name, e)| {
@@ -435,7 +435,7 @@ impl Snapshot {
                 }
             })
             .collect();
-        let hooks = self
+        let hooks: Vec<HookInfo> = self
             .routes
             .iter()
             .map(|(hook, route)| {
@@ -452,6 +452,7 @@ impl Snapshot {
             })
             .collect();
         PluginStatus {
+            digest: digest(&hooks, &plugins),
             directory: directory.map(|d| d.display().to_string()),
             reloaded_at: self.reloaded_at,
             last_error: self.dir_error.clone().or_else(|| self.pins_error.clone()),
@@ -476,6 +477,26 @@ pub struct PluginStatus {
     pub plugins: Vec<PluginInfo>,
     /// Every hook, and who serves it.
     pub hooks: Vec<HookInfo>,
+    /// sha256 of what serves each hook (its name and the component's
+    /// sha256): two servers with one digest run the same plugins, so an
+    /// operator sees a replica out of step.
+    pub digest: String,
+}
+
+/// The digest of [`PluginStatus`]: one line per hook, in hook order.
+fn digest(hooks: &[HookInfo], plugins: &[PluginInfo]) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for hook in hooks {
+        let served_by = hook.served_by.as_deref().unwrap_or("-");
+        let component = plugins
+            .iter()
+            .find(|p| p.name == served_by)
+            .and_then(|p| p.sha256.as_deref())
+            .unwrap_or("-");
+        hasher.update(format!("{}={served_by}:{component}\n", hook.hook).as_bytes());
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// One plugin of the directory.

@@ -9,7 +9,6 @@ pub mod batch;
 mod check_versions;
 pub mod codec;
 pub mod consistency;
-mod durable;
 mod freshness;
 pub mod keys;
 mod migrate;
@@ -28,8 +27,8 @@ pub use backend::postgres::{
     CHANGE_RETENTION, CONNECTION_WAIT, MAX_CONNECTIONS, MAX_SERIAL_CONNECTIONS,
     MAX_TRANSACTION_ATTEMPTS, SERIAL_WAIT,
 };
-use backend::{Backend, Order, RawTx, Rows, Scanned};
 pub use backend::SerialLock;
+use backend::{Backend, Order, RawTx, Rows, Scanned};
 pub use backend::{TxError, TxResult};
 pub use batch::Batches;
 pub(crate) use check_versions::{CheckVersions, Version};
@@ -852,7 +851,10 @@ mod tests {
                 let listed: Vec<Uuid> = children.into_iter().filter(|c| *c != early).collect();
                 let mut present = present;
                 present.sort();
-                assert_eq!(listed, present, "the listing and the reads saw different states");
+                assert_eq!(
+                    listed, present,
+                    "the listing and the reads saw different states"
+                );
             }
         });
     }
@@ -897,7 +899,10 @@ mod tests {
         let copied = source.copy_to(&destination).unwrap();
         assert_eq!(copied, 2 * 2500 + 1, "every record and the schema version");
         for id in &ids {
-            assert_eq!(destination.get::<Uuid>(&keys::audit(*id, *id)).unwrap(), Some(*id));
+            assert_eq!(
+                destination.get::<Uuid>(&keys::audit(*id, *id)).unwrap(),
+                Some(*id)
+            );
         }
         let again = source.copy_to(&destination).unwrap_err().to_string();
         assert!(again.contains("already holds records"), "{again}");

@@ -8,6 +8,7 @@
 //! typed read, every index and every rule of the domain is the store's (or
 //! above), so both backends keep the same invariants by construction.
 
+mod durable;
 pub(super) mod postgres;
 pub(super) mod sled;
 

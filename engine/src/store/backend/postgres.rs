@@ -318,10 +318,14 @@ impl Backend for Postgres {
     /// the next read starts.
     fn lock_serial(&self, key: i64) -> Result<Option<super::SerialLock>> {
         let client = self.block_on(async {
-            let client = self.serial_pool.get().await.map_err(|e| Error::Unavailable {
-                code: "database_unavailable",
-                message: format!("no connection to the database: {e}"),
-            })?;
+            let client = self
+                .serial_pool
+                .get()
+                .await
+                .map_err(|e| Error::Unavailable {
+                    code: "database_unavailable",
+                    message: format!("no connection to the database: {e}"),
+                })?;
             let wait = format!("SET lock_timeout = {}", SERIAL_WAIT.as_millis());
             client.batch_execute(&wait).await.map_err(storage)?;
             client
@@ -433,7 +437,11 @@ impl Drop for AdvisoryLock {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
             self.runtime.spawn(async move {
-                if client.batch_execute("SELECT pg_advisory_unlock_all()").await.is_err() {
+                if client
+                    .batch_execute("SELECT pg_advisory_unlock_all()")
+                    .await
+                    .is_err()
+                {
                     // A session that cannot unlock must not be reused.
                     drop(deadpool_postgres::Object::take(client));
                 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{children, Backend, Body, Order, Pending, RawTx, Rows, TxError, TxResult};
 use crate::error::{Error, Result};
-use crate::store::durable::GroupCommit;
+use super::durable::GroupCommit;
 
 /// sled, with the writer lock that makes a scan and its transaction one.
 pub struct Sled {
