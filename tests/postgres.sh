@@ -34,12 +34,16 @@ stop() {
 trap stop EXIT
 
 "${as[@]}" "$bin/initdb" -D "$dir/data" -U warden -A trust -E UTF8 --no-sync >/dev/null
-# fsync off: the tests kill Warden, never PostgreSQL, and a commit
-# PostgreSQL acknowledged survives a client's crash either way.
+# fsync off by default: the tests kill Warden, never PostgreSQL, and a
+# commit PostgreSQL acknowledged survives a client's crash either way.
+# Benchmarks set WARDEN_PG_FSYNC=on.
 "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o \
-    "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=1000 -c fsync=off -c shared_buffers=128MB" \
+    "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=1000 -c fsync=${WARDEN_PG_FSYNC:-off} -c shared_buffers=128MB" \
     start >/dev/null
 
 export WARDEN_TEST_POSTGRES="postgres://warden@127.0.0.1:$port/postgres"
+# The postmaster's pid, for benchmarks that count PostgreSQL's CPU time.
+WARDEN_TEST_POSTGRES_PID="$(head -n 1 "$dir/data/postmaster.pid")"
+export WARDEN_TEST_POSTGRES_PID
 echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port for: $*" >&2
 "$@"

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use warden::app::{Actor, App};
 use warden::command::{self, AddMember, Command, CreateOrg, CreateUser, RegisterResource};
 use warden::plugin::PluginHost;
-use warden::server::{open_app, DB_DIR};
+use warden::server::open_app;
 use warden::store::StoreLocation;
 
 /// Users per org, the size of a small team.
@@ -55,7 +55,7 @@ pub fn policies_dir() -> PathBuf {
 /// Opens the app on `data` with the built-in plugin rules (the benchmarks
 /// measure checks, which call no plugin).
 fn open(data: &Path) -> anyhow::Result<App> {
-    let store = StoreLocation::Directory(data.join(DB_DIR));
+    let store = StoreLocation::in_data_dir(data);
     open_app(&store, &policies_dir(), CACHE_BYTES, PluginHost::builtin()?)
 }
 

@@ -173,7 +173,7 @@ impl ServeConfig {
         Ok(ServeConfig {
             store: match given.store.or(from_file.store) {
                 Some(text) => StoreLocation::parse(&text),
-                None => StoreLocation::Directory(data.join(crate::server::DB_DIR)),
+                None => StoreLocation::in_data_dir(&data),
             },
             data,
             policies: given

@@ -396,7 +396,7 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
             Ok(Verdict::Ok)
         }
         Command::Store(StoreCommand::Copy { from, to }) => {
-            let source = open_existing(&StoreLocation::Directory(from.join(server::DB_DIR)))?;
+            let source = open_existing(&StoreLocation::in_data_dir(&from))?;
             let destination = Store::connect(&to)?;
             let copied = source.copy_to(&destination)?;
             println!(
@@ -428,7 +428,7 @@ fn build_policies(dir: &Path) -> anyhow::Result<Option<policy::PolicySnapshot>> 
 fn store_location(at: &StoreArgs) -> StoreLocation {
     match &at.store {
         Some(text) => StoreLocation::parse(text),
-        None => StoreLocation::Directory(at.data.join(server::DB_DIR)),
+        None => StoreLocation::in_data_dir(&at.data),
     }
 }
 

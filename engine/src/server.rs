@@ -17,8 +17,6 @@ use crate::store::{Store, StoreLocation};
 
 /// The admin token's file inside the data directory.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
-/// The database's directory inside the data directory.
-pub const DB_DIR: &str = "db";
 
 /// Opens the store at `store` and the policies of a configuration, with
 /// `plugins` serving the hooks.

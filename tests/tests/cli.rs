@@ -319,7 +319,7 @@ fn on_store_of(command: &[&str], server: &Server) -> Output {
 fn damage(server: &Server, edit: impl Fn(&warden::store::Tx) -> warden::store::TxResult<()>) {
     let location = match server.postgres_url() {
         Some(url) => StoreLocation::Postgres(url.to_string()),
-        None => StoreLocation::Directory(server.data_dir().join(warden::server::DB_DIR)),
+        None => StoreLocation::in_data_dir(&server.data_dir()),
     };
     let store = warden::store::Store::at(&location, 1 << 20).unwrap();
     store.transact(edit).unwrap();

@@ -657,7 +657,7 @@ fn shared_app() -> &'static App {
         let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
         let plugins = PluginHost::builtin().unwrap();
         let app = crate::server::open_app(
-            &crate::store::StoreLocation::Directory(dir.path().join(crate::server::DB_DIR)),
+            &crate::store::StoreLocation::in_data_dir(dir.path()),
             &policies,
             1 << 24,
             plugins,

@@ -75,7 +75,15 @@ pub enum StoreLocation {
     Postgres(String),
 }
 
+/// The embedded database's directory inside a data directory.
+pub const DB_DIR: &str = "db";
+
 impl StoreLocation {
+    /// The embedded database of data directory `data`.
+    pub fn in_data_dir(data: &Path) -> StoreLocation {
+        StoreLocation::Directory(data.join(DB_DIR))
+    }
+
     /// `postgres://…` or `postgresql://…` names a database; anything else
     /// a directory.
     pub fn parse(text: &str) -> StoreLocation {

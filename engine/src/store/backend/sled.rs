@@ -10,9 +10,9 @@ use sled::transaction::{
 };
 use uuid::Uuid;
 
+use super::durable::GroupCommit;
 use super::{children, Backend, Body, Order, Pending, RawTx, Rows, TxError, TxResult};
 use crate::error::{Error, Result};
-use super::durable::GroupCommit;
 
 /// sled, with the writer lock that makes a scan and its transaction one.
 pub struct Sled {
