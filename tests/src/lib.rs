@@ -196,7 +196,11 @@ impl Server {
     /// own directories and plugins (copies of `plugins`), sharing the admin
     /// token and the credential key as replicas behind a load balancer do.
     pub fn replicas(count: usize, plugins: &[&str]) -> Vec<Server> {
-        let database = postgres_database();
+        Server::replicas_on(&postgres_database(), count, plugins)
+    }
+
+    /// [`Server::replicas`] on the PostgreSQL database at `url`.
+    pub fn replicas_on(url: &str, count: usize, plugins: &[&str]) -> Vec<Server> {
         let key = tempfile::NamedTempFile::new().expect("key file");
         std::fs::write(key.path(), "ab".repeat(32)).expect("write key");
         let (_, key) = key.keep().expect("keep key file");
@@ -204,11 +208,19 @@ impl Server {
         (0..count)
             .map(|_| {
                 let flags = ["--credential-key-file", key.as_str()];
-                let mut server = Server::prepared(&flags, plugins, None, Some(database.clone()));
+                let mut server = Server::prepared(&flags, plugins, None, Some(url.to_string()));
                 server.spawn();
                 server
             })
             .collect()
+    }
+
+    /// Starts a server on its embedded database, whichever backend the
+    /// suite runs on.
+    pub fn start_embedded() -> Server {
+        let mut server = Server::prepared(&[], &[], None, None);
+        server.spawn();
+        server
     }
 
     /// The PostgreSQL database this server serves, if not its embedded one.

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use warden_e2e::{warden_bin, Server, TOKEN};
+use warden_e2e::{postgres_database, warden_bin, Server, TOKEN};
 
 const REPLICAS: usize = 3;
 const SEAT_PLUGINS: [&str; 2] = ["plugins/seat-billing", "plugins/domain-autojoin"];
@@ -356,4 +356,69 @@ fn ledger_runs(server: &Server, org: &str) -> HashMap<String, u32> {
             None => return runs,
         }
     }
+}
+
+#[test]
+fn an_embedded_database_copied_to_postgres_serves_the_same_and_replicas_show_one_digest() {
+    let mut embedded = Server::start_embedded();
+    let t = tenant(&embedded);
+    embedded.stop();
+    let url = postgres_database();
+    let data = embedded.data_dir();
+    let warden = |args: &[&str]| {
+        let output = std::process::Command::new(warden_bin())
+            .args(args)
+            .output()
+            .expect("warden runs");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        (
+            output.status.code(),
+            text + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let copy = [
+        "store",
+        "copy",
+        "--from",
+        data.to_str().unwrap(),
+        "--to",
+        &url,
+    ];
+    let (status, copied) = warden(&copy);
+    assert_eq!(status, Some(0), "{copied}");
+    assert!(copied.starts_with("copied "), "{copied}");
+    let (status, again) = warden(&copy);
+    assert_eq!(
+        status,
+        Some(2),
+        "a second copy into a used database: {again}"
+    );
+    assert!(again.contains("already holds records"), "{again}");
+    let (status, migrated) = warden(&["store", "migrate", "--store", &url]);
+    assert_eq!(status, Some(0), "{migrated}");
+    assert!(migrated.contains("layout version"), "{migrated}");
+
+    let replicas = Server::replicas_on(&url, 2, &[]);
+    for replica in &replicas {
+        assert!(allowed(replica, &t.member, "RunResource", "Flow", &t.flow));
+        let org = replica.get(&format!("/v1/orgs/{}", t.org)).expect(200);
+        assert_eq!(org["seats_used"], 2, "{org}");
+    }
+    let health: Vec<Value> = replicas
+        .iter()
+        .map(|r| r.get("/healthz").expect(200))
+        .collect();
+    for key in ["policy_digest", "plugin_digest"] {
+        assert!(
+            health[0][key].as_str().is_some_and(|d| d.len() == 64),
+            "{}",
+            health[0]
+        );
+        assert_eq!(
+            health[0][key], health[1][key],
+            "replicas of one setup, one {key}"
+        );
+    }
+    let plugins = replicas[0].get("/v1/plugins").expect(200);
+    assert_eq!(plugins["digest"], health[0]["plugin_digest"]);
 }
