@@ -23,7 +23,7 @@ use uuid::Uuid;
 use super::{ids, values, EntityRef, MAX_REQUEST_ENTITIES};
 use crate::error::{Error, Result};
 use crate::policy::PolicySnapshot;
-use crate::store::{Org, OrgRole, Resource, Store, Workspace, WorkspaceRole};
+use crate::store::{CheckReads, Org, OrgRole, Resource, Workspace, WorkspaceRole};
 
 /// How many ancestors (nested folders, workspace, org) a resource may have.
 const MAX_ANCESTOR_DEPTH: usize = 8;
@@ -60,7 +60,7 @@ impl Budget {
 /// Loads the entities for a check of `principal` on `resource`, spending
 /// `budget` on every node touched.
 pub(super) fn load(
-    store: &Store,
+    store: &CheckReads,
     snapshot: &PolicySnapshot,
     principal: &EntityRef,
     resource: &EntityRef,
@@ -99,7 +99,7 @@ pub(super) fn load(
 /// Warden's entities for a check of `principal` on `resource`, read from
 /// the store, having refused any of `supplied` that forges one of them.
 fn read(
-    store: &Store,
+    store: &CheckReads,
     principal: &EntityRef,
     resource: &EntityRef,
     supplied: &[Supplied],
@@ -219,7 +219,7 @@ fn may_place(child: &str, parent: &str) -> bool {
 }
 
 struct Loader<'a> {
-    store: &'a Store,
+    store: &'a CheckReads<'a>,
     supplied: &'a [Supplied],
     by_uid: HashMap<EntityRef, usize>,
     budget: &'a mut Budget,
@@ -650,7 +650,7 @@ mod tests {
     fn loaded(app: &App, principal: Uuid, resource: &EntityRef) -> Vec<String> {
         let principal = EntityRef::new("User", principal);
         let entities = load(
-            &app.store,
+            &app.store.check_reads(None),
             &app.policies.current(),
             &principal,
             resource,
@@ -702,7 +702,15 @@ mod tests {
             for resource in &resources {
                 let principal = EntityRef::new("User", principal);
                 let mut budget = Budget::default();
-                let mut read_now = || read(&app.store, &principal, resource, &[], &mut budget);
+                let mut read_now = || {
+                    read(
+                        &app.store.check_reads(None),
+                        &principal,
+                        resource,
+                        &[],
+                        &mut budget,
+                    )
+                };
                 let ours = closed_entities(read_now().unwrap(), &snapshot).unwrap();
                 let direct = read_now()
                     .unwrap()
@@ -881,7 +889,7 @@ mod tests {
             {"type": "OrgRole", "id": org_role_id(target.id, OrgRole::Admin)}
         ]});
         let error = load(
-            &app.store,
+            &app.store.check_reads(None),
             &snapshot,
             &EntityRef::new("User", alice),
             &EntityRef::new("Org", target.id),
@@ -904,7 +912,7 @@ mod tests {
         let many = vec![json!({}); MAX_REQUEST_ENTITIES + 1];
         let principal = EntityRef::new("User", Uuid::now_v7());
         let error = load(
-            &app.store,
+            &app.store.check_reads(None),
             &snapshot,
             &principal,
             &principal,

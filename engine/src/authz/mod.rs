@@ -127,9 +127,10 @@ pub fn authorize(
     // as it is: validating it again would only repeat the answer.
     let validated = request.context.is_empty() && kind.is_some_and(|k| k.empty_context_valid);
     let schema = (!validated).then_some(&snapshot.schema);
+    let reads = store.check_reads(cache.map(|cache| cache.asked_at));
     let load = || {
         entities::load(
-            store,
+            &reads,
             snapshot,
             &request.principal,
             &request.resource,

@@ -347,7 +347,7 @@ fn spent(tenant: &Tenant, entities: &[Value]) -> (usize, Result<(), String>) {
     let snapshot = tenant.app.policies.current();
     let mut budget = Budget::default();
     let outcome = load(
-        &tenant.app.store,
+        &tenant.app.store.check_reads(None),
         &snapshot,
         &EntityRef::new("User", tenant.guest),
         &EntityRef::new("Folder", "e0"),

@@ -6,6 +6,7 @@
 
 mod backend;
 pub mod batch;
+mod check_reads;
 mod check_versions;
 pub mod codec;
 pub mod consistency;
@@ -31,6 +32,7 @@ pub use backend::SerialLock;
 use backend::{Backend, Order, RawTx, Rows, Scanned};
 pub use backend::{TxError, TxResult};
 pub use batch::Batches;
+pub use check_reads::{CheckReads, RECORD_CACHE_BYTES};
 pub(crate) use check_versions::{CheckVersions, Version};
 use codec::{corrupt, decode};
 pub use model::*;
@@ -63,6 +65,8 @@ pub struct Store {
     check_versions: Arc<CheckVersions>,
     /// Reads of other servers' writes, shared by concurrent checks.
     catch_up: Arc<freshness::CatchUp>,
+    /// The records checks read, on a shared backend (see `check_reads`).
+    records: Arc<check_reads::RecordCache>,
 }
 
 /// Where a store keeps its data.
@@ -132,6 +136,7 @@ impl Store {
             backend,
             check_versions: Arc::default(),
             catch_up: Arc::default(),
+            records: Arc::default(),
         };
         store.check_schema_version()?;
         Ok(store)
@@ -914,5 +919,23 @@ mod tests {
         }
         let again = source.copy_to(&destination).unwrap_err().to_string();
         assert!(again.contains("already holds records"), "{again}");
+    }
+
+    #[test]
+    fn a_cached_record_never_hides_a_write_another_server_acknowledged_before_the_check() {
+        let url = backend::postgres::test_database();
+        let (writer, reader) = (Store::connect(&url).unwrap(), Store::connect(&url).unwrap());
+        let (id, other) = (Uuid::now_v7(), Uuid::now_v7());
+        for n in 0..20u64 {
+            writer.transact(|tx| tx.put(&keys::org(id), &n)).unwrap();
+            writer.transact(|tx| tx.put(&keys::org(other), &n)).unwrap();
+            // Twice per round: the second read is the cached one.
+            for _ in 0..2 {
+                let reads = reader.check_reads(Some(std::time::Instant::now()));
+                let seen: Option<u64> = reads.get(&keys::org(id)).unwrap();
+                assert_eq!(seen, Some(n), "round {n}");
+            }
+        }
+        assert!(reader.records.held() >= 1, "the reader's reads were cached");
     }
 }

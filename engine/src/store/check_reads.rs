@@ -1,0 +1,145 @@
+//! The records a check reads, as of when it was asked. On a database other
+//! servers share, each read is a round trip and most of a check's cost:
+//! the records checks read (`keys::feeds_checks`) are kept here, each with
+//! the versions of the ids its key names, and serve a check while those
+//! are unchanged once the store has caught up with other servers' writes
+//! (`Store::catch_up`) as of the check's arrival. So a write any server
+//! acknowledged before a check arrived is never hidden from it, as with
+//! the entity cache above. On sled, whose own page cache serves reads in
+//! process, every read goes to the store.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::codec::decode;
+use super::{keys, Membership, Org, Resource, Store, User, Version, Workspace, WorkspaceMember};
+use crate::error::Result;
+
+/// The most bytes the cached records may hold (keys and values).
+pub const RECORD_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// What each cached record costs besides its key and value bytes.
+const RECORD_OVERHEAD_BYTES: u64 = 96;
+/// How many records the cache is laid out for.
+const EXPECTED_RECORDS: usize = 64 * 1024;
+
+/// Records checks read, by key: the value (or its absence) and the
+/// versions of the ids the key names when it was read.
+pub(super) struct RecordCache {
+    entries: quick_cache::sync::Cache<Vec<u8>, Arc<Record>, ByBytes>,
+}
+
+struct Record {
+    value: Option<Vec<u8>>,
+    versions: Vec<Version>,
+}
+
+#[derive(Clone)]
+struct ByBytes;
+
+impl quick_cache::Weighter<Vec<u8>, Arc<Record>> for ByBytes {
+    fn weight(&self, key: &Vec<u8>, record: &Arc<Record>) -> u64 {
+        let value = record.value.as_ref().map_or(0, Vec::len);
+        RECORD_OVERHEAD_BYTES + (key.len() + value) as u64
+    }
+}
+
+impl Default for RecordCache {
+    fn default() -> RecordCache {
+        RecordCache {
+            entries: quick_cache::sync::Cache::with_weighter(
+                EXPECTED_RECORDS,
+                RECORD_CACHE_BYTES,
+                ByBytes,
+            ),
+        }
+    }
+}
+
+impl RecordCache {
+    /// How many records it holds.
+    #[cfg(test)]
+    pub(super) fn held(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// Typed reads for one check (see the module doc).
+pub struct CheckReads<'a> {
+    store: &'a Store,
+    /// When the check arrived; `None` reads the store every time.
+    asked_at: Option<Instant>,
+}
+
+impl Store {
+    /// Reads for a check asked at `asked_at` (`None`: uncached).
+    pub fn check_reads(&self, asked_at: Option<Instant>) -> CheckReads<'_> {
+        CheckReads {
+            store: self,
+            asked_at: asked_at.filter(|_| self.backend.shared()),
+        }
+    }
+}
+
+impl CheckReads<'_> {
+    /// The org `id`, if it exists.
+    pub fn org(&self, id: Uuid) -> Result<Option<Org>> {
+        self.get(&keys::org(id))
+    }
+    /// The user `id`, if it exists.
+    pub fn user(&self, id: Uuid) -> Result<Option<User>> {
+        self.get(&keys::user(id))
+    }
+    /// `user`'s membership of `org`, if they have one.
+    pub fn membership(&self, org: Uuid, user: Uuid) -> Result<Option<Membership>> {
+        self.get(&keys::membership(org, user))
+    }
+    /// The workspace `id`, if it exists.
+    pub fn workspace(&self, id: Uuid) -> Result<Option<Workspace>> {
+        self.get(&keys::workspace(id))
+    }
+    /// `user`'s membership of `workspace`, if they have one.
+    pub fn workspace_member(&self, workspace: Uuid, user: Uuid) -> Result<Option<WorkspaceMember>> {
+        self.get(&keys::workspace_member(workspace, user))
+    }
+    /// The resource `id`, if it exists.
+    pub fn resource(&self, id: Uuid) -> Result<Option<Resource>> {
+        self.get(&keys::resource(id))
+    }
+
+    pub(super) fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+        let Some(asked_at) = self.asked_at else {
+            return self.store.get(key);
+        };
+        let record = self.cached(key, asked_at)?;
+        record.value.as_deref().map(decode).transpose()
+    }
+
+    /// The record under `key`: cached while the versions of the ids its
+    /// key names are unchanged, else read and kept.
+    fn cached(&self, key: &[u8], asked_at: Instant) -> Result<Arc<Record>> {
+        let store = self.store;
+        store.catch_up(asked_at)?;
+        let versions = store.check_versions();
+        if let Some(record) = store.records.entries.get(key) {
+            if record.versions.iter().all(|v| versions.is_current(*v)) {
+                return Ok(record);
+            }
+        }
+        // Read before the record (see `CheckVersions::writes`).
+        let writes = versions.writes();
+        let read_from: Vec<Version> = keys::check_ids(key)
+            .map(|id| versions.version(id))
+            .collect();
+        let record = Arc::new(Record {
+            value: store.backend.get(key)?,
+            versions: read_from,
+        });
+        if versions.writes() == writes {
+            store.records.entries.insert(key.to_vec(), record.clone());
+        }
+        Ok(record)
+    }
+}
