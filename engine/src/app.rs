@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::plugin::PluginHost;
 use crate::policy::PolicyEngine;
 use crate::policy::PolicySnapshot;
+use crate::store::CheckRecords;
 use crate::store::{SerialLock, Store, User, Workspace};
 
 /// Who performs a command.

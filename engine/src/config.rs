@@ -172,7 +172,7 @@ impl ServeConfig {
             .unwrap_or_else(|| "data".into());
         Ok(ServeConfig {
             store: match given.store.or(from_file.store) {
-                Some(text) => StoreLocation::parse(&text),
+                Some(text) => StoreLocation::parse(&text)?,
                 None => StoreLocation::in_data_dir(&data),
             },
             data,
@@ -341,5 +341,31 @@ mod tests {
         let file = config_file("max_batch = 0\n");
         let error = ServeConfig::resolve(Settings::default(), Some(file.path())).unwrap_err();
         assert!(error.to_string().contains("max_batch"), "{error}");
+    }
+
+    #[test]
+    fn a_store_is_a_postgres_url_or_a_directory_and_nothing_else() {
+        let resolve = |store: &str| {
+            let file = config_file(&format!("store = {store:?}\n"));
+            ServeConfig::resolve(Settings::default(), Some(file.path())).map(|c| c.store)
+        };
+        let url = "postgres://warden@db/warden";
+        assert_eq!(resolve(url).unwrap(), StoreLocation::Postgres(url.into()));
+        assert_eq!(
+            resolve("/srv/db").unwrap(),
+            StoreLocation::Directory("/srv/db".into())
+        );
+        for refused in ["", "postgre://warden@db/warden", "mysql://db"] {
+            let error = resolve(refused).unwrap_err().to_string();
+            assert!(
+                error.contains("neither a postgres:// URL"),
+                "{refused}: {error}"
+            );
+        }
+        let default = ServeConfig::resolve(Settings::default(), Some(config_file("").path()));
+        assert_eq!(
+            default.unwrap().store,
+            StoreLocation::in_data_dir(Path::new("data"))
+        );
     }
 }

@@ -425,16 +425,16 @@ fn build_policies(dir: &Path) -> anyhow::Result<Option<policy::PolicySnapshot>> 
 
 /// Where an offline command's database is: `--store`, else the embedded
 /// database of `--data`.
-fn store_location(at: &StoreArgs) -> StoreLocation {
+fn store_location(at: &StoreArgs) -> anyhow::Result<StoreLocation> {
     match &at.store {
         Some(text) => StoreLocation::parse(text),
-        None => StoreLocation::in_data_dir(&at.data),
+        None => Ok(StoreLocation::in_data_dir(&at.data)),
     }
 }
 
 /// The existing store an offline command reads.
 fn open_store(at: &StoreArgs) -> anyhow::Result<Store> {
-    open_existing(&store_location(at))
+    open_existing(&store_location(at)?)
 }
 
 /// The store at `location`, which must exist if it is a directory: a

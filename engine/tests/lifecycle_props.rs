@@ -19,6 +19,7 @@ use warden::command::{
 };
 use warden::plugin::PluginHost;
 use warden::policy::PolicyEngine;
+use warden::store::CheckRecords;
 use warden::store::{consistency, keys, InvitationMode, OrgRole, Resource, Store, WorkspaceRole};
 
 const USERS: usize = 6;

@@ -2,9 +2,11 @@
 //! on a free loopback port with a temporary data directory, a private copy
 //! of the policies and a private plugin directory, and talks HTTP to it.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -201,14 +203,13 @@ impl Server {
 
     /// [`Server::replicas`] on the PostgreSQL database at `url`.
     pub fn replicas_on(url: &str, count: usize, plugins: &[&str]) -> Vec<Server> {
-        let key = tempfile::NamedTempFile::new().expect("key file");
-        std::fs::write(key.path(), "ab".repeat(32)).expect("write key");
-        let (_, key) = key.keep().expect("keep key file");
-        let key = key.display().to_string();
         (0..count)
             .map(|_| {
-                let flags = ["--credential-key-file", key.as_str()];
-                let mut server = Server::prepared(&flags, plugins, None, Some(url.to_string()));
+                let mut server = Server::prepared(&[], plugins, None, Some(url.to_string()));
+                // The same key in each replica's own directory.
+                let key = server.dir.path().join("credential.key");
+                std::fs::write(&key, "ab".repeat(32)).expect("write key");
+                server.extra_args = vec!["--credential-key-file".into(), key.display().to_string()];
                 server.spawn();
                 server
             })
@@ -519,6 +520,140 @@ fn copy_dir(from: &Path, to: &Path) {
             copy_dir(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), target).expect("copy file");
+        }
+    }
+}
+
+/// An org with an admin, a member who edits its default workspace, and a
+/// flow there.
+pub struct Tenant {
+    pub org: String,
+    pub workspace: String,
+    pub flow: String,
+    pub admin: String,
+    pub member: String,
+}
+
+impl Tenant {
+    /// An org `name` on `plan` with an admin and a member
+    /// (`admin@<name>.com`, `member@<name>.com`) and a flow.
+    pub fn create(server: &Server, plan: &str, name: &str) -> Tenant {
+        let admin = server.user(&format!("admin@{name}.com"));
+        let member = server.user(&format!("member@{name}.com"));
+        let org = server
+            .post(
+                "/v1/orgs",
+                json!({"name": name, "plan": plan, "admin": admin}),
+            )
+            .expect(201);
+        let workspace = org["default_workspace"].as_str().unwrap().to_string();
+        let org = org["id"].as_str().unwrap().to_string();
+        server
+            .post_as(
+                &admin,
+                &format!("/v1/orgs/{org}/members"),
+                json!({"user": member, "role": "member"}),
+            )
+            .expect(201);
+        // The member lands in the default workspace as an editor.
+        let flow = server
+            .post_as(
+                &admin,
+                &format!("/v1/workspaces/{workspace}/resources"),
+                json!({"type": "Flow", "attributes": {"name": "Lead scoring"}}),
+            )
+            .created_id();
+        Tenant {
+            org,
+            workspace,
+            flow,
+            admin,
+            member,
+        }
+    }
+
+    /// A usage post's body for run `run` of the flow.
+    pub fn usage(&self, run: &str, credits: Option<u64>) -> Value {
+        let mut body = json!({"workspace": self.workspace, "flow": self.flow, "run_id": run});
+        if let Some(credits) = credits {
+            body["credits"] = json!(credits);
+        }
+        body
+    }
+
+    /// Grants `credits` to the org, as the vendor.
+    pub fn grant(&self, server: &Server, credits: u64) -> Value {
+        server
+            .post(
+                &format!("/v1/orgs/{}/credits", self.org),
+                json!({"credits": credits, "source": "monthly_allowance"}),
+            )
+            .expect(201)
+    }
+}
+
+/// A uuid-shaped run id from a number.
+pub fn run_id(n: u64) -> String {
+    format!("00000000-0000-4000-8000-{n:012x}")
+}
+
+/// Posts usage of one credit to the server at `url`, runs `first_run`,
+/// `first_run + 1`…, until it stops answering or `stop` is set; returns
+/// the acknowledged runs.
+pub fn post_usage_until_stopped(
+    url: &str,
+    t: &Tenant,
+    first_run: u64,
+    stop: &AtomicBool,
+) -> Vec<String> {
+    let mut acknowledged = Vec::new();
+    for n in first_run.. {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let run = run_id(n);
+        let answer = ureq::post(&format!("{url}/v1/orgs/{}/usage", t.org))
+            .timeout(Duration::from_secs(10))
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .send_json(t.usage(&run, Some(1)));
+        match answer {
+            Ok(response) if response.status() == 201 => acknowledged.push(run),
+            Ok(response) => panic!("usage answered {}", response.status()),
+            Err(ureq::Error::Status(status, response)) => {
+                panic!(
+                    "usage answered {status}: {}",
+                    response.into_string().unwrap_or_default()
+                )
+            }
+            Err(_) => break, // killed mid-request: not acknowledged
+        }
+    }
+    acknowledged
+}
+
+impl Server {
+    /// Every usage run on `org`'s credit account, with how often it is
+    /// there, paging newest to oldest.
+    pub fn usage_runs(&self, org: &str) -> HashMap<String, u32> {
+        let mut runs = HashMap::new();
+        let mut after = String::new();
+        loop {
+            let page = self
+                .get(&format!(
+                    "/v1/orgs/{org}/accounts/credits/entries?limit=500{after}"
+                ))
+                .expect(200);
+            for entry in page["items"].as_array().unwrap() {
+                if entry["kind"] == "usage" {
+                    *runs
+                        .entry(entry["reference"].as_str().unwrap().to_string())
+                        .or_default() += 1;
+                }
+            }
+            match page["next"].as_str() {
+                Some(next) => after = format!("&after={next}"),
+                None => return runs,
+            }
         }
     }
 }

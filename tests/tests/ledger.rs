@@ -9,80 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
-use warden_e2e::{warden_bin, Server, TOKEN};
-
-/// An org with an admin, a member who edits its default workspace, and a flow there.
-struct Tenant {
-    org: String,
-    workspace: String,
-    flow: String,
-    admin: String,
-    member: String,
-}
-
-fn tenant(server: &Server, plan: &str) -> Tenant {
-    tenant_named(server, plan, "acme")
-}
-
-/// An org `name` with an admin and a member (`admin@<name>.com`, …).
-fn tenant_named(server: &Server, plan: &str, name: &str) -> Tenant {
-    let admin = server.user(&format!("admin@{name}.com"));
-    let member = server.user(&format!("member@{name}.com"));
-    let org = server
-        .post(
-            "/v1/orgs",
-            json!({"name": name, "plan": plan, "admin": admin}),
-        )
-        .expect(201);
-    let workspace = org["default_workspace"].as_str().unwrap().to_string();
-    let org = org["id"].as_str().unwrap().to_string();
-    server
-        .post_as(
-            &admin,
-            &format!("/v1/orgs/{org}/members"),
-            json!({"user": member, "role": "member"}),
-        )
-        .expect(201);
-    // The member lands in the default workspace as an editor.
-    let flow = server
-        .post_as(
-            &admin,
-            &format!("/v1/workspaces/{workspace}/resources"),
-            json!({"type": "Flow", "attributes": {"name": "Lead scoring"}}),
-        )
-        .created_id();
-    Tenant {
-        org,
-        workspace,
-        flow,
-        admin,
-        member,
-    }
-}
-
-impl Tenant {
-    fn usage(&self, run: &str, credits: Option<u64>) -> Value {
-        let mut body = json!({"workspace": self.workspace, "flow": self.flow, "run_id": run});
-        if let Some(credits) = credits {
-            body["credits"] = json!(credits);
-        }
-        body
-    }
-
-    fn grant(&self, server: &Server, credits: u64) -> Value {
-        server
-            .post(
-                &format!("/v1/orgs/{}/credits", self.org),
-                json!({"credits": credits, "source": "monthly_allowance"}),
-            )
-            .expect(201)
-    }
-}
-
-/// A uuid-shaped run id from a number.
-fn run_id(n: u64) -> String {
-    format!("00000000-0000-4000-8000-{n:012x}")
-}
+use warden_e2e::{post_usage_until_stopped, run_id, warden_bin, Server, Tenant};
 
 fn error_code(body: &Value) -> &str {
     body["error"]["code"]
@@ -93,7 +20,7 @@ fn error_code(body: &Value) -> &str {
 #[test]
 fn usage_spends_granted_credits_once_per_run_and_signals_low_balance() {
     let server = Server::start();
-    let t = tenant(&server, "pro");
+    let t = Tenant::create(&server, "pro", "acme");
     let usage = format!("/v1/orgs/{}/usage", t.org);
     assert_eq!(t.grant(&server, 100)["balance_after"], 100);
 
@@ -190,7 +117,7 @@ fn usage_spends_granted_credits_once_per_run_and_signals_low_balance() {
 #[test]
 fn ledger_calls_are_authorized_and_bad_input_names_the_field() {
     let server = Server::start();
-    let t = tenant(&server, "free");
+    let t = Tenant::create(&server, "free", "acme");
     let guest = server.user("guest@acme.com");
     server
         .post_as(
@@ -283,7 +210,7 @@ const EXPIRES_IN: Duration = Duration::from_secs(3);
 #[test]
 fn expiring_credits_are_spent_first_and_leave_the_balance_when_they_expire() {
     let server = Server::start();
-    let t = tenant(&server, "pro");
+    let t = Tenant::create(&server, "pro", "acme");
     let credits = format!("/v1/orgs/{}/credits", t.org);
     let balance = format!("/v1/orgs/{}/balance", t.org);
     let usage = format!("/v1/orgs/{}/usage", t.org);
@@ -358,7 +285,7 @@ fn concurrent_spending_never_overdraws() {
     const POSTS: u64 = 64;
     const COVERED: u64 = 40;
     let server = Server::start();
-    let t = tenant(&server, "pro");
+    let t = Tenant::create(&server, "pro", "acme");
     t.grant(&server, COVERED);
     let usage = format!("/v1/orgs/{}/usage", t.org);
     let statuses = Mutex::new(HashMap::<u16, u64>::new());
@@ -385,8 +312,8 @@ fn concurrent_posts_of_different_orgs_each_spend_their_own_credits() {
     const POSTS_EACH: u64 = 24;
     let server = Server::start();
     let tenants = [
-        tenant_named(&server, "pro", "acme"),
-        tenant_named(&server, "pro", "globex"),
+        Tenant::create(&server, "pro", "acme"),
+        Tenant::create(&server, "pro", "globex"),
     ];
     for t in &tenants {
         t.grant(&server, 100);
@@ -421,33 +348,6 @@ fn concurrent_posts_of_different_orgs_each_spend_their_own_credits() {
 const KILLS: u64 = 10;
 const CLIENTS: u64 = 4;
 
-/// Posts usage until the server stops answering; returns the acknowledged runs.
-fn post_until_killed(url: &str, t: &Tenant, first_run: u64, stop: &AtomicBool) -> Vec<String> {
-    let mut acknowledged = Vec::new();
-    for n in first_run.. {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let run = run_id(n);
-        let answer = ureq::post(&format!("{url}/v1/orgs/{}/usage", t.org))
-            .timeout(Duration::from_secs(10))
-            .set("Authorization", &format!("Bearer {TOKEN}"))
-            .send_json(t.usage(&run, Some(1)));
-        match answer {
-            Ok(response) if response.status() == 201 => acknowledged.push(run),
-            Ok(response) => panic!("usage answered {}", response.status()),
-            Err(ureq::Error::Status(status, response)) => {
-                panic!(
-                    "usage answered {status}: {}",
-                    response.into_string().unwrap_or_default()
-                )
-            }
-            Err(_) => break, // killed mid-request: not acknowledged
-        }
-    }
-    acknowledged
-}
-
 /// A kill moment in 100–400 ms, different every round.
 fn random_delay(round: u64) -> Duration {
     let nanos = SystemTime::now()
@@ -457,34 +357,10 @@ fn random_delay(round: u64) -> Duration {
     Duration::from_millis(100 + (u64::from(nanos) ^ round.wrapping_mul(0x9e37_79b9)) % 300)
 }
 
-/// Every run id on the org's credit account, paging newest to oldest.
-fn recorded_runs(server: &Server, org: &str) -> HashMap<String, u32> {
-    let mut runs = HashMap::new();
-    let mut after = String::new();
-    loop {
-        let page = server
-            .get(&format!(
-                "/v1/orgs/{org}/accounts/credits/entries?limit=500{after}"
-            ))
-            .expect(200);
-        for entry in page["items"].as_array().unwrap() {
-            if entry["kind"] == "usage" {
-                *runs
-                    .entry(entry["reference"].as_str().unwrap().to_string())
-                    .or_default() += 1;
-            }
-        }
-        match page["next"].as_str() {
-            Some(next) => after = format!("&after={next}"),
-            None => return runs,
-        }
-    }
-}
-
 #[test]
 fn acknowledged_usage_survives_sigkill_exactly_once() {
     let mut server = Server::start();
-    let t = tenant(&server, "pro");
+    let t = Tenant::create(&server, "pro", "acme");
     t.grant(&server, 1_000_000_000);
     let acknowledged = Mutex::new(Vec::new());
     for round in 0..KILLS {
@@ -494,7 +370,8 @@ fn acknowledged_usage_survives_sigkill_exactly_once() {
             for client in 0..CLIENTS {
                 let (url, t, stop, acknowledged) = (&url, &t, &stop, &acknowledged);
                 s.spawn(move || {
-                    let runs = post_until_killed(url, t, (round << 40) | (client << 32), stop);
+                    let runs =
+                        post_usage_until_stopped(url, t, (round << 40) | (client << 32), stop);
                     acknowledged.lock().unwrap().extend(runs);
                 });
             }
@@ -510,7 +387,7 @@ fn acknowledged_usage_survives_sigkill_exactly_once() {
         "too few posts acknowledged: {}",
         acknowledged.len()
     );
-    let recorded = recorded_runs(&server, &t.org);
+    let recorded = server.usage_runs(&t.org);
     for run in &acknowledged {
         assert_eq!(
             recorded.get(run),
@@ -538,8 +415,8 @@ fn acknowledged_usage_survives_sigkill_exactly_once() {
 fn orgs_reusing_one_run_id_keep_the_ledger_sound() {
     let mut server = Server::start();
     let (acme, globex) = (
-        tenant_named(&server, "pro", "acme"),
-        tenant_named(&server, "pro", "globex"),
+        Tenant::create(&server, "pro", "acme"),
+        Tenant::create(&server, "pro", "globex"),
     );
     for (t, credits) in [(&acme, 3), (&globex, 5)] {
         t.grant(&server, 10);
@@ -569,8 +446,8 @@ fn orgs_reusing_one_run_id_keep_the_ledger_sound() {
 #[test]
 fn a_recorded_run_is_answered_before_authorization_only_to_its_poster() {
     let server = Server::start();
-    let t = tenant(&server, "pro");
-    let other = tenant_named(&server, "pro", "globex");
+    let t = Tenant::create(&server, "pro", "acme");
+    let other = Tenant::create(&server, "pro", "globex");
     let usage = format!("/v1/orgs/{}/usage", t.org);
     t.grant(&server, 100);
     // The vendor posts the run with its price.

@@ -9,53 +9,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use warden_e2e::{postgres_database, warden_bin, Server, TOKEN};
+use warden_e2e::{post_usage_until_stopped, postgres_database, run_id, warden_bin, Server, Tenant};
 
 const REPLICAS: usize = 3;
 const SEAT_PLUGINS: [&str; 2] = ["plugins/seat-billing", "plugins/domain-autojoin"];
-
-/// An org with an admin, a member in the default workspace and a flow there.
-struct Tenant {
-    org: String,
-    workspace: String,
-    flow: String,
-    admin: String,
-    member: String,
-}
-
-fn tenant(server: &Server) -> Tenant {
-    let admin = server.user("admin@acme.com");
-    let member = server.user("member@acme.com");
-    let org = server
-        .post(
-            "/v1/orgs",
-            json!({"name": "Acme", "plan": "pro", "admin": admin}),
-        )
-        .expect(201);
-    let workspace = org["default_workspace"].as_str().unwrap().to_string();
-    let org = org["id"].as_str().unwrap().to_string();
-    server
-        .post_as(
-            &admin,
-            &format!("/v1/orgs/{org}/members"),
-            json!({"user": member, "role": "member"}),
-        )
-        .expect(201);
-    let flow = server
-        .post_as(
-            &admin,
-            &format!("/v1/workspaces/{workspace}/resources"),
-            json!({"type": "Flow", "attributes": {"name": "Lead scoring"}}),
-        )
-        .created_id();
-    Tenant {
-        org,
-        workspace,
-        flow,
-        admin,
-        member,
-    }
-}
 
 fn allowed(server: &Server, principal: &str, action: &str, kind: &str, id: &str) -> bool {
     server.check(principal, action, kind, id)["decision"] == "Allow"
@@ -64,7 +21,7 @@ fn allowed(server: &Server, principal: &str, action: &str, kind: &str, id: &str)
 #[test]
 fn a_write_on_one_replica_is_seen_by_the_next_check_on_every_other() {
     let replicas = Server::replicas(REPLICAS, &[]);
-    let t = tenant(&replicas[0]);
+    let t = Tenant::create(&replicas[0], "pro", "acme");
     let member_path = format!("/v1/orgs/{}/members/{}", t.org, t.member);
     for round in 0..6 {
         // Every replica answers (and caches) the member's checks…
@@ -174,31 +131,13 @@ fn concurrent_joins_spread_over_replicas_charge_exactly_the_seats_beyond_the_lim
     );
 }
 
-fn usage(t: &Tenant, run: u64) -> Value {
-    json!({"workspace": t.workspace, "flow": t.flow, "run_id": run_id(run), "credits": 1})
-}
-
-/// A uuid-shaped run id from a number.
-fn run_id(n: u64) -> String {
-    format!("00000000-0000-4000-8000-{n:012x}")
-}
-
-fn grant(server: &Server, t: &Tenant, credits: u64) {
-    server
-        .post(
-            &format!("/v1/orgs/{}/credits", t.org),
-            json!({"credits": credits, "source": "monthly_allowance"}),
-        )
-        .expect(201);
-}
-
 #[test]
 fn concurrent_usage_spread_over_replicas_never_overdraws() {
     const POSTS: u64 = 64;
     const COVERED: u64 = 40;
     let replicas = Server::replicas(REPLICAS, &[]);
-    let t = tenant(&replicas[0]);
-    grant(&replicas[1], &t, COVERED);
+    let t = Tenant::create(&replicas[0], "pro", "acme");
+    t.grant(&replicas[1], COVERED);
     let path = format!("/v1/orgs/{}/usage", t.org);
     let statuses = Mutex::new(HashMap::<u16, u64>::new());
     std::thread::scope(|s| {
@@ -206,7 +145,7 @@ fn concurrent_usage_spread_over_replicas_never_overdraws() {
             let (replica, t, path, statuses) =
                 (&replicas[n as usize % REPLICAS], &t, &path, &statuses);
             s.spawn(move || {
-                let answer = replica.post(path, usage(t, n));
+                let answer = replica.post(path, t.usage(&run_id(n), Some(1)));
                 *statuses.lock().unwrap().entry(answer.status).or_default() += 1;
             });
         }
@@ -252,36 +191,11 @@ fn a_retry_sent_to_another_replica_gets_the_first_answer_and_writes_once() {
     assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
 }
 
-/// Posts usage to `url` until it stops answering or `stop` is set; returns
-/// the acknowledged runs.
-fn post_until_stopped(url: &str, t: &Tenant, first_run: u64, stop: &AtomicBool) -> Vec<u64> {
-    let mut acknowledged = Vec::new();
-    for n in first_run.. {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let answer = ureq::post(&format!("{url}/v1/orgs/{}/usage", t.org))
-            .timeout(Duration::from_secs(10))
-            .set("Authorization", &format!("Bearer {TOKEN}"))
-            .send_json(usage(t, n));
-        match answer {
-            Ok(response) if response.status() == 201 => acknowledged.push(n),
-            Ok(response) => panic!("usage answered {}", response.status()),
-            Err(ureq::Error::Status(status, response)) => panic!(
-                "usage answered {status}: {}",
-                response.into_string().unwrap_or_default()
-            ),
-            Err(_) => break, // killed mid-request: not acknowledged
-        }
-    }
-    acknowledged
-}
-
 #[test]
 fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
     let mut replicas = Server::replicas(REPLICAS, &[]);
-    let t = tenant(&replicas[0]);
-    grant(&replicas[0], &t, 1_000_000_000);
+    let t = Tenant::create(&replicas[0], "pro", "acme");
+    t.grant(&replicas[0], 1_000_000_000);
     let acknowledged = Mutex::new(Vec::new());
     for round in 0..3u64 {
         let stop = AtomicBool::new(false);
@@ -292,7 +206,7 @@ fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
                 let (t, stop, acknowledged) = (&t, &stop, &acknowledged);
                 let first = (round << 40) | ((client as u64) << 32);
                 s.spawn(move || {
-                    let runs = post_until_stopped(url, t, first, stop);
+                    let runs = post_usage_until_stopped(url, t, first, stop);
                     acknowledged.lock().unwrap().extend(runs);
                 });
             }
@@ -309,10 +223,10 @@ fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
         "only {} acknowledged",
         acknowledged.len()
     );
-    let entries = ledger_runs(&replicas[1], &t.org);
+    let entries = replicas[1].usage_runs(&t.org);
     for run in &acknowledged {
         assert_eq!(
-            entries.get(&run_id(*run)),
+            entries.get(run),
             Some(&1),
             "acknowledged run {run} is not recorded exactly once"
         );
@@ -334,34 +248,10 @@ fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
     replicas[0].assert_store_consistent();
 }
 
-/// Every usage run on the org's credit account, with how often it is there.
-fn ledger_runs(server: &Server, org: &str) -> HashMap<String, u32> {
-    let mut runs = HashMap::new();
-    let mut after = String::new();
-    loop {
-        let page = server
-            .get(&format!(
-                "/v1/orgs/{org}/accounts/credits/entries?limit=500{after}"
-            ))
-            .expect(200);
-        for entry in page["items"].as_array().unwrap() {
-            if entry["kind"] == "usage" {
-                *runs
-                    .entry(entry["reference"].as_str().unwrap().to_string())
-                    .or_default() += 1;
-            }
-        }
-        match page["next"].as_str() {
-            Some(next) => after = format!("&after={next}"),
-            None => return runs,
-        }
-    }
-}
-
 #[test]
 fn an_embedded_database_copied_to_postgres_serves_the_same_and_replicas_show_one_digest() {
     let mut embedded = Server::start_embedded();
-    let t = tenant(&embedded);
+    let t = Tenant::create(&embedded, "pro", "acme");
     embedded.stop();
     let url = postgres_database();
     let data = embedded.data_dir();

@@ -23,6 +23,7 @@ use uuid::Uuid;
 use super::{ids, values, EntityRef, MAX_REQUEST_ENTITIES};
 use crate::error::{Error, Result};
 use crate::policy::PolicySnapshot;
+use crate::store::CheckRecords;
 use crate::store::{CheckReads, Org, OrgRole, Resource, Workspace, WorkspaceRole};
 
 /// How many ancestors (nested folders, workspace, org) a resource may have.

@@ -64,6 +64,7 @@ use crate::authz::EntityRef;
 use crate::error::{Error, Result};
 use crate::plugin::PluginAnswer;
 use crate::policy::PolicySnapshot;
+use crate::store::CheckRecords;
 use crate::store::{Tx, TxResult};
 
 /// The longest `Idempotency-Key` accepted.

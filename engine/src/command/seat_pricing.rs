@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::ledger::{self, BillingSettings, NewSeatCharge, Period, PricedBy};
 use crate::plugin::types::{Charge, SeatEvent};
 use crate::plugin::PluginAnswer;
+use crate::store::CheckRecords;
 use crate::store::{Org, OrgRole, Tx, TxError, TxResult};
 
 /// What a new member's seat costs, as the seat-billing hook answered for

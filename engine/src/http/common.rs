@@ -14,6 +14,7 @@ use crate::app::{Actor, App};
 use crate::authz::EntityRef;
 use crate::command::{self, Command, Progress};
 use crate::error::Error;
+use crate::store::CheckRecords;
 use crate::store::{Org, Page, Resource, Workspace, MAX_PAGE_SIZE};
 
 /// Default rows per page when the caller names no `limit`.

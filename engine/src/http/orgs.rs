@@ -14,6 +14,7 @@ use crate::command::{
     Invite, RemoveMember, ResendInvitation, RevokeInvitation, SetDefaultWorkspace, UpdateOrg,
 };
 use crate::error::Error;
+use crate::store::CheckRecords;
 use crate::store::{keys, Invitation, Membership, Org, Page, User};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {

@@ -18,6 +18,7 @@ use crate::command::{
     self, DeleteResource, MoveResource, RegisterResource, ResourceRef, CREDENTIAL_TYPE,
 };
 use crate::error::Error;
+use crate::store::CheckRecords;
 use crate::store::{keys, Page, Resource};
 
 /// The Cedar action that lets a user read a credential's secret.

@@ -15,6 +15,7 @@ use crate::command::{
     DeleteWorkspace, DenyAccessRequest, RemoveWorkspaceMember, RenameWorkspace, RequestAccess,
 };
 use crate::error::Error;
+use crate::store::CheckRecords;
 use crate::store::{keys, AccessRequest, Page, Workspace, WorkspaceMember, WorkspaceRole};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {

@@ -83,40 +83,55 @@ impl Store {
     }
 }
 
-impl CheckReads<'_> {
+/// Typed reads of the records checks read, by id: from the store, or
+/// from a check's [`CheckReads`].
+pub trait CheckRecords {
+    /// The record under `key`, decoded.
+    fn record<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>>;
+
     /// The org `id`, if it exists.
-    pub fn org(&self, id: Uuid) -> Result<Option<Org>> {
-        self.get(&keys::org(id))
+    fn org(&self, id: Uuid) -> Result<Option<Org>> {
+        self.record(&keys::org(id))
     }
     /// The user `id`, if it exists.
-    pub fn user(&self, id: Uuid) -> Result<Option<User>> {
-        self.get(&keys::user(id))
+    fn user(&self, id: Uuid) -> Result<Option<User>> {
+        self.record(&keys::user(id))
     }
-    /// `user`'s membership of `org`, if they have one.
-    pub fn membership(&self, org: Uuid, user: Uuid) -> Result<Option<Membership>> {
-        self.get(&keys::membership(org, user))
+    /// `user`'s membership of `org`, if they have one (active or not).
+    fn membership(&self, org: Uuid, user: Uuid) -> Result<Option<Membership>> {
+        self.record(&keys::membership(org, user))
     }
     /// The workspace `id`, if it exists.
-    pub fn workspace(&self, id: Uuid) -> Result<Option<Workspace>> {
-        self.get(&keys::workspace(id))
+    fn workspace(&self, id: Uuid) -> Result<Option<Workspace>> {
+        self.record(&keys::workspace(id))
     }
     /// `user`'s membership of `workspace`, if they have one.
-    pub fn workspace_member(&self, workspace: Uuid, user: Uuid) -> Result<Option<WorkspaceMember>> {
-        self.get(&keys::workspace_member(workspace, user))
+    fn workspace_member(&self, workspace: Uuid, user: Uuid) -> Result<Option<WorkspaceMember>> {
+        self.record(&keys::workspace_member(workspace, user))
     }
     /// The resource `id`, if it exists.
-    pub fn resource(&self, id: Uuid) -> Result<Option<Resource>> {
-        self.get(&keys::resource(id))
+    fn resource(&self, id: Uuid) -> Result<Option<Resource>> {
+        self.record(&keys::resource(id))
     }
+}
 
-    pub(super) fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+impl CheckRecords for Store {
+    fn record<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+        self.get(key)
+    }
+}
+
+impl CheckRecords for CheckReads<'_> {
+    fn record<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
         let Some(asked_at) = self.asked_at else {
             return self.store.get(key);
         };
         let record = self.cached(key, asked_at)?;
         record.value.as_deref().map(decode).transpose()
     }
+}
 
+impl CheckReads<'_> {
     /// The record under `key`: cached while the versions of the ids its
     /// key names are unchanged, else read and kept.
     fn cached(&self, key: &[u8], asked_at: Instant) -> Result<Arc<Record>> {

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::keys::{self, trailing_uuid};
+use super::CheckRecords;
 use super::{decode, AccessRequest, AccessRequestState, Invitation, InvitationStatus, Membership};
 use super::{ClaimState, DomainClaim, Org, OrgRole, Resource, Store, Workspace, WorkspaceMember};
 use crate::error::Result;

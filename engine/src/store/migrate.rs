@@ -128,6 +128,7 @@ fn compact_again(tag: u8, json: &[u8]) -> anyhow::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::CheckRecords;
     use crate::store::{
         consistency, ClaimState, InvitationMode, Membership, MembershipStatus, OrgRole, Plan, User,
         SCHEMA_VERSION,

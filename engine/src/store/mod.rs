@@ -32,7 +32,7 @@ pub use backend::SerialLock;
 use backend::{Backend, Order, RawTx, Rows, Scanned};
 pub use backend::{TxError, TxResult};
 pub use batch::Batches;
-pub use check_reads::{CheckReads, RECORD_CACHE_BYTES};
+pub use check_reads::{CheckReads, CheckRecords, RECORD_CACHE_BYTES};
 pub(crate) use check_versions::{CheckVersions, Version};
 use codec::{corrupt, decode};
 pub use model::*;
@@ -88,14 +88,19 @@ impl StoreLocation {
         StoreLocation::Directory(data.join(DB_DIR))
     }
 
-    /// `postgres://…` or `postgresql://…` names a database; anything else
-    /// a directory.
-    pub fn parse(text: &str) -> StoreLocation {
+    /// `postgres://…` or `postgresql://…` names a database; any other
+    /// text without a scheme, a directory. An empty text, or another
+    /// scheme (a typo such as `postgre://` must not become a directory of
+    /// that name), is refused.
+    pub fn parse(text: &str) -> anyhow::Result<StoreLocation> {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            StoreLocation::Postgres(text.to_owned())
-        } else {
-            StoreLocation::Directory(text.into())
+            return Ok(StoreLocation::Postgres(text.to_owned()));
         }
+        anyhow::ensure!(
+            !text.is_empty() && !text.contains("://"),
+            "store {text:?} is neither a postgres:// URL nor a directory"
+        );
+        Ok(StoreLocation::Directory(text.into()))
     }
 }
 
@@ -193,14 +198,6 @@ impl Store {
         self.backend.get(key)
     }
 
-    /// The org `id`, if it exists.
-    pub fn org(&self, id: Uuid) -> Result<Option<Org>> {
-        self.get(&keys::org(id))
-    }
-    /// The user `id`, if it exists.
-    pub fn user(&self, id: Uuid) -> Result<Option<User>> {
-        self.get(&keys::user(id))
-    }
     /// The user with `email` (normalised), if there is one.
     pub fn user_by_email(&self, email: &str) -> Result<Option<User>> {
         match self.backend.get(&keys::user_by_email(email))? {
@@ -221,22 +218,6 @@ impl Store {
             Some(claim) => self.get(&keys::domain_claim(org, claim)),
             None => Ok(None),
         }
-    }
-    /// `user`'s membership of `org`, if they have one (active or not).
-    pub fn membership(&self, org: Uuid, user: Uuid) -> Result<Option<Membership>> {
-        self.get(&keys::membership(org, user))
-    }
-    /// The workspace `id`, if it exists.
-    pub fn workspace(&self, id: Uuid) -> Result<Option<Workspace>> {
-        self.get(&keys::workspace(id))
-    }
-    /// `user`'s membership of `workspace`, if they have one.
-    pub fn workspace_member(&self, workspace: Uuid, user: Uuid) -> Result<Option<WorkspaceMember>> {
-        self.get(&keys::workspace_member(workspace, user))
-    }
-    /// The resource `id`, if it exists.
-    pub fn resource(&self, id: Uuid) -> Result<Option<Resource>> {
-        self.get(&keys::resource(id))
     }
 
     /// One page of the records stored under `prefix | id`, in id order,
@@ -932,7 +913,7 @@ mod tests {
             // Twice per round: the second read is the cached one.
             for _ in 0..2 {
                 let reads = reader.check_reads(Some(std::time::Instant::now()));
-                let seen: Option<u64> = reads.get(&keys::org(id)).unwrap();
+                let seen: Option<u64> = reads.record(&keys::org(id)).unwrap();
                 assert_eq!(seen, Some(n), "round {n}");
             }
         }

@@ -18,6 +18,7 @@ use crate::command::{ApplyContext, Command};
 use crate::error::{Error, Result};
 use crate::fields;
 use crate::plugin::PluginAnswer;
+use crate::store::CheckRecords;
 use crate::store::{
     keys, Invitation, InvitationMode, InvitationStatus, Org, OrgRole, Tx, TxResult,
 };

@@ -14,6 +14,7 @@ use crate::command::seat_pricing::{self, SeatQuote};
 use crate::command::{ApplyContext, Command};
 use crate::error::Result;
 use crate::plugin::PluginAnswer;
+use crate::store::CheckRecords;
 use crate::store::{keys, Membership, Org, OrgRole, Tx, TxResult};
 
 /// Promotes or demotes a member to any of the four org roles.

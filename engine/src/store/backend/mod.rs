@@ -117,10 +117,10 @@ pub trait Backend: Send + Sync {
     fn shared(&self) -> bool;
 
     /// The ids of check records other servers wrote since the last call
-    /// (`None`: more changed than can be told, so everything is suspect).
-    /// Blocks until a read that started after this call has answered: a
-    /// write another server acknowledged before the call is among them. A
-    /// backend only this process writes has none.
+    /// (`None`: more changed than can be told, so everything is suspect),
+    /// in one read that starts now: a write another server acknowledged
+    /// before the call is among them. Only called when `shared`; callers
+    /// share reads (`store::freshness`).
     fn changes_elsewhere(&self) -> Result<Option<Vec<Uuid>>>;
 
     /// Where the data lives, for messages (a directory, or a database URL
