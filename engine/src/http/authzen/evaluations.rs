@@ -92,18 +92,18 @@ fn completed<'a>(
         subject: item
             .subject
             .as_ref()
-            .or(request.defaults.subject.as_ref())
+            .or(request.subject.as_ref())
             .ok_or_else(|| missing("subject"))?,
         action: item
             .action
             .as_ref()
-            .or(request.defaults.action.as_ref())
+            .or(request.action.as_ref())
             .ok_or_else(|| missing("action"))?,
         resource: item
             .resource
             .as_ref()
-            .or(request.defaults.resource.as_ref())
+            .or(request.resource.as_ref())
             .ok_or_else(|| missing("resource"))?,
-        context: item.context.as_ref().or(request.defaults.context.as_ref()),
+        context: item.context.as_ref().or(request.context.as_ref()),
     })
 }

@@ -67,9 +67,19 @@ pub struct EvaluationRequest {
 /// items it is one evaluation of the top-level keys.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct EvaluationsRequest {
-    /// The defaults: subject, action, resource and context, each optional.
-    #[serde(flatten)]
-    pub defaults: EvaluationItem,
+    /// The default subject.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub subject: Option<AuthzenEntity>,
+    /// The default action.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub action: Option<AuthzenAction>,
+    /// The default resource.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub resource: Option<AuthzenEntity>,
+    /// The default context.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<Object>,
     /// The evaluations, answered in order; each key an item gives replaces
     /// the default whole (§"Default values"). At most `max_batch`.
     #[serde(default, deserialize_with = "optional_objects")]
@@ -79,8 +89,7 @@ pub struct EvaluationsRequest {
     pub options: Option<EvaluationsOptions>,
 }
 
-/// One item of `evaluations`: what it does not give, the defaults give
-/// (the request's top-level keys, of the same shape).
+/// One item of `evaluations`: what it does not give, the defaults give.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct EvaluationItem {
     /// Replaces the default subject.
