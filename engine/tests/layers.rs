@@ -27,7 +27,7 @@ const LAYERS: &[&[&str]] = &[
 
 /// External crates each module must not name: the databases (sled,
 /// PostgreSQL's driver and pool) are the store's, Cedar is policy's and authz's, WebAssembly the plugin host's,
-/// HTTP the front end's. A name stands for its family too: `cedar_policy`
+/// HTTP and its metrics (`metrics`, with its Prometheus exporter) the front end's. A name stands for its family too: `cedar_policy`
 /// for `cedar_policy_core`.
 const FORBIDDEN_CRATES: &[(&str, &[&str])] = &[
     (
@@ -41,7 +41,7 @@ const FORBIDDEN_CRATES: &[(&str, &[&str])] = &[
             "cedar_policy",
             "wasmtime",
             "tokio",
-        ],
+        "metrics"],
     ),
     (
         "fields",
@@ -53,7 +53,7 @@ const FORBIDDEN_CRATES: &[(&str, &[&str])] = &[
             "deadpool_postgres",
             "cedar_policy",
             "wasmtime",
-        ],
+        "metrics"],
     ),
     (
         "secrets",
@@ -65,9 +65,9 @@ const FORBIDDEN_CRATES: &[(&str, &[&str])] = &[
             "deadpool_postgres",
             "cedar_policy",
             "wasmtime",
-        ],
+        "metrics"],
     ),
-    ("store", &["axum", "hyper", "cedar_policy", "wasmtime"]),
+    ("store", &["axum", "hyper", "cedar_policy", "wasmtime", "metrics"]),
     (
         "policy",
         &[
@@ -77,7 +77,7 @@ const FORBIDDEN_CRATES: &[(&str, &[&str])] = &[
             "tokio_postgres",
             "deadpool_postgres",
             "wasmtime",
-        ],
+        "metrics"],
     ),
     (
         "authz",
@@ -88,7 +88,7 @@ const FORBIDDEN_CRATES: &[(&str, &[&str])] = &[
             "tokio_postgres",
             "deadpool_postgres",
             "wasmtime",
-        ],
+        "metrics"],
     ),
     (
         "plugin",
@@ -99,7 +99,7 @@ const FORBIDDEN_CRATES: &[(&str, &[&str])] = &[
             "tokio_postgres",
             "deadpool_postgres",
             "cedar_policy",
-        ],
+        "metrics"],
     ),
     (
         "ledger",
@@ -111,7 +111,7 @@ const FORBIDDEN_CRATES: &[(&str, &[&str])] = &[
             "deadpool_postgres",
             "cedar_policy",
             "wasmtime",
-        ],
+        "metrics"],
     ),
     (
         "app",
@@ -122,7 +122,7 @@ const FORBIDDEN_CRATES: &[(&str, &[&str])] = &[
             "tokio_postgres",
             "deadpool_postgres",
             "wasmtime",
-        ],
+        "metrics"],
     ),
     (
         "command",
@@ -134,7 +134,7 @@ const FORBIDDEN_CRATES: &[(&str, &[&str])] = &[
             "deadpool_postgres",
             "cedar_policy",
             "wasmtime",
-        ],
+        "metrics"],
     ),
     (
         "http",
@@ -148,7 +148,7 @@ const FORBIDDEN_CRATES: &[(&str, &[&str])] = &[
             "deadpool_postgres",
             "cedar_policy",
             "wasmtime",
-        ],
+        "metrics"],
     ),
     (
         "server",
@@ -158,7 +158,7 @@ const FORBIDDEN_CRATES: &[(&str, &[&str])] = &[
             "deadpool_postgres",
             "cedar_policy",
             "wasmtime",
-        ],
+        "metrics"],
     ),
 ];
 

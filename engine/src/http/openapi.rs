@@ -19,7 +19,7 @@ use super::authzen::{
 };
 use super::checks::BatchRequest;
 use super::common::DEFAULT_PAGE_SIZE;
-use super::endpoint::{requires_token, Body, Route, Takes, NO_FIELDS};
+use super::endpoint::{requires_token, Body, Filter, Route, Takes, NO_FIELDS};
 use super::extract::{ACTOR_HEADER, IDEMPOTENCY_HEADER};
 use super::plugins::{CallRequest, ReplayRequest};
 use super::resources::Revealed;
@@ -86,8 +86,14 @@ pub fn document(limits: &HttpLimits) -> Value {
 
 fn operation(route: &Route, schemas: &Value) -> Value {
     let mut parameters: Vec<Value> = path_parameters(route.path).map(path_parameter).collect();
-    if matches!(route.takes, Takes::Actor | Takes::Command(..)) {
+    if matches!(
+        route.takes,
+        Takes::Actor | Takes::Filtered(_) | Takes::Command(..)
+    ) {
         parameters.push(actor_header());
+    }
+    if let Takes::Filtered(filters) = route.takes {
+        parameters.extend(filters.iter().map(filter_parameter));
     }
     if matches!(route.takes, Takes::Command(..)) {
         parameters.push(idempotency_header());
@@ -169,6 +175,17 @@ fn header_name(lower: &str) -> String {
         .join("-")
 }
 
+/// A listing's filter: a query string parameter.
+fn filter_parameter(filter: &Filter) -> Value {
+    json!({
+        "name": filter.name,
+        "in": "query",
+        "required": filter.required,
+        "description": filter.description,
+        "schema": {"type": "string", "minLength": 1, "maxLength": filter.max_bytes},
+    })
+}
+
 fn page_parameters() -> [Value; 2] {
     [
         json!({
@@ -205,10 +222,14 @@ fn request_body(schemas: &Value, schema: &str, example: &str) -> Value {
 
 fn responses(route: &Route) -> Value {
     let mut responses = Map::new();
+    let media_type = match route.response {
+        Body::Text => "text/plain",
+        _ => "application/json",
+    };
     let success = |status: u16| {
         (
             status.to_string(),
-            json!({"description": "Success", "content": {"application/json": {"schema": body_schema(route.response)}}}),
+            json!({"description": "Success", "content": {media_type: {"schema": body_schema(route.response)}}}),
         )
     };
     let (key, value) = success(route.status);
@@ -271,6 +292,7 @@ fn body_schema(body: Body) -> Value {
         Body::Page(name) => page_of(schema_ref(name)),
         Body::AnyPage => page_of(json!({"type": "object"})),
         Body::PagedReport | Body::Any => json!({"type": "object"}),
+        Body::Text => json!({"type": "string"}),
     }
 }
 
@@ -785,7 +807,7 @@ mod tests {
                 Takes::Json(schema, _) => {
                     assert_eq!(extracted("ApiJson").as_deref(), Some(schema), "{at}");
                 }
-                Takes::Actor => {
+                Takes::Actor | Takes::Filtered(_) => {
                     assert!(
                         extracted("Write").is_none() && extracted("ApiJson").is_none(),
                         "{at} takes a body"
