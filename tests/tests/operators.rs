@@ -36,7 +36,9 @@ fn all_pages(server: &Server, path: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..10 {
-        let cursor = after.as_ref().map_or(String::new(), |a| format!("&after={a}"));
+        let cursor = after
+            .as_ref()
+            .map_or(String::new(), |a| format!("&after={a}"));
         let (page, next) = ids(&server.get(&format!("{path}{cursor}")).expect(200));
         found.extend(page);
         match next {
@@ -58,11 +60,9 @@ fn the_vendor_finds_orgs_by_page_name_and_domain() {
     let (first, next) = ids(&server.get("/v1/orgs?limit=2").expect(200));
     assert_eq!(first.len(), 2);
     let next = next.expect("a third org follows");
-    let (rest, last) = ids(
-        &server
-            .get(&format!("/v1/orgs?limit=2&after={next}"))
-            .expect(200),
-    );
+    let (rest, last) = ids(&server
+        .get(&format!("/v1/orgs?limit=2&after={next}"))
+        .expect(200));
     assert_eq!((rest.len(), last), (1, None));
     let mut every: Vec<String> = first.into_iter().chain(rest).collect();
     let listed = every.clone();
@@ -78,11 +78,17 @@ fn the_vendor_finds_orgs_by_page_name_and_domain() {
     let mut expected = vec![acme.clone(), labs.clone()];
     expected.sort();
     assert_eq!(named, expected);
-    assert_eq!(all_pages(&server, "/v1/orgs?name=acme%20l"), [labs.clone()]);
+    assert_eq!(
+        all_pages(&server, "/v1/orgs?name=acme%20l"),
+        [labs.as_str()]
+    );
     assert!(all_pages(&server, "/v1/orgs?name=initech").is_empty());
 
     // A domain is its one verified owner, spelled as claims are.
-    assert_eq!(all_pages(&server, "/v1/orgs?domain=ACME.com."), [acme.clone()]);
+    assert_eq!(
+        all_pages(&server, "/v1/orgs?domain=ACME.com."),
+        [acme.as_str()]
+    );
     assert_eq!(all_pages(&server, "/v1/orgs?domain=globex.com"), [globex]);
     assert!(all_pages(&server, "/v1/orgs?domain=initech.com").is_empty());
     assert!(all_pages(&server, "/v1/orgs?domain=acme.com&name=glob").is_empty());
@@ -98,7 +104,11 @@ fn the_directory_is_the_vendors_alone() {
         .as_str()
         .unwrap()
         .to_string();
-    for path in ["/v1/orgs", "/v1/orgs?domain=acme.com", "/v1/users?email=admin@acme.com"] {
+    for path in [
+        "/v1/orgs",
+        "/v1/orgs?domain=acme.com",
+        "/v1/users?email=admin@acme.com",
+    ] {
         let denied = server.get_as(&admin, path).expect(403);
         assert_eq!(denied["error"]["code"], "forbidden", "{path}");
     }
@@ -176,7 +186,8 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 #[test]
 fn metrics_move_with_requests_and_need_the_token() {
     let server = Server::start();
-    let unauthenticated = server.send_raw("GET", "/metrics", None, &[("Authorization", "Bearer nope")]);
+    let unauthenticated =
+        server.send_raw("GET", "/metrics", None, &[("Authorization", "Bearer nope")]);
     assert_eq!(unauthenticated.status, 401);
 
     let (org, admin) = server.acme_with_admin();
@@ -187,34 +198,58 @@ fn metrics_move_with_requests_and_need_the_token() {
         .to_string();
 
     let before = scrape(&server);
-    let org_reads = [("route", "/v1/orgs/{id}"), ("method", "GET"), ("status", "200")];
+    let org_reads = [
+        ("route", "/v1/orgs/{id}"),
+        ("method", "GET"),
+        ("status", "200"),
+    ];
     let allowed = [("action", "ViewWorkspace"), ("decision", "allow")];
     let denied = [("action", "ViewWorkspace"), ("decision", "deny")];
     for _ in 0..3 {
         server.get(&format!("/v1/orgs/{org}")).expect(200);
     }
-    let check = |user: &str| server.check(user, "ViewWorkspace", "Workspace", &workspace)["decision"].clone();
+    let check = |user: &str| {
+        server.check(user, "ViewWorkspace", "Workspace", &workspace)["decision"].clone()
+    };
     assert_eq!(check(&admin), "Allow");
     assert_eq!(check(&admin), "Allow");
     assert_eq!(check(&outsider), "Deny");
     server.get("/v1/no-such-route").expect(404);
+    let grant = json!({"credits": 100, "source": "purchase"});
+    server
+        .post(&format!("/v1/orgs/{org}/credits"), grant)
+        .expect(201);
     let after = scrape(&server);
 
     let moved = |name: &str, labels: &[(&str, &str)]| {
         sample(&after, name, labels) - sample(&before, name, labels)
     };
-    assert_eq!(moved("warden_http_requests_total", &org_reads), 3.0, "{after}");
+    assert_eq!(
+        moved("warden_http_requests_total", &org_reads),
+        3.0,
+        "{after}"
+    );
     assert_eq!(moved("warden_decisions_total", &allowed), 2.0, "{after}");
     assert_eq!(moved("warden_decisions_total", &denied), 1.0, "{after}");
     // Routes are templates: no raw path or id becomes a label.
     assert!(!after.contains(&org), "an id leaked into a label");
     assert!(!after.contains("no-such-route"));
-    assert!(moved("warden_http_requests_total", &[("route", "unmatched"), ("status", "404")]) >= 1.0);
+    assert!(
+        moved(
+            "warden_http_requests_total",
+            &[("route", "unmatched"), ("status", "404")]
+        ) >= 1.0
+    );
     // Latency histograms, by route and of checks.
     let latency = [("route", "/v1/authorize"), ("le", "+Inf")];
     assert!(moved("warden_http_request_duration_seconds_bucket", &latency) >= 3.0);
     assert!(moved("warden_check_duration_seconds_count", &[]) >= 3.0);
     // What the server counts itself, read at scrape time.
+    assert_eq!(
+        moved("warden_ledger_transactions_total", &[]),
+        1.0,
+        "{after}"
+    );
     let cache = sample(&after, "warden_entity_cache_hits_total", &[])
         + sample(&after, "warden_entity_cache_builds_total", &[]);
     assert!(cache >= 3.0, "{after}");
@@ -223,6 +258,14 @@ fn metrics_move_with_requests_and_need_the_token() {
     let health = server.get("/healthz").expect(200);
     let policy = [("digest", health["policy_digest"].as_str().unwrap())];
     let plugins = [("digest", health["plugin_digest"].as_str().unwrap())];
-    assert_eq!(sample(&after, "warden_policy_info", &policy), 1.0, "{after}");
-    assert_eq!(sample(&after, "warden_plugins_info", &plugins), 1.0, "{after}");
+    assert_eq!(
+        sample(&after, "warden_policy_info", &policy),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, "warden_plugins_info", &plugins),
+        1.0,
+        "{after}"
+    );
 }

@@ -139,8 +139,7 @@ impl PageQuery {
         // Encoded again to be read by each struct's own rules.
         let encode = |pairs| serde_urlencoded::to_string(pairs).map_err(|e| invalid(&e));
         let page = PageQuery::parse(Some(encode(&page)?))?;
-        let filters =
-            serde_urlencoded::from_str(&encode(&filters)?).map_err(|e| invalid(&e))?;
+        let filters = serde_urlencoded::from_str(&encode(&filters)?).map_err(|e| invalid(&e))?;
         Ok((page, filters))
     }
 

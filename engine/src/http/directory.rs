@@ -25,12 +25,14 @@ const ORG_FILTERS: &[Filter] = &[
     Filter {
         name: "name",
         description: "orgs whose name starts with this, ignoring case (`acme` finds `Acme Inc.`)",
+        example: "acme",
         required: false,
         max_bytes: 4 * MAX_NAME_CHARS,
     },
     Filter {
         name: "domain",
         description: "the org that holds this domain verified (normalised as claims are)",
+        example: "acme.com",
         required: false,
         max_bytes: MAX_ADDRESS_INPUT_BYTES,
     },
@@ -39,7 +41,9 @@ const ORG_FILTERS: &[Filter] = &[
 /// `GET /v1/users`'s filter.
 const USER_FILTERS: &[Filter] = &[Filter {
     name: "email",
-    description: "the user with this email, normalised as at creation (`Ann@ACME.com` finds `ann@acme.com`)",
+    description:
+        "the user with this email, normalised as at creation (`Ann@ACME.com` finds `ann@acme.com`)",
+    example: "ann@acme.com",
     required: true,
     max_bytes: MAX_ADDRESS_INPUT_BYTES,
 }];
@@ -94,7 +98,10 @@ async fn list_orgs(
         .name
         .map(|name| fields::name("query.name", &name).map(|name| name.to_lowercase()))
         .transpose()?;
-    let named = |org: &Org| name.as_ref().is_none_or(|n| org.name.to_lowercase().starts_with(n));
+    let named = |org: &Org| {
+        name.as_ref()
+            .is_none_or(|n| org.name.to_lowercase().starts_with(n))
+    };
     if let Some(domain) = filters.domain {
         let domain = fields::domain("query.domain", &domain)?;
         let owner = state.app.store.domain_owner(&domain)?.filter(named);
@@ -137,7 +144,13 @@ mod tests {
         let query = Some("name=Acme&limit=5".to_string());
         let (page, filters) = PageQuery::parse_filtered::<OrgFilters>(query).unwrap();
         assert_eq!((page.limit(), filters.name.as_deref()), (5, Some("Acme")));
-        for bad in ["colour=red", "name=a&name=b", "limit=0", "after=nope", "limit=x"] {
+        for bad in [
+            "colour=red",
+            "name=a&name=b",
+            "limit=0",
+            "after=nope",
+            "limit=x",
+        ] {
             let parsed = PageQuery::parse_filtered::<OrgFilters>(Some(bad.to_string()));
             assert!(matches!(parsed, Err(Error::Invalid { .. })), "{bad}");
         }

@@ -58,9 +58,16 @@ pub enum Takes {
 /// `max_bytes` bytes.
 #[derive(Clone, Copy)]
 pub struct Filter {
+    /// The parameter's name.
     pub name: &'static str,
+    /// What it finds.
     pub description: &'static str,
+    /// A value the document shows.
+    pub example: &'static str,
+    /// Whether the listing needs it.
     pub required: bool,
+    /// The longest value the document admits (the handler's own rule
+    /// may be stricter, with a 400 naming it).
     pub max_bytes: usize,
 }
 

@@ -23,6 +23,7 @@ use super::ApiState;
 use crate::app::App;
 use crate::authz::{CheckRequest, Decision};
 use crate::error::Result;
+use crate::ledger;
 use crate::policy::PolicySnapshot;
 
 /// The names of the series, one place for the code and the README.
@@ -43,6 +44,9 @@ pub mod names {
     pub const PLUGIN_CALLS: &str = "warden_plugin_calls_total";
     /// Counter: those of a `plugin`'s calls that failed.
     pub const PLUGIN_FAILURES: &str = "warden_plugin_failures_total";
+    /// Counter: transactions the ledger holds (every server's, on a shared
+    /// database).
+    pub const LEDGER_TRANSACTIONS: &str = "warden_ledger_transactions_total";
     /// Info (always 1): the `digest` of the policy set in force.
     pub const POLICY_INFO: &str = "warden_policy_info";
     /// Info (always 1): the `digest` of the plugins serving the hooks.
@@ -58,8 +62,8 @@ const OTHER_ACTION: &str = "other";
 /// Upper bounds (seconds) of the latency buckets: 100 µs to 10 s, as a
 /// check takes microseconds and a write with its fsync milliseconds.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0,
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
 
 /// The media type of the Prometheus text exposition format.
@@ -68,7 +72,7 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![endpoint!(
         Get "/metrics" => scrape,
-        "Prometheus text exposition: requests, decisions, check latency, entity cache, plugins, digests (admin token)",
+        "Prometheus text exposition: requests, decisions, check latency, entity cache, plugins, ledger transactions, digests (admin token)",
         Takes::Nothing,
         200,
         Body::Text,
@@ -131,9 +135,12 @@ impl Metrics {
         });
     }
 
-    /// The text exposition, with what `app` counts itself read now.
-    pub fn render(&self, app: &App) -> String {
+    /// The text exposition, with what `app` counts itself read now (one
+    /// store read: the ledger's counter).
+    pub fn render(&self, app: &App) -> Result<String> {
+        let posted = ledger::transactions_posted(&app.store)?;
         self.record(|| {
+            counter!(names::LEDGER_TRANSACTIONS).absolute(posted);
             let cache = app.check_cache_stats();
             counter!(names::ENTITY_CACHE_HITS).absolute(cache.hits);
             counter!(names::ENTITY_CACHE_BUILDS).absolute(cache.builds);
@@ -146,7 +153,7 @@ impl Metrics {
             let digests = [app.policies.current().digest.clone(), plugins.digest];
             self.show_digests(digests);
         });
-        self.recorder.handle().render()
+        Ok(self.recorder.handle().render())
     }
 
     /// Sets the info series of the digests in force to 1, and those of the
@@ -169,15 +176,44 @@ impl Metrics {
 
 /// The `# HELP` and `# TYPE` lines of the series recorded as they happen.
 fn describe() {
-    use metrics::{describe_counter, describe_histogram};
-    describe_counter!(names::HTTP_REQUESTS, "Answered requests by route template, method and status.");
-    describe_histogram!(names::HTTP_REQUEST_DURATION, Unit::Seconds, "Request latency by route template and method.");
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        names::HTTP_REQUESTS,
+        "Answered requests by route template, method and status."
+    );
+    describe_histogram!(
+        names::HTTP_REQUEST_DURATION,
+        Unit::Seconds,
+        "Request latency by route template and method."
+    );
     describe_counter!(names::DECISIONS, "Check decisions by action and decision.");
-    describe_histogram!(names::CHECK_DURATION, Unit::Seconds, "Time one check took to decide.");
-    describe_counter!(names::ENTITY_CACHE_HITS, "Checks answered from the entity cache.");
-    describe_counter!(names::ENTITY_CACHE_BUILDS, "Checks that built their entities from the store.");
+    describe_histogram!(
+        names::CHECK_DURATION,
+        Unit::Seconds,
+        "Time one check took to decide."
+    );
+    describe_counter!(
+        names::ENTITY_CACHE_HITS,
+        "Checks answered from the entity cache."
+    );
+    describe_counter!(
+        names::ENTITY_CACHE_BUILDS,
+        "Checks that built their entities from the store."
+    );
     describe_counter!(names::PLUGIN_CALLS, "Hook calls given to each plugin.");
-    describe_counter!(names::PLUGIN_FAILURES, "Hook calls of each plugin that failed.");
+    describe_counter!(names::LEDGER_TRANSACTIONS, "Transactions the ledger holds.");
+    describe_counter!(
+        names::PLUGIN_FAILURES,
+        "Hook calls of each plugin that failed."
+    );
+    describe_gauge!(
+        names::POLICY_INFO,
+        "The digest of the policy set in force (1; a replaced one 0)."
+    );
+    describe_gauge!(
+        names::PLUGINS_INFO,
+        "The digest of the plugins serving the hooks (1; a replaced one 0)."
+    );
 }
 
 /// Decides `request` as [`App::check_against`] does, and counts the
@@ -235,7 +271,7 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// `GET /metrics`.
-async fn scrape(State(state): State<ApiState>) -> Response {
-    let text = state.metrics.render(&state.app);
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
+async fn scrape(State(state): State<ApiState>) -> Result<Response> {
+    let text = state.metrics.render(&state.app)?;
+    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response())
 }

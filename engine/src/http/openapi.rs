@@ -182,6 +182,7 @@ fn filter_parameter(filter: &Filter) -> Value {
         "in": "query",
         "required": filter.required,
         "description": filter.description,
+        "example": filter.example,
         "schema": {"type": "string", "minLength": 1, "maxLength": filter.max_bytes},
     })
 }

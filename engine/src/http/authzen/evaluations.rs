@@ -7,8 +7,8 @@ use super::model::{
     EvaluationItem, EvaluationResponse, EvaluationsRequest, EvaluationsResponse,
     EvaluationsSemantic,
 };
-use crate::http::ApiState;
 use crate::error::{Error, Result};
+use crate::http::ApiState;
 use crate::policy::PolicySnapshot;
 
 /// Answers `request` against one policy snapshot. `max_batch` bounds the

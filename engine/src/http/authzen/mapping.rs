@@ -26,10 +26,10 @@ use super::model::{
     ItemError, Object,
 };
 use crate::app::App;
-use crate::http::ApiState;
 use crate::authz::{self, CheckRequest, Decision, EntityRef};
 use crate::error::{Error, Result};
 use crate::fields;
+use crate::http::ApiState;
 use crate::policy::PolicySnapshot;
 
 /// The type a `User` has in the policy schema (the principal of every
