@@ -12,12 +12,12 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::common::{visible_page, PageQuery};
-use super::endpoint::{endpoint, Body, Endpoint, Filter, Takes};
+use super::endpoint::{endpoint, Body, Endpoint, Filter, FilterRule, Takes};
 use super::extract::ActingUser;
 use super::ApiState;
 use crate::command::require_system;
 use crate::error::Error;
-use crate::fields::{self, MAX_ADDRESS_INPUT_BYTES, MAX_NAME_CHARS};
+use crate::fields;
 use crate::store::{keys, Org, Page, User};
 
 /// `GET /v1/orgs`'s filters.
@@ -27,14 +27,14 @@ const ORG_FILTERS: &[Filter] = &[
         description: "orgs whose name starts with this, ignoring case (`acme` finds `Acme Inc.`)",
         example: "acme",
         required: false,
-        max_bytes: 4 * MAX_NAME_CHARS,
+        rule: FilterRule::Name,
     },
     Filter {
         name: "domain",
         description: "the org that holds this domain verified (normalised as claims are)",
         example: "acme.com",
         required: false,
-        max_bytes: MAX_ADDRESS_INPUT_BYTES,
+        rule: FilterRule::Domain,
     },
 ];
 
@@ -45,7 +45,7 @@ const USER_FILTERS: &[Filter] = &[Filter {
         "the user with this email, normalised as at creation (`Ann@ACME.com` finds `ann@acme.com`)",
     example: "ann@acme.com",
     required: true,
-    max_bytes: MAX_ADDRESS_INPUT_BYTES,
+    rule: FilterRule::Email,
 }];
 
 pub(super) fn endpoints() -> Vec<Endpoint> {

@@ -54,8 +54,7 @@ pub enum Takes {
     Command(&'static str, &'static str),
 }
 
-/// A query parameter that filters a listing: a string of at most
-/// `max_bytes` bytes.
+/// A query parameter that filters a listing.
 #[derive(Clone, Copy)]
 pub struct Filter {
     /// The parameter's name.
@@ -66,9 +65,20 @@ pub struct Filter {
     pub example: &'static str,
     /// Whether the listing needs it.
     pub required: bool,
-    /// The longest value the document admits (the handler's own rule
-    /// may be stricter, with a 400 naming it).
-    pub max_bytes: usize,
+    /// The field rule its value meets, as a body's field would.
+    pub rule: FilterRule,
+}
+
+/// The field rule (`fields::…`) of a [`Filter`]'s value: its document
+/// schema is that of a body field of the rule.
+#[derive(Clone, Copy)]
+pub enum FilterRule {
+    /// `fields::name`.
+    Name,
+    /// `fields::email`.
+    Email,
+    /// `fields::domain`.
+    Domain,
 }
 
 /// The schema of a command without fields: no body, or `{}`.

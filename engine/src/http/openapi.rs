@@ -19,7 +19,7 @@ use super::authzen::{
 };
 use super::checks::BatchRequest;
 use super::common::DEFAULT_PAGE_SIZE;
-use super::endpoint::{requires_token, Body, Filter, Route, Takes, NO_FIELDS};
+use super::endpoint::{requires_token, Body, Filter, FilterRule, Route, Takes, NO_FIELDS};
 use super::extract::{ACTOR_HEADER, IDEMPOTENCY_HEADER};
 use super::plugins::{CallRequest, ReplayRequest};
 use super::resources::Revealed;
@@ -175,15 +175,23 @@ fn header_name(lower: &str) -> String {
         .join("-")
 }
 
-/// A listing's filter: a query string parameter.
+/// A listing's filter: a query string parameter, whose schema is that of
+/// a body field of its rule.
 fn filter_parameter(filter: &Filter) -> Value {
+    let rule = match filter.rule {
+        FilterRule::Name => Rule::Name,
+        FilterRule::Email => Rule::Email,
+        FilterRule::Domain => Rule::Domain,
+    };
+    let mut schema = json!({});
+    lay_rule(&mut schema, rule);
     json!({
         "name": filter.name,
         "in": "query",
         "required": filter.required,
         "description": filter.description,
         "example": filter.example,
-        "schema": {"type": "string", "minLength": 1, "maxLength": filter.max_bytes},
+        "schema": schema,
     })
 }
 
