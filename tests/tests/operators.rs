@@ -269,3 +269,37 @@ fn metrics_move_with_requests_and_need_the_token() {
         "{after}"
     );
 }
+
+#[test]
+fn the_policy_info_follows_a_reload() {
+    let server = Server::start();
+    let digest = |server: &Server| {
+        server.get("/healthz").expect(200)["policy_digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let old = digest(&server);
+    assert_eq!(
+        sample(&scrape(&server), "warden_policy_info", &[("digest", &old)]),
+        1.0
+    );
+    let freeze = r#"
+@id("no-org-viewing")
+@reason("Nobody may view organizations during the audit")
+forbid (principal, action == Action::"ViewOrg", resource);
+"#;
+    std::fs::write(server.policies_dir().join("freeze.cedar"), freeze).unwrap();
+    server.post("/v1/policies/reload", json!({})).expect(200);
+    let new = digest(&server);
+    assert_ne!(old, new);
+    let text = scrape(&server);
+    assert_eq!(
+        sample(&text, "warden_policy_info", &[("digest", &new)]),
+        1.0,
+        "{text}"
+    );
+    // A recorder cannot forget a series: the replaced digest reads 0.
+    let replaced = format!("warden_policy_info{{digest=\"{old}\"}} 0");
+    assert!(text.lines().any(|line| line == replaced), "{text}");
+}

@@ -275,3 +275,31 @@ async fn scrape(State(state): State<ApiState>) -> Result<Response> {
     let text = state.metrics.render(&state.app)?;
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_labelled_by_template_and_a_known_method() {
+        let metrics = Metrics::default();
+        let custom = Method::from_bytes(b"BREW").unwrap();
+        for method in [Method::GET, custom] {
+            let method = method_label(&method);
+            metrics.request("/v1/orgs/{id}", method, 200, Duration::from_millis(2));
+        }
+        let text = metrics.recorder.handle().render();
+        let series = |method: &str| {
+            format!(
+                "{}{{route=\"/v1/orgs/{{id}}\",method=\"{method}\",status=\"200\"}} 1",
+                names::HTTP_REQUESTS
+            )
+        };
+        for method in ["GET", "other"] {
+            assert!(text.lines().any(|l| l == series(method)), "{text}");
+        }
+        // A histogram with buckets, not a summary.
+        let bucket = format!("{}_bucket{{", names::HTTP_REQUEST_DURATION);
+        assert!(text.contains(&bucket), "{text}");
+    }
+}

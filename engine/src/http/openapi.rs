@@ -74,7 +74,7 @@ pub fn document(limits: &HttpLimits) -> Value {
         "info": {
             "title": "Warden",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Authorization and org lifecycle. Every /v1 route, and the AuthZEN Authorization API 1.0 under /access/v1, needs `Authorization: Bearer <admin token>`; \
+            "description": "Authorization and org lifecycle. Every /v1 route, the AuthZEN Authorization API 1.0 under /access/v1 and /metrics need `Authorization: Bearer <admin token>`; \
                 management calls name the acting user with `X-Warden-Actor: <user id>` (none: the system actor); \
                 writes accept `Idempotency-Key`. Errors are `{\"error\": {\"code\", \"message\", \"field\"?, \"request_id\"}}`. \
                 Every answer carries `X-Request-Id`: the request's own (printable ASCII, at most 128 bytes), else the trace id of its W3C `traceparent`, else a new one.",
