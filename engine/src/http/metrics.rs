@@ -8,15 +8,20 @@
 //! Every label takes a bounded set of values: routes are the registry's
 //! path templates, actions those the schema declares.
 
-use std::sync::Mutex;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, Method};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{counter, gauge, histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
+use tower_layer::Layer;
+use tower_service::Service;
 
 use super::endpoint::{endpoint, Body, Endpoint, Takes};
 use super::ApiState;
@@ -234,22 +239,84 @@ pub(super) fn check(
     Ok(decision)
 }
 
-/// The middleware (`Router::layer`, so after routing) that counts each
-/// request under its route's template, never its raw path.
-pub(super) async fn track(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
-        .to_string();
-    let method = method_label(request.method());
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    state
-        .metrics
-        .request(&route, method, status, started.elapsed());
-    response
+/// The layer (`Router::layer`, so each request meets it after routing)
+/// that counts each request under its route's template, never its raw
+/// path. A layer of its own rather than `middleware::from_fn`, whose boxed
+/// future and route clone would cost every check (see `RequireToken`).
+#[derive(Clone)]
+pub(super) struct Track(pub Arc<Metrics>);
+
+impl<S> Layer<S> for Track {
+    type Service = Tracked<S>;
+
+    fn layer(&self, inner: S) -> Tracked<S> {
+        Tracked {
+            inner,
+            metrics: Arc::clone(&self.0),
+        }
+    }
+}
+
+/// A service whose answers [`Track`] counts.
+#[derive(Clone)]
+pub(super) struct Tracked<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S> Service<Request> for Tracked<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Answering<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        Answering {
+            method: method_label(request.method()),
+            inner: self.inner.call(request),
+            metrics: Arc::clone(&self.metrics),
+            route,
+            started: Instant::now(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request being answered; counted when its answer is ready.
+    pub(super) struct Answering<F> {
+        #[pin]
+        inner: F,
+        metrics: Arc<Metrics>,
+        route: Option<MatchedPath>,
+        method: &'static str,
+        started: Instant,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Answering<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let answer = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &answer {
+            let route = this
+                .route
+                .as_ref()
+                .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+            let status = response.status().as_u16();
+            this.metrics
+                .request(route, this.method, status, this.started.elapsed());
+        }
+        Poll::Ready(answer)
+    }
 }
 
 /// The `method` label: a standard method, or `other` for any extension

@@ -108,10 +108,7 @@ pub fn router(
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         // Outside the token gate, so refused requests are counted too.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
+        .layer(metrics::Track(Arc::clone(&state.metrics)))
         .with_state(state)
 }
 
