@@ -3,8 +3,9 @@
 //! workspace role, folders, flows, shared and personal credentials shared
 //! with some users, invitations, access requests) and every actor, each list
 //! route, followed through `next` to its end, returns exactly the items
-//! whose single read that actor is allowed. Everything goes through the real
-//! router, handlers, policies and a real sled store.
+//! whose single read that actor is allowed (the vendor's directory of orgs:
+//! every org to the system, refused to users). Everything goes through the
+//! real router, handlers, policies and a real sled store.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -522,7 +523,11 @@ impl World {
     }
 
     fn check_every_listing(&self, limit: usize) {
+        // The vendor's directory: every org, to the system alone.
+        let directory = self.api.list_all(None, "/v1/orgs", limit).unwrap();
+        assert_eq!(ids(&directory), self.orgs.iter().copied().collect());
         for actor in self.actors() {
+            self.assert_lists_all_or_refused(actor, "/v1/orgs", actor.is_none(), limit);
             let allowed = |action: &str, kind: &str, id: Uuid| {
                 actor.is_none_or(|user| self.api.allowed(user, action, kind, id))
             };

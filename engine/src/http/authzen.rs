@@ -82,7 +82,7 @@ async fn evaluation(
     };
     let snapshot = state.app.policies.current();
     question
-        .decide(&state.app, &snapshot, std::time::Instant::now())
+        .decide(&state, &snapshot, std::time::Instant::now())
         .map(Json)
 }
 
@@ -94,7 +94,7 @@ async fn evaluations(
 ) -> Result<Json<EvaluationsResponse>, Error> {
     let request = authzen_body(body)?;
     let snapshot = state.app.policies.current();
-    evaluations::answer(&state.app, &snapshot, &request, state.limits.max_batch).map(Json)
+    evaluations::answer(&state, &snapshot, &request, state.limits.max_batch).map(Json)
 }
 
 /// The parsed body of an AuthZEN request. §"HTTPS JSON Binding": requests

@@ -53,7 +53,8 @@ async fn authorize(
     State(state): State<ApiState>,
     ApiJson(request): ApiJson<CheckRequest>,
 ) -> Result<Json<Decision>, Error> {
-    state.app.check(&request).map(Json)
+    let snapshot = state.app.policies.current();
+    super::metrics::check(&state, &snapshot, &request, std::time::Instant::now()).map(Json)
 }
 
 /// Checks answered in order: `{"requests": [CheckRequest…]}`.
@@ -111,7 +112,7 @@ async fn authorize_batch(
         .enumerate()
         .map(|(i, item)| {
             let outcome = parse_json::<CheckRequest>(item.get().as_bytes())
-                .and_then(|request| state.app.check_against(&snapshot, &request, asked_at));
+                .and_then(|request| super::metrics::check(&state, &snapshot, &request, asked_at));
             match outcome {
                 Ok(decision) => BatchResult::Decided(decision),
                 Err(e) => BatchResult::Failed {

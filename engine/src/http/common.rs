@@ -125,6 +125,25 @@ impl PageQuery {
         Ok(query)
     }
 
+    /// The page (`after`, `limit`) and the listing's own filters `F` (a
+    /// struct that denies unknown fields) of one query string: a parameter
+    /// of neither, or one given twice, is a 400.
+    pub fn parse_filtered<F: DeserializeOwned>(
+        query: Option<String>,
+    ) -> Result<(PageQuery, F), Error> {
+        let invalid = |e: &dyn std::fmt::Display| Error::invalid("query", e.to_string());
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(query.as_deref().unwrap_or("")).map_err(|e| invalid(&e))?;
+        let (page, filters): (Vec<_>, Vec<_>) = pairs
+            .into_iter()
+            .partition(|(name, _)| name == "after" || name == "limit");
+        // Encoded again to be read by each struct's own rules.
+        let encode = |pairs| serde_urlencoded::to_string(pairs).map_err(|e| invalid(&e));
+        let page = PageQuery::parse(Some(encode(&page)?))?;
+        let filters = serde_urlencoded::from_str(&encode(&filters)?).map_err(|e| invalid(&e))?;
+        Ok((page, filters))
+    }
+
     pub fn limit(&self) -> usize {
         self.limit.unwrap_or(DEFAULT_PAGE_SIZE)
     }

@@ -43,12 +43,42 @@ pub enum Takes {
     Nothing,
     /// The acting user (`X-Warden-Actor`; none: the system actor).
     Actor,
+    /// The acting user and the query parameters a listing is filtered by
+    /// (besides `after` and `limit`).
+    Filtered(&'static [Filter]),
     /// A JSON body of a component schema, with an example; no acting user.
     Json(&'static str, &'static str),
     /// A command: the acting user, an `Idempotency-Key` and a JSON body of
     /// a component schema, with an example. A command without fields
     /// (`NO_FIELDS`) takes no body or `{}`.
     Command(&'static str, &'static str),
+}
+
+/// A query parameter that filters a listing.
+#[derive(Clone, Copy)]
+pub struct Filter {
+    /// The parameter's name.
+    pub name: &'static str,
+    /// What it finds.
+    pub description: &'static str,
+    /// A value the document shows.
+    pub example: &'static str,
+    /// Whether the listing needs it.
+    pub required: bool,
+    /// The field rule its value meets, as a body's field would.
+    pub rule: FilterRule,
+}
+
+/// The field rule (`fields::…`) of a [`Filter`]'s value: its document
+/// schema is that of a body field of the rule.
+#[derive(Clone, Copy)]
+pub enum FilterRule {
+    /// `fields::name`.
+    Name,
+    /// `fields::email`.
+    Email,
+    /// `fields::domain`.
+    Domain,
 }
 
 /// The schema of a command without fields: no body, or `{}`.
@@ -67,6 +97,8 @@ pub enum Body {
     PagedReport,
     /// A free-form JSON object, described in the summary.
     Any,
+    /// Plain text (the Prometheus text exposition format).
+    Text,
 }
 
 impl Body {
@@ -111,10 +143,11 @@ impl HttpMethod {
 /// Whether the route at `path` needs the admin bearer token: Warden's own
 /// API (`/v1…`) and the AuthZEN API (`/access/v1/…`, whose spec leaves
 /// authentication to the PDP and recommends it, §"Policy Confidentiality
-/// and Sender Authentication"); not liveness nor the documents that
-/// describe the API.
+/// and Sender Authentication"), and `/metrics` (what the server does is
+/// the operator's to see); not liveness nor the documents that describe
+/// the API.
 pub fn requires_token(path: &str) -> bool {
-    path.starts_with("/v1") || path.starts_with("/access/")
+    path.starts_with("/v1") || path.starts_with("/access/") || path == "/metrics"
 }
 
 /// Statuses of a management write: denied, missing, conflicting.

@@ -5,10 +5,12 @@
 mod authzen;
 mod checks;
 mod common;
+mod directory;
 mod domains;
 mod endpoint;
 mod extract;
 mod ledger;
+mod metrics;
 mod openapi;
 mod orgs;
 mod plugins;
@@ -77,6 +79,7 @@ pub(crate) struct ApiState {
     pub app: Arc<App>,
     pub limits: HttpLimits,
     pub settings: Arc<ManagementSettings>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// Builds the router. Everything under `/v1` and `/access/v1` (AuthZEN)
@@ -91,6 +94,7 @@ pub fn router(
         app,
         limits: limits.clone(),
         settings: Arc::new(settings),
+        metrics: Arc::default(),
     };
     let (guarded, open): (Vec<Endpoint>, Vec<Endpoint>) = endpoints()
         .into_iter()
@@ -103,6 +107,8 @@ pub fn router(
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        // Outside the token gate, so refused requests are counted too.
+        .layer(metrics::Track(Arc::clone(&state.metrics)))
         .with_state(state)
 }
 
@@ -119,6 +125,8 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         signup::endpoints(),
         domains::endpoints(),
         authzen::endpoints(),
+        metrics::endpoints(),
+        directory::endpoints(),
     ]
     .into_iter()
     .flatten()

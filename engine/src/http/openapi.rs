@@ -19,7 +19,7 @@ use super::authzen::{
 };
 use super::checks::BatchRequest;
 use super::common::DEFAULT_PAGE_SIZE;
-use super::endpoint::{requires_token, Body, Route, Takes, NO_FIELDS};
+use super::endpoint::{requires_token, Body, Filter, FilterRule, Route, Takes, NO_FIELDS};
 use super::extract::{ACTOR_HEADER, IDEMPOTENCY_HEADER};
 use super::plugins::{CallRequest, ReplayRequest};
 use super::resources::Revealed;
@@ -74,7 +74,7 @@ pub fn document(limits: &HttpLimits) -> Value {
         "info": {
             "title": "Warden",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Authorization and org lifecycle. Every /v1 route, and the AuthZEN Authorization API 1.0 under /access/v1, needs `Authorization: Bearer <admin token>`; \
+            "description": "Authorization and org lifecycle. Every /v1 route, the AuthZEN Authorization API 1.0 under /access/v1 and /metrics need `Authorization: Bearer <admin token>`; \
                 management calls name the acting user with `X-Warden-Actor: <user id>` (none: the system actor); \
                 writes accept `Idempotency-Key`. Errors are `{\"error\": {\"code\", \"message\", \"field\"?, \"request_id\"}}`. \
                 Every answer carries `X-Request-Id`: the request's own (printable ASCII, at most 128 bytes), else the trace id of its W3C `traceparent`, else a new one.",
@@ -86,8 +86,14 @@ pub fn document(limits: &HttpLimits) -> Value {
 
 fn operation(route: &Route, schemas: &Value) -> Value {
     let mut parameters: Vec<Value> = path_parameters(route.path).map(path_parameter).collect();
-    if matches!(route.takes, Takes::Actor | Takes::Command(..)) {
+    if matches!(
+        route.takes,
+        Takes::Actor | Takes::Filtered(_) | Takes::Command(..)
+    ) {
         parameters.push(actor_header());
+    }
+    if let Takes::Filtered(filters) = route.takes {
+        parameters.extend(filters.iter().map(filter_parameter));
     }
     if matches!(route.takes, Takes::Command(..)) {
         parameters.push(idempotency_header());
@@ -169,6 +175,26 @@ fn header_name(lower: &str) -> String {
         .join("-")
 }
 
+/// A listing's filter: a query string parameter, whose schema is that of
+/// a body field of its rule.
+fn filter_parameter(filter: &Filter) -> Value {
+    let rule = match filter.rule {
+        FilterRule::Name => Rule::Name,
+        FilterRule::Email => Rule::Email,
+        FilterRule::Domain => Rule::Domain,
+    };
+    let mut schema = json!({});
+    lay_rule(&mut schema, rule);
+    json!({
+        "name": filter.name,
+        "in": "query",
+        "required": filter.required,
+        "description": filter.description,
+        "example": filter.example,
+        "schema": schema,
+    })
+}
+
 fn page_parameters() -> [Value; 2] {
     [
         json!({
@@ -205,10 +231,14 @@ fn request_body(schemas: &Value, schema: &str, example: &str) -> Value {
 
 fn responses(route: &Route) -> Value {
     let mut responses = Map::new();
+    let media_type = match route.response {
+        Body::Text => "text/plain",
+        _ => "application/json",
+    };
     let success = |status: u16| {
         (
             status.to_string(),
-            json!({"description": "Success", "content": {"application/json": {"schema": body_schema(route.response)}}}),
+            json!({"description": "Success", "content": {media_type: {"schema": body_schema(route.response)}}}),
         )
     };
     let (key, value) = success(route.status);
@@ -271,6 +301,7 @@ fn body_schema(body: Body) -> Value {
         Body::Page(name) => page_of(schema_ref(name)),
         Body::AnyPage => page_of(json!({"type": "object"})),
         Body::PagedReport | Body::Any => json!({"type": "object"}),
+        Body::Text => json!({"type": "string"}),
     }
 }
 
@@ -785,7 +816,7 @@ mod tests {
                 Takes::Json(schema, _) => {
                     assert_eq!(extracted("ApiJson").as_deref(), Some(schema), "{at}");
                 }
-                Takes::Actor => {
+                Takes::Actor | Takes::Filtered(_) => {
                     assert!(
                         extracted("Write").is_none() && extracted("ApiJson").is_none(),
                         "{at} takes a body"

@@ -36,6 +36,7 @@ pub use balances::{
 };
 pub use lots::MAX_OPEN_LOTS;
 pub use model::*;
+pub use posting::transactions_posted;
 pub use seats::MAX_SEAT_PRICE_CENTS;
 pub use verify::{verify, Totals, VerifyReport, MAX_REPORTED_VIOLATIONS};
 

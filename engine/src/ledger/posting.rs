@@ -13,8 +13,8 @@ use super::model::{
     TransactionKind, Unit,
 };
 use super::{accounts, keys, lots};
-use crate::error::Error;
-use crate::store::{Tx, TxResult};
+use crate::error::{Error, Result};
+use crate::store::{Store, Tx, TxResult};
 
 /// A transaction to post; its id is taken when it is written.
 pub struct NewTransaction {
@@ -116,6 +116,13 @@ pub fn post(tx: &Tx, new: NewTransaction) -> TxResult<Posted> {
         transaction,
         accounts,
     })
+}
+
+/// How many transactions the ledger holds: the last `sequence` posted, one
+/// read of the counter record (transactions are never removed; a reversal
+/// is one more).
+pub fn transactions_posted(store: &Store) -> Result<u64> {
+    Ok(store.get::<u64>(&keys::sequence())?.unwrap_or(0))
 }
 
 /// The next number of the ledger's commit order. Every posting reads and

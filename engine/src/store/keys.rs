@@ -94,6 +94,11 @@ pub(crate) fn schema_version() -> Vec<u8> {
 pub(crate) fn org(id: Uuid) -> Vec<u8> {
     join(ORG, &[id.as_bytes()])
 }
+/// The prefix of every org record (`id` → Org), in id order: the vendor's
+/// directory pages it with `Store::page_ids`.
+pub fn orgs() -> Vec<u8> {
+    vec![ORG]
+}
 pub(crate) fn user(id: Uuid) -> Vec<u8> {
     join(USER, &[id.as_bytes()])
 }

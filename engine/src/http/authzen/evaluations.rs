@@ -7,14 +7,14 @@ use super::model::{
     EvaluationItem, EvaluationResponse, EvaluationsRequest, EvaluationsResponse,
     EvaluationsSemantic,
 };
-use crate::app::App;
 use crate::error::{Error, Result};
+use crate::http::ApiState;
 use crate::policy::PolicySnapshot;
 
 /// Answers `request` against one policy snapshot. `max_batch` bounds the
 /// items (more are a 413, as for `POST /v1/authorize/batch`).
 pub fn answer(
-    app: &App,
+    state: &ApiState,
     snapshot: &PolicySnapshot,
     request: &EvaluationsRequest,
     max_batch: usize,
@@ -38,7 +38,7 @@ pub fn answer(
     if items.is_empty() {
         let no_keys = EvaluationItem::default();
         let question = completed(request, &no_keys, "body")?;
-        let one = question.decide(app, snapshot, asked_at)?;
+        let one = question.decide(state, snapshot, asked_at)?;
         return Ok(EvaluationsResponse::One(Box::new(one)));
     }
     let semantic = request
@@ -50,7 +50,7 @@ pub fn answer(
     for (i, item) in items.iter().enumerate() {
         let field = format!("evaluations[{i}]");
         let evaluation = completed(request, item, &field)
-            .and_then(|question| question.decide(app, snapshot, asked_at))
+            .and_then(|question| question.decide(state, snapshot, asked_at))
             .unwrap_or_else(|e| failed(&e));
         let last = decides(semantic, &evaluation);
         evaluations.push(evaluation);

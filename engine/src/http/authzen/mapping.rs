@@ -29,6 +29,7 @@ use crate::app::App;
 use crate::authz::{self, CheckRequest, Decision, EntityRef};
 use crate::error::{Error, Result};
 use crate::fields;
+use crate::http::ApiState;
 use crate::policy::PolicySnapshot;
 
 /// The type a `User` has in the policy schema (the principal of every
@@ -52,13 +53,12 @@ impl Question<'_> {
     /// `POST /v1/authorize` would decide its translation.
     pub fn decide(
         &self,
-        app: &App,
+        state: &ApiState,
         snapshot: &PolicySnapshot,
         asked_at: std::time::Instant,
     ) -> Result<EvaluationResponse> {
-        let check = self.check(app, snapshot)?;
-        let decision = app
-            .check_against(snapshot, &check, asked_at)
+        let check = self.check(&state.app, snapshot)?;
+        let decision = crate::http::metrics::check(state, snapshot, &check, asked_at)
             .map_err(in_authzen_terms)?;
         Ok(answer(snapshot, check, decision, self.ignored()))
     }
