@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::command::domain::dns;
 use crate::command::DEFAULT_INVITATION_TTL;
+use crate::http::decision_log;
 use crate::http::{
     ConnectionLimits, HttpLimits, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BATCH,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT,
@@ -83,6 +84,20 @@ pub struct Settings {
     /// [default: the first nameserver of /etc/resolv.conf]
     #[arg(long, env = "WARDEN_DNS_RESOLVER")]
     pub dns_resolver: Option<SocketAddr>,
+    /// Decision log: `stdout`, or a file, rotated at
+    /// `decision_log_max_bytes` [default: off]
+    #[arg(long, env = "WARDEN_DECISION_LOG")]
+    pub decision_log: Option<String>,
+    /// Share of decisions the decision log keeps, in (0, 1] [default: 1]
+    #[arg(long, env = "WARDEN_DECISION_LOG_SAMPLE_RATE")]
+    pub decision_log_sample_rate: Option<f64>,
+    /// Size in bytes at which the decision log file is rotated [default: 104857600]
+    #[arg(long, env = "WARDEN_DECISION_LOG_MAX_BYTES")]
+    pub decision_log_max_bytes: Option<u64>,
+    /// Rotated decision log files kept (`<file>.1` …) [default: 5]
+    #[allow(rustdoc::invalid_html_tags)]
+    #[arg(long, env = "WARDEN_DECISION_LOG_FILES")]
+    pub decision_log_files: Option<usize>,
     /// Config file only: `[plugin_hooks]`, hook name → the plugin that
     /// serves it (or "builtin"), for hooks that several plugins declare.
     #[arg(skip)]
@@ -108,6 +123,8 @@ pub struct ServeConfig {
     pub(crate) credential_key_file: Option<PathBuf>,
     /// None when none is configured and the system lists none.
     pub(crate) dns_resolver: Option<SocketAddr>,
+    /// None: decisions are not logged.
+    pub(crate) decision_log: Option<decision_log::Settings>,
 }
 
 impl ServeConfig {
@@ -122,6 +139,7 @@ impl ServeConfig {
             Some(path) => read_file(path)?,
             None => Settings::default(),
         };
+        let decision_log = decision_log_settings(&given, &from_file)?;
         let limits = HttpLimits {
             max_body_bytes: given
                 .max_body_bytes
@@ -202,6 +220,7 @@ impl ServeConfig {
                 .dns_resolver
                 .or(from_file.dns_resolver)
                 .or_else(dns::system_resolver),
+            decision_log,
         })
     }
 
@@ -214,6 +233,54 @@ impl ServeConfig {
     pub fn store(&self) -> &StoreLocation {
         &self.store
     }
+}
+
+/// The decision log's settings, or `None` when it is off.
+fn decision_log_settings(
+    given: &Settings,
+    file: &Settings,
+) -> anyhow::Result<Option<decision_log::Settings>> {
+    let target = given.decision_log.as_ref().or(file.decision_log.as_ref());
+    let sample_rate = given
+        .decision_log_sample_rate
+        .or(file.decision_log_sample_rate)
+        .unwrap_or(1.0);
+    let max_bytes = given
+        .decision_log_max_bytes
+        .or(file.decision_log_max_bytes)
+        .unwrap_or(decision_log::DEFAULT_MAX_FILE_BYTES);
+    let kept = given
+        .decision_log_files
+        .or(file.decision_log_files)
+        .unwrap_or(decision_log::DEFAULT_KEPT_FILES);
+    anyhow::ensure!(
+        sample_rate > 0.0 && sample_rate <= 1.0,
+        "decision_log_sample_rate {sample_rate} is not in (0, 1]"
+    );
+    anyhow::ensure!(
+        max_bytes >= decision_log::MIN_MAX_FILE_BYTES,
+        "decision_log_max_bytes {max_bytes} is below the least accepted, {}",
+        decision_log::MIN_MAX_FILE_BYTES
+    );
+    anyhow::ensure!(
+        kept <= decision_log::MAX_KEPT_FILES,
+        "decision_log_files {kept} is above the most accepted, {}",
+        decision_log::MAX_KEPT_FILES
+    );
+    let target = match target.map(|t| t.trim()) {
+        None => return Ok(None),
+        Some("") => anyhow::bail!("decision_log is empty: give `stdout` or a file"),
+        Some("stdout") => decision_log::Target::Stdout,
+        Some(path) => decision_log::Target::File {
+            path: path.into(),
+            max_bytes,
+            kept,
+        },
+    };
+    Ok(Some(decision_log::Settings {
+        target,
+        sample_rate,
+    }))
 }
 
 /// The duration setting `name` as given, or `default`; at most `max`.
@@ -291,6 +358,40 @@ mod tests {
         assert_eq!(config.limits.max_batch, 10);
         assert_eq!(config.limits.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(config.policies, PathBuf::from("policies"));
+    }
+
+    #[test]
+    fn the_decision_log_is_off_unless_named_and_its_bounds_are_checked() {
+        let resolve =
+            |text: &str| ServeConfig::resolve(Settings::default(), Some(config_file(text).path()));
+        assert_eq!(resolve("").unwrap().decision_log, None);
+        let file = resolve("decision_log = \"/var/log/d.log\"\ndecision_log_files = 2\n").unwrap();
+        assert_eq!(
+            file.decision_log.unwrap(),
+            decision_log::Settings {
+                target: decision_log::Target::File {
+                    path: "/var/log/d.log".into(),
+                    max_bytes: decision_log::DEFAULT_MAX_FILE_BYTES,
+                    kept: 2,
+                },
+                sample_rate: 1.0,
+            }
+        );
+        let stdout = resolve("decision_log = \"stdout\"\n").unwrap();
+        assert_eq!(
+            stdout.decision_log.unwrap().target,
+            decision_log::Target::Stdout
+        );
+        for (bad, named) in [
+            ("decision_log = \"\"", "decision_log"),
+            ("decision_log_sample_rate = 0.0", "decision_log_sample_rate"),
+            ("decision_log_sample_rate = 1.5", "decision_log_sample_rate"),
+            ("decision_log_max_bytes = 10", "decision_log_max_bytes"),
+            ("decision_log_files = 1000", "decision_log_files"),
+        ] {
+            let error = resolve(bad).unwrap_err();
+            assert!(format!("{error:#}").contains(named), "{bad}: {error:#}");
+        }
     }
 
     #[test]

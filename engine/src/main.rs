@@ -55,8 +55,9 @@ enum Command {
         /// Config file [default: ./warden.toml when it exists]
         #[arg(long, env = "WARDEN_CONFIG")]
         config: Option<PathBuf>,
+        // Boxed: the settings outweigh every other command's arguments.
         #[command(flatten)]
-        settings: Settings,
+        settings: Box<Settings>,
     },
     /// Check and test policy directories.
     #[command(subcommand)]
@@ -284,7 +285,7 @@ impl Verdict {
 fn run(cli: Cli) -> anyhow::Result<Verdict> {
     match cli.command {
         Command::Serve { config, settings } => {
-            let config = ServeConfig::resolve(settings, config.as_deref())?;
+            let config = ServeConfig::resolve(*settings, config.as_deref())?;
             tokio::runtime::Runtime::new()?.block_on(server::serve(config))?;
             Ok(Verdict::Ok)
         }

@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use crate::app::App;
 use crate::config::ServeConfig;
+use crate::http::decision_log::DecisionLog;
 use crate::http::ManagementSettings;
 use crate::plugin::{PinSource, PluginHost};
 use crate::policy::PolicyEngine;
@@ -79,6 +80,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             &config.data,
         )?,
         dns_resolver: config.dns_resolver,
+        decision_log: match &config.decision_log {
+            Some(settings) => Some(Arc::new(
+                DecisionLog::open(settings).context("cannot open the decision log")?,
+            )),
+            None => None,
+        },
     };
     let mut router = crate::http::router(app.clone(), &token, config.limits.clone(), settings);
     // The trace layer logs at DEBUG (WARDEN_LOG=tower_http=debug); when

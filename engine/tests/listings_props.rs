@@ -69,6 +69,7 @@ impl Api {
                 invitation_ttl: time::Duration::days(7),
                 credential_key: CredentialKey::from_bytes([7; 32]),
                 dns_resolver: None,
+                decision_log: None,
             },
         );
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -280,6 +280,20 @@ impl Server {
         self.spawn();
     }
 
+    /// Asks the server to shut down (SIGTERM) and waits until it has; its
+    /// directories stay until drop.
+    pub fn shut_down(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let terminated = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(terminated.success());
+            let status = child.wait().unwrap();
+            assert!(status.success(), "warden exited with {status}");
+        }
+    }
+
     /// Kills the server (SIGKILL); its directories stay until drop.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

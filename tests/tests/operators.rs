@@ -1,12 +1,13 @@
 //! Operators see the server: the vendor finds a tenant without its id (orgs
-//! by name or verified domain, users by email), and `/metrics` shows what
-//! the server does in the Prometheus text format, scraped before and after
-//! requests.
+//! by name or verified domain, users by email), `/metrics` shows what the
+//! server does in the Prometheus text format, scraped before and after
+//! requests, and the decision log keeps each decision.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use warden_e2e::{Server, TOKEN};
+use warden_e2e::{run_id, Server, Tenant, TOKEN};
 
 /// Creates an org named `name` with a new Admin `admin` and the vendor's
 /// `domains`; returns its id.
@@ -302,4 +303,148 @@ forbid (principal, action == Action::"ViewOrg", resource);
     // A recorder cannot forget a series: the replaced digest reads 0.
     let replaced = format!("warden_policy_info{{digest=\"{old}\"}} 0");
     assert!(text.lines().any(|line| line == replaced), "{text}");
+}
+
+#[test]
+fn plugin_calls_are_counted_and_timed_by_plugin_and_hook() {
+    let server = Server::start_with_plugins(&["plugins/usage-pricing"]);
+    let t = Tenant::create(&server, "pro", "acme");
+    t.grant(&server, 100);
+    let before = scrape(&server);
+    let usage = format!("/v1/orgs/{}/usage", t.org);
+    for n in 1..=3 {
+        // No credits given: the plugin prices the run.
+        server.post(&usage, t.usage(&run_id(n), None)).expect(201);
+    }
+    let after = scrape(&server);
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        sample(&after, name, labels) - sample(&before, name, labels)
+    };
+    let pricing = [("plugin", "usage-pricing"), ("hook", "usage-pricing")];
+    assert_eq!(moved("warden_plugin_calls_total", &pricing), 3.0, "{after}");
+    let timed = moved("warden_plugin_call_duration_seconds_count", &pricing);
+    assert_eq!(timed, 3.0, "{after}");
+    assert_eq!(moved("warden_plugin_failures_total", &pricing), 0.0);
+    // Read at scrape time: the database has a size, and no post waits.
+    assert!(
+        sample(&after, "warden_database_bytes", &[]) > 0.0,
+        "{after}"
+    );
+    let waiting = "warden_batch_waiting_commands 0";
+    assert!(after.lines().any(|line| line == waiting), "{after}");
+}
+
+/// The lines of the decision log files `dir/decisions.log*`, oldest first.
+fn decision_lines(dir: &Path) -> Vec<Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.to_string_lossy().contains("decisions.log"))
+        .collect();
+    // decisions.log.2, decisions.log.1, decisions.log: oldest first.
+    files.sort_by_key(|path| {
+        let rotated = path
+            .extension()
+            .and_then(|e| e.to_str()?.parse::<u32>().ok());
+        std::cmp::Reverse(rotated.unwrap_or(0))
+    });
+    let text: String = files
+        .iter()
+        .map(|file| std::fs::read_to_string(file).unwrap())
+        .collect();
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[test]
+fn every_decision_is_logged_with_its_request_id_policies_and_digest() {
+    let logs = tempfile::tempdir().unwrap();
+    let file = logs.path().join("decisions.log");
+    let mut server = Server::start_with(&["--decision-log", file.to_str().unwrap()]);
+    let (org, admin) = server.acme_with_admin();
+    let outsider = server.user("eve@evil.example");
+    let check = |user: &str| {
+        json!({
+            "principal": {"type": "User", "id": user},
+            "action": {"type": "Action", "id": "ViewOrg"},
+            "resource": {"type": "Org", "id": org},
+        })
+    };
+    let traced = [
+        ("X-Request-Id", "trace-me-1"),
+        ("Content-Type", "application/json"),
+    ];
+    let body = check(&admin).to_string();
+    server
+        .send_raw("POST", "/v1/authorize", Some(&body), &traced)
+        .expect(200);
+    let batch = json!({"requests": [check(&admin), check(&outsider)]});
+    server.post("/v1/authorize/batch", batch).expect(200);
+    let authzen = json!({
+        "subject": {"type": "user", "id": outsider},
+        "action": {"name": "ViewOrg"},
+        "resource": {"type": "org", "id": org},
+    });
+    server.post("/access/v1/evaluation", authzen).expect(200);
+    let digest = server.get("/healthz").expect(200)["policy_digest"].clone();
+    // Shutting down writes out every queued line.
+    server.shut_down();
+
+    let lines = decision_lines(logs.path());
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let first = &lines[0];
+    assert_eq!(first["request_id"], "trace-me-1");
+    assert_eq!(first["principal"], json!({"type": "User", "id": admin}));
+    assert_eq!(first["action"], "ViewOrg");
+    assert_eq!(first["resource"], json!({"type": "Org", "id": org}));
+    assert_eq!(first["decision"], "Allow");
+    assert!(!first["policies"].as_array().unwrap().is_empty(), "{first}");
+    assert_eq!(first["policy_digest"], digest);
+    assert!(first["latency_us"].is_u64() && first["time"].is_string());
+    let decisions: Vec<&Value> = lines.iter().map(|line| &line["decision"]).collect();
+    assert_eq!(decisions, ["Allow", "Allow", "Deny", "Deny"]);
+    // A batch's items share its request id; ids differ between requests.
+    assert_eq!(lines[1]["request_id"], lines[2]["request_id"]);
+    assert_ne!(lines[1]["request_id"], lines[3]["request_id"]);
+}
+
+#[test]
+fn the_decision_log_is_sampled_and_rotated_within_its_bounds() {
+    let logs = tempfile::tempdir().unwrap();
+    let file = logs.path().join("decisions.log");
+    let mut server = Server::start_with(&[
+        "--decision-log",
+        file.to_str().unwrap(),
+        "--decision-log-sample-rate",
+        "0.5",
+        "--decision-log-max-bytes",
+        "4096",
+        "--decision-log-files",
+        "2",
+    ]);
+    let (org, admin) = server.acme_with_admin();
+    for _ in 0..100 {
+        server.check(&admin, "ViewOrg", "Org", &org);
+    }
+    let scraped = scrape(&server);
+    assert_eq!(
+        sample(&scraped, "warden_decision_log_lines_total", &[]),
+        50.0
+    );
+    assert_eq!(
+        sample(&scraped, "warden_decision_log_dropped_total", &[]),
+        0.0
+    );
+    server.shut_down();
+    let lines = decision_lines(logs.path());
+    // Rotated twice at least: the oldest lines are gone, none of the kept
+    // are, and no file outgrows the bound.
+    assert!(logs.path().join("decisions.log.2").exists());
+    assert!(!logs.path().join("decisions.log.3").exists());
+    assert!(lines.len() < 50 && lines.len() > 10, "{}", lines.len());
+    for name in ["decisions.log", "decisions.log.1", "decisions.log.2"] {
+        let size = std::fs::metadata(logs.path().join(name)).unwrap().len();
+        assert!(size <= 4096, "{name}: {size} bytes");
+    }
 }

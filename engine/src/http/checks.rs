@@ -1,5 +1,7 @@
 //! Authorization checks and policy administration.
 
+use std::time::Instant;
+
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -10,7 +12,7 @@ use super::extract::parse_json;
 use super::{ApiJson, ApiState};
 use crate::authz::{CheckRequest, Decision};
 use crate::error::Error;
-use crate::policy::{PolicyStatus, Reloaded};
+use crate::policy::{PolicySnapshot, PolicyStatus, Reloaded};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -54,7 +56,30 @@ async fn authorize(
     ApiJson(request): ApiJson<CheckRequest>,
 ) -> Result<Json<Decision>, Error> {
     let snapshot = state.app.policies.current();
-    super::metrics::check(&state, &snapshot, &request, std::time::Instant::now()).map(Json)
+    decide(&state, &snapshot, &request, Instant::now()).map(Json)
+}
+
+/// Decides `request` as [`App::check_against`](crate::app::App::check_against)
+/// does, counts the decision and logs it: the one way the check routes
+/// (Warden's and AuthZEN's) decide.
+pub(super) fn decide(
+    state: &ApiState,
+    snapshot: &PolicySnapshot,
+    request: &CheckRequest,
+    asked_at: Instant,
+) -> Result<Decision, Error> {
+    let started = Instant::now();
+    let decision = state.app.check_against(snapshot, request, asked_at)?;
+    let took = started.elapsed();
+    let allowed = decision.allowed();
+    state
+        .metrics
+        .decision(snapshot, &request.action.id, allowed, took);
+    if let Some(log) = &state.settings.decision_log {
+        let request_id = super::request_id::current().map(|id| id.as_str().to_string());
+        log.record(snapshot, request, &decision, took, request_id);
+    }
+    Ok(decision)
 }
 
 /// Checks answered in order: `{"requests": [CheckRequest…]}`.
@@ -105,14 +130,14 @@ async fn authorize_batch(
         });
     }
     let snapshot = state.app.policies.current();
-    let asked_at = std::time::Instant::now();
+    let asked_at = Instant::now();
     let results = batch
         .requests
         .iter()
         .enumerate()
         .map(|(i, item)| {
             let outcome = parse_json::<CheckRequest>(item.get().as_bytes())
-                .and_then(|request| super::metrics::check(&state, &snapshot, &request, asked_at));
+                .and_then(|request| decide(&state, &snapshot, &request, asked_at));
             match outcome {
                 Ok(decision) => BatchResult::Decided(decision),
                 Err(e) => BatchResult::Failed {

@@ -2,11 +2,13 @@
 //!
 //! Each router keeps its own [`PrometheusRecorder`] (never the process-wide
 //! one, so two servers or tests in one process count apart) and records
-//! into it with `metrics::with_local_recorder`. Requests and decisions are
+//! into it with `metrics::with_local_recorder`. Requests, decisions and
+//! plugin calls (told by the plugin host as a [`CallObserver`]) are
 //! recorded as they happen; what other parts already count (the entity
-//! cache, plugin calls) and the digests in force are read when scraped.
-//! Every label takes a bounded set of values: routes are the registry's
-//! path templates, actions those the schema declares.
+//! cache, the batch lane, the decision log, the database's size) and the
+//! digests in force are read when scraped. Every label takes a bounded set
+//! of values: routes are the registry's path templates, actions those the
+//! schema declares, plugins those of the plugin directory.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,12 +25,13 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::decision_log::DecisionLog;
 use super::endpoint::{endpoint, Body, Endpoint, Takes};
 use super::ApiState;
 use crate::app::App;
-use crate::authz::{CheckRequest, Decision};
 use crate::error::Result;
 use crate::ledger;
+use crate::plugin::{CallObserver, FailureKind, Hook};
 use crate::policy::PolicySnapshot;
 
 /// The names of the series, one place for the code and the README.
@@ -45,10 +48,20 @@ pub mod names {
     pub const ENTITY_CACHE_HITS: &str = "warden_entity_cache_hits_total";
     /// Counter: checks that built their entities from the store.
     pub const ENTITY_CACHE_BUILDS: &str = "warden_entity_cache_builds_total";
-    /// Counter: hook calls given to a `plugin`.
+    /// Counter: calls of a `hook` given to a `plugin`.
     pub const PLUGIN_CALLS: &str = "warden_plugin_calls_total";
-    /// Counter: those of a `plugin`'s calls that failed.
+    /// Counter: those of a `plugin`'s calls of a `hook` that failed, by `kind`.
     pub const PLUGIN_FAILURES: &str = "warden_plugin_failures_total";
+    /// Histogram: seconds a `plugin`'s call of a `hook` took.
+    pub const PLUGIN_CALL_DURATION: &str = "warden_plugin_call_duration_seconds";
+    /// Gauge: commands waiting for the batch lane (usage posts).
+    pub const BATCH_WAITING: &str = "warden_batch_waiting_commands";
+    /// Gauge: bytes the database takes.
+    pub const DATABASE_BYTES: &str = "warden_database_bytes";
+    /// Counter: decisions queued for the decision log.
+    pub const DECISION_LOG_LINES: &str = "warden_decision_log_lines_total";
+    /// Counter: decisions the decision log dropped (its queue was full).
+    pub const DECISION_LOG_DROPPED: &str = "warden_decision_log_dropped_total";
     /// Counter: transactions the ledger holds (every server's, on a shared
     /// database).
     pub const LEDGER_TRANSACTIONS: &str = "warden_ledger_transactions_total";
@@ -77,7 +90,7 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![endpoint!(
         Get "/metrics" => scrape,
-        "Prometheus text exposition: requests, decisions, check latency, entity cache, plugins, ledger transactions, digests (admin token)",
+        "Prometheus text exposition: requests, decisions, check latency, entity cache, plugin calls and their time, batch lane, database size, ledger transactions, decision log, digests (admin token)",
         Takes::Nothing,
         200,
         Body::Text,
@@ -127,7 +140,13 @@ impl Metrics {
     }
 
     /// Counts one decision of `snapshot` on `action`.
-    fn decision(&self, snapshot: &PolicySnapshot, action: &str, allowed: bool, took: Duration) {
+    pub(super) fn decision(
+        &self,
+        snapshot: &PolicySnapshot,
+        action: &str,
+        allowed: bool,
+        took: Duration,
+    ) {
         let action = if snapshot.declares_action(action) {
             action.to_string()
         } else {
@@ -140,22 +159,28 @@ impl Metrics {
         });
     }
 
-    /// The text exposition, with what `app` counts itself read now (one
-    /// store read: the ledger's counter).
-    pub fn render(&self, app: &App) -> Result<String> {
+    /// The text exposition, with what `app` and the decision log count
+    /// themselves read now (two store reads: the ledger's counter and the
+    /// database's size).
+    pub fn render(&self, app: &App, decision_log: Option<&DecisionLog>) -> Result<String> {
         let posted = ledger::transactions_posted(&app.store)?;
+        let database_bytes = app.store.size_bytes()?;
         self.record(|| {
             counter!(names::LEDGER_TRANSACTIONS).absolute(posted);
+            gauge!(names::DATABASE_BYTES).set(database_bytes as f64);
+            gauge!(names::BATCH_WAITING).set(app.batches.waiting() as f64);
             let cache = app.check_cache_stats();
             counter!(names::ENTITY_CACHE_HITS).absolute(cache.hits);
             counter!(names::ENTITY_CACHE_BUILDS).absolute(cache.builds);
-            let plugins = app.plugins.status();
-            for plugin in &plugins.plugins {
-                let name = plugin.name.clone();
-                counter!(names::PLUGIN_CALLS, "plugin" => name.clone()).absolute(plugin.calls);
-                counter!(names::PLUGIN_FAILURES, "plugin" => name).absolute(plugin.failures);
+            if let Some(log) = decision_log {
+                let (queued, dropped) = log.counts();
+                counter!(names::DECISION_LOG_LINES).absolute(queued);
+                counter!(names::DECISION_LOG_DROPPED).absolute(dropped);
             }
-            let digests = [app.policies.current().digest.clone(), plugins.digest];
+            let digests = [
+                app.policies.current().digest.clone(),
+                app.plugins.status().digest,
+            ];
             self.show_digests(digests);
         });
         Ok(self.recorder.handle().render())
@@ -176,6 +201,25 @@ impl Metrics {
             gauge!(name, "digest" => digest.clone()).set(1.0);
             *shown = Some(digest);
         }
+    }
+}
+
+/// Plugin calls are counted and timed as they end.
+impl CallObserver for Metrics {
+    fn call_ended(&self, plugin: &str, hook: Hook, took: Duration, failure: Option<FailureKind>) {
+        let labels = [
+            ("plugin", plugin.to_string()),
+            ("hook", hook.name().to_string()),
+        ];
+        self.record(|| {
+            counter!(names::PLUGIN_CALLS, &labels).increment(1);
+            histogram!(names::PLUGIN_CALL_DURATION, &labels).record(took);
+            if let Some(kind) = failure {
+                let [plugin, hook] = labels;
+                let labels = [plugin, hook, ("kind", kind.as_str().to_string())];
+                counter!(names::PLUGIN_FAILURES, &labels).increment(1);
+            }
+        });
     }
 }
 
@@ -209,7 +253,29 @@ fn describe() {
     describe_counter!(names::LEDGER_TRANSACTIONS, "Transactions the ledger holds.");
     describe_counter!(
         names::PLUGIN_FAILURES,
-        "Hook calls of each plugin that failed."
+        "Hook calls of each plugin that failed, by kind of failure."
+    );
+    describe_histogram!(
+        names::PLUGIN_CALL_DURATION,
+        Unit::Seconds,
+        "Time a plugin's hook call took, from instantiation to checked answer."
+    );
+    describe_gauge!(
+        names::BATCH_WAITING,
+        "Commands waiting for the batch lane (usage posts)."
+    );
+    describe_gauge!(
+        names::DATABASE_BYTES,
+        Unit::Bytes,
+        "Bytes the database takes (on disk; on PostgreSQL, Warden's tables)."
+    );
+    describe_counter!(
+        names::DECISION_LOG_LINES,
+        "Decisions queued for the decision log."
+    );
+    describe_counter!(
+        names::DECISION_LOG_DROPPED,
+        "Decisions the decision log dropped because its queue was full."
     );
     describe_gauge!(
         names::POLICY_INFO,
@@ -219,24 +285,6 @@ fn describe() {
         names::PLUGINS_INFO,
         "The digest of the plugins serving the hooks (1; a replaced one 0)."
     );
-}
-
-/// Decides `request` as [`App::check_against`] does, and counts the
-/// decision: the one way the check routes (Warden's and AuthZEN's) decide.
-pub(super) fn check(
-    state: &ApiState,
-    snapshot: &PolicySnapshot,
-    request: &CheckRequest,
-    asked_at: Instant,
-) -> Result<Decision> {
-    let started = Instant::now();
-    let decision = state.app.check_against(snapshot, request, asked_at)?;
-    let took = started.elapsed();
-    let action = &request.action.id;
-    state
-        .metrics
-        .decision(snapshot, action, decision.allowed(), took);
-    Ok(decision)
 }
 
 /// The layer (`Router::layer`, so each request meets it after routing)
@@ -339,7 +387,8 @@ fn method_label(method: &Method) -> &'static str {
 
 /// `GET /metrics`.
 async fn scrape(State(state): State<ApiState>) -> Result<Response> {
-    let text = state.metrics.render(&state.app)?;
+    let decision_log = state.settings.decision_log.as_deref();
+    let text = state.metrics.render(&state.app, decision_log)?;
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response())
 }
 

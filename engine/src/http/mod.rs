@@ -5,6 +5,7 @@
 mod authzen;
 mod checks;
 mod common;
+pub mod decision_log;
 mod directory;
 mod domains;
 mod endpoint;
@@ -39,6 +40,7 @@ use self::endpoint::{endpoint, requires_token, Body, Endpoint, Takes};
 use crate::app::App;
 use crate::error::Error;
 use crate::secrets::CredentialKey;
+use decision_log::DecisionLog;
 
 pub use common::MAX_LISTING_EXAMINED;
 pub use extract::ApiJson;
@@ -62,7 +64,7 @@ pub struct HttpLimits {
     pub max_batch: usize,
 }
 
-/// Settings of the management routes.
+/// Settings of the routes beyond their limits.
 #[derive(Clone, Debug)]
 pub struct ManagementSettings {
     /// How long a new or resent invitation stays valid.
@@ -71,6 +73,8 @@ pub struct ManagementSettings {
     pub credential_key: CredentialKey,
     /// Where domain claims' TXT records are looked up (`dns_resolver`).
     pub dns_resolver: Option<std::net::SocketAddr>,
+    /// Where decided checks are logged, if anywhere.
+    pub decision_log: Option<Arc<DecisionLog>>,
 }
 
 /// What every handler can reach.
@@ -96,6 +100,7 @@ pub fn router(
         settings: Arc::new(settings),
         metrics: Arc::default(),
     };
+    state.app.plugins.observe(state.metrics.clone());
     let (guarded, open): (Vec<Endpoint>, Vec<Endpoint>) = endpoints()
         .into_iter()
         .partition(|endpoint| requires_token(endpoint.route.path));

@@ -34,7 +34,7 @@ pub mod types;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -76,6 +76,14 @@ pub struct PluginHost {
     /// Serialises reloads.
     reload_lock: Mutex<()>,
     stats: Mutex<BTreeMap<String, Arc<Stats>>>,
+    observer: RwLock<Option<Arc<dyn CallObserver>>>,
+}
+
+/// Told of every plugin call as it ends, so that a front end counts and
+/// times calls in its own terms (the host names no metrics crate).
+pub trait CallObserver: Send + Sync {
+    /// `plugin`'s call of `hook` took `took`; `failure` says how it failed.
+    fn call_ended(&self, plugin: &str, hook: Hook, took: Duration, failure: Option<FailureKind>);
 }
 
 /// Why a reload was not clean: every problem, not just the first. Plugins
@@ -137,6 +145,20 @@ impl PluginHost {
             pins,
             reload_lock: Mutex::new(()),
             stats: Mutex::new(BTreeMap::new()),
+            observer: RwLock::new(None),
+        }
+    }
+
+    /// Tells `observer` of every plugin call from now on, in place of the
+    /// one told before.
+    pub fn observe(&self, observer: Arc<dyn CallObserver>) {
+        *self.observer.write().unwrap_or_else(|e| e.into_inner()) = Some(observer);
+    }
+
+    fn call_ended(&self, plugin: &str, hook: Hook, took: Duration, failure: Option<FailureKind>) {
+        let observer = self.observer.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(observer) = observer.as_ref() {
+            observer.call_ended(plugin, hook, took, failure);
         }
     }
 
@@ -239,7 +261,11 @@ impl Caller for PluginHost {
                 let entry = &snapshot.plugins[name];
                 let plugin = entry.serving.as_ref().expect("routes name serving plugins");
                 entry.stats.calls.fetch_add(1, Ordering::Relaxed);
-                self.runtime.call::<H>(plugin, input).map_err(|e| {
+                let started = Instant::now();
+                let answer = self.runtime.call::<H>(plugin, input);
+                let failure = answer.as_ref().err().map(|e| e.kind);
+                self.call_ended(name, H::HOOK, started.elapsed(), failure);
+                answer.map_err(|e| {
                     entry.stats.failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(plugin = %name, hook = %H::HOOK, kind = %e.kind, "plugin call failed: {}", e.message);
                     Error::from(e)

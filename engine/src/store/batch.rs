@@ -62,6 +62,11 @@ impl Batches {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Commands waiting for a batch now.
+    pub fn waiting(&self) -> usize {
+        self.queue().waiting.len()
+    }
+
     /// Queues `member`. Returns whether the queue was idle: the caller must
     /// then see that [`Batches::lead`] runs.
     pub fn enqueue(&self, member: Arc<dyn BatchMember>) -> Result<bool, Error> {

@@ -153,6 +153,11 @@ impl Store {
         self.backend.location()
     }
 
+    /// Bytes the database takes (see [`Backend::size_bytes`]).
+    pub fn size_bytes(&self) -> Result<u64> {
+        self.backend.size_bytes()
+    }
+
     fn check_schema_version(&self) -> anyhow::Result<()> {
         let key = keys::schema_version();
         let Some(bytes) = self.backend.get(&key)? else {

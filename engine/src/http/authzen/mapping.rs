@@ -58,7 +58,7 @@ impl Question<'_> {
         asked_at: std::time::Instant,
     ) -> Result<EvaluationResponse> {
         let check = self.check(&state.app, snapshot)?;
-        let decision = crate::http::metrics::check(state, snapshot, &check, asked_at)
+        let decision = crate::http::checks::decide(state, snapshot, &check, asked_at)
             .map_err(in_authzen_terms)?;
         Ok(answer(snapshot, check, decision, self.ignored()))
     }

@@ -126,6 +126,10 @@ pub trait Backend: Send + Sync {
     /// Where the data lives, for messages (a directory, or a database URL
     /// without its password).
     fn location(&self) -> String;
+
+    /// Bytes the data takes: on disk for an embedded database, Warden's
+    /// tables with their indexes on a shared one.
+    fn size_bytes(&self) -> Result<u64>;
 }
 
 /// The children of `prefix` among `keys` (each key `prefix | child id`),

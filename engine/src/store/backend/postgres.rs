@@ -396,6 +396,21 @@ impl Backend for Postgres {
     fn location(&self) -> String {
         self.location.clone()
     }
+
+    fn size_bytes(&self) -> Result<u64> {
+        self.block_on(async {
+            let client = self.client().await?;
+            let row = client
+                .query_one(
+                    "SELECT (pg_total_relation_size('warden_kv') \
+                     + pg_total_relation_size('warden_check_changes'))::bigint",
+                    &[],
+                )
+                .await
+                .map_err(storage)?;
+            Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+        })
+    }
 }
 
 impl Postgres {

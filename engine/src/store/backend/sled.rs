@@ -133,6 +133,10 @@ impl Backend for Sled {
     fn location(&self) -> String {
         self.dir.display().to_string()
     }
+
+    fn size_bytes(&self) -> Result<u64> {
+        self.db.size_on_disk().map_err(Error::from)
+    }
 }
 
 struct SledTx<'a> {
