@@ -20,6 +20,8 @@ mod evaluations;
 mod mapping;
 mod model;
 
+use std::time::Instant;
+
 use axum::extract::State;
 use axum::http::uri::Authority;
 use axum::http::{header, HeaderMap};
@@ -29,6 +31,7 @@ use self::mapping::Question;
 pub(super) use self::model::{
     EvaluationRequest, EvaluationResponse, EvaluationsRequest, EvaluationsResponse, PdpMetadata,
 };
+use super::checks::caught_up;
 use super::endpoint::{endpoint, Body, Endpoint, Takes};
 use super::{ApiJson, ApiState};
 use crate::error::Error;
@@ -80,10 +83,10 @@ async fn evaluation(
         resource: &request.resource,
         context: request.context.as_ref(),
     };
+    let asked_at = Instant::now();
+    caught_up(&state, asked_at).await;
     let snapshot = state.app.policies.current();
-    question
-        .decide(&state, &snapshot, std::time::Instant::now())
-        .map(Json)
+    question.decide(&state, &snapshot, asked_at).map(Json)
 }
 
 /// §"Access Evaluations API": decisions in order, against one policy
@@ -93,8 +96,10 @@ async fn evaluations(
     body: Result<ApiJson<EvaluationsRequest>, Error>,
 ) -> Result<Json<EvaluationsResponse>, Error> {
     let request = authzen_body(body)?;
+    let asked_at = Instant::now();
+    caught_up(&state, asked_at).await;
     let snapshot = state.app.policies.current();
-    evaluations::answer(&state, &snapshot, &request, state.limits.max_batch).map(Json)
+    evaluations::answer(&state, &snapshot, &request, asked_at).map(Json)
 }
 
 /// The parsed body of an AuthZEN request. §"HTTPS JSON Binding": requests

@@ -55,8 +55,20 @@ async fn authorize(
     State(state): State<ApiState>,
     ApiJson(request): ApiJson<CheckRequest>,
 ) -> Result<Json<Decision>, Error> {
+    let asked_at = Instant::now();
+    caught_up(&state, asked_at).await;
     let snapshot = state.app.policies.current();
-    decide(&state, &snapshot, &request, Instant::now()).map(Json)
+    decide(&state, &snapshot, &request, asked_at).map(Json)
+}
+
+/// Waits, holding no thread, until the store has read other servers'
+/// writes as of `asked_at` (on a shared database), so that checks asked
+/// then answer from their cache at once. A failed read is left to the
+/// check, which reads again and reports it in its route's terms.
+pub(super) async fn caught_up(state: &ApiState, asked_at: Instant) {
+    if let Err(e) = state.app.store.caught_up(asked_at).await {
+        tracing::debug!("catching up before a check: {e}");
+    }
 }
 
 /// Decides `request` as [`App::check_against`](crate::app::App::check_against)
@@ -129,8 +141,9 @@ async fn authorize_batch(
             ),
         });
     }
-    let snapshot = state.app.policies.current();
     let asked_at = Instant::now();
+    caught_up(&state, asked_at).await;
+    let snapshot = state.app.policies.current();
     let results = batch
         .requests
         .iter()

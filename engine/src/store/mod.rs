@@ -18,7 +18,7 @@ pub mod model;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use serde::{de::DeserializeOwned, Serialize};
 use uuid::Uuid;
@@ -114,6 +114,25 @@ pub struct Page<T> {
     pub next: Option<Uuid>,
 }
 
+/// One read of the check records other servers wrote, for
+/// [`freshness::CatchUp`]. It holds the store's parts weakly, so that its
+/// reader thread keeps no dropped store open.
+fn read_changes(backend: Weak<dyn Backend>, versions: Weak<CheckVersions>) -> freshness::Read {
+    Box::new(move || {
+        let (Some(backend), Some(versions)) = (backend.upgrade(), versions.upgrade()) else {
+            return Err(Error::Unavailable {
+                code: "store_closed",
+                message: "the store is closed".into(),
+            });
+        };
+        match backend.changes_elsewhere()? {
+            Some(ids) => versions.advance(&ids),
+            None => versions.advance_all(),
+        }
+        Ok(())
+    })
+}
+
 impl Store {
     /// Opens (or creates) the database in `dir`. Refuses a database written
     /// with another layout version.
@@ -137,10 +156,12 @@ impl Store {
     }
 
     fn on(backend: Arc<dyn Backend>) -> anyhow::Result<Store> {
+        let check_versions: Arc<CheckVersions> = Arc::default();
+        let read = read_changes(Arc::downgrade(&backend), Arc::downgrade(&check_versions));
         let store = Store {
             backend,
-            check_versions: Arc::default(),
-            catch_up: Arc::default(),
+            check_versions,
+            catch_up: Arc::new(freshness::CatchUp::new(read)),
             records: Arc::default(),
         };
         store.check_schema_version()?;
@@ -414,13 +435,16 @@ impl Store {
         if !self.backend.shared() {
             return Ok(());
         }
-        self.catch_up.run(asked_at, || {
-            match self.backend.changes_elsewhere()? {
-                Some(ids) => self.check_versions.advance(&ids),
-                None => self.check_versions.advance_all(),
-            }
-            Ok(())
-        })
+        self.catch_up.run(asked_at)
+    }
+
+    /// [`catch_up`](Self::catch_up) without holding a thread: a check
+    /// awaits it before it answers from what it cached.
+    pub async fn caught_up(&self, asked_at: std::time::Instant) -> Result<()> {
+        if !self.backend.shared() {
+            return Ok(());
+        }
+        self.catch_up.wait(asked_at).await
     }
 
     /// Holds serial key `key` against commands on other servers of this

@@ -11,14 +11,16 @@ use crate::error::{Error, Result};
 use crate::http::ApiState;
 use crate::policy::PolicySnapshot;
 
-/// Answers `request` against one policy snapshot. `max_batch` bounds the
-/// items (more are a 413, as for `POST /v1/authorize/batch`).
+/// Answers `request`, asked at `asked_at`, against one policy snapshot.
+/// `max_batch` bounds the items (more are a 413, as for
+/// `POST /v1/authorize/batch`).
 pub fn answer(
     state: &ApiState,
     snapshot: &PolicySnapshot,
     request: &EvaluationsRequest,
-    max_batch: usize,
+    asked_at: std::time::Instant,
 ) -> Result<EvaluationsResponse> {
+    let max_batch = state.limits.max_batch;
     let items = request.evaluations.as_deref().unwrap_or_default();
     if items.len() > max_batch {
         return Err(Error::LimitExceeded {
@@ -34,7 +36,6 @@ pub fn answer(
     // backwards-compatible manner with the (single) Access Evaluation API
     // Request": the top-level keys are the question, and a missing one is
     // a 400 (§"JSON Serialization").
-    let asked_at = std::time::Instant::now();
     if items.is_empty() {
         let no_keys = EvaluationItem::default();
         let question = completed(request, &no_keys, "body")?;
