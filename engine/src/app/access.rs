@@ -59,8 +59,11 @@ pub enum Query {
         /// The resources' entity type (`Flow`).
         kind: String,
     },
-    /// The users who may do `action` on `resource`.
+    /// The principals of type `kind` (`User`) who may do `action` on
+    /// `resource`.
     Subjects {
+        /// The principals' entity type.
+        kind: String,
         /// An action of the schema.
         action: String,
         /// What they would act on.
@@ -139,8 +142,13 @@ pub fn search(app: &App, actor: Actor, search: &Search) -> Result<Found> {
             search.limit,
             &resume,
         )?,
-        Query::Subjects { action, resource } => {
-            subjects(&asked, actor, action, resource, search.limit, &resume)?
+        Query::Subjects {
+            kind,
+            action,
+            resource,
+        } => {
+            let kind = asked.kind(kind, action, &resource.kind)?;
+            subjects(&asked, actor, kind, action, resource, search.limit, &resume)?
         }
         Query::Actions {
             principal,
@@ -181,10 +189,19 @@ impl Asked<'_> {
         Ok(decision.allowed())
     }
 
-    /// The schema's kind of request of `action` by a user on `resource`
-    /// (a type); a 400 naming `field` when the action does not apply to it.
-    fn kind(&self, action: &str, resource: &str, field: &str) -> Result<&RequestKind> {
+    /// The schema's kind of request of `action` by a `principal` on a
+    /// `resource` (types); a 400 naming the field the schema refuses.
+    fn kind(&self, principal: &str, action: &str, resource: &str) -> Result<&RequestKind> {
         let kinds = self.snapshot.request_kinds(action);
+        let refused = |field: &str, types: Vec<String>, given: &str| {
+            let mut types = types;
+            types.sort_unstable();
+            types.dedup();
+            Error::invalid(
+                field,
+                format!("{action} applies to {}, not to {given:?}", types.join(", ")),
+            )
+        };
         if kinds.is_empty() {
             let mut known = self.snapshot.action_names();
             known.sort_unstable();
@@ -196,25 +213,21 @@ impl Asked<'_> {
                 ),
             ));
         }
-        let applies = |kind: &&RequestKind| kind.principal_type() == USER;
-        kinds
+        let by_principal: Vec<&RequestKind> = kinds
             .iter()
-            .filter(applies)
-            .find(|kind| kind.resource_type() == resource)
-            .ok_or_else(|| {
-                let types: Vec<String> = kinds
-                    .iter()
-                    .filter(applies)
-                    .map(|k| k.resource_type())
-                    .collect();
-                Error::invalid(
-                    field,
-                    format!(
-                        "{action} applies to users acting on {}, not on {resource:?}",
-                        types.join(", ")
-                    ),
-                )
-            })
+            .filter(|kind| kind.principal_type() == principal)
+            .collect();
+        if by_principal.is_empty() {
+            let types = kinds.iter().map(RequestKind::principal_type).collect();
+            return Err(refused("subject.type", types, principal));
+        }
+        let found = by_principal
+            .iter()
+            .find(|kind| kind.resource_type() == resource);
+        found.copied().ok_or_else(|| {
+            let types = by_principal.iter().map(|k| k.resource_type()).collect();
+            refused("resource.type", types, resource)
+        })
     }
 }
 
@@ -246,7 +259,7 @@ fn resources(
     limit: usize,
     resume: &[String],
 ) -> Result<Page> {
-    let gap = search_gap(asked.kind(action, kind, "resource.type")?, false);
+    let gap = search_gap(asked.kind(&principal.kind, action, kind)?, false);
     require_self(actor, principal)?;
     let levels: &[Level] = match kind {
         "Org" => &[Level::OrgsOfUser],
@@ -281,12 +294,13 @@ fn resources(
 fn subjects(
     asked: &Asked,
     actor: Actor,
+    kind: &RequestKind,
     action: &str,
     resource: &EntityRef,
     limit: usize,
     resume: &[String],
 ) -> Result<Page> {
-    let gap = search_gap(asked.kind(action, &resource.kind, "resource.type")?, false);
+    let gap = search_gap(kind, false);
     let org = org_of(asked.app, resource)?;
     if actor != Actor::System {
         let Some(org) = org else {
