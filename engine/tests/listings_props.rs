@@ -4,8 +4,12 @@
 //! with some users, invitations, access requests) and every actor, each list
 //! route, followed through `next` to its end, returns exactly the items
 //! whose single read that actor is allowed (the vendor's directory of orgs:
-//! every org to the system, refused to users). Everything goes through the
-//! real router, handlers, policies and a real sled store.
+//! every org to the system, refused to users). So does every search of
+//! what a user may access (`GET /v1/users/{id}/access`, AuthZEN's subject,
+//! resource and action searches): for every user, action and type it
+//! holds exactly what single checks allow, and says it is complete.
+//! Everything goes through the real router, handlers, policies and a real
+//! sled store.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -607,6 +611,238 @@ impl World {
     }
 }
 
+/// The actions the default schema applies to a user and each type.
+const ACTIONS_BY_TYPE: &[(&str, &[&str])] = &[
+    (
+        "Org",
+        &[
+            "ViewOrg",
+            "UpdateOrg",
+            "InviteMember",
+            "ChangeRole",
+            "RemoveMember",
+            "SetDefaultWorkspace",
+            "ViewMembers",
+            "ViewAudit",
+            "CreateWorkspace",
+            "ViewBilling",
+            "ManagePlan",
+            "ManageBilling",
+        ],
+    ),
+    (
+        "Workspace",
+        &[
+            "ViewWorkspace",
+            "RequestAccess",
+            "UpdateWorkspace",
+            "DeleteWorkspace",
+            "ManageWorkspaceMembers",
+            "CreateResource",
+        ],
+    ),
+    (
+        "Folder",
+        &[
+            "ViewResource",
+            "EditResource",
+            "RunResource",
+            "DeleteResource",
+            "MoveResource",
+        ],
+    ),
+    (
+        "Flow",
+        &[
+            "ViewResource",
+            "EditResource",
+            "RunResource",
+            "DeleteResource",
+            "MoveResource",
+            "RecordUsage",
+            "PriceUsage",
+        ],
+    ),
+    (
+        "Credential",
+        &[
+            "ViewResource",
+            "EditResource",
+            "RunResource",
+            "DeleteResource",
+            "MoveResource",
+            "UseCredential",
+            "RevealCredential",
+        ],
+    ),
+];
+
+/// Every item of a paged search: `fetch` answers one page's items and
+/// the token of the next (none after the last) for a token (none first).
+fn all_pages(mut fetch: impl FnMut(Option<&str>) -> (Vec<Value>, Option<String>)) -> Vec<Value> {
+    let (mut items, mut next) = fetch(None);
+    while let Some(token) = next {
+        let (page, after) = fetch(Some(&token));
+        items.extend(page);
+        next = after;
+    }
+    items
+}
+
+impl World {
+    /// Every entity a search may find, with its type: orgs, workspaces
+    /// and resources.
+    fn typed_entities(&self) -> Vec<(&'static str, Uuid)> {
+        let orgs = self.orgs.iter().map(|&org| ("Org", org));
+        let workspaces = self
+            .workspaces
+            .iter()
+            .flatten()
+            .map(|&ws| ("Workspace", ws));
+        let resources = self.resources.iter().map(|&(_, id)| {
+            let (_, resource) = self
+                .api
+                .call(None, "GET", &format!("/v1/resources/{id}"), None);
+            let kind = ACTIONS_BY_TYPE
+                .iter()
+                .map(|(kind, _)| *kind)
+                .find(|kind| resource["kind"] == *kind)
+                .unwrap();
+            (kind, id)
+        });
+        orgs.chain(workspaces)
+            .chain(resources.collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// `GET /v1/users/{user}/access` as `actor`, followed to its end.
+    fn access(
+        &self,
+        actor: Option<Uuid>,
+        user: Uuid,
+        action: &str,
+        kind: &str,
+        limit: usize,
+    ) -> BTreeSet<Uuid> {
+        let listed = all_pages(|token| {
+            let mut path =
+                format!("/v1/users/{user}/access?action={action}&type={kind}&limit={limit}");
+            path.extend(token.map(|token| format!("&after={token}")));
+            let (status, page) = self.api.call(actor, "GET", &path, None);
+            assert_eq!(status, 200, "{path}: {page}");
+            assert_eq!(page["complete"], true, "{path}: {page}");
+            assert!(
+                page["items"].as_array().unwrap().len() <= limit,
+                "{path}: {page}"
+            );
+            (
+                page["items"].as_array().unwrap().clone(),
+                page["next"].as_str().map(String::from),
+            )
+        });
+        assert!(listed.iter().all(|item| item["type"] == kind), "{listed:?}");
+        ids(&listed)
+    }
+
+    /// An AuthZEN search of `endpoint` (`subject`, `resource`, `action`)
+    /// as the system, followed to its end: the results.
+    fn authzen_search(&self, endpoint: &str, body: Value, limit: usize) -> Vec<Value> {
+        let path = format!("/access/v1/search/{endpoint}");
+        all_pages(|token| {
+            let mut body = body.clone();
+            body["page"] = json!({"limit": limit, "token": token});
+            let (status, answer) = self.api.call(None, "POST", &path, Some(body.clone()));
+            assert_eq!(status, 200, "{path} {body}: {answer}");
+            assert_eq!(answer["context"]["complete"], true, "{answer}");
+            let results = answer["results"].as_array().unwrap().clone();
+            assert_eq!(answer["page"]["count"], results.len(), "{answer}");
+            let next = answer["page"]["next_token"].as_str().unwrap();
+            (results, (!next.is_empty()).then(|| next.to_string()))
+        })
+    }
+
+    /// Each search holds exactly what single checks allow.
+    fn check_every_search(&self, limit: usize) {
+        let entities = self.typed_entities();
+        let allowed = |user: Uuid, action: &str, kind: &str, id: Uuid| {
+            self.api.allowed(user, action, kind, id)
+        };
+        for &user in &self.users {
+            for &(kind, actions) in ACTIONS_BY_TYPE {
+                for &action in actions {
+                    let expected: BTreeSet<Uuid> = entities
+                        .iter()
+                        .filter(|(k, id)| *k == kind && allowed(user, action, kind, *id))
+                        .map(|&(_, id)| id)
+                        .collect();
+                    assert_eq!(
+                        self.access(None, user, action, kind, limit),
+                        expected,
+                        "{user} {action} {kind}"
+                    );
+                }
+            }
+            // A user asks about themself, and no one else.
+            assert_eq!(
+                self.access(Some(user), user, "ViewWorkspace", "Workspace", limit),
+                self.access(None, user, "ViewWorkspace", "Workspace", limit)
+            );
+            let other = self.users.iter().find(|&&other| other != user).unwrap();
+            let path = format!("/v1/users/{other}/access?action=ViewWorkspace&type=Workspace");
+            assert_eq!(
+                self.api.call(Some(user), "GET", &path, None).0,
+                403,
+                "{path} as {user}"
+            );
+        }
+        for &(kind, id) in &entities {
+            let actions = ACTIONS_BY_TYPE.iter().find(|(k, _)| *k == kind).unwrap().1;
+            let resource = json!({"type": kind, "id": id});
+            for &action in actions {
+                let body = json!({"subject": {"type": "user"}, "action": {"name": action}, "resource": resource});
+                let found = self.authzen_search("subject", body, limit);
+                let expected: BTreeSet<Uuid> = self
+                    .users
+                    .iter()
+                    .copied()
+                    .filter(|&user| allowed(user, action, kind, id))
+                    .collect();
+                assert_eq!(ids(&found), expected, "who may {action} {kind} {id}");
+            }
+            for &user in &self.users {
+                let body = json!({"subject": {"type": "user", "id": user}, "resource": resource});
+                let found = self.authzen_search("action", body, limit);
+                let names: BTreeSet<&str> =
+                    found.iter().map(|a| a["name"].as_str().unwrap()).collect();
+                let expected: BTreeSet<&str> = actions
+                    .iter()
+                    .copied()
+                    .filter(|&action| allowed(user, action, kind, id))
+                    .collect();
+                assert_eq!(names, expected, "what may {user} do on {kind} {id}");
+            }
+        }
+        // The AuthZEN resource search is the same engine: one case each way.
+        let user = self.users[0];
+        let body = json!({"subject": {"type": "user", "id": user}, "action": {"name": "run_resource"}, "resource": {"type": "flow"}});
+        let found = self.authzen_search("resource", body, limit);
+        assert!(found.iter().all(|r| r["type"] == "flow"), "{found:?}");
+        assert_eq!(
+            ids(&found),
+            self.access(None, user, "RunResource", "Flow", limit)
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_search_holds_exactly_what_single_checks_allow(population in population()) {
+        World::build(&population).check_every_search(population.limit);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -715,4 +951,30 @@ fn a_listing_examines_a_bounded_number_of_items_and_continues_past_hidden_ones()
     // The owner reads them all, a full page at once.
     let (_, owners) = api.call(Some(owner), "GET", &format!("{list}?limit=500"), None);
     assert_eq!(owners["items"].as_array().unwrap().len(), 500);
+
+    // A search is bounded so too: the hidden credentials fill its budget
+    // (with the org and the workspace), and its token goes on to the flows.
+    use warden::app::access::MAX_SEARCH_EXAMINED;
+    assert!(MAX_SEARCH_EXAMINED <= MAX_LISTING_EXAMINED);
+    let access = format!("/v1/users/{reader}/access?action=RunResource&type=Flow&limit=2");
+    let (status, first) = api.call(Some(reader), "GET", &access, None);
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["items"], json!([]), "{first}");
+    assert_eq!(first["complete"], true, "{first}");
+    let next = first["next"]
+        .as_str()
+        .expect("a token past the examined ones");
+    let found = all_pages(|token| {
+        let (_, page) = api.call(
+            Some(reader),
+            "GET",
+            &format!("{access}&after={}", token.unwrap_or(next)),
+            None,
+        );
+        (
+            page["items"].as_array().unwrap().clone(),
+            page["next"].as_str().map(String::from),
+        )
+    });
+    assert_eq!(ids(&found), flows);
 }
