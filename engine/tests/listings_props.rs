@@ -611,71 +611,8 @@ impl World {
     }
 }
 
-/// The actions the default schema applies to a user and each type.
-const ACTIONS_BY_TYPE: &[(&str, &[&str])] = &[
-    (
-        "Org",
-        &[
-            "ViewOrg",
-            "UpdateOrg",
-            "InviteMember",
-            "ChangeRole",
-            "RemoveMember",
-            "SetDefaultWorkspace",
-            "ViewMembers",
-            "ViewAudit",
-            "CreateWorkspace",
-            "ViewBilling",
-            "ManagePlan",
-            "ManageBilling",
-        ],
-    ),
-    (
-        "Workspace",
-        &[
-            "ViewWorkspace",
-            "RequestAccess",
-            "UpdateWorkspace",
-            "DeleteWorkspace",
-            "ManageWorkspaceMembers",
-            "CreateResource",
-        ],
-    ),
-    (
-        "Folder",
-        &[
-            "ViewResource",
-            "EditResource",
-            "RunResource",
-            "DeleteResource",
-            "MoveResource",
-        ],
-    ),
-    (
-        "Flow",
-        &[
-            "ViewResource",
-            "EditResource",
-            "RunResource",
-            "DeleteResource",
-            "MoveResource",
-            "RecordUsage",
-            "PriceUsage",
-        ],
-    ),
-    (
-        "Credential",
-        &[
-            "ViewResource",
-            "EditResource",
-            "RunResource",
-            "DeleteResource",
-            "MoveResource",
-            "UseCredential",
-            "RevealCredential",
-        ],
-    ),
-];
+/// The types a search may look for.
+const SEARCHED_TYPES: [&str; 5] = ["Org", "Workspace", "Folder", "Flow", "Credential"];
 
 /// Every item of a paged search: `fetch` answers one page's items and
 /// the token of the next (none after the last) for a token (none first).
@@ -703,9 +640,8 @@ impl World {
             let (_, resource) = self
                 .api
                 .call(None, "GET", &format!("/v1/resources/{id}"), None);
-            let kind = ACTIONS_BY_TYPE
-                .iter()
-                .map(|(kind, _)| *kind)
+            let kind = SEARCHED_TYPES
+                .into_iter()
                 .find(|kind| resource["kind"] == *kind)
                 .unwrap();
             (kind, id)
@@ -761,76 +697,95 @@ impl World {
         })
     }
 
+    /// The actions the schema in force applies to a user and `kind`.
+    fn actions_on(&self, kind: &str) -> Vec<String> {
+        let snapshot = self.api.app.policies.current();
+        let mut actions: Vec<String> = snapshot
+            .action_names()
+            .into_iter()
+            .filter(|action| {
+                snapshot.request_kinds(action).iter().any(|request| {
+                    request.principal_type() == "User" && request.resource_type() == kind
+                })
+            })
+            .collect();
+        actions.sort();
+        actions
+    }
+
     /// Each search holds exactly what single checks allow.
     fn check_every_search(&self, limit: usize) {
         let entities = self.typed_entities();
-        let allowed = |user: Uuid, action: &str, kind: &str, id: Uuid| {
-            self.api.allowed(user, action, kind, id)
-        };
         for &user in &self.users {
-            for &(kind, actions) in ACTIONS_BY_TYPE {
-                for &action in actions {
-                    let expected: BTreeSet<Uuid> = entities
-                        .iter()
-                        .filter(|(k, id)| *k == kind && allowed(user, action, kind, *id))
-                        .map(|&(_, id)| id)
-                        .collect();
-                    assert_eq!(
-                        self.access(None, user, action, kind, limit),
-                        expected,
-                        "{user} {action} {kind}"
-                    );
-                }
-            }
-            // A user asks about themself, and no one else.
-            assert_eq!(
-                self.access(Some(user), user, "ViewWorkspace", "Workspace", limit),
-                self.access(None, user, "ViewWorkspace", "Workspace", limit)
-            );
-            let other = self.users.iter().find(|&&other| other != user).unwrap();
-            let path = format!("/v1/users/{other}/access?action=ViewWorkspace&type=Workspace");
-            assert_eq!(
-                self.api.call(Some(user), "GET", &path, None).0,
-                403,
-                "{path} as {user}"
-            );
+            self.check_resource_searches(user, &entities, limit);
         }
         for &(kind, id) in &entities {
-            let actions = ACTIONS_BY_TYPE.iter().find(|(k, _)| *k == kind).unwrap().1;
-            let resource = json!({"type": kind, "id": id});
-            for &action in actions {
-                let body = json!({"subject": {"type": "user"}, "action": {"name": action}, "resource": resource});
-                let found = self.authzen_search("subject", body, limit);
-                let expected: BTreeSet<Uuid> = self
-                    .users
+            self.check_subject_and_action_searches(kind, id, limit);
+        }
+    }
+
+    /// What `user` may access, by action and type, is what single checks
+    /// allow among `entities`; they may ask it themselves, not of another.
+    fn check_resource_searches(&self, user: Uuid, entities: &[(&str, Uuid)], limit: usize) {
+        for kind in SEARCHED_TYPES {
+            for action in self.actions_on(kind) {
+                let expected: BTreeSet<Uuid> = entities
                     .iter()
-                    .copied()
-                    .filter(|&user| allowed(user, action, kind, id))
+                    .filter(|&&(k, id)| k == kind && self.api.allowed(user, &action, kind, id))
+                    .map(|&(_, id)| id)
                     .collect();
-                assert_eq!(ids(&found), expected, "who may {action} {kind} {id}");
-            }
-            for &user in &self.users {
-                let body = json!({"subject": {"type": "user", "id": user}, "resource": resource});
-                let found = self.authzen_search("action", body, limit);
-                let names: BTreeSet<&str> =
-                    found.iter().map(|a| a["name"].as_str().unwrap()).collect();
-                let expected: BTreeSet<&str> = actions
-                    .iter()
-                    .copied()
-                    .filter(|&action| allowed(user, action, kind, id))
-                    .collect();
-                assert_eq!(names, expected, "what may {user} do on {kind} {id}");
+                let listed = self.access(None, user, &action, kind, limit);
+                assert_eq!(listed, expected, "{user} {action} {kind}");
             }
         }
-        // The AuthZEN resource search is the same engine: one case each way.
-        let user = self.users[0];
-        let body = json!({"subject": {"type": "user", "id": user}, "action": {"name": "run_resource"}, "resource": {"type": "flow"}});
+        let (action, kind) = ("ViewWorkspace", "Workspace");
+        assert_eq!(
+            self.access(Some(user), user, action, kind, limit),
+            self.access(None, user, action, kind, limit)
+        );
+        let other = self.users.iter().find(|&&other| other != user).unwrap();
+        let path = format!("/v1/users/{other}/access?action={action}&type={kind}");
+        let (status, _) = self.api.call(Some(user), "GET", &path, None);
+        assert_eq!(status, 403, "{path} as {user}");
+        // AuthZEN's resource search is the same engine.
+        let body = json!({"subject": {"type": "user", "id": user},
+                          "action": {"name": "run_resource"}, "resource": {"type": "flow"}});
         let found = self.authzen_search("resource", body, limit);
         assert!(found.iter().all(|r| r["type"] == "flow"), "{found:?}");
         assert_eq!(
             ids(&found),
             self.access(None, user, "RunResource", "Flow", limit)
         );
+    }
+
+    /// Who may do each action on `id`, and what each user may do on it,
+    /// are what single checks allow.
+    fn check_subject_and_action_searches(&self, kind: &str, id: Uuid, limit: usize) {
+        let actions = self.actions_on(kind);
+        let resource = json!({"type": kind, "id": id});
+        for action in &actions {
+            let body = json!({"subject": {"type": "user"}, "action": {"name": action},
+                              "resource": resource});
+            let found = self.authzen_search("subject", body, limit);
+            let expected: BTreeSet<Uuid> = self
+                .users
+                .iter()
+                .copied()
+                .filter(|&user| self.api.allowed(user, action, kind, id))
+                .collect();
+            assert_eq!(ids(&found), expected, "who may {action} {kind} {id}");
+        }
+        for &user in &self.users {
+            let body = json!({"subject": {"type": "user", "id": user}, "resource": resource});
+            let found = self.authzen_search("action", body, limit);
+            let names: Vec<&str> = found.iter().map(|a| a["name"].as_str().unwrap()).collect();
+            let expected: Vec<&str> = actions
+                .iter()
+                .map(String::as_str)
+                .filter(|action| self.api.allowed(user, action, kind, id))
+                .collect();
+            assert_eq!(names, expected, "what may {user} do on {kind} {id}");
+        }
     }
 }
 
@@ -955,7 +910,7 @@ fn a_listing_examines_a_bounded_number_of_items_and_continues_past_hidden_ones()
     // A search is bounded so too: the hidden credentials fill its budget
     // (with the org and the workspace), and its token goes on to the flows.
     use warden::app::access::MAX_SEARCH_EXAMINED;
-    assert!(MAX_SEARCH_EXAMINED <= MAX_LISTING_EXAMINED);
+    const { assert!(MAX_SEARCH_EXAMINED <= MAX_LISTING_EXAMINED) };
     let access = format!("/v1/users/{reader}/access?action=RunResource&type=Flow&limit=2");
     let (status, first) = api.call(Some(reader), "GET", &access, None);
     assert_eq!(status, 200, "{first}");

@@ -697,7 +697,7 @@ fn searches_answer_what_single_evaluations_permit() {
     assert_eq!(sorted(result_ids(&flows_of(&acme.ann))), both);
     assert_eq!(result_ids(&flows_of(&acme.carl)), Vec::<String>::new());
     // By email, as an evaluation takes it.
-    assert_eq!(result_ids(&flows_of("bob@acme.com")), [acme.flow.clone()]);
+    assert_eq!(result_ids(&flows_of("bob@acme.com")), [acme.flow.as_str()]);
 
     // §"Subject Search API": who may reveal each credential?
     let revealers = |credential: &str| {
@@ -715,7 +715,7 @@ fn searches_answer_what_single_evaluations_permit() {
         revealers(&reach.shared),
         sorted(vec![acme.ann.clone(), acme.bob.clone()])
     );
-    assert_eq!(revealers(&reach.personal), [acme.ann.clone()]);
+    assert_eq!(revealers(&reach.personal), [acme.ann.as_str()]);
 
     // §"Action Search API": what may Bob do on the default workspace? An
     // editor's actions, each as an evaluation decides it.
@@ -820,7 +820,7 @@ fn a_search_asks_only_what_its_caller_may_know() {
     // Responses"), on AuthZEN's route and Warden's.
     assert_eq!(
         result_ids(&as_user(&acme.bob, SEARCH_RESOURCE, &bobs_flows).expect(200)),
-        [acme.flow.clone()]
+        [acme.flow.as_str()]
     );
     let refused = as_user(&acme.bob, SEARCH_RESOURCE, &anns_flows).expect(403);
     assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
@@ -917,7 +917,7 @@ fn bad_searches_are_the_spec_errors() {
     );
     assert_eq!(
         result_ids(&server.post(SEARCH_RESOURCE, with_id).expect(200)),
-        [acme.flow.clone()]
+        [acme.flow.as_str()]
     );
 
     // Warden's route: its query, and the user it names.
@@ -988,7 +988,7 @@ unless { context has from_office && context.from_office };
     let mut from_office = question.clone();
     from_office["context"] = json!({"from_office": true});
     let answer = server.post(SEARCH_RESOURCE, from_office).expect(200);
-    assert_eq!(result_ids(&answer), [acme.flow.clone()]);
+    assert_eq!(result_ids(&answer), [acme.flow.as_str()]);
     assert_eq!(answer["context"]["complete"], false);
     let access = server
         .get(&format!(

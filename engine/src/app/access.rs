@@ -110,6 +110,7 @@ pub struct Found {
 /// act on a resource only if they may see its org's members
 /// (`ViewMembers`, as `GET /v1/orgs/{id}/members` asks).
 pub fn search(app: &App, actor: Actor, search: &Search) -> Result<Found> {
+    app.acting_user(actor)?;
     if !(1..=MAX_PAGE_SIZE).contains(&search.limit) {
         return Err(Error::invalid(
             "page.limit",

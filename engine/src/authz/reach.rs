@@ -233,6 +233,36 @@ mod tests {
         }
     }
 
+    /// Without the guards, a permit not tied to membership is a gap: the
+    /// owner of a personal credential need be no member of its org.
+    #[test]
+    fn without_the_guards_an_owner_permit_is_a_gap() {
+        let defaults = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(defaults).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() && !path.ends_with("guards.cedar") {
+                std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        let snapshot = PolicyEngine::open(dir.path()).unwrap().current();
+        let kinds = snapshot.request_kinds("RevealCredential");
+        let kind = kinds
+            .iter()
+            .find(|kind| kind.resource_type() == "Credential")
+            .unwrap();
+        let owner = "owner-reveal-personal-credential".to_string();
+        assert_eq!(
+            search_gap(kind, false),
+            Some(Gap::Unbounded { policy: owner })
+        );
+        assert_eq!(
+            search_gap(kind, true),
+            None,
+            "the actions of one pair are all asked"
+        );
+    }
+
     fn parsed(text: &str) -> Value {
         let policy: Policy = text.parse().unwrap();
         est(&policy)

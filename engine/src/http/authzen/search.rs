@@ -36,12 +36,8 @@ pub(super) async fn subjects(
         action: action(&snapshot, &request.action)?,
         resource: entity(&state.app, &snapshot, &request.resource, "resource")?,
     };
-    let spelled = request.subject.kind;
-    let found = run(state, actor, query, request.context, request.page).await?;
-    Ok(respond(found, |id| SearchResult::Entity {
-        kind: spelled.clone(),
-        id,
-    }))
+    let results = Results::Entities(request.subject.kind);
+    answer(state, actor, query, request.context, request.page, results).await
 }
 
 /// On which resources of the type asked the subject may do the action.
@@ -56,12 +52,8 @@ pub(super) async fn resources(
         action: action(&snapshot, &request.action)?,
         kind: entity_type(&snapshot, &request.resource.kind, "resource")?,
     };
-    let spelled = request.resource.kind;
-    let found = run(state, actor, query, request.context, request.page).await?;
-    Ok(respond(found, |id| SearchResult::Entity {
-        kind: spelled.clone(),
-        id,
-    }))
+    let results = Results::Entities(request.resource.kind);
+    answer(state, actor, query, request.context, request.page, results).await
 }
 
 /// What the subject may do on the resource.
@@ -75,20 +67,36 @@ pub(super) async fn actions(
         principal: entity(&state.app, &snapshot, &request.subject, "subject")?,
         resource: entity(&state.app, &snapshot, &request.resource, "resource")?,
     };
-    let found = run(state, actor, query, request.context, request.page).await?;
-    Ok(respond(found, |name| SearchResult::Action { name }))
+    answer(
+        state,
+        actor,
+        query,
+        request.context,
+        request.page,
+        Results::Actions,
+    )
+    .await
 }
 
-/// Runs one page of `query`. A `limit` beyond a page's most is answered in
+/// What a search's results are.
+enum Results {
+    /// Subjects or resources, of the type as the request spelled it.
+    Entities(String),
+    /// Actions.
+    Actions,
+}
+
+/// One page of `query`. A `limit` beyond a page's most is answered in
 /// pages of that most (§"Paginated Requests" allows any non-negative
 /// limit; 0 is a 400: it asks for nothing); an empty token is none.
-async fn run(
+async fn answer(
     state: &ApiState,
     actor: Actor,
     query: Query,
     context: Option<Object>,
     page: Option<PageRequest>,
-) -> Result<Found> {
+    results: Results,
+) -> Result<SearchResponse> {
     let page = page.unwrap_or_default();
     let limit = page.limit.map_or(DEFAULT_PAGE_SIZE, |limit| {
         usize::try_from(limit).map_or(MAX_PAGE_SIZE, |limit| limit.min(MAX_PAGE_SIZE))
@@ -99,18 +107,24 @@ async fn run(
         limit,
         token: page.token.filter(|token| !token.is_empty()),
     };
-    crate::http::access::run(state, actor, search)
+    let found = crate::http::access::run(state, actor, search)
         .await
-        .map_err(in_authzen_terms)
+        .map_err(in_authzen_terms)?;
+    Ok(respond(found, results))
 }
 
-/// The AuthZEN answer of a page; `result` makes a result of an id (or an
-/// action's name).
-fn respond(found: Found, result: impl Fn(String) -> SearchResult) -> SearchResponse {
+/// The AuthZEN answer of a page.
+fn respond(found: Found, results: Results) -> SearchResponse {
     let results: Vec<SearchResult> = found
         .items
         .into_iter()
-        .map(|item| result(item.id))
+        .map(|item| match &results {
+            Results::Entities(kind) => SearchResult::Entity {
+                kind: kind.clone(),
+                id: item.id,
+            },
+            Results::Actions => SearchResult::Action { name: item.id },
+        })
         .collect();
     SearchResponse {
         page: SearchPage {
