@@ -125,36 +125,28 @@ pub fn search(app: &App, actor: Actor, search: &Search) -> Result<Found> {
     };
     let asked = Asked {
         app,
+        actor,
         snapshot: &snapshot,
         context: &search.context,
         at: Instant::now(),
+        limit: search.limit,
+        resume,
     };
     let (items, stop, gap) = match &search.query {
         Query::Resources {
             principal,
             action,
             kind,
-        } => resources(
-            &asked,
-            actor,
-            principal,
-            action,
-            kind,
-            search.limit,
-            &resume,
-        )?,
+        } => resources(&asked, principal, action, kind)?,
         Query::Subjects {
             kind,
             action,
             resource,
-        } => {
-            let kind = asked.kind(kind, action, &resource.kind)?;
-            subjects(&asked, actor, kind, action, resource, search.limit, &resume)?
-        }
+        } => subjects(&asked, kind, action, resource)?,
         Query::Actions {
             principal,
             resource,
-        } => actions(&asked, actor, principal, resource, search.limit, &resume)?,
+        } => actions(&asked, principal, resource)?,
     };
     Ok(Found {
         items,
@@ -167,12 +159,21 @@ pub fn search(app: &App, actor: Actor, search: &Search) -> Result<Found> {
 /// A page's results, where it stopped (none: at the end) and the gap.
 type Page = (Vec<EntityRef>, Option<Vec<String>>, Option<Gap>);
 
-/// What every check of one search shares.
+/// One search request as its parts see it.
 struct Asked<'a> {
     app: &'a App,
+    /// Who asks.
+    actor: Actor,
+    /// The policies of every check.
     snapshot: &'a PolicySnapshot,
+    /// The context of every check.
     context: &'a Map<String, Value>,
+    /// When the search arrived, for the checks' cache.
     at: Instant,
+    /// Most results on the page.
+    limit: usize,
+    /// Where the previous page stopped (empty: the first page).
+    resume: Vec<String>,
 }
 
 impl Asked<'_> {
@@ -251,17 +252,9 @@ fn require_self(actor: Actor, principal: &EntityRef) -> Result<()> {
 /// The resources of type `kind` `principal` may do `action` on: those of
 /// the workspaces of the orgs they belong to (an org or workspace search
 /// stops at that level).
-fn resources(
-    asked: &Asked,
-    actor: Actor,
-    principal: &EntityRef,
-    action: &str,
-    kind: &str,
-    limit: usize,
-    resume: &[String],
-) -> Result<Page> {
+fn resources(asked: &Asked, principal: &EntityRef, action: &str, kind: &str) -> Result<Page> {
     let gap = search_gap(asked.kind(&principal.kind, action, kind)?, false);
-    require_self(actor, principal)?;
+    require_self(asked.actor, principal)?;
     let levels: &[Level] = match kind {
         "Org" => &[Level::OrgsOfUser],
         "Workspace" => &[Level::OrgsOfUser, Level::WorkspacesOfOrg],
@@ -287,23 +280,16 @@ fn resources(
         };
         Ok((stored && asked.allowed(principal, action, &resource)?).then_some(resource))
     };
-    let (items, stop) = walk(asked.app, levels, root, resume, limit, decide)?;
+    let (items, stop) = walk(asked, levels, root, decide)?;
     Ok((items, stop, gap))
 }
 
-/// The users who may do `action` on `resource`: the members of its org.
-fn subjects(
-    asked: &Asked,
-    actor: Actor,
-    kind: &RequestKind,
-    action: &str,
-    resource: &EntityRef,
-    limit: usize,
-    resume: &[String],
-) -> Result<Page> {
-    let gap = search_gap(kind, false);
+/// The principals of type `kind` (users) who may do `action` on
+/// `resource`: the members of its org.
+fn subjects(asked: &Asked, kind: &str, action: &str, resource: &EntityRef) -> Result<Page> {
+    let gap = search_gap(asked.kind(kind, action, &resource.kind)?, false);
     let org = org_of(asked.app, resource)?;
-    if actor != Actor::System {
+    if let actor @ Actor::User(_) = asked.actor {
         let Some(org) = org else {
             // As for another org's resource: its existence stays hidden.
             return Err(Error::Forbidden {
@@ -325,14 +311,7 @@ fn subjects(
         let user = EntityRef::new(USER, id);
         Ok(asked.allowed(&user, action, resource)?.then_some(user))
     };
-    let (items, stop) = walk(
-        asked.app,
-        &[Level::MembersOfOrg],
-        org,
-        resume,
-        limit,
-        decide,
-    )?;
+    let (items, stop) = walk(asked, &[Level::MembersOfOrg], org, decide)?;
     Ok((items, stop, gap))
 }
 
@@ -356,15 +335,8 @@ fn org_of(app: &App, entity: &EntityRef) -> Result<Option<Uuid>> {
 
 /// The actions `principal` may do on `resource`, in name order: every
 /// action the schema applies to a user and the resource's type.
-fn actions(
-    asked: &Asked,
-    actor: Actor,
-    principal: &EntityRef,
-    resource: &EntityRef,
-    limit: usize,
-    resume: &[String],
-) -> Result<Page> {
-    require_self(actor, principal)?;
+fn actions(asked: &Asked, principal: &EntityRef, resource: &EntityRef) -> Result<Page> {
+    require_self(asked.actor, principal)?;
     let mut names = asked.snapshot.action_names();
     names.sort_unstable();
     let mut gap = None;
@@ -379,7 +351,7 @@ fn actions(
             applicable.push(name);
         }
     }
-    let after = resume.first();
+    let after = asked.resume.first();
     let mut items = Vec::new();
     let mut rest = applicable
         .iter()
@@ -390,7 +362,7 @@ fn actions(
             items.push(EntityRef::new("Action", name));
         }
         last = Some(name.clone());
-        if items.len() == limit {
+        if items.len() == asked.limit {
             break;
         }
     }
@@ -423,19 +395,19 @@ impl Level {
     }
 }
 
-/// Walks `levels` from `root`, from `resume` on (see the module's text),
-/// keeping each candidate `decide` allows, until the page holds `limit`
+/// Walks `levels` from `root`, from where the previous page stopped (see
+/// the module's text), keeping each candidate `decide` allows, until the
+/// page holds its limit
 /// or `MAX_SEARCH_EXAMINED` entries were examined. Answers the results
 /// and where to go on (none: the walk ended).
 fn walk(
-    app: &App,
+    asked: &Asked,
     levels: &[Level],
     root: Uuid,
-    resume: &[String],
-    limit: usize,
     decide: impl FnMut(Uuid) -> Result<Option<EntityRef>>,
 ) -> Result<(Vec<EntityRef>, Option<Vec<String>>)> {
-    let resume = resume
+    let resume = asked
+        .resume
         .iter()
         .map(|id| Uuid::parse_str(id).map_err(|_| bad_token()))
         .collect::<Result<Vec<Uuid>>>()?;
@@ -443,9 +415,9 @@ fn walk(
         return Err(bad_token());
     }
     let mut walker = Walker {
-        app,
+        app: asked.app,
         levels,
-        limit,
+        limit: asked.limit,
         examined: 0,
         found: Vec::new(),
         decide,
