@@ -397,9 +397,8 @@ impl Level {
 
 /// Walks `levels` from `root`, from where the previous page stopped (see
 /// the module's text), keeping each candidate `decide` allows, until the
-/// page holds its limit
-/// or `MAX_SEARCH_EXAMINED` entries were examined. Answers the results
-/// and where to go on (none: the walk ended).
+/// page holds its limit or `MAX_SEARCH_EXAMINED` entries were examined.
+/// Answers the results and where to go on (none: the walk ended).
 fn walk(
     asked: &Asked,
     levels: &[Level],
