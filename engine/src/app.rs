@@ -1,6 +1,8 @@
 //! The core every front end (HTTP, CLI) drives: the store, the active
 //! policies and plugins, and the checks that combine them.
 
+pub mod access;
+
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;

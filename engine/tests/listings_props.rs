@@ -4,8 +4,12 @@
 //! with some users, invitations, access requests) and every actor, each list
 //! route, followed through `next` to its end, returns exactly the items
 //! whose single read that actor is allowed (the vendor's directory of orgs:
-//! every org to the system, refused to users). Everything goes through the
-//! real router, handlers, policies and a real sled store.
+//! every org to the system, refused to users). So does every search of
+//! what a user may access (`GET /v1/users/{id}/access`, AuthZEN's subject,
+//! resource and action searches): for every user, action and type it
+//! holds exactly what single checks allow, and says it is complete.
+//! Everything goes through the real router, handlers, policies and a real
+//! sled store.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -608,6 +612,193 @@ impl World {
     }
 }
 
+/// The types a search may look for.
+const SEARCHED_TYPES: [&str; 5] = ["Org", "Workspace", "Folder", "Flow", "Credential"];
+
+/// Every item of a paged search: `fetch` answers one page's items and
+/// the token of the next (none after the last) for a token (none first).
+fn all_pages(mut fetch: impl FnMut(Option<&str>) -> (Vec<Value>, Option<String>)) -> Vec<Value> {
+    let (mut items, mut next) = fetch(None);
+    while let Some(token) = next {
+        let (page, after) = fetch(Some(&token));
+        items.extend(page);
+        next = after;
+    }
+    items
+}
+
+impl World {
+    /// Every entity a search may find, with its type: orgs, workspaces
+    /// and resources.
+    fn typed_entities(&self) -> Vec<(&'static str, Uuid)> {
+        let orgs = self.orgs.iter().map(|&org| ("Org", org));
+        let workspaces = self
+            .workspaces
+            .iter()
+            .flatten()
+            .map(|&ws| ("Workspace", ws));
+        let resources = self.resources.iter().map(|&(_, id)| {
+            let (_, resource) = self
+                .api
+                .call(None, "GET", &format!("/v1/resources/{id}"), None);
+            let kind = SEARCHED_TYPES
+                .into_iter()
+                .find(|kind| resource["kind"] == *kind)
+                .unwrap();
+            (kind, id)
+        });
+        orgs.chain(workspaces)
+            .chain(resources.collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// `GET /v1/users/{user}/access` as `actor`, followed to its end.
+    fn access(
+        &self,
+        actor: Option<Uuid>,
+        user: Uuid,
+        action: &str,
+        kind: &str,
+        limit: usize,
+    ) -> BTreeSet<Uuid> {
+        let listed = all_pages(|token| {
+            let mut path =
+                format!("/v1/users/{user}/access?action={action}&type={kind}&limit={limit}");
+            path.extend(token.map(|token| format!("&after={token}")));
+            let (status, page) = self.api.call(actor, "GET", &path, None);
+            assert_eq!(status, 200, "{path}: {page}");
+            assert_eq!(page["complete"], true, "{path}: {page}");
+            assert!(
+                page["items"].as_array().unwrap().len() <= limit,
+                "{path}: {page}"
+            );
+            (
+                page["items"].as_array().unwrap().clone(),
+                page["next"].as_str().map(String::from),
+            )
+        });
+        assert!(listed.iter().all(|item| item["type"] == kind), "{listed:?}");
+        ids(&listed)
+    }
+
+    /// An AuthZEN search of `endpoint` (`subject`, `resource`, `action`)
+    /// as the system, followed to its end: the results.
+    fn authzen_search(&self, endpoint: &str, body: Value, limit: usize) -> Vec<Value> {
+        let path = format!("/access/v1/search/{endpoint}");
+        all_pages(|token| {
+            let mut body = body.clone();
+            body["page"] = json!({"limit": limit, "token": token});
+            let (status, answer) = self.api.call(None, "POST", &path, Some(body.clone()));
+            assert_eq!(status, 200, "{path} {body}: {answer}");
+            assert_eq!(answer["context"]["complete"], true, "{answer}");
+            let results = answer["results"].as_array().unwrap().clone();
+            assert_eq!(answer["page"]["count"], results.len(), "{answer}");
+            let next = answer["page"]["next_token"].as_str().unwrap();
+            (results, (!next.is_empty()).then(|| next.to_string()))
+        })
+    }
+
+    /// The actions the schema in force applies to a user and `kind`.
+    fn actions_on(&self, kind: &str) -> Vec<String> {
+        let snapshot = self.api.app.policies.current();
+        let mut actions: Vec<String> = snapshot
+            .action_names()
+            .into_iter()
+            .filter(|action| {
+                snapshot.request_kinds(action).iter().any(|request| {
+                    request.principal_type() == "User" && request.resource_type() == kind
+                })
+            })
+            .collect();
+        actions.sort();
+        actions
+    }
+
+    /// Each search holds exactly what single checks allow.
+    fn check_every_search(&self, limit: usize) {
+        let entities = self.typed_entities();
+        for &user in &self.users {
+            self.check_resource_searches(user, &entities, limit);
+        }
+        for &(kind, id) in &entities {
+            self.check_subject_and_action_searches(kind, id, limit);
+        }
+    }
+
+    /// What `user` may access, by action and type, is what single checks
+    /// allow among `entities`; they may ask it themselves, not of another.
+    fn check_resource_searches(&self, user: Uuid, entities: &[(&str, Uuid)], limit: usize) {
+        for kind in SEARCHED_TYPES {
+            for action in self.actions_on(kind) {
+                let expected: BTreeSet<Uuid> = entities
+                    .iter()
+                    .filter(|&&(k, id)| k == kind && self.api.allowed(user, &action, kind, id))
+                    .map(|&(_, id)| id)
+                    .collect();
+                let listed = self.access(None, user, &action, kind, limit);
+                assert_eq!(listed, expected, "{user} {action} {kind}");
+            }
+        }
+        let (action, kind) = ("ViewWorkspace", "Workspace");
+        assert_eq!(
+            self.access(Some(user), user, action, kind, limit),
+            self.access(None, user, action, kind, limit)
+        );
+        let other = self.users.iter().find(|&&other| other != user).unwrap();
+        let path = format!("/v1/users/{other}/access?action={action}&type={kind}");
+        let (status, _) = self.api.call(Some(user), "GET", &path, None);
+        assert_eq!(status, 403, "{path} as {user}");
+        // AuthZEN's resource search is the same engine.
+        let body = json!({"subject": {"type": "user", "id": user},
+                          "action": {"name": "run_resource"}, "resource": {"type": "flow"}});
+        let found = self.authzen_search("resource", body, limit);
+        assert!(found.iter().all(|r| r["type"] == "flow"), "{found:?}");
+        assert_eq!(
+            ids(&found),
+            self.access(None, user, "RunResource", "Flow", limit)
+        );
+    }
+
+    /// Who may do each action on `id`, and what each user may do on it,
+    /// are what single checks allow.
+    fn check_subject_and_action_searches(&self, kind: &str, id: Uuid, limit: usize) {
+        let actions = self.actions_on(kind);
+        let resource = json!({"type": kind, "id": id});
+        for action in &actions {
+            let body = json!({"subject": {"type": "user"}, "action": {"name": action},
+                              "resource": resource});
+            let found = self.authzen_search("subject", body, limit);
+            let expected: BTreeSet<Uuid> = self
+                .users
+                .iter()
+                .copied()
+                .filter(|&user| self.api.allowed(user, action, kind, id))
+                .collect();
+            assert_eq!(ids(&found), expected, "who may {action} {kind} {id}");
+        }
+        for &user in &self.users {
+            let body = json!({"subject": {"type": "user", "id": user}, "resource": resource});
+            let found = self.authzen_search("action", body, limit);
+            let names: Vec<&str> = found.iter().map(|a| a["name"].as_str().unwrap()).collect();
+            let expected: Vec<&str> = actions
+                .iter()
+                .map(String::as_str)
+                .filter(|action| self.api.allowed(user, action, kind, id))
+                .collect();
+            assert_eq!(names, expected, "what may {user} do on {kind} {id}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_search_holds_exactly_what_single_checks_allow(population in population()) {
+        World::build(&population).check_every_search(population.limit);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -716,4 +907,30 @@ fn a_listing_examines_a_bounded_number_of_items_and_continues_past_hidden_ones()
     // The owner reads them all, a full page at once.
     let (_, owners) = api.call(Some(owner), "GET", &format!("{list}?limit=500"), None);
     assert_eq!(owners["items"].as_array().unwrap().len(), 500);
+
+    // A search is bounded so too: the hidden credentials fill its budget
+    // (with the org and the workspace), and its token goes on to the flows.
+    use warden::app::access::MAX_SEARCH_EXAMINED;
+    const { assert!(MAX_SEARCH_EXAMINED <= MAX_LISTING_EXAMINED) };
+    let access = format!("/v1/users/{reader}/access?action=RunResource&type=Flow&limit=2");
+    let (status, first) = api.call(Some(reader), "GET", &access, None);
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["items"], json!([]), "{first}");
+    assert_eq!(first["complete"], true, "{first}");
+    let next = first["next"]
+        .as_str()
+        .expect("a token past the examined ones");
+    let found = all_pages(|token| {
+        let (_, page) = api.call(
+            Some(reader),
+            "GET",
+            &format!("{access}&after={}", token.unwrap_or(next)),
+            None,
+        );
+        (
+            page["items"].as_array().unwrap().clone(),
+            page["next"].as_str().map(String::from),
+        )
+    });
+    assert_eq!(ids(&found), flows);
 }

@@ -12,6 +12,9 @@ use warden_e2e::{Answer, Server};
 
 const EVALUATION: &str = "/access/v1/evaluation";
 const EVALUATIONS: &str = "/access/v1/evaluations";
+const SEARCH_SUBJECT: &str = "/access/v1/search/subject";
+const SEARCH_RESOURCE: &str = "/access/v1/search/resource";
+const SEARCH_ACTION: &str = "/access/v1/search/action";
 
 /// Acme (Pro) with Ann its Admin, Bob a Member (so an editor of the default
 /// workspace), Carl a user of no org, and a flow in the default workspace.
@@ -498,7 +501,7 @@ fn the_metadata_and_request_ids() {
     let server = Server::start();
 
     // §"Policy Decision Point Metadata": no token, the URL asked for, the
-    // endpoints served and no search endpoint.
+    // endpoints served.
     let answer = server.send_raw(
         "GET",
         "/.well-known/authzen-configuration",
@@ -517,6 +520,9 @@ fn the_metadata_and_request_ids() {
             "policy_decision_point": base,
             "access_evaluation_endpoint": format!("{base}{EVALUATION}"),
             "access_evaluations_endpoint": format!("{base}{EVALUATIONS}"),
+            "search_subject_endpoint": format!("{base}{SEARCH_SUBJECT}"),
+            "search_resource_endpoint": format!("{base}{SEARCH_RESOURCE}"),
+            "search_action_endpoint": format!("{base}{SEARCH_ACTION}"),
         })
     );
     let proxied = server.send_raw(
@@ -535,7 +541,13 @@ fn the_metadata_and_request_ids() {
     );
     // The document lists the routes, behind the token.
     let document = server.get("/openapi.json").expect(200);
-    for path in [EVALUATION, EVALUATIONS] {
+    for path in [
+        EVALUATION,
+        EVALUATIONS,
+        SEARCH_SUBJECT,
+        SEARCH_RESOURCE,
+        SEARCH_ACTION,
+    ] {
         assert_eq!(
             document["paths"][path]["post"]["security"],
             json!([{"admin_token": []}]),
@@ -609,6 +621,396 @@ fn the_metadata_and_request_ids() {
     let body: Value = serde_json::from_str(body).unwrap();
     let id = body["error"]["request_id"].as_str().unwrap();
     assert!(head.contains(&format!("x-request-id: {id}\r\n")), "{raw}");
+}
+
+/// The ids of a search answer's results, in order.
+fn result_ids(answer: &Value) -> Vec<String> {
+    answer["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results: {answer}"))
+        .iter()
+        .map(|result| result["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+/// Acme's second workspace, which Bob is no member of, with a flow; Ann's
+/// personal credential and a shared one in the default workspace.
+struct Reach {
+    other_flow: String,
+    shared: String,
+    personal: String,
+}
+
+impl Reach {
+    fn create(server: &Server, acme: &Acme) -> Reach {
+        let workspace = server
+            .post_as(
+                &acme.ann,
+                &format!("/v1/orgs/{}/workspaces", acme.org),
+                json!({"name": "Finance"}),
+            )
+            .created_id();
+        let register = |workspace: &str, body: Value| {
+            let path = format!("/v1/workspaces/{workspace}/resources");
+            server.post_as(&acme.ann, &path, body).created_id()
+        };
+        Reach {
+            other_flow: register(&workspace, json!({"type": "Flow", "attributes": {}})),
+            shared: register(
+                &acme.workspace,
+                json!({"type": "Credential", "attributes": {"personal": false}}),
+            ),
+            personal: register(
+                &acme.workspace,
+                json!({"type": "Credential", "attributes": {"personal": true}}),
+            ),
+        }
+    }
+}
+
+#[test]
+fn searches_answer_what_single_evaluations_permit() {
+    let server = Server::start();
+    let acme = Acme::create(&server);
+    let reach = Reach::create(&server, &acme);
+
+    // §"Resource Search API": which flows may Bob run? The one of the
+    // workspace he belongs to; Ann, an Admin, runs both.
+    let flows_of = |subject: &str| {
+        let body = json!({"subject": user(subject), "action": action("run_resource"),
+                          "resource": {"type": "flow"}});
+        server.post(SEARCH_RESOURCE, body).expect(200)
+    };
+    let bobs = flows_of(&acme.bob);
+    assert_eq!(
+        bobs,
+        json!({"page": {"next_token": "", "count": 1},
+               "context": {"complete": true, "policy_revision": 1},
+               "results": [{"type": "flow", "id": acme.flow}]})
+    );
+    let both = sorted(vec![acme.flow.clone(), reach.other_flow.clone()]);
+    assert_eq!(sorted(result_ids(&flows_of(&acme.ann))), both);
+    assert_eq!(result_ids(&flows_of(&acme.carl)), Vec::<String>::new());
+    // By email, as an evaluation takes it.
+    assert_eq!(result_ids(&flows_of("bob@acme.com")), [acme.flow.as_str()]);
+
+    // §"Subject Search API": who may reveal each credential?
+    let revealers = |credential: &str| {
+        let body = json!({"subject": {"type": "user"}, "action": action("reveal_credential"),
+                          "resource": {"type": "credential", "id": credential}});
+        let answer = server.post(SEARCH_SUBJECT, body).expect(200);
+        assert!(answer["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["type"] == "user"));
+        sorted(result_ids(&answer))
+    };
+    assert_eq!(
+        revealers(&reach.shared),
+        sorted(vec![acme.ann.clone(), acme.bob.clone()])
+    );
+    assert_eq!(revealers(&reach.personal), [acme.ann.as_str()]);
+
+    // §"Action Search API": what may Bob do on the default workspace? An
+    // editor's actions, each as an evaluation decides it.
+    let body = json!({"subject": user(&acme.bob),
+                      "resource": {"type": "workspace", "id": acme.workspace}});
+    let actions = server.post(SEARCH_ACTION, body).expect(200);
+    let names: Vec<&str> = actions["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["CreateResource", "RequestAccess", "ViewWorkspace"],
+        "{actions}"
+    );
+    for name in names {
+        let question = json!({"subject": user(&acme.bob), "action": action(name),
+                              "resource": {"type": "workspace", "id": acme.workspace}});
+        assert_eq!(
+            server.post(EVALUATION, question).expect(200)["decision"],
+            true,
+            "{name}"
+        );
+    }
+
+    // §"Pagination": a token round trip, one result a page.
+    let first_page = json!({"subject": user(&acme.ann), "action": action("run_resource"),
+                            "resource": {"type": "flow"}, "page": {"limit": 1}});
+    let first = server.post(SEARCH_RESOURCE, first_page.clone()).expect(200);
+    assert_eq!(first["page"]["count"], 1, "{first}");
+    let token = first["page"]["next_token"].as_str().unwrap();
+    assert!(!token.is_empty(), "{first}");
+    let mut next_page = first_page.clone();
+    next_page["page"]["token"] = json!(token);
+    let second = server.post(SEARCH_RESOURCE, next_page.clone()).expect(200);
+    let mut paged = result_ids(&first);
+    paged.extend(result_ids(&second));
+    assert_eq!(sorted(paged), both);
+    if second["page"]["next_token"] != "" {
+        let mut last = next_page.clone();
+        last["page"]["token"] = second["page"]["next_token"].clone();
+        let last = server.post(SEARCH_RESOURCE, last).expect(200);
+        assert_eq!(
+            (last["results"].clone(), last["page"]["next_token"].clone()),
+            (json!([]), json!(""))
+        );
+    }
+    // A token with another query (§"Paginated Requests": "the PDP SHOULD
+    // return an error"), or none of Warden's: 400 naming page.token.
+    let mut changed = next_page.clone();
+    changed["page"]["limit"] = json!(2);
+    let mut forged = next_page.clone();
+    forged["page"]["token"] = json!("not-a-token");
+    for body in [changed, forged] {
+        let error = server.post(SEARCH_RESOURCE, body).expect(400)["error"].clone();
+        assert_eq!(error["field"], "page.token", "{error}");
+    }
+
+    // Warden's own route: the same answer, paged by `after`.
+    let access = server
+        .get(&format!(
+            "/v1/users/{}/access?action=RunResource&type=Flow",
+            acme.bob
+        ))
+        .expect(200);
+    assert_eq!(
+        access,
+        json!({"items": [{"type": "Flow", "id": acme.flow}], "next": null,
+               "complete": true, "policy_revision": 1})
+    );
+    let path = format!(
+        "/v1/users/{}/access?action=RunResource&type=Flow&limit=1",
+        acme.ann
+    );
+    let first = server.get(&path).expect(200);
+    let after = first["next"].as_str().unwrap();
+    let second = server.get(&format!("{path}&after={after}")).expect(200);
+    let mut paged: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|page| page["items"].as_array().unwrap().clone())
+        .map(|item| item["id"].as_str().unwrap().to_string())
+        .collect();
+    paged.sort();
+    assert_eq!(paged, both);
+}
+
+#[test]
+fn a_search_asks_only_what_its_caller_may_know() {
+    let server = Server::start();
+    let acme = Acme::create(&server);
+    let reach = Reach::create(&server, &acme);
+    let bobs_flows = json!({"subject": user(&acme.bob), "action": action("run_resource"),
+                            "resource": {"type": "flow"}});
+    let anns_flows = json!({"subject": user(&acme.ann), "action": action("run_resource"),
+                            "resource": {"type": "flow"}});
+    let as_user = |actor: &str, path: &str, body: &Value| {
+        server.call(Some(actor), "POST", path, Some(body.clone()))
+    };
+    // A user asks about themself; about another, a 403 (§"Error
+    // Responses"), on AuthZEN's route and Warden's.
+    assert_eq!(
+        result_ids(&as_user(&acme.bob, SEARCH_RESOURCE, &bobs_flows).expect(200)),
+        [acme.flow.as_str()]
+    );
+    let refused = as_user(&acme.bob, SEARCH_RESOURCE, &anns_flows).expect(403);
+    assert_eq!(refused["error"]["code"], "forbidden", "{refused}");
+    let workspace = json!({"type": "workspace", "id": acme.workspace});
+    let anns_actions = json!({"subject": user(&acme.ann), "resource": workspace});
+    as_user(&acme.bob, SEARCH_ACTION, &anns_actions).expect(403);
+    let path = format!("/v1/users/{}/access?action=RunResource&type=Flow", acme.ann);
+    server.get_as(&acme.bob, &path).expect(403);
+    server.get_as(&acme.ann, &path).expect(200);
+    // Who may act on a resource: a user who may see its org's members.
+    let revealers = json!({"subject": {"type": "user"}, "action": action("reveal_credential"),
+                           "resource": {"type": "credential", "id": reach.shared}});
+    as_user(&acme.bob, SEARCH_SUBJECT, &revealers).expect(200);
+    as_user(&acme.carl, SEARCH_SUBJECT, &revealers).expect(403);
+    let mut nothing = revealers.clone();
+    nothing["resource"]["id"] = json!(uuid::Uuid::new_v4().to_string());
+    as_user(&acme.bob, SEARCH_SUBJECT, &nothing).expect(403);
+    // The vendor asks about anything: what Warden does not store has no one.
+    assert_eq!(
+        result_ids(&server.post(SEARCH_SUBJECT, nothing).expect(200)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn bad_searches_are_the_spec_errors() {
+    let server = Server::start();
+    let acme = Acme::create(&server);
+    let question = json!({"subject": user(&acme.bob), "action": action("run_resource"),
+                          "resource": {"type": "flow"}});
+    let refused = |path: &str, body: Value| {
+        let answer = server.post(path, body.clone());
+        assert_eq!(answer.status, 400, "{body}: {}", answer.body);
+        assert_eq!(
+            answer.body["error"]["code"], "invalid_request",
+            "{}",
+            answer.body
+        );
+        answer.body["error"].clone()
+    };
+    // Missing fields (§"JSON Serialization": a 400).
+    for key in ["subject", "action", "resource"] {
+        let mut body = question.clone();
+        body.as_object_mut().unwrap().remove(key);
+        let error = refused(SEARCH_RESOURCE, body);
+        assert!(error["message"].as_str().unwrap().contains(key), "{error}");
+    }
+    refused(
+        SEARCH_SUBJECT,
+        json!({"action": action("run_resource"), "resource": flow(&acme.flow)}),
+    );
+    refused(SEARCH_ACTION, json!({"subject": user(&acme.bob)}));
+    // Types and actions the schema lacks or does not join.
+    let with = |pointer: &str, value: Value| {
+        let mut body = question.clone();
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        body.pointer_mut(parent).unwrap()[key] = value;
+        body
+    };
+    assert_eq!(
+        refused(SEARCH_RESOURCE, with("/resource/type", json!("robot")))["field"],
+        "resource.type"
+    );
+    assert_eq!(
+        refused(SEARCH_RESOURCE, with("/resource/type", json!("org")))["field"],
+        "resource.type"
+    );
+    assert_eq!(
+        refused(SEARCH_RESOURCE, with("/action/name", json!("fly")))["field"],
+        "action.name"
+    );
+    assert_eq!(
+        refused(SEARCH_RESOURCE, with("/subject/type", json!("flow")))["field"],
+        "subject.type"
+    );
+    assert_eq!(
+        refused(SEARCH_RESOURCE, with("/page", json!({"limit": 0})))["field"],
+        "page.limit"
+    );
+    refused(SEARCH_RESOURCE, with("/page", json!({"limit": -1})));
+    refused(SEARCH_RESOURCE, with("/page", json!(["x"])));
+    let answer = server.send_raw(
+        "POST",
+        SEARCH_RESOURCE,
+        Some(&question.to_string()),
+        &[("Content-Type", "text/plain")],
+    );
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    // An `id` of the searched entity is ignored (§"The Resource Search API
+    // Request"), as are unknown fields.
+    let with_id = with(
+        "/resource",
+        json!({"type": "flow", "id": "ignored", "x": 1}),
+    );
+    assert_eq!(
+        result_ids(&server.post(SEARCH_RESOURCE, with_id).expect(200)),
+        [acme.flow.as_str()]
+    );
+
+    // Warden's route: its query, and the user it names.
+    let access = format!("/v1/users/{}/access", acme.bob);
+    for (query, field) in [
+        ("?type=Flow", "query"),
+        ("?action=RunResource", "query"),
+        ("?action=Fly&type=Flow", "query.action"),
+        ("?action=RunResource&type=Robot", "query.type"),
+        ("?action=RunResource&type=Flow&limit=0", "query.limit"),
+        ("?action=RunResource&type=Flow&after=zz", "query.after"),
+        ("?action=RunResource&type=Flow&colour=red", "query"),
+    ] {
+        let error = server.get(&format!("{access}{query}")).expect(400)["error"].clone();
+        assert_eq!(error["field"], field, "{query}: {error}");
+    }
+    let nobody = uuid::Uuid::new_v4();
+    server
+        .get(&format!(
+            "/v1/users/{nobody}/access?action=RunResource&type=Flow"
+        ))
+        .expect(404);
+}
+
+#[test]
+fn a_policy_that_reads_the_context_makes_searches_incomplete() {
+    let server = Server::start();
+    let acme = Acme::create(&server);
+    let question = json!({"subject": user(&acme.bob), "action": action("run_resource"),
+                          "resource": {"type": "flow"}});
+    assert_eq!(
+        server.post(SEARCH_RESOURCE, question.clone()).expect(200)["context"]["complete"],
+        true
+    );
+
+    // Flows run from the office only: the schema declares the context, a
+    // forbid reads it.
+    let schema = server.policies_dir().join("schema.cedarschema");
+    let text = std::fs::read_to_string(&schema).unwrap();
+    let resource_actions = "appliesTo { principal: [User], resource: [Folder, Flow, Credential] }";
+    assert!(text.contains(resource_actions));
+    let with_context = resource_actions.replace(" }", ", context: { from_office?: Bool } }");
+    std::fs::write(&schema, text.replace(resource_actions, &with_context)).unwrap();
+    let office = r#"
+@id("run-from-the-office")
+@reason("Flows run from the office only")
+forbid (principal, action == Action::"RunResource", resource is Flow)
+unless { context has from_office && context.from_office };
+"#;
+    std::fs::write(server.policies_dir().join("office.cedar"), office).unwrap();
+    let incomplete = |s: &Server| {
+        s.post(SEARCH_RESOURCE, question.clone()).expect(200)["context"]["complete"] == false
+    };
+    assert!(
+        server.wait_for(std::time::Duration::from_secs(5), incomplete),
+        "no reload"
+    );
+
+    // Without the context: none, and said to be incomplete; with it, the
+    // flow, still incomplete (another context may decide otherwise).
+    let answer = server.post(SEARCH_RESOURCE, question.clone()).expect(200);
+    assert_eq!(answer["results"], json!([]), "{answer}");
+    let reason = answer["context"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("run-from-the-office") && reason.contains("context"),
+        "{reason}"
+    );
+    let mut from_office = question.clone();
+    from_office["context"] = json!({"from_office": true});
+    let answer = server.post(SEARCH_RESOURCE, from_office).expect(200);
+    assert_eq!(result_ids(&answer), [acme.flow.as_str()]);
+    assert_eq!(answer["context"]["complete"], false);
+    let access = server
+        .get(&format!(
+            "/v1/users/{}/access?action=RunResource&type=Flow",
+            acme.bob
+        ))
+        .expect(200);
+    assert_eq!(access["complete"], false, "{access}");
+    assert!(
+        access["reason"]
+            .as_str()
+            .unwrap()
+            .contains("run-from-the-office"),
+        "{access}"
+    );
+    // Other actions do not read it.
+    let viewable = json!({"subject": user(&acme.bob), "action": action("view_resource"),
+                          "resource": {"type": "flow"}});
+    assert_eq!(
+        server.post(SEARCH_RESOURCE, viewable).expect(200)["context"]["complete"],
+        true
+    );
 }
 
 /// The id the server made for `answer`'s request: a uuid v7.

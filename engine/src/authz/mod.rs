@@ -5,6 +5,7 @@ mod cache;
 mod entities;
 mod ids;
 pub mod policy_tests;
+pub mod reach;
 #[cfg(test)]
 mod tests;
 mod values;

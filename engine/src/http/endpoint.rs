@@ -48,6 +48,9 @@ pub enum Takes {
     Filtered(&'static [Filter]),
     /// A JSON body of a component schema, with an example; no acting user.
     Json(&'static str, &'static str),
+    /// The acting user and a JSON body of a component schema, with an
+    /// example (no `Idempotency-Key`: a search, not a write).
+    ActorJson(&'static str, &'static str),
     /// A command: the acting user, an `Idempotency-Key` and a JSON body of
     /// a component schema, with an example. A command without fields
     /// (`NO_FIELDS`) takes no body or `{}`.
@@ -79,6 +82,9 @@ pub enum FilterRule {
     Email,
     /// `fields::domain`.
     Domain,
+    /// A name of the policy schema (an action, an entity type): checked
+    /// against the schema in force.
+    SchemaName,
 }
 
 /// The schema of a command without fields: no body, or `{}`.
@@ -95,6 +101,9 @@ pub enum Body {
     AnyPage,
     /// A free-form report whose rows are paged by `after`/`limit`.
     PagedReport,
+    /// A component schema whose `next` is an opaque page token (a search),
+    /// passed back as `after`.
+    TokenPage(&'static str),
     /// A free-form JSON object, described in the summary.
     Any,
     /// Plain text (the Prometheus text exposition format).
@@ -104,7 +113,10 @@ pub enum Body {
 impl Body {
     /// Whether the route reads `after` and `limit` from its query.
     pub fn paged(self) -> bool {
-        matches!(self, Body::Page(_) | Body::AnyPage | Body::PagedReport)
+        matches!(
+            self,
+            Body::Page(_) | Body::AnyPage | Body::PagedReport | Body::TokenPage(_)
+        )
     }
 }
 

@@ -2,6 +2,7 @@
 //! JSON error format. Handlers are thin: they parse, call the core
 //! ([`App`], [`command::execute`](crate::command::execute)) and serialise.
 
+mod access;
 mod authzen;
 mod checks;
 mod common;
@@ -130,6 +131,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         signup::endpoints(),
         domains::endpoints(),
         authzen::endpoints(),
+        access::endpoints(),
         metrics::endpoints(),
         directory::endpoints(),
     ]

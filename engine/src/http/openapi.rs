@@ -14,8 +14,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::ComponentsBuilder;
 use utoipa::ToSchema;
 
+use super::access::AccessPage;
 use super::authzen::{
-    EvaluationRequest, EvaluationResponse, EvaluationsRequest, EvaluationsResponse, PdpMetadata,
+    ActionSearchRequest, EvaluationRequest, EvaluationResponse, EvaluationsRequest,
+    EvaluationsResponse, PdpMetadata, ResourceSearchRequest, SearchResponse, SubjectSearchRequest,
 };
 use super::checks::BatchRequest;
 use super::common::DEFAULT_PAGE_SIZE;
@@ -88,7 +90,7 @@ fn operation(route: &Route, schemas: &Value) -> Value {
     let mut parameters: Vec<Value> = path_parameters(route.path).map(path_parameter).collect();
     if matches!(
         route.takes,
-        Takes::Actor | Takes::Filtered(_) | Takes::Command(..)
+        Takes::Actor | Takes::Filtered(_) | Takes::Command(..) | Takes::ActorJson(..)
     ) {
         parameters.push(actor_header());
     }
@@ -99,14 +101,17 @@ fn operation(route: &Route, schemas: &Value) -> Value {
         parameters.push(idempotency_header());
     }
     if route.response.paged() {
-        parameters.extend(page_parameters());
+        parameters.extend(page_parameters(route.response));
     }
     let mut operation = json!({
         "summary": route.summary,
         "parameters": parameters,
         "responses": responses(route),
     });
-    if let Takes::Json(schema, example) | Takes::Command(schema, example) = route.takes {
+    if let Takes::Json(schema, example)
+    | Takes::Command(schema, example)
+    | Takes::ActorJson(schema, example) = route.takes
+    {
         operation["requestBody"] = request_body(schemas, schema, example);
     }
     if requires_token(route.path) {
@@ -178,13 +183,13 @@ fn header_name(lower: &str) -> String {
 /// A listing's filter: a query string parameter, whose schema is that of
 /// a body field of its rule.
 fn filter_parameter(filter: &Filter) -> Value {
-    let rule = match filter.rule {
-        FilterRule::Name => Rule::Name,
-        FilterRule::Email => Rule::Email,
-        FilterRule::Domain => Rule::Domain,
-    };
     let mut schema = json!({});
-    lay_rule(&mut schema, rule);
+    match filter.rule {
+        FilterRule::Name => lay_rule(&mut schema, Rule::Name),
+        FilterRule::Email => lay_rule(&mut schema, Rule::Email),
+        FilterRule::Domain => lay_rule(&mut schema, Rule::Domain),
+        FilterRule::SchemaName => schema = json!({"type": "string", "minLength": 1}),
+    }
     json!({
         "name": filter.name,
         "in": "query",
@@ -195,14 +200,19 @@ fn filter_parameter(filter: &Filter) -> Value {
     })
 }
 
-fn page_parameters() -> [Value; 2] {
+/// `after` (an id, or a search's page token) and `limit`.
+fn page_parameters(body: Body) -> [Value; 2] {
+    let after = match body {
+        Body::TokenPage(_) => json!({"type": "string", "minLength": 1}),
+        _ => uuid_schema(),
+    };
     [
         json!({
             "name": "after",
             "in": "query",
             "required": false,
             "description": "the `next` of the previous page",
-            "schema": uuid_schema(),
+            "schema": after,
         }),
         json!({
             "name": "limit",
@@ -297,7 +307,7 @@ fn uuid_schema() -> Value {
 
 fn body_schema(body: Body) -> Value {
     match body {
-        Body::One(name) => schema_ref(name),
+        Body::One(name) | Body::TokenPage(name) => schema_ref(name),
         Body::Page(name) => page_of(schema_ref(name)),
         Body::AnyPage => page_of(json!({"type": "object"})),
         Body::PagedReport | Body::Any => json!({"type": "object"}),
@@ -336,6 +346,11 @@ fn components(limits: &HttpLimits) -> Value {
         add::<EvaluationResponse>,
         add::<EvaluationsResponse>,
         add::<PdpMetadata>,
+        add::<AccessPage>,
+        add::<SubjectSearchRequest>,
+        add::<ResourceSearchRequest>,
+        add::<ActionSearchRequest>,
+        add::<SearchResponse>,
         add::<CallRequest>,
         add::<ReplayRequest>,
         add::<SignUp>,
@@ -816,6 +831,13 @@ mod tests {
                 Takes::Json(schema, _) => {
                     assert_eq!(extracted("ApiJson").as_deref(), Some(schema), "{at}");
                 }
+                Takes::ActorJson(schema, _) => {
+                    assert_eq!(extracted("ApiJson").as_deref(), Some(schema), "{at}");
+                    assert!(
+                        signature.contains("ActingUser"),
+                        "{at} reads no acting user"
+                    );
+                }
                 Takes::Actor | Takes::Filtered(_) => {
                     assert!(
                         extracted("Write").is_none() && extracted("ApiJson").is_none(),
@@ -855,7 +877,10 @@ mod tests {
                 let declared = operation.get("requestBody").is_some();
                 assert_eq!(
                     declared,
-                    matches!(route.takes, Takes::Json(..) | Takes::Command(..)),
+                    matches!(
+                        route.takes,
+                        Takes::Json(..) | Takes::Command(..) | Takes::ActorJson(..)
+                    ),
                     "{method} {path}"
                 );
             }

@@ -99,6 +99,15 @@ impl PolicySnapshot {
             .keys()
             .any(|action| action.id().unescaped() == id)
     }
+
+    /// The kinds of request of action `Action::"<id>"` the schema allows
+    /// (none for an action it does not declare).
+    pub fn request_kinds(&self, id: &str) -> &[RequestKind] {
+        self.kinds
+            .iter()
+            .find(|(action, _)| action.id().unescaped() == id)
+            .map_or(&[], |(_, kinds)| kinds.as_slice())
+    }
 }
 
 /// A policy as a decision shows it.
@@ -138,6 +147,18 @@ pub struct RequestKind {
     /// check). Entity ids do not matter to it unless a type is an
     /// enumeration, and then the probe's id is not one of its values.
     pub empty_context_valid: bool,
+}
+
+impl RequestKind {
+    /// The principal's entity type (`User`).
+    pub fn principal_type(&self) -> String {
+        self.principal.to_string()
+    }
+
+    /// The resource's entity type (`Flow`).
+    pub fn resource_type(&self) -> String {
+        self.resource.to_string()
+    }
 }
 
 /// The served policy set and the history of reload failures.

@@ -114,6 +114,11 @@ pub(crate) fn memberships_of_org(org: Uuid) -> Vec<u8> {
 pub(crate) fn user_org(user: Uuid, org: Uuid) -> Vec<u8> {
     join(USER_ORGS, &[user.as_bytes(), org.as_bytes()])
 }
+/// The prefix under which `user`'s org ids are indexed (`user | org` →
+/// ()); page it with `Store::page_ids`.
+pub(crate) fn orgs_of_user(user: Uuid) -> Vec<u8> {
+    join(USER_ORGS, &[user.as_bytes()])
+}
 /// `id` → Workspace: the workspace record.
 pub fn workspace(id: Uuid) -> Vec<u8> {
     join(WORKSPACE, &[id.as_bytes()])

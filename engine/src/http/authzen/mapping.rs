@@ -91,27 +91,32 @@ impl Question<'_> {
 
 /// The Warden entity an AuthZEN subject or resource names; `field` is
 /// `subject` or `resource`, for errors.
-fn entity(
+pub(super) fn entity(
     app: &App,
     snapshot: &PolicySnapshot,
     entity: &AuthzenEntity,
     field: &str,
 ) -> Result<EntityRef> {
-    let kind =
-        warden_name(&entity.kind, |name| snapshot.declares_entity_type(name)).ok_or_else(|| {
-            unknown(
-                &format!("{field}.type"),
-                &entity.kind,
-                "entity type",
-                snapshot.entity_type_names(),
-            )
-        })?;
+    let kind = entity_type(snapshot, &entity.kind, field)?;
     let id = if kind == USER && entity.id.contains('@') {
         user_by_email(app, &entity.id)?
     } else {
         canonical(&entity.id)
     };
     Ok(EntityRef { kind, id })
+}
+
+/// The schema's entity type an AuthZEN `type` names; `field` is `subject`
+/// or `resource`, for errors.
+pub(super) fn entity_type(snapshot: &PolicySnapshot, kind: &str, field: &str) -> Result<String> {
+    warden_name(kind, |name| snapshot.declares_entity_type(name)).ok_or_else(|| {
+        unknown(
+            &format!("{field}.type"),
+            kind,
+            "entity type",
+            snapshot.entity_type_names(),
+        )
+    })
 }
 
 /// The id of the user with email `email`, or `email` itself when it is not
@@ -142,7 +147,7 @@ fn canonical(id: &str) -> String {
 }
 
 /// The id of the schema's action an AuthZEN action names.
-fn action(snapshot: &PolicySnapshot, action: &AuthzenAction) -> Result<String> {
+pub(super) fn action(snapshot: &PolicySnapshot, action: &AuthzenAction) -> Result<String> {
     warden_name(&action.name, |name| snapshot.declares_action(name)).ok_or_else(|| {
         unknown(
             "action.name",
@@ -193,7 +198,7 @@ fn unknown(field: &str, name: &str, what: &str, mut known: Vec<String>) -> Error
 
 /// An error of the check, naming the AuthZEN field instead of Warden's
 /// (`principal` is the `subject`, an action's `id` or `type` its `name`).
-fn in_authzen_terms(error: Error) -> Error {
+pub(super) fn in_authzen_terms(error: Error) -> Error {
     let Error::Invalid { field, message } = error else {
         return error;
     };

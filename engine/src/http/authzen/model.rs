@@ -218,8 +218,7 @@ pub struct ItemError {
 }
 
 /// The Policy Decision Point metadata (§"Policy Decision Point Metadata"):
-/// the endpoints Warden serves. The search endpoints are absent, which
-/// tells a PEP Warden does not serve them (§"Endpoint Parameters").
+/// the endpoints Warden serves.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PdpMetadata {
     /// The PDP's identifier: the URL this document was fetched under,
@@ -229,6 +228,159 @@ pub struct PdpMetadata {
     pub access_evaluation_endpoint: String,
     /// The Access Evaluations endpoint's URL.
     pub access_evaluations_endpoint: String,
+    /// The Subject Search endpoint's URL.
+    pub search_subject_endpoint: String,
+    /// The Resource Search endpoint's URL.
+    pub search_resource_endpoint: String,
+    /// The Action Search endpoint's URL.
+    pub search_action_endpoint: String,
+}
+
+/// The entity a search looks for: its type alone. An `id`, if sent, is
+/// ignored (§"The Subject Search API Request", §"The Resource Search API
+/// Request": it "SHOULD be omitted, and if present, MUST be ignored"), and
+/// so are `properties`, as an entity's.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+pub struct SearchedEntity {
+    /// The type searched for, as a Subject's or Resource's `type`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// A page request (§"Paginated Requests"). Its `properties` are
+/// implementation-specific; Warden defines none and ignores them.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct PageRequest {
+    /// The `next_token` of the previous page; absent or empty for the
+    /// first.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Most results on the page: 1 or more (a page holds at most 500;
+    /// more is answered in pages of 500). Default 50.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub limit: Option<u64>,
+}
+
+/// A Subject Search request (§"The Subject Search API Request"): who may
+/// do `action` on `resource`?
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SubjectSearchRequest {
+    /// The type of the subjects searched for (`user`).
+    #[serde(deserialize_with = "object")]
+    pub subject: SearchedEntity,
+    /// What they would do.
+    #[serde(deserialize_with = "object")]
+    pub action: AuthzenAction,
+    /// On what.
+    #[serde(deserialize_with = "object")]
+    pub resource: AuthzenEntity,
+    /// The Cedar context of every check.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<Object>,
+    /// Which page.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub page: Option<PageRequest>,
+}
+
+/// A Resource Search request (§"The Resource Search API Request"): on
+/// which resources of a type may `subject` do `action`?
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ResourceSearchRequest {
+    /// Who would act.
+    #[serde(deserialize_with = "object")]
+    pub subject: AuthzenEntity,
+    /// What they would do.
+    #[serde(deserialize_with = "object")]
+    pub action: AuthzenAction,
+    /// The type of the resources searched for (`flow`).
+    #[serde(deserialize_with = "object")]
+    pub resource: SearchedEntity,
+    /// The Cedar context of every check.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<Object>,
+    /// Which page.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub page: Option<PageRequest>,
+}
+
+/// An Action Search request (§"The Action Search API Request"): what may
+/// `subject` do on `resource`?
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ActionSearchRequest {
+    /// Who would act.
+    #[serde(deserialize_with = "object")]
+    pub subject: AuthzenEntity,
+    /// On what.
+    #[serde(deserialize_with = "object")]
+    pub resource: AuthzenEntity,
+    /// The Cedar context of every check.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<Object>,
+    /// Which page.
+    #[serde(default, deserialize_with = "optional_object")]
+    pub page: Option<PageRequest>,
+}
+
+/// A Search API response (§"The Search API Response"), `page` first as
+/// the spec recommends.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SearchResponse {
+    /// Where the answer stands.
+    pub page: SearchPage,
+    /// Whether the answer is complete, and the policies' revision.
+    pub context: SearchContext,
+    /// The entities allowed: subjects or resources `{"type", "id"}` (the
+    /// type as the request spelled it), or actions `{"name"}`.
+    pub results: Vec<SearchResult>,
+}
+
+/// A response's page (§"Paginated Responses"): always sent.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SearchPage {
+    /// The token of the next page; `""` after the last. A page may hold
+    /// fewer results than `limit`, even none, and still have a next one:
+    /// a request examines a bounded number of candidates.
+    pub next_token: String,
+    /// The results on this page.
+    pub count: usize,
+}
+
+/// What Warden says of a search's answer (§"The Search API Response":
+/// `context` conveys "additional information").
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SearchContext {
+    /// Whether the pages hold every entity a single evaluation would
+    /// permit; false when a policy reads the request context or may permit
+    /// what the search does not enumerate (`reason` says which).
+    pub complete: bool,
+    /// Why the answer may not be complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The revision of the policy set that decided.
+    pub policy_revision: u64,
+}
+
+/// One result: an entity, or an action.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum SearchResult {
+    /// A subject or resource.
+    Entity {
+        /// Its type, as the request spelled it.
+        #[serde(rename = "type")]
+        kind: String,
+        /// Its id (a canonical uuid).
+        id: String,
+    },
+    /// An action, named as in the schema (`RunResource`).
+    Action {
+        /// The action's name.
+        name: String,
+    },
 }
 
 /// serde reads a struct from an array of its fields' values too (`["user",
