@@ -13,6 +13,8 @@
 --
 -- MODE: uniform (every org alike) or zipf (org ranks drawn with
 -- probability ~ 1/rank, so a few orgs are hot; ranks spread over the file).
+-- WARDEN_CONSISTENCY in the environment, if set, is sent as the checks'
+-- X-Warden-Consistency (full or minimize_latency).
 
 local tenants = {}
 local mode, writes, token, batch
@@ -56,7 +58,7 @@ local function check(principal, action, kind, id)
     principal, action, kind, id)
 end
 
-local headers = {}
+local headers = {["X-Warden-Consistency"] = os.getenv("WARDEN_CONSISTENCY")}
 
 local function post(method, path, body)
   headers["Content-Type"] = "application/json"

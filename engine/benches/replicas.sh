@@ -138,9 +138,11 @@ row "sled: usage posts" $(usage "$SLED")
 stop_all
 serve --data "$WORK/one" --store "$PG_URL"; ONE=$URL
 row "postgres, 1 replica: random checks" $(checks "$ONE")
+row "  the same, minimize_latency" $(WARDEN_CONSISTENCY=minimize_latency checks "$ONE")
 row "postgres, 1 replica: usage posts" $(usage "$ONE")
 serve --data "$WORK/two" --store "$PG_URL"; TWO=$URL
 row "postgres, 2 replicas: random checks" $(checks "$ONE" "$TWO")
+row "  the same, minimize_latency" $(WARDEN_CONSISTENCY=minimize_latency checks "$ONE" "$TWO")
 row "postgres, 2 replicas: usage posts" $(usage "$ONE" "$TWO")
 stop_all
 "$WARDEN" ledger verify --store "$PG_URL" | tail -n 1

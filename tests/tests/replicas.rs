@@ -68,6 +68,62 @@ fn a_write_on_one_replica_is_seen_by_the_next_check_on_every_other() {
     }
 }
 
+/// Whether a `minimize_latency` check of `principal` running the flow is
+/// allowed.
+fn allowed_soon(server: &Server, t: &Tenant, principal: &str) -> bool {
+    let check = json!({
+        "principal": {"type": "User", "id": principal},
+        "action": {"type": "Action", "id": "RunResource"},
+        "resource": {"type": "Flow", "id": t.flow},
+    });
+    let headers = [
+        ("X-Warden-Consistency", "minimize_latency"),
+        ("Content-Type", "application/json"),
+    ];
+    let answer = server.send_raw("POST", "/v1/authorize", Some(&check.to_string()), &headers);
+    answer.expect(200)["decision"] == "Allow"
+}
+
+#[test]
+fn a_minimize_latency_check_sees_a_write_on_another_replica_within_its_bound() {
+    /// `MINIMIZE_LATENCY_STALENESS`, and a margin for a slow machine.
+    const BOUND: Duration = Duration::from_millis(100 + 400);
+    let replicas = Server::replicas(2, &[]);
+    let t = Tenant::create(&replicas[0], "pro", "acme");
+    for _ in 0..3 {
+        assert!(allowed_soon(&replicas[1], &t, &t.member));
+    }
+    let removed = std::time::Instant::now();
+    replicas[0]
+        .send(
+            "DELETE",
+            &format!("/v1/orgs/{}/members/{}", t.org, t.member),
+            None,
+            &[("X-Warden-Actor", &t.admin)],
+        )
+        .expect(200);
+    // A minimize_latency check may answer from data up to the bound old,
+    // never older (a full one sees the removal at once: the test above).
+    std::thread::sleep(BOUND.saturating_sub(removed.elapsed()));
+    assert!(!allowed_soon(&replicas[1], &t, &t.member));
+
+    let bad = replicas[1].send_raw(
+        "POST",
+        "/v1/authorize",
+        Some("{}"),
+        &[
+            ("X-Warden-Consistency", "eventually"),
+            ("Content-Type", "application/json"),
+        ],
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(
+        bad.body.to_string().contains("X-Warden-Consistency"),
+        "{}",
+        bad.body
+    );
+}
+
 #[test]
 fn concurrent_joins_spread_over_replicas_charge_exactly_the_seats_beyond_the_limit() {
     const JOINS: usize = 64;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::endpoint::{endpoint, Body, Endpoint, Takes};
-use super::extract::parse_json;
+use super::extract::{parse_json, Consistency};
 use super::{ApiJson, ApiState};
 use crate::authz::{CheckRequest, Decision};
 use crate::error::Error;
@@ -19,7 +19,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         endpoint!(
             Post "/v1/authorize" => authorize,
             "One check: may principal do action on resource?",
-            Takes::Json("CheckRequest", r#"{"principal": {"type": "User", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}, "action": {"type": "Action", "id": "ViewWorkspace"}, "resource": {"type": "Workspace", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}}"#),
+            Takes::Check("CheckRequest", r#"{"principal": {"type": "User", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}, "action": {"type": "Action", "id": "ViewWorkspace"}, "resource": {"type": "Workspace", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}}"#),
             200,
             Body::One("Decision"),
             &[],
@@ -27,7 +27,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         endpoint!(
             Post "/v1/authorize/batch" => authorize_batch,
             "Checks in order: `{\"requests\": [CheckRequest…]}` → `{\"policy_revision\", \"results\"}`",
-            Takes::Json("BatchRequest", r#"{"requests": [{"principal": {"type": "User", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}, "action": {"type": "Action", "id": "ViewWorkspace"}, "resource": {"type": "Workspace", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}}]}"#),
+            Takes::Check("BatchRequest", r#"{"requests": [{"principal": {"type": "User", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e01"}, "action": {"type": "Action", "id": "ViewWorkspace"}, "resource": {"type": "Workspace", "id": "0190a3c5-7d1e-7c3a-9b4e-2f6d8a1c5e02"}}]}"#),
             200,
             Body::Any,
             &[],
@@ -53,17 +53,18 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 
 async fn authorize(
     State(state): State<ApiState>,
+    consistency: Consistency,
     ApiJson(request): ApiJson<CheckRequest>,
 ) -> Result<Json<Decision>, Error> {
-    let asked_at = Instant::now();
+    let asked_at = consistency.fresh_as_of(Instant::now());
     caught_up(&state, asked_at).await;
     let snapshot = state.app.policies.current();
     decide(&state, &snapshot, &request, asked_at).map(Json)
 }
 
 /// Waits, holding no thread, until the store has read other servers'
-/// writes as of `asked_at` (on a shared database), so that checks asked
-/// then answer from their cache at once. A failed read is left to the
+/// writes as of `asked_at` (on a shared database), so that checks as
+/// fresh as that answer from their cache at once. A failed read is left to the
 /// check, which reads again and reports it in its route's terms.
 pub(super) async fn caught_up(state: &ApiState, asked_at: Instant) {
     if let Err(e) = state.app.store.caught_up(asked_at).await {
@@ -129,6 +130,7 @@ struct ItemError {
 /// an error in its slot, the others are answered.
 async fn authorize_batch(
     State(state): State<ApiState>,
+    consistency: Consistency,
     ApiJson(batch): ApiJson<BatchRequest>,
 ) -> Result<Json<BatchResponse>, Error> {
     let limit = state.limits.max_batch;
@@ -141,7 +143,7 @@ async fn authorize_batch(
             ),
         });
     }
-    let asked_at = Instant::now();
+    let asked_at = consistency.fresh_as_of(Instant::now());
     caught_up(&state, asked_at).await;
     let snapshot = state.app.policies.current();
     let results = batch

@@ -48,6 +48,9 @@ pub enum Takes {
     Filtered(&'static [Filter]),
     /// A JSON body of a component schema, with an example; no acting user.
     Json(&'static str, &'static str),
+    /// A check: a JSON body of a component schema, with an example, and
+    /// `X-Warden-Consistency`; no acting user.
+    Check(&'static str, &'static str),
     /// The acting user and a JSON body of a component schema, with an
     /// example (no `Idempotency-Key`: a search, not a write).
     ActorJson(&'static str, &'static str),

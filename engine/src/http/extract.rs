@@ -1,6 +1,8 @@
 //! Request extractors that turn every malformed input into a JSON 4xx that
 //! says what was wrong and where.
 
+use std::time::{Duration, Instant};
+
 use axum::body::Bytes;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
@@ -19,6 +21,11 @@ use crate::error::Error;
 pub const ACTOR_HEADER: &str = "x-warden-actor";
 /// The header that makes a write safe to retry.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// The request header that chooses how fresh a check's data must be.
+pub const CONSISTENCY_HEADER: &str = "x-warden-consistency";
+/// How stale a `minimize_latency` check may answer: from what its server
+/// had read of other servers' writes up to this long before it arrived.
+pub const MINIMIZE_LATENCY_STALENESS: Duration = Duration::from_millis(100);
 
 /// A JSON body; parse errors name the path of the bad field.
 pub struct ApiJson<T>(pub T);
@@ -130,6 +137,49 @@ impl<S: Send + Sync> FromRequestParts<S> for ActingUser {
                         format!("{value:?} is not a user id (uuid)"),
                     )
                 }),
+        }
+    }
+}
+
+/// How fresh the data a check answers from must be (`X-Warden-Consistency`).
+/// Only a shared database (PostgreSQL) can be behind: on the embedded one
+/// every check sees every acknowledged write either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Consistency {
+    /// `full` (the default): every write any server acknowledged before the
+    /// check arrived is seen.
+    #[default]
+    Full,
+    /// `minimize_latency`: writes acknowledged up to
+    /// [`MINIMIZE_LATENCY_STALENESS`] before the check arrived are seen;
+    /// later ones on other servers may not be yet. Such a check seldom
+    /// waits for a read of the database.
+    MinimizeLatency,
+}
+
+impl Consistency {
+    /// The moment a check that arrived at `arrived` must be as fresh as.
+    pub fn fresh_as_of(self, arrived: Instant) -> Instant {
+        match self {
+            Consistency::Full => arrived,
+            Consistency::MinimizeLatency => arrived
+                .checked_sub(MINIMIZE_LATENCY_STALENESS)
+                .unwrap_or(arrived),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Consistency {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
+        match header_str(parts, CONSISTENCY_HEADER)?.map(str::trim) {
+            None | Some("full") => Ok(Consistency::Full),
+            Some("minimize_latency") => Ok(Consistency::MinimizeLatency),
+            Some(other) => Err(Error::invalid(
+                "X-Warden-Consistency",
+                format!("{other:?} is neither full nor minimize_latency"),
+            )),
         }
     }
 }

@@ -22,7 +22,7 @@ use super::authzen::{
 use super::checks::BatchRequest;
 use super::common::DEFAULT_PAGE_SIZE;
 use super::endpoint::{requires_token, Body, Filter, FilterRule, Route, Takes, NO_FIELDS};
-use super::extract::{ACTOR_HEADER, IDEMPOTENCY_HEADER};
+use super::extract::{ACTOR_HEADER, CONSISTENCY_HEADER, IDEMPOTENCY_HEADER};
 use super::plugins::{CallRequest, ReplayRequest};
 use super::resources::Revealed;
 use super::workspaces::WorkspaceListing;
@@ -100,6 +100,9 @@ fn operation(route: &Route, schemas: &Value) -> Value {
     if matches!(route.takes, Takes::Command(..)) {
         parameters.push(idempotency_header());
     }
+    if matches!(route.takes, Takes::Check(..)) {
+        parameters.push(consistency_header());
+    }
     if route.response.paged() {
         parameters.extend(page_parameters(route.response));
     }
@@ -109,6 +112,7 @@ fn operation(route: &Route, schemas: &Value) -> Value {
         "responses": responses(route),
     });
     if let Takes::Json(schema, example)
+    | Takes::Check(schema, example)
     | Takes::Command(schema, example)
     | Takes::ActorJson(schema, example) = route.takes
     {
@@ -163,6 +167,17 @@ fn idempotency_header() -> Value {
             "pattern": "^[!-~]+$",
         },
         "example": "order-1042-grant",
+    })
+}
+
+fn consistency_header() -> Value {
+    json!({
+        "name": header_name(CONSISTENCY_HEADER),
+        "in": "header",
+        "required": false,
+        "description": "How fresh the data must be on a shared database: `full` (default) sees every write acknowledged before the check arrived; `minimize_latency` those acknowledged 100 ms before, and seldom waits for the database.",
+        "schema": {"type": "string", "enum": ["full", "minimize_latency"]},
+        "example": "minimize_latency",
     })
 }
 
@@ -830,6 +845,17 @@ mod tests {
                 }
                 Takes::Json(schema, _) => {
                     assert_eq!(extracted("ApiJson").as_deref(), Some(schema), "{at}");
+                    assert!(
+                        !signature.contains("Consistency"),
+                        "{at} reads a consistency"
+                    );
+                }
+                Takes::Check(schema, _) => {
+                    assert_eq!(extracted("ApiJson").as_deref(), Some(schema), "{at}");
+                    assert!(
+                        signature.contains("Consistency"),
+                        "{at} reads no consistency"
+                    );
                 }
                 Takes::ActorJson(schema, _) => {
                     assert_eq!(extracted("ApiJson").as_deref(), Some(schema), "{at}");
@@ -879,7 +905,10 @@ mod tests {
                     declared,
                     matches!(
                         route.takes,
-                        Takes::Json(..) | Takes::Command(..) | Takes::ActorJson(..)
+                        Takes::Json(..)
+                            | Takes::Check(..)
+                            | Takes::Command(..)
+                            | Takes::ActorJson(..)
                     ),
                     "{method} {path}"
                 );

@@ -948,4 +948,43 @@ mod tests {
         }
         assert!(reader.records.held() >= 1, "the reader's reads were cached");
     }
+
+    #[test]
+    fn a_users_cached_orgs_never_hide_a_membership_another_server_wrote() {
+        let url = backend::postgres::test_database();
+        let (writer, reader) = (Store::connect(&url).unwrap(), Store::connect(&url).unwrap());
+        let (user, orgs) = (Uuid::now_v7(), [Uuid::now_v7(), Uuid::now_v7()]);
+        let member = |org: Uuid| Membership {
+            org,
+            user,
+            role: OrgRole::Member,
+            status: MembershipStatus::Active,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let seen = |org: Uuid| {
+            let reads = reader.check_reads(Some(std::time::Instant::now()));
+            reads.membership(org, user).unwrap().is_some()
+        };
+        // As the commands write them: the membership and the user's index.
+        let join = |org: Uuid| {
+            writer.transact(|tx| {
+                tx.put(&keys::membership(org, user), &member(org))?;
+                tx.put(&keys::user_org(user, org), &())
+            })
+        };
+        join(orgs[0]).unwrap();
+        // Cached: a member of the first org, not of the second.
+        for _ in 0..2 {
+            assert!(seen(orgs[0]) && !seen(orgs[1]));
+        }
+        join(orgs[1]).unwrap();
+        assert!(seen(orgs[1]), "the cached org ids hid a new membership");
+        writer
+            .transact(|tx| {
+                tx.remove(&keys::membership(orgs[0], user))?;
+                tx.remove(&keys::user_org(user, orgs[0]))
+            })
+            .unwrap();
+        assert!(!seen(orgs[0]) && seen(orgs[1]));
+    }
 }
