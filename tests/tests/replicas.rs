@@ -9,7 +9,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use warden_e2e::{post_usage_until_stopped, postgres_database, run_id, warden_bin, Server, Tenant};
+use warden_e2e::{
+    post_usage_until_stopped, postgres_database, run_id, warden_bin, Answer, Server, Tenant,
+};
 
 const REPLICAS: usize = 3;
 const SEAT_PLUGINS: [&str; 2] = ["plugins/seat-billing", "plugins/domain-autojoin"];
@@ -68,16 +70,16 @@ fn a_write_on_one_replica_is_seen_by_the_next_check_on_every_other() {
     }
 }
 
-/// Whether a `minimize_latency` check of `principal` running the flow is
-/// allowed.
-fn allowed_soon(server: &Server, t: &Tenant, principal: &str) -> bool {
+/// Whether a check of `principal` running the flow, sent with
+/// `X-Warden-Consistency: consistency`, is allowed.
+fn allowed_with(server: &Server, t: &Tenant, principal: &str, consistency: &str) -> bool {
     let check = json!({
         "principal": {"type": "User", "id": principal},
         "action": {"type": "Action", "id": "RunResource"},
         "resource": {"type": "Flow", "id": t.flow},
     });
     let headers = [
-        ("X-Warden-Consistency", "minimize_latency"),
+        ("X-Warden-Consistency", consistency),
         ("Content-Type", "application/json"),
     ];
     let answer = server.send_raw("POST", "/v1/authorize", Some(&check.to_string()), &headers);
@@ -91,7 +93,12 @@ fn a_minimize_latency_check_sees_a_write_on_another_replica_within_its_bound() {
     let replicas = Server::replicas(2, &[]);
     let t = Tenant::create(&replicas[0], "pro", "acme");
     for _ in 0..3 {
-        assert!(allowed_soon(&replicas[1], &t, &t.member));
+        assert!(allowed_with(
+            &replicas[1],
+            &t,
+            &t.member,
+            "minimize_latency"
+        ));
     }
     let removed = std::time::Instant::now();
     replicas[0]
@@ -105,23 +112,82 @@ fn a_minimize_latency_check_sees_a_write_on_another_replica_within_its_bound() {
     // A minimize_latency check may answer from data up to the bound old,
     // never older (a full one sees the removal at once: the test above).
     std::thread::sleep(BOUND.saturating_sub(removed.elapsed()));
-    assert!(!allowed_soon(&replicas[1], &t, &t.member));
+    assert!(!allowed_with(
+        &replicas[1],
+        &t,
+        &t.member,
+        "minimize_latency"
+    ));
 
-    let bad = replicas[1].send_raw(
-        "POST",
-        "/v1/authorize",
-        Some("{}"),
-        &[
-            ("X-Warden-Consistency", "eventually"),
-            ("Content-Type", "application/json"),
-        ],
-    );
-    assert_eq!(bad.status, 400, "{}", bad.body);
-    assert!(
-        bad.body.to_string().contains("X-Warden-Consistency"),
-        "{}",
-        bad.body
-    );
+    for consistency in ["eventually", "at_least:", "at_least:-1", "at_least:x"] {
+        let bad = replicas[1].send_raw(
+            "POST",
+            "/v1/authorize",
+            Some("{}"),
+            &[
+                ("X-Warden-Consistency", consistency),
+                ("Content-Type", "application/json"),
+            ],
+        );
+        assert_eq!(bad.status, 400, "{consistency}: {}", bad.body);
+        let named = bad.body.to_string().contains("X-Warden-Consistency");
+        assert!(named, "{consistency}: {}", bad.body);
+    }
+}
+
+/// The `X-Warden-Revision` of a write that answered `status`.
+fn revision(answer: Answer, status: u16) -> u64 {
+    let header = answer
+        .headers
+        .iter()
+        .find(|(name, _)| name == "x-warden-revision")
+        .map(|(_, value)| value.parse().unwrap());
+    answer.expect(status);
+    header.expect("a write answers its revision")
+}
+
+#[test]
+fn a_check_at_least_as_fresh_as_a_write_sees_it_on_any_replica() {
+    let replicas = Server::replicas(REPLICAS, &[]);
+    let t = Tenant::create(&replicas[0], "pro", "acme");
+    let member_path = format!("/v1/orgs/{}/members/{}", t.org, t.member);
+    let mut last = 0;
+    for round in 0..6 {
+        // Every replica has the member's checks cached, as fresh as it read.
+        for replica in &replicas {
+            assert!(allowed_with(replica, &t, &t.member, "minimize_latency"));
+        }
+        let writer = &replicas[round % REPLICAS];
+        let removed = writer.send(
+            "DELETE",
+            &member_path,
+            None,
+            &[("X-Warden-Actor", &t.admin)],
+        );
+        let at_least = format!("at_least:{}", revision(removed, 200));
+        for replica in &replicas {
+            assert!(
+                !allowed_with(replica, &t, &t.member, &at_least),
+                "round {round}: a check at least as fresh as the removal allowed the member"
+            );
+        }
+        let added = replicas[(round + 1) % REPLICAS].post_as(
+            &t.admin,
+            &format!("/v1/orgs/{}/members", t.org),
+            json!({"user": t.member, "role": "member"}),
+        );
+        let next = revision(added, 201);
+        assert!(next > last, "revisions grow");
+        last = next;
+        for replica in &replicas {
+            assert!(allowed_with(
+                replica,
+                &t,
+                &t.member,
+                &format!("at_least:{next}")
+            ));
+        }
+    }
 }
 
 #[test]

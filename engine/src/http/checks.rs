@@ -56,7 +56,7 @@ async fn authorize(
     consistency: Consistency,
     ApiJson(request): ApiJson<CheckRequest>,
 ) -> Result<Json<Decision>, Error> {
-    let asked_at = consistency.fresh_as_of(Instant::now());
+    let asked_at = consistency.fresh_as_of(Instant::now(), &state.app.store);
     caught_up(&state, asked_at).await;
     let snapshot = state.app.policies.current();
     decide(&state, &snapshot, &request, asked_at).map(Json)
@@ -143,7 +143,7 @@ async fn authorize_batch(
             ),
         });
     }
-    let asked_at = consistency.fresh_as_of(Instant::now());
+    let asked_at = consistency.fresh_as_of(Instant::now(), &state.app.store);
     caught_up(&state, asked_at).await;
     let snapshot = state.app.policies.current();
     let results = batch

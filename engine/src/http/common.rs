@@ -1,8 +1,11 @@
 //! What the management handlers share: running a command, paging, and
 //! reading records the actor may see.
 
+use std::convert::Infallible;
+
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponseParts, ResponseParts};
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -20,7 +23,39 @@ use crate::store::{Org, Page, Resource, Workspace, MAX_PAGE_SIZE};
 /// Default rows per page when the caller names no `limit`.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 
-pub type Answer<T> = Result<(StatusCode, Json<T>), Error>;
+/// A write's answer: its status, the database revision it is below, and
+/// its output.
+pub type Answer<T> = Result<(StatusCode, Revision, Json<T>), Error>;
+
+/// The response header of a write's revision.
+pub const REVISION_HEADER: &str = "x-warden-revision";
+
+/// A write's `X-Warden-Revision`, on a database other servers share: a
+/// check sent to any of them with `X-Warden-Consistency: at_least:<it>`
+/// sees the write. None on the embedded database, where every check sees
+/// every write.
+pub struct Revision(Option<u64>);
+
+impl Revision {
+    /// The database's revision now, once a write is acknowledged: the
+    /// write is below it.
+    pub fn now(state: &ApiState) -> Result<Revision, Error> {
+        Ok(Revision(state.app.store.revision()?))
+    }
+}
+
+impl IntoResponseParts for Revision {
+    type Error = Infallible;
+
+    fn into_response_parts(self, mut parts: ResponseParts) -> Result<ResponseParts, Infallible> {
+        if let Some(revision) = self.0 {
+            parts
+                .headers_mut()
+                .insert(REVISION_HEADER, HeaderValue::from(revision));
+        }
+        Ok(parts)
+    }
+}
 
 /// A command a route serves, and what the route's path fills in (ids, the
 /// org of a looked-up target): the one thing such a route adds to its
@@ -53,7 +88,7 @@ pub async fn run<C: Command>(
     target: impl FnOnce(&mut C) -> Result<(), Error>,
 ) -> Answer<C::Output> {
     let output = execute_durably(state, write, target).await?;
-    Ok((status, Json(output)))
+    Ok((status, Revision::now(state)?, Json(output)))
 }
 
 /// Runs a command through the write path and returns once the change is on

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::app::Actor;
 use crate::command::Idempotency;
 use crate::error::Error;
+use crate::store::Store;
 
 /// The header that names the user a management call acts for.
 pub const ACTOR_HEADER: &str = "x-warden-actor";
@@ -155,16 +156,22 @@ pub enum Consistency {
     /// later ones on other servers may not be yet. Such a check seldom
     /// waits for a read of the database.
     MinimizeLatency,
+    /// `at_least:<revision>`: the writes below a revision a write answered
+    /// (`X-Warden-Revision`) are seen, and others as they happen to be: a
+    /// caller reads its own writes on any server, and waits for the
+    /// database only when this server has not read that far yet.
+    AtLeast(u64),
 }
 
 impl Consistency {
     /// The moment a check that arrived at `arrived` must be as fresh as.
-    pub fn fresh_as_of(self, arrived: Instant) -> Instant {
+    pub fn fresh_as_of(self, arrived: Instant, store: &Store) -> Instant {
         match self {
             Consistency::Full => arrived,
             Consistency::MinimizeLatency => arrived
                 .checked_sub(MINIMIZE_LATENCY_STALENESS)
                 .unwrap_or(arrived),
+            Consistency::AtLeast(revision) => store.fresh_at(revision).unwrap_or(arrived),
         }
     }
 }
@@ -176,10 +183,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Consistency {
         match header_str(parts, CONSISTENCY_HEADER)?.map(str::trim) {
             None | Some("full") => Ok(Consistency::Full),
             Some("minimize_latency") => Ok(Consistency::MinimizeLatency),
-            Some(other) => Err(Error::invalid(
-                "X-Warden-Consistency",
-                format!("{other:?} is neither full nor minimize_latency"),
-            )),
+            Some(other) => other
+                .strip_prefix("at_least:")
+                .and_then(|revision| revision.parse().ok())
+                .map(Consistency::AtLeast)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "X-Warden-Consistency",
+                        format!(
+                            "{other:?} is none of full, minimize_latency \
+                             and at_least:<X-Warden-Revision of a write>"
+                        ),
+                    )
+                }),
         }
     }
 }

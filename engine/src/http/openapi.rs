@@ -175,8 +175,8 @@ fn consistency_header() -> Value {
         "name": header_name(CONSISTENCY_HEADER),
         "in": "header",
         "required": false,
-        "description": "How fresh the data must be on a shared database: `full` (default) sees every write acknowledged before the check arrived; `minimize_latency` those acknowledged 100 ms before, and seldom waits for the database.",
-        "schema": {"type": "string", "enum": ["full", "minimize_latency"]},
+        "description": "How fresh the data must be on a shared database: `full` (default) sees every write acknowledged before the check arrived; `minimize_latency` those acknowledged 100 ms before, and seldom waits for the database; `at_least:<revision>` the writes below a write's `X-Warden-Revision`.",
+        "schema": {"type": "string", "pattern": "^(full|minimize_latency|at_least:[0-9]{1,19})$"},
         "example": "minimize_latency",
     })
 }

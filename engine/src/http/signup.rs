@@ -4,12 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::common::execute_durably;
+use super::common::{execute_durably, Answer, Revision};
 use super::endpoint::{endpoint, Body, Endpoint, Takes};
 use super::extract::Write;
 use super::ApiState;
 use crate::command::{SignUp, SignUpOutcome};
-use crate::error::Error;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![endpoint!(
@@ -24,15 +23,12 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 
 /// 201 when the sign-up created the user, 200 when the email was known
 /// (auto-join still runs: an org may have verified the domain since).
-async fn signup(
-    State(state): State<ApiState>,
-    write: Write<SignUp>,
-) -> Result<(StatusCode, Json<SignUpOutcome>), Error> {
+async fn signup(State(state): State<ApiState>, write: Write<SignUp>) -> Answer<SignUpOutcome> {
     let outcome = execute_durably(&state, write, |_| Ok(())).await?;
     let status = if outcome.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(outcome)))
+    Ok((status, Revision::now(&state)?, Json(outcome)))
 }

@@ -19,8 +19,9 @@ use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 
-/// One read of other servers' changes.
-pub(super) type Read = Box<dyn Fn() -> Result<()> + Send + Sync>;
+/// One read of other servers' changes; answers its horizon (see
+/// `backend::Changes`).
+pub(super) type Read = Box<dyn Fn() -> Result<u64> + Send + Sync>;
 
 /// How long the reader thread waits for a request before it ends (the next
 /// request starts another).
@@ -51,6 +52,8 @@ struct State {
     /// When the last read that succeeded started: a caller that arrived
     /// before it needs no other.
     fresh_from: Option<Instant>,
+    /// That read's horizon: every write with a lower revision is read.
+    horizon: u64,
 }
 
 impl CatchUp {
@@ -66,6 +69,13 @@ impl CatchUp {
     fn state(&self) -> MutexGuard<'_, State> {
         // Numbers and a message, each updated whole under the lock.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// When the last read that saw every write below `revision` started,
+    /// if one has: a caller as fresh as that needs no other read.
+    pub(super) fn fresh_at(&self, revision: u64) -> Option<Instant> {
+        let state = self.state();
+        state.fresh_from.filter(|_| state.horizon >= revision)
     }
 
     /// Returns once a read that started after `since` has finished,
@@ -126,13 +136,14 @@ impl CatchUp {
                 let number = state.started;
                 drop(state);
                 let started_at = Instant::now();
-                let error = (self.read)().err().map(|e| e.to_string());
+                let read = (self.read)();
                 state = self.state();
                 state.finished = number;
-                if error.is_none() {
+                if let Ok(horizon) = read {
                     state.fresh_from = Some(started_at);
+                    state.horizon = horizon;
                 }
-                state.error = error;
+                state.error = read.err().map(|e| e.to_string());
                 self.changed.notify_all();
                 self.finished.send_replace(number);
                 continue;
@@ -173,8 +184,7 @@ mod tests {
         let counter = reads.clone();
         let read = Box::new(move || {
             std::thread::sleep(took);
-            counter.fetch_add(1, Ordering::SeqCst);
-            Ok(())
+            Ok(counter.fetch_add(1, Ordering::SeqCst))
         });
         (Arc::new(CatchUp::new(read)), reads)
     }
@@ -249,12 +259,17 @@ mod tests {
         let fail = failing.clone();
         let read = Box::new(move || match fail.load(Ordering::SeqCst) {
             true => Err(Error::Storage("down".into())),
-            false => Ok(()),
+            false => Ok(7),
         });
         let catch_up = Arc::new(CatchUp::new(read));
         let error = catch_up.run(Instant::now()).unwrap_err();
         assert!(error.to_string().contains("down"), "{error}");
+        assert_eq!(catch_up.fresh_at(0), None, "no read succeeded yet");
         failing.store(false, Ordering::SeqCst);
+        let before = Instant::now();
         catch_up.run(Instant::now()).unwrap();
+        // That read saw everything below its horizon, 7, and no more.
+        assert!(catch_up.fresh_at(7).is_some_and(|at| at >= before));
+        assert_eq!(catch_up.fresh_at(8), None);
     }
 }

@@ -125,11 +125,12 @@ fn read_changes(backend: Weak<dyn Backend>, versions: Weak<CheckVersions>) -> fr
                 message: "the store is closed".into(),
             });
         };
-        match backend.changes_elsewhere()? {
+        let changes = backend.changes_elsewhere()?;
+        match changes.ids {
             Some(ids) => versions.advance(&ids),
             None => versions.advance_all(),
         }
-        Ok(())
+        Ok(changes.horizon)
     })
 }
 
@@ -436,6 +437,23 @@ impl Store {
             return Ok(());
         }
         self.catch_up.run(asked_at)
+    }
+
+    /// A revision of the database now, which every write acknowledged
+    /// before the call is below; `None` when no other server writes it
+    /// (then every check sees every write anyway).
+    pub fn revision(&self) -> Result<Option<u64>> {
+        self.backend.revision()
+    }
+
+    /// When this server last started a read of other servers' changes that
+    /// took in every write below `revision`, if it has: a check asking for
+    /// data at least that fresh may answer as of then.
+    pub fn fresh_at(&self, revision: u64) -> Option<std::time::Instant> {
+        if !self.backend.shared() {
+            return Some(std::time::Instant::now());
+        }
+        self.catch_up.fresh_at(revision)
     }
 
     /// [`catch_up`](Self::catch_up) without holding a thread: a check

@@ -75,6 +75,15 @@ pub trait RawTx {
     fn remove(&self, key: &[u8]) -> TxResult<()>;
 }
 
+/// What one read of other servers' changes found.
+pub struct Changes {
+    /// The ids they named (`None`: more than can be told).
+    pub ids: Option<Vec<Uuid>>,
+    /// Every transaction whose revision is below it was finished when the
+    /// read started, so it is among these changes or earlier ones.
+    pub horizon: u64,
+}
+
 /// A key–value database with serialisable transactions.
 pub trait Backend: Send + Sync {
     /// The value under `key`, as last committed.
@@ -121,7 +130,12 @@ pub trait Backend: Send + Sync {
     /// in one read that starts now: a write another server acknowledged
     /// before the call is among them. Only called when `shared`; callers
     /// share reads (`store::freshness`).
-    fn changes_elsewhere(&self) -> Result<Option<Vec<Uuid>>>;
+    fn changes_elsewhere(&self) -> Result<Changes>;
+
+    /// A revision every transaction committed before the call is below:
+    /// once a read's [`Changes::horizon`] reaches it, they are all read.
+    /// `None` when no other server writes this database.
+    fn revision(&self) -> Result<Option<u64>>;
 
     /// Where the data lives, for messages (a directory, or a database URL
     /// without its password).

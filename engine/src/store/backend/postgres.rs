@@ -30,7 +30,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 use uuid::Uuid;
 
-use super::{children, Backend, Body, Order, Pending, RawTx, Rows, Scanned, TxError, TxResult};
+use super::{
+    children, Backend, Body, Changes, Order, Pending, RawTx, Rows, Scanned, TxError, TxResult,
+};
 use crate::error::{Error, Result};
 use crate::store::keys;
 
@@ -77,7 +79,7 @@ pub struct Postgres {
     location: String,
     /// The oldest transaction still running when changes were last read:
     /// the next read starts there. `None` before the first read.
-    changes_from: std::sync::Mutex<Option<(String, Instant)>>,
+    changes_from: std::sync::Mutex<Option<(u64, Instant)>>,
 }
 
 impl Postgres {
@@ -354,14 +356,14 @@ impl Backend for Postgres {
         true
     }
 
-    fn changes_elsewhere(&self) -> Result<Option<Vec<Uuid>>> {
+    fn changes_elsewhere(&self) -> Result<Changes> {
         let mut from = self.changes_from.lock().unwrap_or_else(|e| e.into_inner());
         let forgotten = from
             .as_ref()
             .is_some_and(|(_, at)| at.elapsed() > CHANGE_RETENTION / 2);
         let start = match from.as_ref() {
-            Some((xid, _)) if !forgotten => xid.clone(),
-            _ => "0".to_owned(),
+            Some((xid, _)) if !forgotten => *xid,
+            _ => 0,
         };
         let read_at = Instant::now();
         let (xmin, ids) = self.block_on(async {
@@ -374,23 +376,39 @@ impl Backend for Postgres {
                 .await
                 .map_err(storage)?;
             let row = client
-                .query_one(&statement, &[&start])
+                .query_one(&statement, &[&start.to_string()])
                 .await
                 .map_err(storage)?;
             Ok::<_, Error>((row.get::<_, String>(0), row.get::<_, Vec<Uuid>>(1)))
         })?;
+        let horizon = parse_xid(&xmin)?;
         let first = from.is_none();
-        *from = Some((xmin, read_at));
-        if first {
-            return Ok(Some(Vec::new()));
-        }
-        if forgotten {
-            return Ok(None);
-        }
-        if Uuid::new_v4().as_bytes()[0] == 0 {
-            self.prune_changes()?;
-        }
-        Ok(Some(ids))
+        *from = Some((horizon, read_at));
+        let ids = if first {
+            Some(Vec::new())
+        } else if forgotten {
+            None
+        } else {
+            if Uuid::new_v4().as_bytes()[0] == 0 {
+                self.prune_changes()?;
+            }
+            Some(ids)
+        };
+        Ok(Changes { ids, horizon })
+    }
+
+    fn revision(&self) -> Result<Option<u64>> {
+        // The first transaction id not yet assigned: every transaction
+        // committed before now has a lower one.
+        let xmax = self.block_on(async {
+            let client = self.client().await?;
+            let row = client
+                .query_one("SELECT pg_snapshot_xmax(pg_current_snapshot())::text", &[])
+                .await
+                .map_err(storage)?;
+            Ok::<_, Error>(row.get::<_, String>(0))
+        })?;
+        parse_xid(&xmax).map(Some)
     }
 
     fn location(&self) -> String {
@@ -565,6 +583,12 @@ impl Iterator for PgRows<'_> {
 
 /// A driver error as a storage error: what failed, with the server's own
 /// message when it sent one.
+/// A transaction id (`xid8`) as PostgreSQL writes it.
+fn parse_xid(text: &str) -> Result<u64> {
+    text.parse()
+        .map_err(|_| Error::Storage(format!("PostgreSQL answered {text:?} for a transaction id")))
+}
+
 fn storage(e: tokio_postgres::Error) -> Error {
     match e.as_db_error() {
         Some(db) => Error::Storage(format!("PostgreSQL: {}", db.message())),

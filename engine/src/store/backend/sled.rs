@@ -8,10 +8,9 @@ use std::sync::{Arc, RwLock};
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
-use uuid::Uuid;
 
 use super::durable::GroupCommit;
-use super::{children, Backend, Body, Order, Pending, RawTx, Rows, TxError, TxResult};
+use super::{children, Backend, Body, Changes, Order, Pending, RawTx, Rows, TxError, TxResult};
 use crate::error::{Error, Result};
 
 /// sled, with the writer lock that makes a scan and its transaction one.
@@ -126,8 +125,15 @@ impl Backend for Sled {
         false
     }
 
-    fn changes_elsewhere(&self) -> Result<Option<Vec<Uuid>>> {
-        Ok(Some(Vec::new()))
+    fn changes_elsewhere(&self) -> Result<Changes> {
+        Ok(Changes {
+            ids: Some(Vec::new()),
+            horizon: 0,
+        })
+    }
+
+    fn revision(&self) -> Result<Option<u64>> {
+        Ok(None)
     }
 
     fn location(&self) -> String {
