@@ -673,21 +673,9 @@ mod tests {
         (dir, store)
     }
 
-    /// Opens the store of `temp_store` again, once the dropped one's
-    /// flusher thread (which sled does not join on drop) lets go of the
-    /// directory's lock: under a loaded test run that takes a moment.
+    /// Opens the store of `temp_store` again.
     fn reopen(dir: &tempfile::TempDir) -> anyhow::Result<Store> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match Store::open(&dir.path().join("db"), 1 << 20) {
-                Err(e)
-                    if e.to_string().contains("lock") && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                opened => return opened,
-            }
-        }
+        Store::open(&dir.path().join("db"), 1 << 20)
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
@@ -24,15 +25,38 @@ pub struct Sled {
     writers: RwLock<()>,
 }
 
+/// How long opening waits for the directory's lock to be let go.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// How often opening tries for the lock meanwhile.
+const LOCK_RETRY: Duration = Duration::from_millis(20);
+
 impl Sled {
     /// Opens (or creates) the database in `dir` with a page cache of
     /// `cache_bytes`.
     pub fn open(dir: &Path, cache_bytes: u64) -> anyhow::Result<Sled> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(|e| anyhow::anyhow!("cannot open database in {}: {e}", dir.display()))?;
+        let config = sled::Config::new().path(dir).cache_capacity(cache_bytes);
+        // A handle this process just dropped holds the directory's lock
+        // until its flusher thread (which sled does not join on drop) lets
+        // go: wait a little for that, not for another process, which holds
+        // it for good.
+        let mut waited = Duration::ZERO;
+        let db = loop {
+            match config.open() {
+                // sled words the lock's failure only in its message.
+                Err(sled::Error::Io(e))
+                    if e.to_string().starts_with("could not acquire lock")
+                        && waited < LOCK_WAIT =>
+                {
+                    std::thread::sleep(LOCK_RETRY);
+                    waited += LOCK_RETRY;
+                }
+                opened => {
+                    break opened.map_err(|e| {
+                        anyhow::anyhow!("cannot open database in {}: {e}", dir.display())
+                    })?
+                }
+            }
+        };
         Ok(Sled {
             db,
             dir: dir.to_path_buf(),
