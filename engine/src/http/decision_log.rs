@@ -11,8 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::Mutex;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -82,9 +81,9 @@ pub struct DecisionLog {
     decided: AtomicU64,
     queued: AtomicU64,
     dropped: AtomicU64,
-    /// `None` once closing.
-    sender: Mutex<Option<SyncSender<Vec<u8>>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    /// `None` only while dropping.
+    sender: Option<SyncSender<Vec<u8>>>,
+    writer: Option<JoinHandle<()>>,
 }
 
 impl DecisionLog {
@@ -101,8 +100,8 @@ impl DecisionLog {
             decided: AtomicU64::new(0),
             queued: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            sender: Mutex::new(Some(sender)),
-            writer: Mutex::new(Some(writer)),
+            sender: Some(sender),
+            writer: Some(writer),
         })
     }
 
@@ -146,14 +145,10 @@ impl DecisionLog {
     }
 
     fn send(&self, line: Vec<u8>) {
-        let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
-        let sent = match sender.as_ref() {
-            Some(sender) => match sender.try_send(line) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
-            },
-            None => false,
-        };
+        let sent = self
+            .sender
+            .as_ref()
+            .is_some_and(|sender| sender.try_send(line).is_ok());
         let count = if sent { &self.queued } else { &self.dropped };
         count.fetch_add(1, Ordering::Relaxed);
     }
@@ -171,9 +166,9 @@ impl DecisionLog {
 impl Drop for DecisionLog {
     /// Writes out what is queued before the server exits.
     fn drop(&mut self) {
-        self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(writer) = writer {
+        // Closing the queue ends the writer once it has written it out.
+        self.sender.take();
+        if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
     }
