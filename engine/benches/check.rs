@@ -22,6 +22,11 @@ use std::path::{Path, PathBuf};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use warden::authz::{self, CheckRequest};
 
+/// The `warden` binary's allocator: what a check allocates costs here
+/// what it costs in the server.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn sizes() -> Vec<usize> {
     std::env::var("WARDEN_BENCH_USERS")
         .unwrap_or_else(|_| "10,10000,1000000".into())

@@ -1,8 +1,9 @@
 //! Property tests of the lifecycle commands: whatever sequence of adds,
 //! invitations, role changes, removals, moves and deletions runs, no org
 //! loses its last Admin, no check lets a user act on an org they do not
-//! belong to, every secondary index agrees with its records, and no input
-//! is answered with a server error.
+//! belong to, every secondary index agrees with its records, every check
+//! answered from the entity cache equals one built from the store, and no
+//! input is answered with a server error.
 
 use std::path::Path;
 
@@ -442,6 +443,49 @@ impl World {
     }
 }
 
+impl World {
+    /// Every user's checks on every org, workspace and resource, answered
+    /// through the entity cache (which holds what earlier ops' checks
+    /// built), equal those built from the store now.
+    fn assert_cached_checks_are_fresh(&self, after: &Op) {
+        let mut targets: Vec<(EntityRef, [&str; 2])> = Vec::new();
+        for (o, &org) in self.orgs.iter().enumerate() {
+            targets.push((EntityRef::new("Org", org), ["ViewOrg", "UpdateOrg"]));
+            for &ws in &self.workspaces[o] {
+                targets.push((
+                    EntityRef::new("Workspace", ws),
+                    ["ViewWorkspace", "ManageWorkspaceMembers"],
+                ));
+            }
+        }
+        for &id in &self.resources {
+            targets.push((
+                EntityRef::new("Flow", id),
+                ["RunResource", "DeleteResource"],
+            ));
+        }
+        let snapshot = self.app.policies.current();
+        for &user in &self.users {
+            for (resource, actions) in &targets {
+                for action in actions {
+                    let request = CheckRequest {
+                        principal: EntityRef::new("User", user),
+                        action: EntityRef::new("Action", *action),
+                        resource: resource.clone(),
+                        context: Default::default(),
+                        entities: Vec::new(),
+                    };
+                    let cached = self.app.check(&request).unwrap();
+                    let fresh =
+                        warden::authz::authorize(&self.app.store, &snapshot, &request, None)
+                            .unwrap();
+                    assert_eq!(cached, fresh, "after {after:?}: {request:?}");
+                }
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -452,6 +496,7 @@ proptest! {
             world.apply(op);
             let problems = consistency::check(&world.app.store).unwrap();
             prop_assert!(problems.is_empty(), "after {op:?}: {problems:#?}");
+            world.assert_cached_checks_are_fresh(op);
         }
         world.assert_invariants();
     }

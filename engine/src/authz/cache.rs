@@ -1,17 +1,20 @@
-//! The entities of recent checks, so that a repeated question (the same
-//! principal and resource) skips the store reads and the entity building,
-//! which are half of a check.
+//! The entities of recent checks, at two levels: a repeated question (the
+//! same principal and resource) skips the store reads and the entity
+//! building, which are half of a check; a new principal on a recent
+//! resource reads and builds only itself (its user and memberships), and
+//! takes the resource's folders, workspace and org as they were built
+//! for whoever asked before (`entities::Reached`).
 //!
-//! Architecture invariant: a cached set is used only while both things it
-//! was built from are unchanged: the policy snapshot (its revision) and the
-//! records it was read from — the versions (`store::CheckVersions`) of the
-//! principal, the resource and every stored entity in the set, which each
-//! committed write of such a record advances. So a check never answers
-//! from data older than the last write that returned, and a write in one
-//! org leaves the other orgs' cached checks in use. The cache is bounded
-//! by the bytes its entities hold (an estimate, see [`weight`]), so large
-//! free-form attributes cannot make it grow past its bound; the store is
-//! never held in memory.
+//! Architecture invariant: a cached entry is used only while both things
+//! it was built from are unchanged: the policy snapshot (its revision) and
+//! the records it was read from — the versions (`store::CheckVersions`) of
+//! the ids it names (principal and resource) and of every stored entity in
+//! it, which each committed write of such a record advances. So a check
+//! never answers from data older than the last write that returned, and a
+//! write in one org leaves the other orgs' cached entries in use. Each
+//! level is bounded by the bytes its entities hold (an estimate, see
+//! [`weight`]), so large free-form attributes cannot make it grow past its
+//! bound; the store is never held in memory.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,10 +24,11 @@ use cedar_policy::Entities;
 use cedar_policy_core::ast::{self, Literal, PartialValue, ValueKind};
 use uuid::Uuid;
 
+use super::entities::Reached;
 use super::EntityRef;
 use crate::error::Result;
 use crate::policy::PolicySnapshot;
-use crate::store::{CheckVersions, Store, Version};
+use crate::store::{Store, Version};
 
 /// The most bytes the cached entities may hold, as estimated from their
 /// ids, attribute values and ancestors (`weight`). A member running a flow
@@ -47,20 +51,31 @@ const SLOT_OVERHEAD_BYTES: u64 = 48;
 /// ordinary ones.
 const MAX_CACHED_ID_BYTES: usize = 256;
 
-/// Recently built check entities, keyed by principal and resource.
+/// The most bytes the entities resources reach ([`Reached`]) may hold, by
+/// the same estimate: a flow with its workspace and org weighs about
+/// 2 KiB, so this keeps what some 4 000 resources reach.
+pub const REACHED_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Recently built check entities: whole sets keyed by principal and
+/// resource, and what each resource reaches, which every principal's
+/// checks on it share (a hot org's org, workspaces and flows are built
+/// once for all its members).
 pub struct EntityCache {
-    entries: quick_cache::sync::Cache<(EntityRef, EntityRef), Arc<Cached>, ByBytes>,
+    pairs: Entries<(EntityRef, EntityRef), Entities>,
+    reached: Entries<EntityRef, Reached>,
     /// Checks answered from a current entry, and checks that built theirs.
     hits: AtomicU64,
     builds: AtomicU64,
 }
 
-/// One pair's entities and what they were built from.
-pub(super) struct Cached {
+type Entries<K, T> = quick_cache::sync::Cache<K, Arc<Stamped<T>>, ByBytes>;
+
+/// A cached value and what it was built from.
+pub(super) struct Stamped<T> {
     policy_revision: u64,
-    /// The versions of the stored ids the entities were read from.
+    /// The versions of the stored ids the value was read from.
     versions: Vec<Version>,
-    pub(super) entities: Entities,
+    pub(super) value: T,
     /// The entry's estimated size, from [`weight`].
     bytes: u64,
 }
@@ -69,10 +84,26 @@ pub(super) struct Cached {
 #[derive(Clone)]
 struct ByBytes;
 
-impl quick_cache::Weighter<(EntityRef, EntityRef), Arc<Cached>> for ByBytes {
-    fn weight(&self, key: &(EntityRef, EntityRef), cached: &Arc<Cached>) -> u64 {
-        let key_bytes = [&key.0, &key.1].map(|r| (r.kind.len() + r.id.len()) as u64);
-        cached.bytes + key_bytes.iter().sum::<u64>()
+/// The bytes of a cache key.
+trait KeyBytes {
+    fn key_bytes(&self) -> u64;
+}
+
+impl KeyBytes for EntityRef {
+    fn key_bytes(&self) -> u64 {
+        (self.kind.len() + self.id.len()) as u64
+    }
+}
+
+impl KeyBytes for (EntityRef, EntityRef) {
+    fn key_bytes(&self) -> u64 {
+        self.0.key_bytes() + self.1.key_bytes()
+    }
+}
+
+impl<K: KeyBytes, T> quick_cache::Weighter<K, Arc<Stamped<T>>> for ByBytes {
+    fn weight(&self, key: &K, stamped: &Arc<Stamped<T>>) -> u64 {
+        stamped.bytes + key.key_bytes()
     }
 }
 
@@ -80,11 +111,9 @@ impl quick_cache::Weighter<(EntityRef, EntityRef), Arc<Cached>> for ByBytes {
 /// values (strings by length, sets and records item by item) and
 /// ancestors, each with a fixed overhead. Estimated, not measured: what
 /// matters is that it grows with everything a caller can make large.
-pub(super) fn weight(entities: &Entities) -> u64 {
+pub(super) fn weight<'a>(entities: impl Iterator<Item = &'a ast::Entity>) -> u64 {
     entities
-        .iter()
         .map(|entity| {
-            let entity: &ast::Entity = entity.as_ref();
             let attrs: u64 = entity
                 .attrs()
                 .map(|(name, value)| name.len() as u64 + partial_value_bytes(value))
@@ -138,19 +167,20 @@ impl Default for EntityCache {
 }
 
 impl EntityCache {
-    /// A cache whose entities hold at most `bytes` (by [`weight`]).
+    /// A cache whose pairs' entities hold at most `bytes` (by [`weight`]).
     pub(crate) fn holding(bytes: u64) -> EntityCache {
         EntityCache {
-            entries: quick_cache::sync::Cache::with_weighter(EXPECTED_ENTRIES, bytes, ByBytes),
+            pairs: Entries::with_weighter(EXPECTED_ENTRIES, bytes, ByBytes),
+            reached: Entries::with_weighter(EXPECTED_ENTRIES, REACHED_CACHE_BYTES, ByBytes),
             hits: AtomicU64::new(0),
             builds: AtomicU64::new(0),
         }
     }
 
-    /// The estimated bytes of what it holds now, and how many pairs.
+    /// The estimated bytes of the pairs it holds now, and how many.
     #[cfg(test)]
     pub(crate) fn held(&self) -> (u64, usize) {
-        (self.entries.weight(), self.entries.len())
+        (self.pairs.weight(), self.pairs.len())
     }
 
     /// The counts since the cache was made.
@@ -183,60 +213,97 @@ impl FromCache<'_> {
         principal: &EntityRef,
         resource: &EntityRef,
         load: impl FnOnce() -> Result<Entities>,
-    ) -> Result<Arc<Cached>> {
-        let FromCache { cache, asked_at } = self;
-        let versions = store.check_versions();
+    ) -> Result<Arc<Stamped<Entities>>> {
         let cacheable = principal.id.len().max(resource.id.len()) <= MAX_CACHED_ID_BYTES;
-        let key = (principal.clone(), resource.clone());
-        if let Some(cached) = cacheable.then(|| cache.entries.get(&key)).flatten() {
-            store.catch_up(asked_at)?;
+        let key = cacheable.then(|| (principal.clone(), resource.clone()));
+        let (entry, hit) =
+            self.current_or_build(&self.cache.pairs, key, store, snapshot, || {
+                let entities = load()?;
+                let stored = || entities.iter().map(AsRef::as_ref);
+                let read = read_from([principal, resource], stored());
+                Ok((read, weight(stored()), entities))
+            })?;
+        let counter = if hit {
+            &self.cache.hits
+        } else {
+            &self.cache.builds
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(entry)
+    }
+
+    /// What `resource` reaches: cached when still current, otherwise read
+    /// by `reach` and kept.
+    pub(super) fn reached(
+        self,
+        store: &Store,
+        snapshot: &PolicySnapshot,
+        resource: &EntityRef,
+        reach: impl FnOnce() -> Result<Reached>,
+    ) -> Result<Arc<Stamped<Reached>>> {
+        let key = (resource.id.len() <= MAX_CACHED_ID_BYTES).then(|| resource.clone());
+        let (entry, _) =
+            self.current_or_build(&self.cache.reached, key, store, snapshot, || {
+                let reached = reach()?;
+                let read = read_from([resource], reached.entities());
+                Ok((read, weight(reached.entities()), reached))
+            })?;
+        Ok(entry)
+    }
+
+    /// The entry of `entries` under `key` if it is current, else one
+    /// `build` makes (with the ids it was read from and its [`weight`]),
+    /// kept under `key` (`None`: not kept); and whether it was current.
+    fn current_or_build<K, T>(
+        self,
+        entries: &Entries<K, T>,
+        key: Option<K>,
+        store: &Store,
+        snapshot: &PolicySnapshot,
+        build: impl FnOnce() -> Result<(Vec<Uuid>, u64, T)>,
+    ) -> Result<(Arc<Stamped<T>>, bool)>
+    where
+        K: KeyBytes + Eq + std::hash::Hash + Clone,
+    {
+        let versions = store.check_versions();
+        if let Some(cached) = key.as_ref().and_then(|key| entries.get(key)) {
+            store.catch_up(self.asked_at)?;
             if cached.policy_revision == snapshot.revision
                 && cached.versions.iter().all(|v| versions.is_current(*v))
             {
-                cache.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(cached);
+                return Ok((cached, true));
             }
         }
         // Read before the records (see `CheckVersions::writes`).
         let writes = versions.writes();
-        cache.builds.fetch_add(1, Ordering::Relaxed);
-        let entities = load()?;
-        let built = Arc::new(Cached {
+        let (ids, bytes, value) = build()?;
+        let mut read: Vec<Version> = ids.into_iter().map(|id| versions.version(id)).collect();
+        read.sort_unstable();
+        read.dedup();
+        let built = Arc::new(Stamped {
             policy_revision: snapshot.revision,
-            versions: read_from(versions, principal, resource, &entities),
-            bytes: weight(&entities),
-            entities,
+            versions: read,
+            value,
+            bytes,
         });
         // A write that committed while the records were read may be half
-        // in them: such a set answers this check only.
-        if cacheable && versions.writes() == writes {
-            cache.entries.insert(key, built.clone());
+        // in them: such a value answers this check only.
+        if let Some(key) = key.filter(|_| versions.writes() == writes) {
+            entries.insert(key, built.clone());
         }
-        Ok(built)
+        Ok((built, false))
     }
 }
 
-/// The versions of the stored ids `entities` were read from: the
-/// principal's and resource's (stored or not: a record created later must
-/// reach this pair) and each stored entity's. Stored ids are uuids; a role
-/// group (`<org>/admin`) is read with its org or workspace, in the set too.
-fn read_from(
-    versions: &CheckVersions,
-    principal: &EntityRef,
-    resource: &EntityRef,
-    entities: &Entities,
-) -> Vec<Version> {
-    let named = [&principal.id, &resource.id].map(|id| Uuid::try_parse(id).ok());
-    let stored = entities
-        .iter()
-        .map(|entity| Uuid::try_parse(entity.uid().id().unescaped()).ok());
-    let mut read: Vec<Version> = named
-        .into_iter()
-        .chain(stored)
-        .flatten()
-        .map(|id| versions.version(id))
-        .collect();
-    read.sort_unstable();
-    read.dedup();
-    read
+/// The stored ids `entities` were read from: the `named` ids (stored or
+/// not: a record created later must reach the entry) and each stored
+/// entity's. Stored ids are uuids; a role group (`<org>/admin`) is read
+/// with its org or workspace, in the set too.
+fn read_from<'a, const N: usize>(
+    named: [&EntityRef; N],
+    entities: impl Iterator<Item = &'a ast::Entity>,
+) -> Vec<Uuid> {
+    let named = named.into_iter().map(|r| Uuid::try_parse(&r.id).ok());
+    let stored = entities.map(|entity| Uuid::try_parse(entity.uid().eid().as_ref()).ok());
+    named.chain(stored).flatten().collect()
 }

@@ -79,7 +79,7 @@ pub(super) fn load(
     }
     let references = references(supplied, budget)?;
     let built = read(store, principal, resource, &references, budget)?;
-    let stored = closed_entities(built, snapshot)?;
+    let stored = with_actions(close(built, &[])?, snapshot)?;
     if supplied.is_empty() {
         return Ok(stored);
     }
@@ -106,22 +106,58 @@ fn read(
     supplied: &[Supplied],
     budget: &mut Budget,
 ) -> Result<Vec<Pending>> {
-    let mut loader = Loader {
-        store,
-        by_uid: by_uid(supplied)?,
-        supplied,
-        budget,
-        built: Vec::new(),
-        seen: HashSet::new(),
-        visited: HashSet::new(),
-        pending: VecDeque::new(),
-        orgs: HashMap::new(),
-        workspaces: Vec::new(),
-    };
+    let mut loader = Loader::new(store, supplied, budget)?;
     loader.ancestry(resource)?;
-    loader.principal(principal)?;
+    let (orgs, workspaces) = loader.reached();
+    loader.principal(principal, &orgs, &workspaces)?;
     loader.refuse_forgeries()?;
     Ok(loader.built)
+}
+
+/// The stored entities a resource reaches (itself, its folders, its
+/// workspace and org), closed: the part of a check's entities that does
+/// not depend on who asks, shared by every principal's checks on it.
+pub(super) struct Reached {
+    entities: Vec<Arc<ast::Entity>>,
+    orgs: Vec<Uuid>,
+    workspaces: Vec<Uuid>,
+}
+
+impl Reached {
+    /// The entities, each with its ancestors.
+    pub(super) fn entities(&self) -> impl Iterator<Item = &ast::Entity> {
+        self.entities.iter().map(AsRef::as_ref)
+    }
+}
+
+/// Reads what `resource` reaches (no entities of a caller's: a request
+/// bringing some is built whole by [`load`]).
+pub(super) fn reach(store: &CheckReads, resource: &EntityRef) -> Result<Reached> {
+    let mut budget = Budget::default();
+    let mut loader = Loader::new(store, &[], &mut budget)?;
+    loader.ancestry(resource)?;
+    let (orgs, workspaces) = loader.reached();
+    Ok(Reached {
+        entities: close(loader.built, &[])?,
+        orgs,
+        workspaces,
+    })
+}
+
+/// A check's entities: `principal` (a stored user, with its role groups in
+/// the orgs and workspaces `reached` holds) read now, next to `reached`.
+pub(super) fn with_principal(
+    store: &CheckReads,
+    snapshot: &PolicySnapshot,
+    principal: &EntityRef,
+    reached: &Reached,
+) -> Result<Entities> {
+    let mut budget = Budget::default();
+    let mut loader = Loader::new(store, &[], &mut budget)?;
+    loader.principal(principal, &reached.orgs, &reached.workspaces)?;
+    let mut ready = close(loader.built, &reached.entities)?;
+    ready.extend(reached.entities.iter().cloned());
+    with_actions(ready, snapshot)
 }
 
 /// A Cedar error with its causes: Cedar's own message often names only the
@@ -235,7 +271,32 @@ struct Loader<'a> {
     workspaces: Vec<Uuid>,
 }
 
-impl Loader<'_> {
+impl<'a> Loader<'a> {
+    fn new(
+        store: &'a CheckReads<'a>,
+        supplied: &'a [Supplied],
+        budget: &'a mut Budget,
+    ) -> Result<Loader<'a>> {
+        Ok(Loader {
+            store,
+            by_uid: by_uid(supplied)?,
+            supplied,
+            budget,
+            built: Vec::new(),
+            seen: HashSet::new(),
+            visited: HashSet::new(),
+            pending: VecDeque::new(),
+            orgs: HashMap::new(),
+            workspaces: Vec::new(),
+        })
+    }
+
+    /// The orgs and workspaces reached so far, whose role groups the
+    /// principal's memberships may put it in.
+    fn reached(&self) -> (Vec<Uuid>, Vec<Uuid>) {
+        (self.orgs.keys().copied().collect(), self.workspaces.clone())
+    }
+
     /// Adds `uid` and its ancestors, from the store or from the caller's
     /// entities, nearest first; each entity is followed once.
     fn ancestry(&mut self, uid: &EntityRef) -> Result<()> {
@@ -400,8 +461,8 @@ impl Loader<'_> {
         Ok(())
     }
 
-    /// Adds a stored user with its role groups in the orgs and workspaces loaded so far.
-    fn principal(&mut self, uid: &EntityRef) -> Result<()> {
+    /// Adds a stored user with its role groups in `orgs` and `workspaces`.
+    fn principal(&mut self, uid: &EntityRef, orgs: &[Uuid], workspaces: &[Uuid]) -> Result<()> {
         if uid.kind != "User" {
             return Ok(());
         }
@@ -412,8 +473,7 @@ impl Loader<'_> {
             return Ok(());
         };
         let mut parents = Vec::new();
-        let orgs: Vec<Uuid> = self.orgs.keys().copied().collect();
-        for org in orgs {
+        for &org in orgs {
             if let Some(role) = self
                 .store
                 .membership(org, id)?
@@ -424,7 +484,7 @@ impl Loader<'_> {
                 parents.push(group);
             }
         }
-        for workspace in self.workspaces.clone() {
+        for &workspace in workspaces {
             if let Some(member) = self.store.workspace_member(workspace, id)? {
                 let group =
                     EntityRef::new("WorkspaceRole", workspace_role_id(workspace, member.role));
@@ -471,13 +531,10 @@ struct Pending {
 
 impl Pending {
     /// The Cedar entity, whose ancestors beyond its parents are `indirect`.
-    fn into_entity(self, indirect: &[EntityRef]) -> Result<ast::Entity> {
-        let parents = self.parents.iter().map(core_uid).collect::<Result<_>>()?;
-        let indirect = indirect
-            .iter()
-            .filter(|uid| !self.parents.contains(uid))
-            .map(core_uid)
-            .collect::<Result<_>>()?;
+    fn into_entity(self, mut indirect: HashSet<ast::EntityUID>) -> Result<ast::Entity> {
+        let parents: HashSet<ast::EntityUID> =
+            self.parents.iter().map(core_uid).collect::<Result<_>>()?;
+        indirect.retain(|uid| !parents.contains(uid));
         Ok(ast::Entity::new_with_attr_partial_value(
             core_uid(&self.uid)?,
             self.attrs,
@@ -494,36 +551,50 @@ fn core_uid(reference: &EntityRef) -> Result<ast::EntityUID> {
         .map_err(|e| Error::invalid("type", e))
 }
 
-/// The entities of a check, each with all its ancestors in the set (the
-/// transitive closure), plus the snapshot's action entities. Cedar would
-/// compute the closure itself, generically, at a fifth of a check's cost;
-/// Warden's hierarchies are a few levels deep and known to be acyclic
-/// (a cycle is refused here all the same), so it is walked directly and
-/// handed to Cedar as already closed.
-fn closed_entities(built: Vec<Pending>, snapshot: &PolicySnapshot) -> Result<Entities> {
+/// `built` as Cedar entities, each with all its ancestors (the transitive
+/// closure): those in `built`, and a parent's in `closed` (entities closed
+/// before, which `built` may sit under). Cedar would compute the closure
+/// itself, generically, at a fifth of a check's cost; Warden's hierarchies
+/// are a few levels deep and known to be acyclic (a cycle is refused here
+/// all the same), so it is walked directly and handed to Cedar as done.
+fn close(built: Vec<Pending>, closed: &[Arc<ast::Entity>]) -> Result<Vec<Arc<ast::Entity>>> {
     let at: HashMap<&EntityRef, usize> = built
         .iter()
         .enumerate()
         .map(|(index, pending)| (&pending.uid, index))
         .collect();
-    let mut indirect: Vec<Vec<EntityRef>> = Vec::with_capacity(built.len());
+    let mut indirect: Vec<HashSet<ast::EntityUID>> = Vec::with_capacity(built.len());
     for index in 0..built.len() {
         let closure = ancestors_of(&built, &at, index)?;
-        // Parents outside the set, of the entity's ancestors, are ancestors
-        // too, not followed further (as Cedar does).
-        let outside = closure
-            .iter()
-            .flat_map(|&i| built[i].parents.iter())
+        let mut ancestors = HashSet::with_capacity(closure.len() + 2);
+        for &i in &closure {
+            ancestors.insert(core_uid(&built[i].uid)?);
+        }
+        // Parents outside `built` are ancestors too: with their own
+        // ancestors when they are closed, else not followed (as Cedar does).
+        let outside = std::iter::once(index)
+            .chain(closure)
+            .flat_map(|i| built[i].parents.iter())
             .filter(|parent| !at.contains_key(parent));
-        let mut ancestors: Vec<EntityRef> = closure.iter().map(|&i| built[i].uid.clone()).collect();
-        ancestors.extend(outside.cloned());
+        for parent in outside {
+            let uid = core_uid(parent)?;
+            if let Some(entity) = closed.iter().find(|entity| entity.uid() == &uid) {
+                ancestors.extend(entity.ancestors().cloned());
+            }
+            ancestors.insert(uid);
+        }
         indirect.push(ancestors);
     }
     drop(at);
-    let mut ready = Vec::with_capacity(built.len() + snapshot.actions.len());
-    for (pending, indirect) in built.into_iter().zip(&indirect) {
-        ready.push(Arc::new(pending.into_entity(indirect)?));
-    }
+    built
+        .into_iter()
+        .zip(indirect)
+        .map(|(pending, indirect)| Ok(Arc::new(pending.into_entity(indirect)?)))
+        .collect()
+}
+
+/// A check's entities: `ready` (closed) and the snapshot's action entities.
+fn with_actions(mut ready: Vec<Arc<ast::Entity>>, snapshot: &PolicySnapshot) -> Result<Entities> {
     ready.extend(
         snapshot
             .actions
@@ -574,7 +645,9 @@ fn ancestors_of(
 /// A stored workspace resource as a Cedar entity: its free-form attributes
 /// plus the ones Warden keeps (org, workspace, owner, shared_with).
 pub fn resource_entity(resource: &Resource) -> Result<Entity> {
-    Ok(Entity::from(resource_pending(resource)?.into_entity(&[])?))
+    Ok(Entity::from(
+        resource_pending(resource)?.into_entity(HashSet::new())?,
+    ))
 }
 
 fn resource_pending(resource: &Resource) -> Result<Pending> {
@@ -712,16 +785,25 @@ mod tests {
                         &mut budget,
                     )
                 };
-                let ours = closed_entities(read_now().unwrap(), &snapshot).unwrap();
+                let ours =
+                    with_actions(close(read_now().unwrap(), &[]).unwrap(), &snapshot).unwrap();
                 let direct = read_now()
                     .unwrap()
                     .into_iter()
-                    .map(|pending| Entity::from(pending.into_entity(&[]).unwrap()))
+                    .map(|pending| Entity::from(pending.into_entity(HashSet::new()).unwrap()))
                     .chain(snapshot.actions.iter().cloned());
                 let cedars = Entities::from_entities(direct, None).unwrap();
                 assert!(
                     ours.as_ref().deep_eq(cedars.as_ref()),
                     "{principal:?} on {resource:?}:\nours {ours:?}\ncedar's {cedars:?}"
+                );
+                // And built in two parts, as cached checks build them.
+                let reads = app.store.check_reads(None);
+                let reached = reach(&reads, resource).unwrap();
+                let shared = with_principal(&reads, &snapshot, &principal, &reached).unwrap();
+                assert!(
+                    shared.as_ref().deep_eq(ours.as_ref()),
+                    "{principal:?} on {resource:?}:\nin two parts {shared:?}\nwhole {ours:?}"
                 );
             }
         }

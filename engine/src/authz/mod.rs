@@ -143,9 +143,15 @@ pub fn authorize(
     let loaded;
     let entities = match cache {
         Some(cache) if request.entities.is_empty() => {
-            cached =
-                cache.entities(store, snapshot, &request.principal, &request.resource, load)?;
-            &cached.entities
+            let (principal, resource) = (&request.principal, &request.resource);
+            let build = || {
+                let reached = cache.reached(store, snapshot, resource, || {
+                    entities::reach(&reads, resource)
+                })?;
+                entities::with_principal(&reads, snapshot, principal, &reached.value)
+            };
+            cached = cache.entities(store, snapshot, principal, resource, build)?;
+            &cached.value
         }
         _ => {
             loaded = load()?;
