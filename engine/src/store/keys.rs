@@ -77,6 +77,11 @@ pub(crate) fn check_ids(key: &[u8]) -> impl Iterator<Item = Uuid> + '_ {
         .map(|id| Uuid::from_slice(id).expect("16 bytes"))
 }
 
+/// Whether `key` holds an audit record.
+pub(crate) fn is_audit(key: &[u8]) -> bool {
+    key.first() == Some(&AUDIT)
+}
+
 /// `tag | parts…`: one record kind's key.
 pub(crate) fn join(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();

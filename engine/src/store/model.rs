@@ -285,7 +285,7 @@ pub struct Resource {
     pub shared_with: Vec<Uuid>,
     /// Further attributes, as declared by the schema for `kind`.
     #[schema(value_type = Object)]
-    #[serde(with = "crate::store::codec::json_object")]
+    #[serde(with = "crate::store::codec::json_text")]
     pub attributes: serde_json::Map<String, serde_json::Value>,
     /// When it was registered.
     #[serde(with = "crate::store::codec::timestamp")]
