@@ -118,7 +118,10 @@ fn read(
 /// workspace and org), closed: the part of a check's entities that does
 /// not depend on who asks, shared by every principal's checks on it.
 pub(super) struct Reached {
+    /// Closed: each holds all its ancestors.
     entities: Vec<Arc<ast::Entity>>,
+    /// The orgs and workspaces among them, whose role groups a principal's
+    /// memberships may put it in.
     orgs: Vec<Uuid>,
     workspaces: Vec<Uuid>,
 }

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::plugin::replay::{self, Replay};
 use crate::plugin::{Hook, PluginAnswer};
 use crate::policy::PolicySnapshot;
-use crate::store::codec::{self, Field};
+use crate::store::codec::{self, JsonText, Timestamp};
 use crate::store::{keys, Store};
 
 /// What a command left behind, newest first in `GET /v1/orgs/{id}/audit`.
@@ -58,7 +58,7 @@ impl Serialize for AuditRecord {
         let plugins = all || !self.plugins.is_empty();
         let mut record = s.serialize_struct("AuditRecord", 10)?;
         record.serialize_field("id", &self.id)?;
-        record.serialize_field("at", &Field::<()>::Timestamp(&self.at))?;
+        record.serialize_field("at", &Timestamp(&self.at))?;
         record.serialize_field("actor", &self.actor)?;
         record.serialize_field("action", &self.action)?;
         record.serialize_field("target", &self.target)?;
@@ -67,9 +67,9 @@ impl Serialize for AuditRecord {
         if digest {
             record.serialize_field("policy_digest", &self.policy_digest)?;
         }
-        record.serialize_field("details", &Field::JsonText(&self.details))?;
+        record.serialize_field("details", &JsonText(&self.details))?;
         if plugins {
-            record.serialize_field("plugins", &Field::JsonText(&self.plugins))?;
+            record.serialize_field("plugins", &JsonText(&self.plugins))?;
         }
         record.end()
     }

@@ -117,20 +117,21 @@ pub mod json_text {
     }
 }
 
-/// A field of a hand-written `Serialize` in one of the field formats above.
-pub enum Field<'a, T> {
-    /// [`timestamp`].
-    Timestamp(&'a time::OffsetDateTime),
-    /// [`json_text`].
-    JsonText(&'a T),
+/// A time written as [`timestamp`] does, for a hand-written `Serialize`.
+pub struct Timestamp<'a>(pub &'a time::OffsetDateTime);
+
+impl Serialize for Timestamp<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        timestamp::serialize(self.0, s)
+    }
 }
 
-impl<T: Serialize> Serialize for Field<'_, T> {
+/// A value written as [`json_text`] does, for a hand-written `Serialize`.
+pub struct JsonText<'a, T>(pub &'a T);
+
+impl<T: Serialize> Serialize for JsonText<'_, T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Field::Timestamp(at) => timestamp::serialize(at, s),
-            Field::JsonText(value) => json_text::serialize(*value, s),
-        }
+        json_text::serialize(self.0, s)
     }
 }
 
