@@ -1,15 +1,19 @@
-//! The entities of recent checks, at two levels: a repeated question (the
-//! same principal and resource) skips the store reads and the entity
-//! building, which are half of a check; a new principal on a recent
-//! resource reads and builds only itself (its user and memberships), and
-//! takes the resource's folders, workspace and org as they were built
-//! for whoever asked before (`entities::Reached`).
+//! The entities of recent checks, cached in the two parts every check's
+//! entities are made of: what a resource reaches (itself, its folders,
+//! workspace and org: `entities::Reached`), shared by everyone who asks
+//! about it, and a principal with its role groups where that resource
+//! sits (its `Scope`), shared by all its questions there. A check whose
+//! two parts are cached reads nothing and builds nothing: it puts ready
+//! Cedar entities side by side. Caching whole (principal, resource) pairs
+//! instead would hold the same entities many times over, and real traffic
+//! seldom repeats a pair.
 //!
 //! Architecture invariant: a cached entry is used only while both things
 //! it was built from are unchanged: the policy snapshot (its revision) and
 //! the records it was read from — the versions (`store::CheckVersions`) of
-//! the ids it names (principal and resource) and of every stored entity in
-//! it, which each committed write of such a record advances. So a check
+//! the ids it names (a resource; a principal and its scope's orgs and
+//! workspaces) and of every stored entity in it, which each committed
+//! write of such a record advances. So a check
 //! never answers from data older than the last write that returned, and a
 //! write in one org leaves the other orgs' cached entries in use. Each
 //! level is bounded by the bytes its entities hold (an estimate, see
@@ -24,20 +28,25 @@ use cedar_policy::Entities;
 use cedar_policy_core::ast::{self, Literal, PartialValue, ValueKind};
 use uuid::Uuid;
 
-use super::entities::Reached;
+use super::entities::{self, Reached, Scope};
 use super::EntityRef;
 use crate::error::Result;
 use crate::policy::PolicySnapshot;
-use crate::store::{Store, Version};
+use crate::store::{CheckReads, Store, Version};
 
-/// The most bytes the cached entities may hold, as estimated from their
-/// ids, attribute values and ancestors (`weight`). A member running a flow
-/// of their workspace weighs about 4 KiB, so this keeps some 4 000 pairs.
+/// The most bytes the cached principals may hold, as estimated from their
+/// ids, attribute values and ancestors (`weight`). A member with their
+/// role groups in an org and a workspace weighs about 1.5 KiB, so this
+/// keeps some 11 000 principals.
 pub const ENTITY_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// How many entries the cache is laid out for (it holds more small ones
-/// or fewer large ones, within [`ENTITY_CACHE_BYTES`]).
-const EXPECTED_ENTRIES: usize = 4096;
+/// How many entries each level is laid out for (it holds more small ones
+/// or fewer large ones, within its bytes).
+const EXPECTED_ENTRIES: usize = 8192;
+
+/// What every entry costs besides its entities and key: the stamp, its
+/// versions, the `Arc` and the cache's slot.
+const ENTRY_OVERHEAD_BYTES: u64 = 128;
 
 /// What every entity costs besides its ids and values: the entity, its
 /// maps and sets, the `Arc` and hash-map slots around it.
@@ -45,7 +54,7 @@ const ENTITY_OVERHEAD_BYTES: u64 = 256;
 /// What every attribute, ancestor or value costs besides its text.
 const SLOT_OVERHEAD_BYTES: u64 = 48;
 
-/// The longest entity id (in bytes) a cached pair may have. Warden's own
+/// The longest entity id (in bytes) a cached entry may be keyed by. Warden's own
 /// ids are 36-byte uuids; a caller's free-form id could be as large as a
 /// request body, and a few such entries would push out thousands of
 /// ordinary ones.
@@ -56,14 +65,15 @@ const MAX_CACHED_ID_BYTES: usize = 256;
 /// 2 KiB, so this keeps what some 4 000 resources reach.
 pub const REACHED_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
-/// Recently built check entities: whole sets keyed by principal and
-/// resource, and what each resource reaches, which every principal's
-/// checks on it share (a hot org's org, workspaces and flows are built
-/// once for all its members).
+/// Recently built check entities: what each resource reaches, which every
+/// principal's checks on it share (a hot org's org, workspaces and flows
+/// are built once for all its members), and each principal within the
+/// scopes it asked about.
 pub struct EntityCache {
-    pairs: Entries<(EntityRef, EntityRef), Entities>,
+    principals: Entries<(EntityRef, Arc<Scope>), Vec<Arc<ast::Entity>>>,
     reached: Entries<EntityRef, Reached>,
-    /// Checks answered from a current entry, and checks that built theirs.
+    /// Checks answered from current entries only, and checks that built
+    /// some of their entities.
     hits: AtomicU64,
     builds: AtomicU64,
 }
@@ -95,15 +105,16 @@ impl KeyBytes for EntityRef {
     }
 }
 
-impl KeyBytes for (EntityRef, EntityRef) {
+impl KeyBytes for (EntityRef, Arc<Scope>) {
     fn key_bytes(&self) -> u64 {
-        self.0.key_bytes() + self.1.key_bytes()
+        let ids = self.1.ids().count() * std::mem::size_of::<Uuid>();
+        self.0.key_bytes() + ids as u64
     }
 }
 
 impl<K: KeyBytes, T> quick_cache::Weighter<K, Arc<Stamped<T>>> for ByBytes {
     fn weight(&self, key: &K, stamped: &Arc<Stamped<T>>) -> u64 {
-        stamped.bytes + key.key_bytes()
+        ENTRY_OVERHEAD_BYTES + stamped.bytes + key.key_bytes()
     }
 }
 
@@ -167,20 +178,20 @@ impl Default for EntityCache {
 }
 
 impl EntityCache {
-    /// A cache whose pairs' entities hold at most `bytes` (by [`weight`]).
+    /// A cache whose principals hold at most `bytes` (by [`weight`]).
     pub(crate) fn holding(bytes: u64) -> EntityCache {
         EntityCache {
-            pairs: Entries::with_weighter(EXPECTED_ENTRIES, bytes, ByBytes),
+            principals: Entries::with_weighter(EXPECTED_ENTRIES, bytes, ByBytes),
             reached: Entries::with_weighter(EXPECTED_ENTRIES, REACHED_CACHE_BYTES, ByBytes),
             hits: AtomicU64::new(0),
             builds: AtomicU64::new(0),
         }
     }
 
-    /// The estimated bytes of the pairs it holds now, and how many.
+    /// The estimated bytes of the principals it holds now, and how many.
     #[cfg(test)]
     pub(crate) fn held(&self) -> (u64, usize) {
-        (self.pairs.weight(), self.pairs.len())
+        (self.principals.weight(), self.principals.len())
     }
 
     /// The counts since the cache was made.
@@ -204,51 +215,69 @@ pub struct FromCache<'a> {
 }
 
 impl FromCache<'_> {
-    /// The entities for `principal` and `resource`: cached when still
-    /// current, otherwise built by `load` and kept.
+    /// The entities for a check of `principal` on `resource`, from
+    /// current entries or read from `reads` (and kept).
     pub(super) fn entities(
         self,
         store: &Store,
+        reads: &CheckReads,
         snapshot: &PolicySnapshot,
         principal: &EntityRef,
         resource: &EntityRef,
-        load: impl FnOnce() -> Result<Entities>,
-    ) -> Result<Arc<Stamped<Entities>>> {
-        let cacheable = principal.id.len().max(resource.id.len()) <= MAX_CACHED_ID_BYTES;
-        let key = cacheable.then(|| (principal.clone(), resource.clone()));
-        let (entry, hit) =
-            self.current_or_build(&self.cache.pairs, key, store, snapshot, || {
-                let entities = load()?;
-                let stored = || entities.iter().map(AsRef::as_ref);
-                let read = read_from([principal, resource], stored());
-                Ok((read, weight(stored()), entities))
+    ) -> Result<Entities> {
+        let (reached, reached_hit) = self.reached(store, snapshot, resource, || {
+            entities::reach(reads, resource)
+        })?;
+        let (asking, principal_hit) =
+            self.principal(store, snapshot, principal, &reached.value, || {
+                entities::principal(reads, principal, &reached.value)
             })?;
-        let counter = if hit {
+        let counter = if reached_hit && principal_hit {
             &self.cache.hits
         } else {
             &self.cache.builds
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        Ok(entry)
+        entities::assembled(snapshot, &asking.value, &reached.value)
     }
 
     /// What `resource` reaches: cached when still current, otherwise read
-    /// by `reach` and kept.
-    pub(super) fn reached(
+    /// by `reach` and kept; and whether it was cached.
+    fn reached(
         self,
         store: &Store,
         snapshot: &PolicySnapshot,
         resource: &EntityRef,
         reach: impl FnOnce() -> Result<Reached>,
-    ) -> Result<Arc<Stamped<Reached>>> {
+    ) -> Result<(Arc<Stamped<Reached>>, bool)> {
         let key = (resource.id.len() <= MAX_CACHED_ID_BYTES).then(|| resource.clone());
-        let (entry, _) =
-            self.current_or_build(&self.cache.reached, key, store, snapshot, || {
-                let reached = reach()?;
-                let read = read_from([resource], reached.entities());
-                Ok((read, weight(reached.entities()), reached))
-            })?;
-        Ok(entry)
+        self.current_or_build(&self.cache.reached, key, store, snapshot, || {
+            let reached = reach()?;
+            let read = read_from([resource], reached.scope.ids(), reached.entities());
+            Ok((read, weight(reached.entities()), reached))
+        })
+    }
+
+    /// `principal`'s entities where `reached` sits: cached when still
+    /// current, otherwise read by `build` and kept; and whether they were
+    /// cached.
+    fn principal(
+        self,
+        store: &Store,
+        snapshot: &PolicySnapshot,
+        principal: &EntityRef,
+        reached: &Reached,
+        build: impl FnOnce() -> Result<Vec<Arc<ast::Entity>>>,
+    ) -> Result<(Arc<Stamped<Vec<Arc<ast::Entity>>>>, bool)> {
+        let scope = &reached.scope;
+        let key = (principal.id.len() <= MAX_CACHED_ID_BYTES)
+            .then(|| (principal.clone(), Arc::clone(scope)));
+        self.current_or_build(&self.cache.principals, key, store, snapshot, || {
+            let built = build()?;
+            let entities = || built.iter().map(AsRef::as_ref);
+            let read = read_from([principal], scope.ids(), entities());
+            Ok((read, weight(entities()), built))
+        })
     }
 
     /// The entry of `entries` under `key` if it is current, else one
@@ -296,14 +325,18 @@ impl FromCache<'_> {
 }
 
 /// The stored ids `entities` were read from: the `named` ids (stored or
-/// not: a record created later must reach the entry) and each stored
+/// not: a record created later must reach the entry), the `scope`'s orgs
+/// and workspaces (whose memberships place a principal) and each stored
 /// entity's. Stored ids are uuids; a role group (`<org>/admin`) is read
-/// with its org or workspace, in the set too.
+/// with its org or workspace, in the scope too.
 fn read_from<'a, const N: usize>(
     named: [&EntityRef; N],
+    scope: impl Iterator<Item = Uuid>,
     entities: impl Iterator<Item = &'a ast::Entity>,
 ) -> Vec<Uuid> {
-    let named = named.into_iter().map(|r| Uuid::try_parse(&r.id).ok());
-    let stored = entities.map(|entity| Uuid::try_parse(entity.uid().eid().as_ref()).ok());
-    named.chain(stored).flatten().collect()
+    let named = named
+        .into_iter()
+        .filter_map(|r| Uuid::try_parse(&r.id).ok());
+    let stored = entities.filter_map(|entity| Uuid::try_parse(entity.uid().eid().as_ref()).ok());
+    named.chain(scope).chain(stored).collect()
 }

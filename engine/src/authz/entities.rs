@@ -108,8 +108,8 @@ fn read(
 ) -> Result<Vec<Pending>> {
     let mut loader = Loader::new(store, supplied, budget)?;
     loader.ancestry(resource)?;
-    let (orgs, workspaces) = loader.reached();
-    loader.principal(principal, &orgs, &workspaces)?;
+    let scope = loader.scope();
+    loader.principal(principal, &scope)?;
     loader.refuse_forgeries()?;
     Ok(loader.built)
 }
@@ -120,10 +120,23 @@ fn read(
 pub(super) struct Reached {
     /// Closed: each holds all its ancestors.
     entities: Vec<Arc<ast::Entity>>,
-    /// The orgs and workspaces among them, whose role groups a principal's
-    /// memberships may put it in.
+    /// Where among them a principal's memberships may place it.
+    pub(super) scope: Arc<Scope>,
+}
+
+/// The orgs and workspaces a resource reaches, in order: the role groups a
+/// principal may have there are all a check needs of its memberships.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(super) struct Scope {
     orgs: Vec<Uuid>,
     workspaces: Vec<Uuid>,
+}
+
+impl Scope {
+    /// Its orgs, then its workspaces.
+    pub(super) fn ids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.orgs.iter().chain(&self.workspaces).copied()
+    }
 }
 
 impl Reached {
@@ -139,27 +152,35 @@ pub(super) fn reach(store: &CheckReads, resource: &EntityRef) -> Result<Reached>
     let mut budget = Budget::default();
     let mut loader = Loader::new(store, &[], &mut budget)?;
     loader.ancestry(resource)?;
-    let (orgs, workspaces) = loader.reached();
+    let scope = Arc::new(loader.scope());
     Ok(Reached {
         entities: close(loader.built, &[])?,
-        orgs,
-        workspaces,
+        scope,
     })
 }
 
-/// A check's entities: `principal` (a stored user, with its role groups in
-/// the orgs and workspaces `reached` holds) read now, next to `reached`.
-pub(super) fn with_principal(
+/// `principal` (a stored user, with its role groups in `reached`'s scope)
+/// read now and closed over `reached`: the part of a check's entities that
+/// depends on who asks.
+pub(super) fn principal(
     store: &CheckReads,
-    snapshot: &PolicySnapshot,
     principal: &EntityRef,
     reached: &Reached,
-) -> Result<Entities> {
+) -> Result<Vec<Arc<ast::Entity>>> {
     let mut budget = Budget::default();
     let mut loader = Loader::new(store, &[], &mut budget)?;
-    loader.principal(principal, &reached.orgs, &reached.workspaces)?;
-    let mut ready = close(loader.built, &reached.entities)?;
-    ready.extend(reached.entities.iter().cloned());
+    loader.principal(principal, &reached.scope)?;
+    close(loader.built, &reached.entities)
+}
+
+/// A check's entities: its `principal`'s, closed over `reached`, and
+/// `reached`.
+pub(super) fn assembled(
+    snapshot: &PolicySnapshot,
+    principal: &[Arc<ast::Entity>],
+    reached: &Reached,
+) -> Result<Entities> {
+    let ready = principal.iter().chain(&reached.entities).cloned().collect();
     with_actions(ready, snapshot)
 }
 
@@ -296,8 +317,12 @@ impl<'a> Loader<'a> {
 
     /// The orgs and workspaces reached so far, whose role groups the
     /// principal's memberships may put it in.
-    fn reached(&self) -> (Vec<Uuid>, Vec<Uuid>) {
-        (self.orgs.keys().copied().collect(), self.workspaces.clone())
+    fn scope(&self) -> Scope {
+        let mut orgs: Vec<Uuid> = self.orgs.keys().copied().collect();
+        let mut workspaces = self.workspaces.clone();
+        orgs.sort_unstable();
+        workspaces.sort_unstable();
+        Scope { orgs, workspaces }
     }
 
     /// Adds `uid` and its ancestors, from the store or from the caller's
@@ -464,8 +489,8 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
-    /// Adds a stored user with its role groups in `orgs` and `workspaces`.
-    fn principal(&mut self, uid: &EntityRef, orgs: &[Uuid], workspaces: &[Uuid]) -> Result<()> {
+    /// Adds a stored user with its role groups in `scope`.
+    fn principal(&mut self, uid: &EntityRef, scope: &Scope) -> Result<()> {
         if uid.kind != "User" {
             return Ok(());
         }
@@ -476,7 +501,7 @@ impl<'a> Loader<'a> {
             return Ok(());
         };
         let mut parents = Vec::new();
-        for &org in orgs {
+        for &org in &scope.orgs {
             if let Some(role) = self
                 .store
                 .membership(org, id)?
@@ -487,7 +512,7 @@ impl<'a> Loader<'a> {
                 parents.push(group);
             }
         }
-        for &workspace in workspaces {
+        for &workspace in &scope.workspaces {
             if let Some(member) = self.store.workspace_member(workspace, id)? {
                 let group =
                     EntityRef::new("WorkspaceRole", workspace_role_id(workspace, member.role));
@@ -803,7 +828,8 @@ mod tests {
                 // And built in two parts, as cached checks build them.
                 let reads = app.store.check_reads(None);
                 let reached = reach(&reads, resource).unwrap();
-                let shared = with_principal(&reads, &snapshot, &principal, &reached).unwrap();
+                let asking = super::principal(&reads, &principal, &reached).unwrap();
+                let shared = assembled(&snapshot, &asking, &reached).unwrap();
                 assert!(
                     shared.as_ref().deep_eq(ours.as_ref()),
                     "{principal:?} on {resource:?}:\nin two parts {shared:?}\nwhole {ours:?}"

@@ -129,38 +129,26 @@ pub fn authorize(
     let validated = request.context.is_empty() && kind.is_some_and(|k| k.empty_context_valid);
     let schema = (!validated).then_some(&snapshot.schema);
     let reads = store.check_reads(cache.map(|cache| cache.asked_at));
-    let load = || {
-        entities::load(
+    let entities = match cache {
+        Some(cache) if request.entities.is_empty() => cache.entities(
+            store,
+            &reads,
+            snapshot,
+            &request.principal,
+            &request.resource,
+        )?,
+        _ => entities::load(
             &reads,
             snapshot,
             &request.principal,
             &request.resource,
             &request.entities,
             &mut entities::Budget::default(),
-        )
-    };
-    let cached;
-    let loaded;
-    let entities = match cache {
-        Some(cache) if request.entities.is_empty() => {
-            let (principal, resource) = (&request.principal, &request.resource);
-            let build = || {
-                let reached = cache.reached(store, snapshot, resource, || {
-                    entities::reach(&reads, resource)
-                })?;
-                entities::with_principal(&reads, snapshot, principal, &reached.value)
-            };
-            cached = cache.entities(store, snapshot, principal, resource, build)?;
-            &cached.value
-        }
-        _ => {
-            loaded = load()?;
-            &loaded
-        }
+        )?,
     };
     let cedar_request = Request::new(principal, action, resource, context, schema)
         .map_err(|e| Error::invalid("request", e.to_string()))?;
-    let response = Authorizer::new().is_authorized(&cedar_request, policies, entities);
+    let response = Authorizer::new().is_authorized(&cedar_request, policies, &entities);
     let mut deciders: Vec<&Decider> = response
         .diagnostics()
         .reason()
