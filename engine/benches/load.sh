@@ -49,6 +49,9 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 DATA=$TARGET/bench-data/users-$USERS
 [ "$PROFILE" = debug ] && DATA=$TARGET/bench-data/debug-users-$USERS
 WORK=$(mktemp -d)
+# No plugins, in a directory of their own: the plugin watcher would see
+# every write of a data or log file under it.
+mkdir "$WORK/plugins"
 PIDS=()
 trap 'kill ${PIDS[@]+"${PIDS[@]}"} 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -73,7 +76,7 @@ url_of() {
 }
 
 WARDEN_ADMIN_TOKEN=$TOKEN WARDEN_LOG=warn start warden "$TARGET/$PROFILE/warden" serve \
-    --data "$DATA" --policies "$ROOT/policies" --plugins "$WORK" --listen 127.0.0.1:0
+    --data "$DATA" --policies "$ROOT/policies" --plugins "$WORK/plugins" --listen 127.0.0.1:0
 WARDEN_PID=${PIDS[0]}
 start ceiling "$TARGET/$PROFILE/examples/ceiling" 127.0.0.1:0
 WARDEN_URL=$(url_of warden)

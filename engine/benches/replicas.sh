@@ -28,6 +28,9 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 WARDEN=$TARGET/release/warden
 DATA=$TARGET/bench-data/users-$USERS
 WORK=$(mktemp -d)
+# No plugins, in a directory of their own: the plugin watcher would see
+# every write of a data or log file under it.
+mkdir "$WORK/plugins"
 PIDS=()
 trap 'kill ${PIDS[@]+"${PIDS[@]}"} 2>/dev/null || true; rm -rf "$WORK"' EXIT
 "$TARGET/release/examples/seed" "$DATA" "$USERS" >/dev/null
@@ -43,7 +46,7 @@ PG_URL=${WARDEN_TEST_POSTGRES%/*}/$DATABASE
 serve() {
     local log=$WORK/server-${#PIDS[@]}.log
     WARDEN_ADMIN_TOKEN=$TOKEN WARDEN_LOG=warn "$WARDEN" serve --policies "$ROOT/policies" \
-        --plugins "$WORK" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+        --plugins "$WORK/plugins" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 300); do
         URL=$(grep -o 'http://[0-9.:]*' "$log" | head -1 || true)

@@ -27,11 +27,14 @@ case $PROFILE in
 esac
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 WORK=$(mktemp -d)
+# No plugins, in a directory of their own: the plugin watcher would see
+# every write of a data or log file under it.
+mkdir "$WORK/plugins"
 PID=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 WARDEN_ADMIN_TOKEN=$TOKEN WARDEN_LOG=warn "$TARGET/$PROFILE/warden" serve \
-    --data "$WORK/data" --policies "$ROOT/policies" --plugins "$WORK" --listen 127.0.0.1:0 >"$WORK/log" 2>&1 &
+    --data "$WORK/data" --policies "$ROOT/policies" --plugins "$WORK/plugins" --listen 127.0.0.1:0 >"$WORK/log" 2>&1 &
 PID=$!
 URL=
 for _ in $(seq 200); do

@@ -63,6 +63,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             None
         }
     };
+    warn_if_watched(&config.data, &config.plugins);
     let _plugin_watcher = match app.plugins.watch() {
         Ok(watcher) => Some(watcher),
         Err(e) => {
@@ -110,6 +111,23 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     app.store.flush().await?;
     tracing::info!("warden stopped");
     Ok(())
+}
+
+/// Warns when the data directory lies inside the plugin directory: its
+/// watcher would see every write of the database and reload the plugins
+/// each time.
+fn warn_if_watched(data: &Path, plugins: &Path) {
+    let (Ok(data), Ok(plugins)) = (data.canonicalize(), plugins.canonicalize()) else {
+        return;
+    };
+    if data.starts_with(&plugins) {
+        tracing::warn!(
+            "the data directory {} is inside the plugin directory {}: every write \
+             reloads the plugins; keep them apart",
+            data.display(),
+            plugins.display()
+        );
+    }
 }
 
 /// The plugins of a configuration, pinned as `[plugin_hooks]` says: what
