@@ -36,8 +36,8 @@ use crate::store::{CheckReads, Store, Version};
 
 /// The most bytes the cached principals may hold, as estimated from their
 /// ids, attribute values and ancestors (`weight`). A member with their
-/// role groups in an org and a workspace weighs about 1.5 KiB, so this
-/// keeps some 11 000 principals.
+/// role groups in an org and a workspace weighs about 1.8 KiB, so this
+/// keeps some 9 000 principals.
 pub const ENTITY_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How many entries each level is laid out for (it holds more small ones
