@@ -28,7 +28,7 @@ use cedar_policy::Entities;
 use cedar_policy_core::ast::{self, Literal, PartialValue, ValueKind};
 use uuid::Uuid;
 
-use super::entities::{self, Reached, Scope};
+use super::entities::{self, PrincipalEntities, Reached, Scope};
 use super::EntityRef;
 use crate::error::Result;
 use crate::policy::PolicySnapshot;
@@ -70,7 +70,7 @@ pub const REACHED_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// are built once for all its members), and each principal within the
 /// scopes it asked about.
 pub struct EntityCache {
-    principals: Entries<(EntityRef, Arc<Scope>), Vec<Arc<ast::Entity>>>,
+    principals: Entries<(EntityRef, Arc<Scope>), PrincipalEntities>,
     reached: Entries<EntityRef, Reached>,
     /// Checks answered from current entries only, and checks that built
     /// some of their entities.
@@ -267,8 +267,8 @@ impl FromCache<'_> {
         snapshot: &PolicySnapshot,
         principal: &EntityRef,
         reached: &Reached,
-        build: impl FnOnce() -> Result<Vec<Arc<ast::Entity>>>,
-    ) -> Result<(Arc<Stamped<Vec<Arc<ast::Entity>>>>, bool)> {
+        build: impl FnOnce() -> Result<PrincipalEntities>,
+    ) -> Result<(Arc<Stamped<PrincipalEntities>>, bool)> {
         let scope = &reached.scope;
         let key = (principal.id.len() <= MAX_CACHED_ID_BYTES)
             .then(|| (principal.clone(), Arc::clone(scope)));

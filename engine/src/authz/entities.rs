@@ -159,6 +159,10 @@ pub(super) fn reach(store: &CheckReads, resource: &EntityRef) -> Result<Reached>
     })
 }
 
+/// A principal and its role groups in one scope, closed over what that
+/// scope's resource reaches.
+pub(super) type PrincipalEntities = Vec<Arc<ast::Entity>>;
+
 /// `principal` (a stored user, with its role groups in `reached`'s scope)
 /// read now and closed over `reached`: the part of a check's entities that
 /// depends on who asks.
@@ -166,7 +170,7 @@ pub(super) fn principal(
     store: &CheckReads,
     principal: &EntityRef,
     reached: &Reached,
-) -> Result<Vec<Arc<ast::Entity>>> {
+) -> Result<PrincipalEntities> {
     let mut budget = Budget::default();
     let mut loader = Loader::new(store, &[], &mut budget)?;
     loader.principal(principal, &reached.scope)?;
