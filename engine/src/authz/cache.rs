@@ -164,10 +164,10 @@ fn value_bytes(value: &ast::Value) -> u64 {
 /// How the cache has served: hits, and checks that built their entities.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CacheStats {
-    /// Checks answered from a current entry.
+    /// Checks whose two parts both came from current entries.
     pub hits: u64,
-    /// Checks that built their entities from the store: there was no
-    /// current entry (or the ids are too long to cache).
+    /// Checks that built a part from the store: it had no current entry
+    /// (or its id is too long to cache).
     pub builds: u64,
 }
 

@@ -44,9 +44,9 @@ pub mod names {
     pub const DECISIONS: &str = "warden_decisions_total";
     /// Histogram: seconds one check took to decide.
     pub const CHECK_DURATION: &str = "warden_check_duration_seconds";
-    /// Counter: checks answered from the entity cache.
+    /// Counter: checks whose entities all came from the entity cache.
     pub const ENTITY_CACHE_HITS: &str = "warden_entity_cache_hits_total";
-    /// Counter: checks that built their entities from the store.
+    /// Counter: checks that read some of their entities from the store.
     pub const ENTITY_CACHE_BUILDS: &str = "warden_entity_cache_builds_total";
     /// Counter: calls of a `hook` given to a `plugin`.
     pub const PLUGIN_CALLS: &str = "warden_plugin_calls_total";
@@ -243,11 +243,11 @@ fn describe() {
     );
     describe_counter!(
         names::ENTITY_CACHE_HITS,
-        "Checks answered from the entity cache."
+        "Checks whose entities all came from the entity cache."
     );
     describe_counter!(
         names::ENTITY_CACHE_BUILDS,
-        "Checks that built their entities from the store."
+        "Checks that read some of their entities from the store."
     );
     describe_counter!(names::PLUGIN_CALLS, "Hook calls given to each plugin.");
     describe_counter!(names::LEDGER_TRANSACTIONS, "Transactions the ledger holds.");
