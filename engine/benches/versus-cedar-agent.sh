@@ -43,11 +43,13 @@ WARDEN_PORT=$(free_port)
 WARDEN_ADMIN_TOKEN=$TOKEN WARDEN_LOG=warn "$TARGET/release/warden" serve --data "$DATA" \
     --policies "$ROOT/policies" --plugins "$WORK/plugins" --listen "127.0.0.1:$WARDEN_PORT" >"$WORK/warden.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 100); do
+up() {
     curl -sf "http://127.0.0.1:$WARDEN_PORT/healthz" >/dev/null \
-        && curl -s -o /dev/null "http://127.0.0.1:$AGENT_PORT/v1/policies" && break
-    sleep 0.1
-done
+        && curl -s -o /dev/null "http://127.0.0.1:$AGENT_PORT/v1/policies"
+}
+for _ in $(seq 100); do up && break; sleep 0.1; done
+up || { echo "versus-cedar-agent.sh: a server did not start:" \
+    "$(cat "$WORK/warden.log" "$WORK/agent.log")" >&2; exit 1; }
 for what in policies data; do
     curl -sf -o /dev/null -X PUT -H "Content-Type: application/json" \
         -d @"$WORK/$what.json" "http://127.0.0.1:$AGENT_PORT/v1/$what"

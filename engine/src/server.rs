@@ -115,15 +115,15 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
 /// Warns when the data directory lies inside the plugin directory: its
 /// watcher would see every write of the database and reload the plugins
-/// each time.
+/// after each burst of them.
 fn warn_if_watched(data: &Path, plugins: &Path) {
     let (Ok(data), Ok(plugins)) = (data.canonicalize(), plugins.canonicalize()) else {
         return;
     };
     if data.starts_with(&plugins) {
         tracing::warn!(
-            "the data directory {} is inside the plugin directory {}: every write \
-             reloads the plugins; keep them apart",
+            "the data directory {} is inside the plugin directory {}: each burst of \
+             writes reloads the plugins; keep them apart",
             data.display(),
             plugins.display()
         );

@@ -441,9 +441,7 @@ impl World {
             }
         }
     }
-}
 
-impl World {
     /// Every user's checks on every org, workspace and resource, answered
     /// through the entity cache (which holds what earlier ops' checks
     /// built), equal those built from the store now.
